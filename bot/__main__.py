@@ -1,0 +1,136 @@
+"""Command line: run | demo | check-config | audit verify | audit export | hash-password | new-secrets."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import getpass
+import logging
+import os
+import secrets
+import signal
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from aiohttp import web
+
+from .app import ConsoleOptions, RedactingAccessLogger, build_app
+from .audit_cli import export_command, verify_command
+from .config_load import ConfigError, load_settings
+
+logger = logging.getLogger("bot")
+
+
+def _logging(verbose: bool, quiet: bool = False) -> None:
+    level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The Telegram token is part of every Bot API URL: these libraries must never log URLs.
+    for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "nio", "peewee"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _stop_self() -> None:
+    """End of console input: ask run_app for the same graceful stop as Ctrl-C."""
+    signal.raise_signal(signal.SIGINT)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _logging(args.verbose)
+    try:
+        settings = load_settings(Path(args.config), os.environ, date.today())
+    except ConfigError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return 2
+    data_dir = settings.vigie.service.data_dir
+    if not data_dir.is_absolute():
+        data_dir = Path(args.config).resolve().parent / data_dir
+    app = build_app(settings, data_dir)
+    svc = settings.vigie.service
+    web.run_app(app, host=svc.host, port=svc.port, access_log_class=RedactingAccessLogger,
+                shutdown_timeout=2.0, print=None)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import CONSOLE_PERSON, banner, build_demo
+
+    _logging(args.verbose, quiet=not args.verbose)
+    data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="vigie-demo-"))
+    demo = build_demo(args.port, args.cameras, date.today())
+    console = ConsoleOptions(CONSOLE_PERSON, sys.stdin, sys.stdout, _stop_self)
+    app = build_app(demo.settings, data_dir, console=console)
+    print(banner(demo, args.port, data_dir), flush=True)
+    web.run_app(app, host="127.0.0.1", port=args.port, access_log_class=RedactingAccessLogger,
+                shutdown_timeout=2.0, print=None)
+    print("Démo arrêtée. Registre :", data_dir / "registre.sqlite3", flush=True)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        load_settings(Path(args.config), os.environ, date.today())
+    except ConfigError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return 2
+    print("OK")
+    return 0
+
+
+def cmd_hash(_: argparse.Namespace) -> int:
+    from argon2 import PasswordHasher
+
+    first = getpass.getpass("Mot de passe personnel : ")
+    if len(first) < 12:
+        print("Refusé : au moins 12 caractères (recommandation CNIL).", file=sys.stderr)
+        return 2
+    if getpass.getpass("Confirmez : ") != first:
+        print("Refusé : les deux saisies diffèrent.", file=sys.stderr)
+        return 2
+    print(PasswordHasher().hash(first))
+    return 0
+
+
+def cmd_secrets(_: argparse.Namespace) -> int:
+    print("VIGIE_LINK_KEYS=" + secrets.token_urlsafe(32))
+    print("webhook secret: whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bot", description="Vigie: police live view of a venue's cameras.")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run the service from a config directory")
+    r.add_argument("--config", default="config")
+    r.set_defaults(fn=cmd_run)
+    d = sub.add_parser("demo", help="the demo on embedded defaults, with a console room")
+    d.add_argument("--port", type=int, default=8080)
+    d.add_argument("--data-dir")
+    d.add_argument("--cameras", type=int, default=20)
+    d.set_defaults(fn=cmd_demo)
+    c = sub.add_parser("check-config", help="validate a config directory and its secrets")
+    c.add_argument("--config", default="config")
+    c.set_defaults(fn=cmd_check)
+    a = sub.add_parser("audit", help="the registre: verify the chain or export an incident")
+    asub = a.add_subparsers(dest="audit_command", required=True)
+    v = asub.add_parser("verify")
+    v.add_argument("--db", required=True)
+    v.set_defaults(fn=lambda ns: verify_command(Path(ns.db), sys.stdout))
+    e = asub.add_parser("export")
+    e.add_argument("--db", required=True)
+    e.add_argument("--incident", required=True)
+    e.add_argument("--text", action="store_true", help="readable timeline instead of JSON")
+    e.add_argument("--lang", choices=("fr", "en"), default="fr")
+    e.set_defaults(fn=lambda ns: export_command(Path(ns.db), ns.incident, ns.text, ns.lang, sys.stdout))
+    h = sub.add_parser("hash-password", help="argon2 hash of a personal password, for roster.toml")
+    h.set_defaults(fn=cmd_hash)
+    s = sub.add_parser("new-secrets", help="print a fresh link signing key and webhook secret")
+    s.set_defaults(fn=cmd_secrets)
+    args = p.parse_args(argv)
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""The composition root: builds every service from settings and wires the lifecycle.
+
+Nothing else constructs clients or reads the environment. ``build_app`` returns the aiohttp
+application; ``web.run_app`` owns the loop, and each long-lived part (scheduler, room outboxes,
+the desk's restored timers, the console) starts and stops as a ``cleanup_ctx`` entry, in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from .access import Access
+from .audit import Registre
+from .config_load import build_convention
+from .desk import Desk
+from .fanout import Fanout
+from .handlers.alarms import add_routes as add_alarm_routes
+from .handlers.console import ConsoleInput, ConsoleRoom
+from .handlers.web import add_routes as add_live_routes
+from .messages import Renderer
+from .policy.convention import Convention
+from .rooms import Room
+from .settings import Settings
+from .store import Store
+
+logger = logging.getLogger(__name__)
+
+DESK = web.AppKey("desk", Desk)
+ACCESS = web.AppKey("access", Access)
+REGISTRE = web.AppKey("registre", Registre)
+STORE = web.AppKey("store", Store)
+CONVENTION = web.AppKey("convention", Convention)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ConsoleOptions:
+    """The demo's console room: who types, where it reads and writes, how it ends the demo."""
+
+    person: str
+    stdin: TextIO
+    stdout: TextIO
+    on_eof: Callable[[], None]
+
+
+class RedactingAccessLogger(AbstractAccessLogger):
+    """Access log without link tokens: the path segment after /live/ is a bearer credential."""
+
+    _TOKEN = re.compile(r"(/live/)(?!view\b|api/|static/)[^/?\s]+")
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        path = self._TOKEN.sub(r"\1…", request.path)
+        self.logger.info("%s %s %s %.1fms", request.method, path, response.status, time * 1000)
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+
+def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetime] = utcnow,
+              console: ConsoleOptions | None = None, extra_rooms: tuple[Room, ...] = ()) -> web.Application:
+    service = settings.vigie.service
+    conv = build_convention(settings)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    registre = Registre(data_dir / "registre.sqlite3")
+    store = Store(data_dir / "state.sqlite3")
+    renderer = Renderer(conv, ZoneInfo(service.timezone))
+    scheduler = AsyncIOScheduler(timezone=UTC)
+
+    rooms: list[Room] = list(extra_rooms)
+    console_room = ConsoleRoom(console.stdout, service.language) if console else None
+    if console_room is not None:
+        rooms.append(console_room)
+
+    access = Access(conv, [k.get_secret_value() for k in settings.secrets.link_keys], registre, store, clock,
+                    store.get, service.public_url)
+    failures: list[Desk] = []
+    fanout = Fanout(rooms, store, lambda room, op, exc: failures[0].on_room_failure(room, op, exc), clock)
+    desk = Desk(conv, store, registre, fanout, access, scheduler, renderer, clock, settings.camera_names())
+    failures.append(desk)
+
+    app = web.Application(client_max_size=256 * 1024)
+    app[DESK], app[ACCESS], app[REGISTRE], app[STORE], app[CONVENTION] = desk, access, registre, store, conv
+    add_live_routes(app, access, desk.page_info)
+    add_alarm_routes(app, desk, settings.secrets.alarm_secrets, lambda s: conv.alarm_source(s) is not None,
+                      registre.append, store, time.time)
+    app.router.add_get("/healthz", healthz)
+
+    async def scheduler_ctx(_: web.Application) -> AsyncIterator[None]:
+        scheduler.start()
+        yield
+        scheduler.shutdown(wait=False)
+
+    async def rooms_ctx(_: web.Application) -> AsyncIterator[None]:
+        fanout.start()
+        yield
+        try:
+            await fanout.drain(timeout=3.0)
+        except TimeoutError:
+            logger.warning("stopping with undelivered room messages (a room is down)")
+        await fanout.stop()
+
+    async def desk_ctx(_: web.Application) -> AsyncIterator[None]:
+        await desk.start()
+        yield
+
+    app.cleanup_ctx.extend([scheduler_ctx, rooms_ctx, desk_ctx])
+
+    if console is not None and console_room is not None:
+        person = conv.person(console.person)
+        if person is None:
+            raise ValueError(f"console person {console.person!r} is not on the roster")
+        reader = ConsoleInput(desk, console_room, person, console.stdin, console.on_eof)
+
+        async def console_ctx(_: web.Application) -> AsyncIterator[None]:
+            reader.start()
+            yield
+            await reader.stop()
+
+        app.cleanup_ctx.append(console_ctx)
+
+    async def close_files(_: web.Application) -> None:
+        store.close()
+        registre.close()
+
+    app.on_cleanup.append(close_files)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    desk = request.app[DESK]
+    rooms = {rid: {"ok": h.ok, "last_error": h.last_error, "delivered": h.delivered, "failures": h.failures}
+             for rid, h in desk.fanout.health().items()}
+    incidents = [{"id": i.id, "state": i.state.value, "drill": i.drill,
+                  "ends_at": i.ends_at.isoformat() if i.ends_at else None} for i in desk.open_incidents()]
+    body = {
+        "status": "ok",
+        "rooms": rooms,
+        "cameras": {cid: {"name": name, "in_scope": cid in desk.conv.cameras_in_scope}
+                    for cid, name in desk.camera_names.items()},
+        "incident_state": incidents[0]["state"] if incidents else "none",
+        "incidents": incidents,
+    }
+    return web.json_response(body, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,63 @@
+"""``python -m bot audit verify|export``: check the registre's chain, print an incident's timeline.
+
+Both open the registre read-only: examining a file must never create it, nor repair a
+tampered one (re-creating its triggers or head) before the examiner has seen it.
+Exit codes: 0 fine, 1 broken chain or unknown incident, 2 no usable registre file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from pathlib import Path
+from typing import TextIO
+
+from .audit import Registre
+
+logger = logging.getLogger(__name__)
+
+
+def _open(db: Path, out: TextIO) -> Registre | None:
+    if not db.is_file():
+        print(f"Registre introuvable : {db} (aucun fichier créé) / audit log not found: {db}", file=out)
+        return None
+    try:
+        return Registre(db, readonly=True)
+    except (ValueError, sqlite3.DatabaseError) as exc:
+        print(f"Registre illisible : {db} ({exc}) / unreadable audit log", file=out)
+        return None
+
+
+def verify_command(db: Path, out: TextIO) -> int:
+    registre = _open(db, out)
+    if registre is None:
+        return 2
+    with registre:
+        result = registre.verify()
+    if result.ok:
+        print(f"OK: {result.count} enregistrements, chaîne intacte", file=out)
+        return 0
+    print(f"ÉCHEC: {result.reason}", file=out)
+    return 1
+
+
+def export_command(db: Path, incident: str, text: bool, lang: str, out: TextIO) -> int:
+    registre = _open(db, out)
+    if registre is None:
+        return 2
+    with registre:
+        try:
+            if text:
+                out.write(registre.timeline_text(incident, lang))
+            else:
+                json.dump(registre.export(incident), out, indent=2, ensure_ascii=False)
+                out.write("\n")
+        except KeyError:
+            known = ", ".join(registre.incidents()) or "aucun / none"
+            print(f"Incident inconnu : {incident} (connus / known: {known}) / unknown incident", file=out)
+            return 1
+        except ValueError as exc:  # unreadable record in a tampered file, or unknown lang
+            print(f"Export impossible : {exc}", file=out)
+            return 1
+    return 0

@@ -1,0 +1,460 @@
+"""The incident desk: applies the convention's decisions and performs what follows.
+
+It owns the incident timers (confirmation windows, reminders, expiry, link re-issue) on the
+one APScheduler, writes the registre, persists state for restarts, and hands messages to the
+rooms' outboxes. Every public method takes the desk's lock, so two commands never interleave
+their state changes; room delivery happens after, in the outboxes, never under the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, NoReturn, Protocol
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from .fanout import Edit, Fanout, Op, Post, Remove, Tile
+from .handlers.alarms import AlarmIn, AlarmResult
+from .messages import Renderer, Reply
+from .policy import incident as sm
+from .policy.convention import Convention, Person
+from .policy.decide import Decision, Outcome, Trigger, evaluate
+from .policy.incident import Incident, Source, State
+from .policy.reasons import Reason, Refused
+from .rooms import Outgoing, Room
+from .store import Store
+
+logger = logging.getLogger(__name__)
+
+
+class LinkIssuer(Protocol):
+    def issue_link(self, incident: Incident) -> str: ...
+
+    def revoke_incident(self, incident_id: str) -> int: ...
+
+
+class Audit(Protocol):
+    def append(self, kind: str, *, incident: str | None = None, actor: str | None = None,
+               details: Mapping[str, Any] | None = None, drill: bool = False,
+               at: datetime | None = None) -> Any: ...
+
+    def records(self, incident: str | None = None, *, drill: bool | None = None) -> list[Any]: ...
+
+
+WRONG_ROOM = Reason("wrong_room", "Ce salon n'est pas prévu par la convention.", "This room is not part of the convention.")
+UNKNOWN_PERSON = Reason("unknown_person", "Vous n'êtes pas sur la liste de la convention.", "You are not on the convention's roster.")
+NOT_DRILL_ROLE = Reason("not_drill_role", "Votre rôle ne permet pas de lancer un exercice.", "Your role may not start a drill.")
+NO_SUCH_INCIDENT = Reason("no_such_incident", "Aucun incident ouvert ne porte ce numéro.", "No open incident has that number.")
+RECORDING = Reason(
+    "recording_refused",
+    "Vigie ne permet aucun enregistrement : la police ne voit que le direct. Un enregistrement ne peut être "
+    "extrait que sur réquisition judiciaire adressée à l'exploitant (responsable sécurité), qui conserve les "
+    "images au plus un mois (CSI L252-5). Votre demande est inscrite au registre.",
+    "Vigie records nothing: police see live video only. A recording can only be extracted on a judicial "
+    "requisition addressed to the venue (security chief), which keeps images at most one month (CSI L252-5). "
+    "Your request has been written to the registre.",
+)
+CAMERA_CONTROL = Reason(
+    "camera_control_refused",
+    "La commande des caméras n'est pas ouverte : la convention ne la prévoit qu'en cas de catastrophe déclarée.",
+    "Camera control is not available: the convention only allows it in a declared catastrophe.",
+)
+
+
+@dataclass(frozen=True)
+class DeskConfig:
+    drill_category: str = "attaque_armee"
+    sweep_seconds: float = 30.0
+
+
+class Desk:
+    def __init__(
+        self,
+        conv: Convention,
+        store: Store,
+        registre: Audit,
+        fanout: Fanout,
+        links: LinkIssuer,
+        scheduler: AsyncIOScheduler,
+        renderer: Renderer,
+        clock: Callable[[], datetime],
+        camera_names: Mapping[str, str],
+        config: DeskConfig = DeskConfig(),
+    ) -> None:
+        self.conv = conv
+        self.store = store
+        self.registre = registre
+        self.fanout = fanout
+        self.links = links
+        self.scheduler = scheduler
+        self.render = renderer
+        self.clock = clock
+        self.camera_names = dict(camera_names)
+        self.config = config
+        self._lock = asyncio.Lock()
+        self._urls: dict[str, str] = {}
+        self._warned_on: str | None = None
+
+    # ---------- lifecycle ----------
+
+    async def start(self) -> None:
+        """Restore open incidents from the store and re-arm their timers (a restart mid-incident)."""
+        restored = self.store.open_incidents()
+        for inc in restored:
+            self._arm(inc)
+        if restored:
+            logger.info("restored %d open incident(s): %s", len(restored), ", ".join(i.id for i in restored))
+        self.scheduler.add_job(self.sweep, "interval", seconds=self.config.sweep_seconds, id="desk:sweep",
+                               replace_existing=True, coalesce=True, max_instances=1)
+        await self.sweep()
+        self.check_authorisation()
+
+    # ---------- queries ----------
+
+    def incident(self, incident_id: str) -> Incident | None:
+        return self.store.get(incident_id)
+
+    def open_incidents(self) -> list[Incident]:
+        return self.store.open_incidents()
+
+    def page_info(self, inc: Incident) -> dict[str, Any]:
+        cat = self.conv.category(inc.category)
+        return {
+            "incident": inc.id,
+            "category_label": cat.label_fr if cat else inc.category,
+            "venue": self.conv.venue,
+            "drill": inc.drill,
+            "ends_at": inc.ends_at.isoformat() if inc.ends_at else None,
+            "cameras": [{"id": cid, "name": name} for cid, name in self.camera_names.items()
+                        if cid in self.conv.cameras_in_scope],
+        }
+
+    def status(self, extra: Callable[[str], list[str]] | None = None) -> Reply:
+        now = self.clock()
+        incs = self.store.open_incidents()
+        health = self.fanout.health()
+
+        def render(lang: str) -> str:
+            en = lang == "en"
+            lines: list[str] = []
+            if not incs:
+                lines.append("No open incident." if en else "Aucun incident ouvert.")
+            for inc in incs:
+                prefix = ("EXERCISE " if en else "EXERCICE ") if inc.drill else ""
+                cat = self.render.category(inc.category, lang)
+                if inc.state is State.PENDING:
+                    lines.append(f"{prefix}{inc.id} — {cat}: " + (f"waiting for confirmation until {self.render.hm(inc.confirm_by)}"
+                                 if en else f"en attente de confirmation jusqu'à {self.render.hm(inc.confirm_by)}"))
+                else:
+                    left = max(0, int(((inc.ends_at or now) - now).total_seconds() // 60))
+                    lines.append(f"{prefix}{inc.id} — {cat}: " + (f"access open until {self.render.hm(inc.ends_at)} ({left} min left)"
+                                 if en else f"accès ouvert jusqu'à {self.render.hm(inc.ends_at)} (encore {left} min)"))
+            for rid, h in sorted(health.items()):
+                state = "ok" if h.ok else (f"FAILING: {h.last_error}" if en else f"EN ÉCHEC : {h.last_error}")
+                lines.append(f"{'Room' if en else 'Salon'} {rid}: {state}")
+            a = self.conv.authorisation
+            lines.append(f"Prefectoral authorisation {a.reference} valid until {a.expires:%Y-%m-%d}" if en
+                          else f"Autorisation préfectorale {a.reference} valable jusqu'au {a.expires:%d/%m/%Y}")
+            if extra is not None:
+                lines.extend(extra(lang))
+            return "\n".join(lines)
+
+        return Reply.of(render)
+
+    # ---------- commands from people ----------
+
+    async def alert(self, person: Person | None, room: str, category: str | None, details: str = "",
+                    drill: bool = False) -> Reply:
+        async with self._lock:
+            now = self.clock()
+            actor = self._check_actor(person, room, "alert", drill)
+            if drill and actor.role not in self.conv.drill_roles:
+                self._refuse(NOT_DRILL_ROLE, actor.id, room, drill, command="drill")
+            if drill and not category:
+                category = self.config.drill_category
+            trig = Trigger(Source.PERSON, actor.id, now, category=category, room=room, details=details, drill=drill)
+            decision = self._decide(trig, now)
+            return self._apply(decision, trig, now)
+
+    async def confirm(self, person: Person | None, room: str, incident_id: str | None = None) -> Reply:
+        async with self._lock:
+            now = self.clock()
+            actor = self._check_actor(person, room, "confirm", False)
+            inc = self._target(incident_id, {State.PENDING}, actor.id, room)
+            try:
+                done = sm.confirm(self.conv, inc, actor, now)
+            except Refused as r:
+                self._refuse(r.reason, actor.id, room, inc.drill, incident=inc.id, command="confirm")
+            self.store.save(done)
+            self._audit("confirmation", done, actor.id, {"room": room})
+            self.fanout.put(Edit(done.id, "confirm", lambda lang: self.render.confirm_closed(done, lang)))
+            self._activated(done, now)
+            return Reply.of(lambda lang: self._opened_reply(done, lang))
+
+    async def extend(self, person: Person | None, room: str, minutes: int, incident_id: str | None = None) -> Reply:
+        async with self._lock:
+            now = self.clock()
+            actor = self._check_actor(person, room, "extend", False)
+            inc = self._target(incident_id, {State.ACTIVE}, actor.id, room)
+            try:
+                done = sm.extend(self.conv, inc, actor, minutes, now)
+            except Refused as r:
+                self._refuse(r.reason, actor.id, room, inc.drill, incident=inc.id, command="extend")
+            self.store.save(done)
+            self._audit("extension", done, actor.id, {"minutes": minutes, "ends_at": done.ends_at, "room": room})
+            self._arm(done)
+            n = len(done.extensions)
+            self.fanout.put(Post(done.id, f"extension:{n}", lambda lang: self.render.extended(done, lang)))
+            self._edit_link(done, now)
+            return Reply.of(lambda lang: self.render.extended(done, lang).text)
+
+    async def end(self, person: Person | None, room: str, incident_id: str | None = None) -> Reply:
+        async with self._lock:
+            now = self.clock()
+            actor = self._check_actor(person, room, "end", False)
+            inc = self._target(incident_id, {State.PENDING, State.ACTIVE}, actor.id, room)
+            try:
+                done = sm.end(self.conv, inc, actor, now)
+            except Refused as r:
+                self._refuse(r.reason, actor.id, room, inc.drill, incident=inc.id, command="end")
+            self._closed(done)
+            return Reply.of(lambda lang: (f"Access {done.id} ended." if lang == "en" else f"Accès {done.id} terminé."))
+
+    async def record_request(self, person: Person | None, room: str, requisition: str) -> Reply:
+        async with self._lock:
+            actor = self._check_actor(person, room, "record", False)
+            self.registre.append("recording_request", actor=actor.id,
+                                 details={"room": room, "requisition": requisition[:100] or None})
+            raise Refused(RECORDING)
+
+    async def camera_control(self, person: Person | None, room: str, what: str) -> Reply:
+        async with self._lock:
+            actor = self._check_actor(person, room, "camera", False)
+            self._refuse(CAMERA_CONTROL, actor.id, room, False, command="camera", request=what[:100])
+
+    def refuse_stranger(self, actor: str, room: str, reason: str, **details: Any) -> None:
+        """A message from someone or somewhere the convention does not know: audited, nothing else."""
+        self.registre.append("refusal", actor=actor, details={"reason": reason, "room": room, **details})
+
+    # ---------- alarms ----------
+
+    async def alarm(self, alarm: AlarmIn) -> AlarmResult:
+        async with self._lock:
+            now = self.clock()
+            details = alarm.zone or alarm.message
+            trig = Trigger(Source.ALARM, alarm.source, now, alarm_type=alarm.alarm_type, details=details[:200])
+            try:
+                decision = self._decide(trig, now, delivery=alarm.delivery_id)
+                self._apply(decision, trig, now)
+            except Refused as r:
+                return AlarmResult(False, None, "refused", r.reason.code, r.reason.fr)
+            inc = decision.incident
+            return AlarmResult(True, inc.id if inc else None, decision.outcome.value)
+
+    # ---------- timers ----------
+
+    async def sweep(self) -> None:
+        """Close what time has closed: lapsed confirmations, expired access, a lapsed authorisation."""
+        async with self._lock:
+            now = self.clock()
+            for inc in self.store.open_incidents():
+                if not self.conv.authorisation.in_force(now):
+                    self._closed(sm.close(inc, now, State.ENDED, "authorisation_lapsed", "system"))
+                    continue
+                lapsed = sm.lapse(inc, now)
+                if lapsed is not inc:
+                    self.store.save(lapsed)
+                    self._audit("refusal", lapsed, "system", {"reason": "not_confirmed"})
+                    self._drop_jobs(lapsed.id)
+                    self.fanout.put(Edit(lapsed.id, "confirm", partial(self._confirm_closed, lapsed)))
+                    continue
+                expired = sm.expire(inc, now)
+                if expired is not inc:
+                    self._closed(expired)
+
+    async def _remind(self, incident_id: str) -> None:
+        async with self._lock:
+            inc = self.store.get(incident_id)
+            now = self.clock()
+            if inc is None or not inc.grants_access(now):
+                return
+            self._audit("reminder", inc, "system", {"ends_at": inc.ends_at})
+            n = len(inc.extensions)
+            self.fanout.put(Post(inc.id, f"reminder:{n}", lambda lang: self.render.reminder(inc, lang, now)))
+
+    async def _relink(self, incident_id: str) -> None:
+        async with self._lock:
+            inc = self.store.get(incident_id)
+            now = self.clock()
+            if inc is not None and inc.grants_access(now):
+                self._urls.pop(inc.id, None)
+                self._edit_link(inc, now)
+
+    def check_authorisation(self) -> None:
+        now = self.clock()
+        today = now.date().isoformat()
+        if self.conv.authorisation.expires_soon(now) and self._warned_on != today:
+            self._warned_on = today
+            self.registre.append("authorisation_warning", actor="system",
+                                 details={"reference": self.conv.authorisation.reference,
+                                          "expires": self.conv.authorisation.expires.isoformat()})
+            self.fanout.put(Post(None, "authorisation", self.render.authorisation_warning))
+
+    def post_tile(self, incident_id: str, jpeg: bytes, caption: Callable[[str], str]) -> None:
+        self.fanout.put(Tile(incident_id, jpeg, caption))
+
+    # ---------- internals ----------
+
+    def _check_actor(self, person: Person | None, room: str, command: str, drill: bool) -> Person:
+        if room not in self.fanout.room_ids:
+            self._refuse(WRONG_ROOM, person.id if person else "unknown", room, drill, command=command)
+        if person is None:
+            self._refuse(UNKNOWN_PERSON, "unknown", room, drill, command=command)
+        return person
+
+    def _refuse(self, reason: Reason, actor: str, room: str, drill: bool, incident: str | None = None, **details: Any) -> NoReturn:
+        self.registre.append("refusal", incident=incident, actor=actor, drill=drill,
+                             details={"reason": reason.code, "room": room, **details})
+        raise Refused(reason)
+
+    def _target(self, incident_id: str | None, states: set[State], actor: str, room: str) -> Incident:
+        open_ = [i for i in self.store.open_incidents() if i.state in states]
+        if incident_id:
+            found = next((i for i in open_ if i.id.upper() == incident_id.upper()), None)
+            if found is None:
+                self._refuse(NO_SUCH_INCIDENT, actor, room, False, requested=incident_id[:40])
+            return found
+        # Without a number, a real incident always comes first: a drill never shadows it.
+        open_.sort(key=lambda i: (i.drill, i.opened_at))
+        if not open_:
+            reason = sm.NOT_PENDING if states == {State.PENDING} else sm.NOT_ACTIVE
+            self._refuse(reason, actor, room, False)
+        return open_[0]
+
+    def _decide(self, trig: Trigger, now: datetime, delivery: str | None = None) -> Decision:
+        current = next((i for i in self.store.open_incidents() if i.drill == trig.drill), None)
+        decision = evaluate(self.conv, trig, current, now, new_id="new")
+        base = {"source": trig.source.value, "room": trig.room, "category": trig.category,
+                "alarm_type": trig.alarm_type, "details": trig.details, "delivery": delivery}
+        base = {k: v for k, v in base.items() if v}
+        if decision.refused:
+            reason = decision.reasons[0]
+            self.registre.append("refusal", actor=trig.actor, drill=trig.drill,
+                                 details={**base, "reason": reason.code, "text": reason.fr})
+            raise Refused(reason)
+        inc = decision.incident
+        assert inc is not None  # noqa: S101 - granted decisions carry the incident
+        if inc.id == "new":
+            inc = replace(inc, id=self._new_id(trig.drill, now))
+            decision = replace(decision, incident=inc)
+        self._audit("trigger", inc, trig.actor, base)
+        self._audit("decision", inc, "system", {"outcome": decision.outcome.value,
+                                                "reasons": [r.fr for r in decision.reasons]})
+        return decision
+
+    def _apply(self, decision: Decision, trig: Trigger, now: datetime) -> Reply:
+        inc = decision.incident
+        assert inc is not None  # noqa: S101
+        self.store.save(inc)
+        if decision.outcome is Outcome.OPENED:
+            self._activated(inc, now)
+            return Reply.of(lambda lang: self._opened_reply(inc, lang))
+        if decision.outcome is Outcome.PENDING:
+            self._audit("confirmation_requested", inc, "system", {"confirm_by": inc.confirm_by, "rule": inc.confirm_rule.value})
+            self.fanout.put(Post(inc.id, "confirm", lambda lang: self.render.confirm_request(inc, lang), confirm=True))
+            self._arm(inc)
+            return Reply.of(lambda lang: self.render.confirm_request(inc, lang).text)
+        if decision.outcome is Outcome.CONFIRMED:
+            self._audit("confirmation", inc, trig.actor, {"by_trigger": True})
+            self.fanout.put(Edit(inc.id, "confirm", lambda lang: self.render.confirm_closed(inc, lang)))
+            self._activated(inc, now)
+            return Reply.of(lambda lang: self._opened_reply(inc, lang))
+        self._audit("joined", inc, trig.actor, {"joined": len(inc.joined)})
+        return Reply.of(lambda lang: (f"Incident {inc.id} is already open: your report has been added to it."
+                                      if lang == "en" else
+                                      f"L'incident {inc.id} est déjà ouvert : votre signalement y est rattaché."))
+
+    def _confirm_closed(self, inc: Incident, lang: str) -> Outgoing:
+        return self.render.confirm_closed(inc, lang)
+
+    def _opened_reply(self, inc: Incident, lang: str) -> str:
+        prefix = ("EXERCISE — " if lang == "en" else "EXERCICE — ") if inc.drill else ""
+        if lang == "en":
+            return f"{prefix}Access {inc.id} open until {self.render.hm(inc.ends_at)}; the link is posted in the rooms."
+        return f"{prefix}Accès {inc.id} ouvert jusqu'à {self.render.hm(inc.ends_at)} ; le lien est publié dans les salons."
+
+    def _activated(self, inc: Incident, now: datetime) -> None:
+        self._audit("activation", inc, inc.confirmed_by or inc.trigger.actor, {"ends_at": inc.ends_at})
+        url = self._url(inc)
+        self.fanout.put(Post(inc.id, "link", lambda lang: self.render.link(inc, url, lang, now)))
+        self._arm(inc)
+
+    def _url(self, inc: Incident) -> str:
+        url = self._urls.get(inc.id)
+        if url is None:
+            url = self._urls[inc.id] = self.links.issue_link(inc)
+        return url
+
+    def _edit_link(self, inc: Incident, now: datetime) -> None:
+        url = self._url(inc)
+        self.fanout.put(Edit(inc.id, "link", lambda lang: self.render.link(inc, url, lang, now)))
+
+    def _closed(self, inc: Incident) -> None:
+        self.store.save(inc)
+        kind = {"expired": "expiry"}.get(inc.close_reason or "", "end")
+        self._audit(kind, inc, inc.closed_by, {"reason": inc.close_reason})
+        revoked = self.links.revoke_incident(inc.id)
+        self._urls.pop(inc.id, None)
+        self._drop_jobs(inc.id)
+        if inc.activated_at is None:
+            self.fanout.put(Edit(inc.id, "confirm", lambda lang: self.render.confirm_closed(inc, lang)))
+        self.fanout.put(Remove(inc.id, ("link", "tile")))
+        records = self.registre.records(inc.id)
+        viewers = [(r.actor, r.at) for r in records if r.kind == "login_ok"]
+        streams = sum(1 for r in records if r.kind == "stream_opened")
+        self._audit("closure_report", inc, "system", {"sessions_revoked": revoked, "viewers": [v for v, _ in viewers],
+                                                      "streams": streams})
+        self.fanout.put(Post(inc.id, "report", lambda lang: self.render.closure(inc, lang, viewers, streams, len(records) + 1)))
+
+    def _arm(self, inc: Incident) -> None:
+        now = self.clock()
+        if inc.state is State.PENDING and inc.confirm_by:
+            self._job(f"{inc.id}:lapse", self.sweep, inc.confirm_by)
+        if inc.state is State.ACTIVE and inc.ends_at:
+            self._job(f"{inc.id}:expiry", self.sweep, inc.ends_at)
+            remind_at = inc.ends_at - self.conv.limits.reminder_before
+            if remind_at > now:
+                self._job(f"{inc.id}:reminder", self._remind, remind_at, inc.id)
+            every = max(self.conv.limits.link_validity * 2 / 3, timedelta(seconds=30))
+            self.scheduler.add_job(self._relink, "interval", seconds=every.total_seconds(), args=[inc.id],
+                                   id=f"{inc.id}:relink", replace_existing=True, coalesce=True, max_instances=1)
+
+    def _job(self, job_id: str, fn: Callable[..., Any], at: datetime, *args: Any) -> None:
+        self.scheduler.add_job(fn, "date", run_date=at, args=list(args), id=job_id, replace_existing=True,
+                               misfire_grace_time=None)
+
+    def _drop_jobs(self, incident_id: str) -> None:
+        for suffix in ("lapse", "expiry", "reminder", "relink"):
+            job = self.scheduler.get_job(f"{incident_id}:{suffix}")
+            if job is not None:
+                job.remove()
+
+    def _new_id(self, drill: bool, now: datetime) -> str:
+        prefix = "EX" if drill else "INC"
+        day = now.astimezone(self.render.tz).strftime("%Y%m%d")
+        return f"{prefix}-{day}-{self.store.next_number(prefix + day):02d}"
+
+    def _audit(self, kind: str, inc: Incident, actor: str | None, details: dict[str, Any]) -> None:
+        clean = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in details.items()}
+        self.registre.append(kind, incident=inc.id, actor=actor, details=clean, drill=inc.drill)
+
+    def on_room_failure(self, room: Room, op: Op, exc: BaseException) -> None:
+        incident = getattr(op, "incident", None)
+        self.registre.append("room_error", incident=incident, actor="system",
+                             details={"room": room.room_id, "operation": type(op).__name__,
+                                      "error": f"{type(exc).__name__}: {exc}"[:300]})

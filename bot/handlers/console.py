@@ -1,0 +1,132 @@
+"""The console room: the demo's chat room on stdin/stdout, typed into by one roster member.
+
+It implements the same Room protocol as Telegram and Matrix, so the demo and the end-to-end
+tests exercise the real desk. Tiles are never printed as bytes: only their size and a hash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from typing import TextIO
+
+from ..desk import Desk
+from ..policy.convention import Person
+from ..rooms import Outgoing
+from . import commands
+
+logger = logging.getLogger(__name__)
+
+
+class ConsoleRoom:
+    def __init__(self, out: TextIO, lang: str = "fr", room_id: str = "console") -> None:
+        self._out = out
+        self._lang = lang
+        self._room_id = room_id
+        self._refs = itertools.count(1)
+
+    @property
+    def room_id(self) -> str:
+        return self._room_id
+
+    @property
+    def lang(self) -> str:
+        return self._lang
+
+    def _print(self, text: str) -> None:
+        self._out.write(text.rstrip("\n") + "\n")
+        self._out.flush()
+
+    def _ref(self) -> str:
+        return f"c{next(self._refs)}"
+
+    async def send_text(self, msg: Outgoing) -> str:
+        ref = self._ref()
+        self._print(f"[Vigie #{ref}] {msg.text}")
+        return ref
+
+    async def edit_text(self, ref: str, msg: Outgoing) -> None:
+        self._print(f"[Vigie #{ref} {'updated' if self._lang == 'en' else 'mis à jour'}] {msg.text}")
+
+    async def ask_confirmation(self, incident_id: str, msg: Outgoing) -> str:
+        ref = self._ref()
+        self._print(f"[Vigie #{ref}] {msg.text}")
+        return ref
+
+    async def send_tile(self, jpeg: bytes, caption: str) -> str:
+        ref = self._ref()
+        self._print(f"[Vigie #{ref} tuile] {caption} — {len(jpeg) // 1024} ko, sha256 {hashlib.sha256(jpeg).hexdigest()[:16]}")
+        return ref
+
+    async def replace_tile(self, ref: str, jpeg: bytes, caption: str) -> str:
+        self._print(f"[Vigie #{ref} tuile remplacée] {caption} — {len(jpeg) // 1024} ko, sha256 {hashlib.sha256(jpeg).hexdigest()[:16]}")
+        return ref
+
+    async def remove(self, ref: str) -> None:
+        self._print(f"[Vigie #{ref} {'removed' if self._lang == 'en' else 'retiré'}]")
+
+
+class ConsoleInput:
+    """Reads commands typed on stdin as ``person`` and answers in the console room.
+
+    stdin is read by a daemon thread: a blocking readline cannot be cancelled, and a daemon
+    thread never holds up the process's exit. Lines reach the loop through a queue consumed by
+    one owned task.
+    """
+
+    def __init__(self, desk: Desk, room: ConsoleRoom, person: Person, stdin: TextIO,
+                 on_eof: Callable[[], None]) -> None:
+        self._desk = desk
+        self._room = room
+        self._person = person
+        self._stdin = stdin
+        self._on_eof = on_eof
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def reader() -> None:
+            try:
+                for line in self._stdin:
+                    loop.call_soon_threadsafe(self._queue.put_nowait, line)
+            except (OSError, ValueError) as exc:
+                logger.info("console input closed: %s", exc)
+            finally:
+                try:
+                    loop.call_soon_threadsafe(self._queue.put_nowait, None)
+                except RuntimeError:
+                    pass  # loop already closed: the demo is stopping anyway
+
+        threading.Thread(target=reader, name="console-stdin", daemon=True).start()
+        self._task = asyncio.create_task(self._consume(), name="console-input")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _consume(self) -> None:
+        while True:
+            line = await self._queue.get()
+            if line is None:
+                await self._desk.fanout.drain()
+                self._on_eof()
+                return
+            cmd = commands.parse(line)
+            if cmd is None:
+                if line.strip():
+                    self._room._print("(tapez /aide pour la liste des commandes)" if self._room.lang == "fr"
+                                      else "(type /help for the commands)")
+                continue
+            try:
+                reply = await commands.run(self._desk, cmd, self._person, self._room.room_id, self._room.lang)
+            except Exception:
+                logger.exception("console command failed")
+                reply = "Erreur interne : voir le journal." if self._room.lang == "fr" else "Internal error: see the log."
+            self._room._print(f"→ {reply}")

@@ -1,0 +1,356 @@
+"""The live page: ``/live/{token}`` (who are you?), ``/live/view``, ``/live/api/state`` and its files.
+
+Thin on purpose: parse the request, ask ``Access``, render. Every ``/live`` answer, errors and
+404s included, carries the headers of DESIGN §4; they are added in ``on_response_prepare`` so
+that no code path can forget them. HTML comes from templates in ``bot/static`` filled with
+``string.Template``; every dynamic value is escaped unless it is an already-rendered fragment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import ipaddress
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from importlib import resources
+from string import Template
+from typing import Any
+from urllib.parse import parse_qs
+
+from aiohttp import web
+
+from ..access import Access, LinkForbidden, LinkGone, LoginRefused, ViewerSession
+from ..policy.convention import Org
+from ..policy.incident import Incident
+
+logger = logging.getLogger(__name__)
+
+COOKIE = "vigie_session"
+COOKIE_PATH = "/live"
+MAX_FORM_BYTES = 4096
+_PROXIES = frozenset({"127.0.0.1", "::1"})
+
+SECURITY_HEADERS: Mapping[str, str] = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+        "media-src 'self' blob:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+    "X-Frame-Options": "DENY",
+}
+
+STATIC_TYPES: Mapping[str, str] = {"app.js": "application/javascript", "app.css": "text/css"}
+TEMPLATES = ("page", "login", "view", "camera", "message")
+
+PageInfo = Callable[[Incident], Mapping[str, Any]]
+
+_FORBIDDEN = ("Lien invalide", "Ce lien n'est pas valide. Ouvrez le lien publié dans le salon de l'incident.")
+_GONE = (
+    "L'accès est terminé",
+    "L'accès aux images pour cet incident est terminé, ou ce lien a expiré. "
+    "Si l'incident se poursuit, ouvrez le dernier lien publié dans le salon.",
+)
+_NO_SESSION = (
+    "Identification requise",
+    "Pour voir les images, ouvrez le lien publié dans le salon de l'incident et identifiez-vous.",
+)
+_BAD_FORM = "Le formulaire reçu est invalide : choisissez votre nom et saisissez votre mot de passe."
+
+
+class Raw(str):
+    """An HTML fragment already escaped by this module; inserted as is."""
+
+
+def render(template: Template, **values: str) -> str:
+    return template.substitute(
+        {k: v if isinstance(v, Raw) else html.escape(v, quote=True) for k, v in values.items()}
+    )
+
+
+def client_of(request: web.Request) -> tuple[str, str]:
+    """(address, description) of the caller; X-Forwarded-For is believed only from our own proxy."""
+    address = request.remote or "unknown"
+    if address in _PROXIES:
+        # The proxy appends the address it saw: the rightmost entry is the only one it vouches for.
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+        try:
+            address = str(ipaddress.ip_address(forwarded))
+        except ValueError:
+            pass
+    agent = hashlib.sha256(request.headers.get("User-Agent", "").encode("utf-8", "replace")).hexdigest()
+    return address, f"{address} ua:{agent[:8]}"
+
+
+def _remaining(session: ViewerSession, now: datetime) -> int:
+    return max(0, int((session.expires - now).total_seconds()))
+
+
+def _countdown(seconds: int) -> str:
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+async def _secure_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    if request.path == "/live" or request.path.startswith("/live/"):
+        response.headers.update(SECURITY_HEADERS)
+
+
+class _BadForm(Exception):  # noqa: N818 - an HTTP outcome, named after it
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+async def _read_form(request: web.Request) -> dict[str, str]:
+    """The urlencoded body, at most MAX_FORM_BYTES, first value of each field."""
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise _BadForm(415)
+    if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
+        raise _BadForm(413)
+    body = b""
+    async for chunk in request.content.iter_chunked(1024):
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise _BadForm(413)
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=10)
+    except ValueError:  # not UTF-8, or too many fields
+        raise _BadForm(400) from None
+    return {k: v[0] for k, v in fields.items()}
+
+
+class LivePage:
+    def __init__(self, access: Access, page_info: PageInfo) -> None:
+        self._access = access
+        self._page_info = page_info
+        folder = resources.files("bot") / "static"
+        self._tpl = {n: Template((folder / f"{n}.html").read_text("utf-8")) for n in TEMPLATES}
+        self._static = {n: (folder / n).read_bytes() for n in STATIC_TYPES}
+
+    # --- routes ---
+
+    async def link(self, request: web.Request) -> web.StreamResponse:
+        token = request.match_info["token"]
+        _, client = client_of(request)
+        try:
+            incident = self._access.check_link(token, client)
+        except LinkForbidden:
+            return self._message(403, *_FORBIDDEN)
+        except LinkGone:
+            return self._message(410, *_GONE)
+        found = self._access.viewer(request.cookies.get(COOKIE))
+        if found is not None and found[1].id == incident.id:
+            return web.Response(status=303, headers={"Location": "/live/view"})
+        return self._login_page(incident, token, 200)
+
+    async def login(self, request: web.Request) -> web.StreamResponse:
+        token = request.match_info["token"]
+        address, client = client_of(request)
+        try:
+            incident = self._access.check_link(token, client)
+        except LinkForbidden:
+            return self._message(403, *_FORBIDDEN)
+        except LinkGone:
+            return self._message(410, *_GONE)
+        try:
+            form = await _read_form(request)
+        except _BadForm as exc:
+            return self._login_page(incident, token, exc.status, error=_BAD_FORM)
+        person_id = form.get("person", "")
+        try:
+            cookie, session = await self._access.login(
+                token, person_id, form.get("password", ""), client, address=address
+            )
+        except LinkForbidden:
+            return self._message(403, *_FORBIDDEN)
+        except LinkGone:
+            return self._message(410, *_GONE)
+        except LoginRefused as exc:
+            page = self._login_page(
+                incident, token, 429 if exc.locked else 401, error=exc.fr, selected=person_id
+            )
+            if exc.locked:
+                page.headers["Retry-After"] = str(exc.retry_after_s)
+            return page
+        response = web.Response(status=303, headers={"Location": "/live/view"})
+        self._set_cookie(response, cookie, session)
+        return response
+
+    async def view(self, request: web.Request) -> web.StreamResponse:
+        cookie = request.cookies.get(COOKIE)
+        if not cookie:
+            return self._message(401, *_NO_SESSION)
+        found = self._access.viewer(cookie)
+        if found is None:
+            return self._forget(self._message(410, *_GONE))
+        session, incident = found
+        info = self._info(incident)
+        remaining = _remaining(session, self._access.now())
+        cameras = (
+            "".join(
+                render(self._tpl["camera"], id=str(c.get("id", "")), name=str(c.get("name", "")))
+                for c in info["cameras"]
+            )
+            or '<p class="empty">Aucune caméra dans le périmètre de la convention.</p>'
+        )
+        content = render(
+            self._tpl["view"],
+            drill_banner=self._drill_banner(incident),
+            category=info["category_label"],
+            venue=info["venue"],
+            remaining=_countdown(remaining),
+            cameras=Raw(cameras),
+            viewer=session.person.name,
+        )
+        data = Raw(
+            render(
+                Template(' data-viewer="$v" data-remaining="$r" data-state-url="/live/api/state"'),
+                v=session.person.name,
+                r=str(remaining),
+            )
+        )
+        response = self._html(200, f"Vigie — {info['category_label']}", content, "view", incident, data)
+        self._set_cookie(response, cookie, session)
+        return response
+
+    async def state(self, request: web.Request) -> web.StreamResponse:
+        cookie = request.cookies.get(COOKIE)
+        if not cookie:
+            return web.json_response({"active": False, "message": _NO_SESSION[1]}, status=401)
+        found = self._access.viewer(cookie)
+        if found is None:
+            return self._forget(
+                web.json_response({"active": False, "message": "L'accès est terminé."}, status=410)
+            )
+        session, incident = found
+        info = self._info(incident)
+        response = web.json_response(
+            {
+                "active": True,
+                "ends_at": session.expires.isoformat(),
+                "remaining_s": _remaining(session, self._access.now()),
+                "viewer": {"id": session.person.id, "name": session.person.name},
+                "incident": incident.id,
+                "category": info["category_label"],
+                "venue": info["venue"],
+                "drill": incident.drill,
+                "cameras": [
+                    {"id": str(c.get("id", "")), "name": str(c.get("name", ""))} for c in info["cameras"]
+                ],
+            }
+        )
+        self._set_cookie(response, cookie, session)
+        return response
+
+    async def static(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in self._static:
+            raise web.HTTPNotFound
+        return web.Response(body=self._static[name], content_type=STATIC_TYPES[name], charset="utf-8")
+
+    # --- rendering ---
+
+    def _info(self, incident: Incident) -> dict[str, Any]:
+        info = dict(self._page_info(incident))
+        conv = self._access.convention
+        category = conv.category(incident.category)
+        info.setdefault("category_label", category.label_fr if category else incident.category)
+        info.setdefault("venue", conv.venue)
+        info["cameras"] = list(info.get("cameras") or [])
+        return info
+
+    def _drill_banner(self, incident: Incident) -> Raw:
+        if not incident.drill:
+            return Raw("")
+        return Raw(
+            '<div class="drill-banner" role="status">EXERCICE — ceci n\'est pas un incident réel</div>'
+        )
+
+    def _options(self, selected: str) -> Raw:
+        conv = self._access.convention
+        groups = []
+        for org, label in ((Org.POLICE, conv.police), (Org.VENUE, conv.venue)):
+            people = [p for p in conv.viewers() if p.org is org]
+            if not people:
+                continue
+            options = "".join(
+                render(
+                    Template('      <option value="$id"$sel>$name</option>\n'),
+                    id=p.id,
+                    name=p.name,
+                    sel=Raw(" selected" if p.id == selected else ""),
+                )
+                for p in people
+            )
+            groups.append(
+                render(
+                    Template('      <optgroup label="$label">\n$o      </optgroup>\n'),
+                    label=label,
+                    o=Raw(options),
+                )
+            )
+        return Raw("".join(groups))
+
+    def _login_page(
+        self, incident: Incident, token: str, status: int, *, error: str = "", selected: str = ""
+    ) -> web.Response:
+        info = self._info(incident)
+        content = render(
+            self._tpl["login"],
+            drill_banner=self._drill_banner(incident),
+            category=info["category_label"],
+            venue=info["venue"],
+            action=f"/live/{token}",
+            error=Raw(render(Template('<p class="error" role="alert">$e</p>'), e=error) if error else ""),
+            options=self._options(selected),
+        )
+        return self._html(status, "Vigie — Qui êtes-vous ?", content, "login", incident)
+
+    def _message(self, status: int, heading: str, text: str) -> web.Response:
+        content = render(self._tpl["message"], heading=heading, text=text)
+        return self._html(status, f"Vigie — {heading}", content, "message", None)
+
+    def _html(
+        self, status: int, title: str, content: str, kind: str, incident: Incident | None, data: str = ""
+    ) -> web.Response:
+        body_class = f"{kind} drill" if incident is not None and incident.drill else kind
+        page = render(
+            self._tpl["page"], title=title, body_class=body_class, body_data=Raw(data), content=Raw(content)
+        )
+        return web.Response(status=status, text=page, content_type="text/html", charset="utf-8")
+
+    def _set_cookie(self, response: web.StreamResponse, cookie: str, session: ViewerSession) -> None:
+        # Re-sent on every view and poll: /extend moves the end, so the Max-Age follows it.
+        response.set_cookie(
+            COOKIE,
+            cookie,
+            max_age=max(1, _remaining(session, self._access.now())),
+            path=COOKIE_PATH,
+            secure=True,
+            httponly=True,
+            samesite="Strict",
+        )
+
+    def _forget(self, response: web.StreamResponse) -> web.StreamResponse:
+        response.del_cookie(COOKIE, path=COOKIE_PATH, secure=True, httponly=True, samesite="Strict")
+        return response
+
+
+def add_routes(app: web.Application, access: Access, page_info: PageInfo) -> LivePage:
+    """Mount the live page on ``app`` (before it starts); returns the handler object."""
+    page = LivePage(access, page_info)
+    # Fixed paths first: "/live/{token}" would otherwise also match "view".
+    app.router.add_get("/live/view", page.view)
+    app.router.add_get("/live/api/state", page.state)
+    app.router.add_get("/live/static/{name}", page.static)
+    app.router.add_get("/live/{token}", page.link)
+    app.router.add_post("/live/{token}", page.login)
+    app.on_response_prepare.append(_secure_headers)
+    return page

@@ -1,0 +1,211 @@
+"""Live video without transcoding: one camera's H.264 access units fanned out as fMP4 to viewers.
+
+Per camera, one `CameraRelay` attaches to the camera only while it has viewers (no viewer,
+no work). Access units are written into fragments in the reader thread (a few struct packs,
+no PyAV) and handed to the event loop, where the relay keeps the fragments since the last
+keyframe and feeds each viewer's bounded queue. A new viewer gets the init segment and the
+cached GOP at once, then live fragments; a viewer too slow for its link is dropped to the
+next keyframe. Closing a viewer ends its iterator immediately.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from .cameras import Camera, CameraHub
+from .fanout import DropToKeyframeQueue
+from .fmp4 import FragmentWriter, mime_for
+from .units import AccessUnit
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One fragment (moof+mdat) and the init segment it must follow."""
+
+    data: bytes
+    init: bytes
+    keyframe: bool
+    generation: int
+
+
+class Viewer:
+    """One viewer of one camera. Iterate it for bytes: an init segment first, then fragments.
+
+    A new init segment is yielded again whenever the stream's parameters change.
+    """
+
+    def __init__(self, relay: CameraRelay, max_items: int, max_bytes: int) -> None:
+        self.relay = relay
+        self.camera_id = relay.camera.camera_id
+        self.queue: DropToKeyframeQueue[Segment] = DropToKeyframeQueue(
+            max_items=max_items,
+            max_bytes=max_bytes,
+            size=lambda seg: len(seg.data),
+            is_key=lambda seg: seg.keyframe,
+        )
+        self.mime: str | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.queue.closed
+
+    @property
+    def dropped(self) -> int:
+        """Fragments this viewer lost because it was too slow."""
+        return self.queue.dropped
+
+    def close(self) -> None:
+        """End this viewer's stream now (event loop thread)."""
+        if not self.queue.closed:
+            self.queue.close()
+            self.relay._remove(self)
+
+    async def segments(self) -> AsyncIterator[bytes]:
+        init: bytes | None = None
+        async for seg in self.queue:
+            if seg.init is not init:
+                init = seg.init
+                params = self.relay.camera.params
+                self.mime = mime_for(params) if params else None
+                yield init
+            yield seg.data
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self.segments()
+
+
+class CameraRelay:
+    """fMP4 fan-out of one camera to its viewers."""
+
+    def __init__(
+        self,
+        camera: Camera,
+        *,
+        viewer_max_items: int = 150,
+        viewer_max_bytes: int = 8 * 1024 * 1024,
+        gop_max_items: int = 300,
+        gop_max_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
+        self.camera = camera
+        self._viewer_max_items = viewer_max_items
+        self._viewer_max_bytes = viewer_max_bytes
+        self._gop_max_items = gop_max_items
+        self._gop_max_bytes = gop_max_bytes
+        self._viewers: set[Viewer] = set()
+        self._gop: list[Segment] = []
+        self._gop_bytes = 0
+        self._writer = FragmentWriter()
+        self._write_lock = threading.Lock()
+        self._generation = 0
+        self._attached = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def viewer_count(self) -> int:
+        return len(self._viewers)
+
+    @property
+    def mime(self) -> str | None:
+        params = self.camera.params
+        return mime_for(params) if params else None
+
+    def open_viewer(self) -> Viewer:
+        """A new viewer, already holding init + cached GOP when the camera has one (event loop)."""
+        viewer = Viewer(self, self._viewer_max_items, self._viewer_max_bytes)
+        self._viewers.add(viewer)
+        if not self._attached:
+            self._attach()
+        else:
+            for seg in self._gop:
+                viewer.queue.put(seg)
+        return viewer
+
+    def close_all(self) -> None:
+        """End every viewer's stream (incident ended, access revoked)."""
+        for viewer in list(self._viewers):
+            viewer.close()
+
+    def _attach(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._generation += 1
+        self._attached = True
+        self._gop, self._gop_bytes = [], 0
+        # under the write lock, live units from the reader wait until the snapshot is written:
+        # the order stays GOP then live, nothing missed or doubled
+        with self._write_lock:
+            snapshot = self.camera.attach(self._on_unit)
+            segments = [self._write(au) for au in snapshot]
+        for seg in segments:
+            self._dispatch(seg)
+
+    def _remove(self, viewer: Viewer) -> None:
+        self._viewers.discard(viewer)
+        if not self._viewers and self._attached:
+            self.camera.detach(self._on_unit)
+            self._attached = False
+            self._gop, self._gop_bytes = [], 0
+
+    def _write(self, au: AccessUnit) -> Segment:
+        init, data = self._writer.write(au)
+        return Segment(data, init, au.keyframe, self._generation)
+
+    def _on_unit(self, au: AccessUnit) -> None:
+        # reader thread
+        with self._write_lock:
+            seg = self._write(au)
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(self._dispatch, seg)
+        except RuntimeError:  # loop closed: the app is shutting down
+            self.camera.detach(self._on_unit)
+
+    def _dispatch(self, seg: Segment) -> None:
+        # event loop: the only place the GOP cache and the viewers' queues change
+        if not self._attached or seg.generation != self._generation:
+            return  # left over from an earlier attachment
+        if seg.keyframe:
+            self._gop, self._gop_bytes = [seg], len(seg.data)
+        elif self._gop:
+            if len(self._gop) >= self._gop_max_items or self._gop_bytes + len(seg.data) > self._gop_max_bytes:
+                self._gop, self._gop_bytes = [], 0
+            else:
+                self._gop.append(seg)
+                self._gop_bytes += len(seg.data)
+        for viewer in self._viewers:
+            viewer.queue.put(seg)
+
+
+class Relay:
+    """The relays of all cameras of a hub."""
+
+    def __init__(self, hub: CameraHub, **options: int) -> None:
+        self._hub = hub
+        self._options = options
+        self._relays: dict[str, CameraRelay] = {}
+
+    def camera_relay(self, camera_id: str) -> CameraRelay:
+        relay = self._relays.get(camera_id)
+        if relay is None:
+            relay = CameraRelay(self._hub[camera_id], **self._options)
+            self._relays[camera_id] = relay
+        return relay
+
+    def open_viewer(self, camera_id: str) -> Viewer:
+        """Raises KeyError for an unknown camera."""
+        return self.camera_relay(camera_id).open_viewer()
+
+    def viewer_count(self) -> int:
+        return sum(relay.viewer_count for relay in self._relays.values())
+
+    def close_all(self) -> None:
+        """End every open stream at once; iterators finish on their next step."""
+        for relay in self._relays.values():
+            relay.close_all()

@@ -1,0 +1,158 @@
+"""The venue-police convention as plain, immutable data.
+
+Settings (``bot.settings``) validate the TOML files and build these objects; the decision
+function and the incident state machine read them. Legal sources: Code de la sécurité
+intérieure L252-1 (prefectoral authorisation), L252-3 (individually designated, habilitated
+recipients), L251-3 (no images of private spaces).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+
+class Org(StrEnum):
+    VENUE = "venue"
+    POLICE = "police"
+
+
+class Role(StrEnum):
+    SECURITY_CHIEF = "security_chief"
+    DIRECTOR = "director"
+    OPERATOR = "operator"
+    CIC_OFFICER = "cic_officer"
+    FIELD_COMMANDER = "field_commander"
+    VIEWER = "viewer"
+
+
+class ConfirmRule(StrEnum):
+    """Who must confirm a trigger before access opens."""
+
+    NONE = "none"
+    ANY = "any_authorised"
+    COUNTERPARTY = "counterparty"
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    label_fr: str
+    label_en: str
+
+    def label(self, lang: str) -> str:
+        return self.label_en if lang == "en" else self.label_fr
+
+
+# The grave events of DESIGN §3. A convention may enable a subset, never add a non-grave one
+# without saying so in its own file.
+GRAVE_CATEGORIES: tuple[Category, ...] = (
+    Category("attaque_armee", "attaque armée", "armed attack"),
+    Category("tuerie_de_masse", "tuerie de masse", "mass-killing attack"),
+    Category("alerte_bombe", "alerte à la bombe / colis suspect", "bomb threat / suspicious package"),
+    Category("prise_otages", "prise d'otages", "hostage taking"),
+    Category("vehicule_belier", "véhicule bélier", "vehicle ramming"),
+    Category("nrbc", "menace NRBC", "CBRN threat"),
+    Category("drone_malveillant", "drone malveillant", "hostile drone"),
+    Category("intrusion_armee", "intrusion armée", "armed intrusion"),
+)
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    org: Org
+    role: Role
+    habilitation: str | None = None
+    telegram_id: int | None = None
+    matrix_id: str | None = None
+    password_hash: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class AlarmSource:
+    """An alarm system allowed to trigger, with its alarm types mapped to categories."""
+
+    name: str
+    label: str
+    types: Mapping[str, str]
+    confirm: ConfirmRule = ConfirmRule.ANY
+
+
+@dataclass(frozen=True)
+class Limits:
+    default_duration: timedelta = timedelta(minutes=60)
+    max_duration: timedelta = timedelta(hours=4)
+    reminder_before: timedelta = timedelta(minutes=10)
+    confirm_window: timedelta = timedelta(minutes=5)
+    link_validity: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Authorisation:
+    """The prefectoral authorisation (CSI L252-1) the transmission rests on."""
+
+    reference: str
+    expires: date
+    warn_before: timedelta = timedelta(days=120)
+
+    def in_force(self, now: datetime) -> bool:
+        return now.date() <= self.expires
+
+    def expires_soon(self, now: datetime) -> bool:
+        return self.in_force(now) and now.date() + self.warn_before >= self.expires
+
+
+@dataclass(frozen=True)
+class Convention:
+    venue: str
+    police: str
+    categories: tuple[Category, ...]
+    roster: tuple[Person, ...]
+    authorisation: Authorisation
+    request_roles: frozenset[Role] = frozenset({Role.SECURITY_CHIEF, Role.DIRECTOR})
+    initiative_roles: frozenset[Role] = frozenset({Role.CIC_OFFICER})
+    end_roles: frozenset[Role] = frozenset({Role.SECURITY_CHIEF, Role.DIRECTOR, Role.CIC_OFFICER})
+    extend_roles: frozenset[Role] = frozenset({Role.SECURITY_CHIEF, Role.DIRECTOR, Role.CIC_OFFICER})
+    drill_roles: frozenset[Role] = frozenset({Role.SECURITY_CHIEF, Role.DIRECTOR, Role.CIC_OFFICER})
+    police_viewer_roles: frozenset[Role] = frozenset(
+        {Role.CIC_OFFICER, Role.FIELD_COMMANDER, Role.VIEWER}
+    )
+    venue_viewer_roles: frozenset[Role] = frozenset({Role.SECURITY_CHIEF, Role.DIRECTOR})
+    person_confirm: ConfirmRule = ConfirmRule.NONE
+    alarm_sources: tuple[AlarmSource, ...] = ()
+    limits: Limits = Limits()
+    cameras_in_scope: frozenset[str] = frozenset()
+
+    def category(self, code: str) -> Category | None:
+        return next((c for c in self.categories if c.code == code), None)
+
+    def person(self, person_id: str) -> Person | None:
+        return next((p for p in self.roster if p.id == person_id), None)
+
+    def by_telegram(self, telegram_id: int) -> Person | None:
+        return next((p for p in self.roster if p.telegram_id == telegram_id), None)
+
+    def by_matrix(self, matrix_id: str) -> Person | None:
+        return next((p for p in self.roster if p.matrix_id == matrix_id), None)
+
+    def alarm_source(self, name: str) -> AlarmSource | None:
+        return next((s for s in self.alarm_sources if s.name == name), None)
+
+    def may_initiate(self, person: Person) -> bool:
+        roles = self.request_roles if person.org is Org.VENUE else self.initiative_roles
+        return person.role in roles
+
+    def may_view(self, person: Person) -> bool:
+        """CSI L252-3 and Cass. crim. 13 Nov 2024: only individually habilitated police agents."""
+        if person.password_hash is None:
+            return False
+        if person.org is Org.POLICE:
+            return person.role in self.police_viewer_roles and bool(person.habilitation)
+        return person.role in self.venue_viewer_roles
+
+    def viewers(self) -> tuple[Person, ...]:
+        return tuple(p for p in self.roster if self.may_view(p))

@@ -1,0 +1,48 @@
+"""The one small interface every chat room implements (Telegram, Matrix, the console).
+
+The desk talks only to this protocol; each transport renders buttons and images its own way
+(inline keyboards on Telegram, "reply /confirm or react ✅" on Matrix, typed commands in the
+console). Message references are opaque strings the room understands, persisted by the desk so
+a restarted bot can still edit or delete what it posted before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    data: str  # what a press sends back, e.g. "confirm:INC-20261125-01" (≤ 64 bytes for Telegram)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    text: str  # plain text, already in the room's language
+    html: str  # the same with minimal HTML (<b>, <i>, <a>, <code>, <br>)
+    buttons: tuple[Button, ...] = ()
+
+
+@runtime_checkable
+class Room(Protocol):
+    @property
+    def room_id(self) -> str:
+        """Stable id such as ``console``, ``telegram:-1001234``, ``matrix:!abc:server``."""
+        ...
+
+    @property
+    def lang(self) -> str: ...
+
+    async def send_text(self, msg: Outgoing) -> str: ...
+
+    async def edit_text(self, ref: str, msg: Outgoing) -> None: ...
+
+    async def ask_confirmation(self, incident_id: str, msg: Outgoing) -> str: ...
+
+    async def send_tile(self, jpeg: bytes, caption: str) -> str: ...
+
+    async def replace_tile(self, ref: str, jpeg: bytes, caption: str) -> str: ...
+
+    async def remove(self, ref: str) -> None: ...

@@ -1,0 +1,229 @@
+"""Typed settings: the TOML files of a config directory plus secrets, validated before the loop starts.
+
+Layout of a config directory (see ``config/`` for a commented example):
+``vigie.toml`` (service, rooms), ``convention.toml``, ``roster.toml``, ``cameras.toml``,
+``alarms.toml``. Secrets never live in those files: they come from the environment
+(``VIGIE_*``) or from files named by ``*_file`` keys. ``load_settings`` returns frozen
+models, or raises ``ConfigError`` whose lines each name the file, the key and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from .policy.convention import ConfirmRule, Org, Role
+
+SLUG = r"^[a-z0-9][a-z0-9_-]{0,47}$"
+Slug = Annotated[str, Field(pattern=SLUG)]
+
+
+class Strict(BaseModel):
+    """Frozen, and unknown keys are an error (a typo must not silently disable a rule)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---- vigie.toml ----
+
+
+class ServiceCfg(Strict):
+    public_url: str = "http://127.0.0.1:8080"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    data_dir: Path = Path("data")
+    language: Literal["fr", "en"] = "fr"
+    timezone: str = "Europe/Paris"
+    tile_interval_seconds: int = Field(default=30, ge=5, le=600)
+    link_keys_file: Path | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("unknown time zone; use an IANA name such as Europe/Paris") from exc
+        return v
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("must be an absolute http(s) URL such as https://vigie.example.fr")
+        return v.rstrip("/")
+
+
+class TelegramCfg(Strict):
+    enabled: bool = False
+    chats: tuple[int, ...] = ()
+    language: Literal["fr", "en"] = "fr"
+    strangers: Literal["refuse", "silent"] = "refuse"
+    token_file: Path | None = None
+    webhook: bool = False
+
+
+class MatrixCfg(Strict):
+    enabled: bool = False
+    homeserver: str = ""
+    user_id: str = ""
+    device_id: str = "VIGIE"
+    rooms: tuple[str, ...] = ()
+    language: Literal["fr", "en"] = "fr"
+    strangers: Literal["refuse", "silent"] = "refuse"
+    password_file: Path | None = None
+    store_dir: Path = Path("matrix-store")
+
+
+class VigieFile(Strict):
+    service: ServiceCfg = ServiceCfg()
+    telegram: TelegramCfg = TelegramCfg()
+    matrix: MatrixCfg = MatrixCfg()
+
+
+# ---- convention.toml ----
+
+
+class AuthorisationCfg(Strict):
+    reference: str = Field(min_length=3)
+    expires: date
+    warn_days: int = Field(default=120, ge=0)
+
+
+class LimitsCfg(Strict):
+    default_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    max_minutes: int = Field(default=240, ge=5, le=7 * 24 * 60)
+    reminder_minutes: int = Field(default=10, ge=1)
+    confirm_window_minutes: int = Field(default=5, ge=1, le=60)
+    link_minutes: int = Field(default=15, ge=1, le=120)
+
+    def to_timedeltas(self) -> dict[str, timedelta]:
+        return {
+            "default_duration": timedelta(minutes=self.default_minutes),
+            "max_duration": timedelta(minutes=self.max_minutes),
+            "reminder_before": timedelta(minutes=self.reminder_minutes),
+            "confirm_window": timedelta(minutes=self.confirm_window_minutes),
+            "link_validity": timedelta(minutes=self.link_minutes),
+        }
+
+
+class RolesCfg(Strict):
+    request: tuple[Role, ...] = (Role.SECURITY_CHIEF, Role.DIRECTOR)
+    initiative: tuple[Role, ...] = (Role.CIC_OFFICER,)
+    end: tuple[Role, ...] = (Role.SECURITY_CHIEF, Role.DIRECTOR, Role.CIC_OFFICER)
+    extend: tuple[Role, ...] = (Role.SECURITY_CHIEF, Role.DIRECTOR, Role.CIC_OFFICER)
+    drill: tuple[Role, ...] = (Role.SECURITY_CHIEF, Role.DIRECTOR, Role.CIC_OFFICER)
+    police_viewers: tuple[Role, ...] = (Role.CIC_OFFICER, Role.FIELD_COMMANDER, Role.VIEWER)
+    venue_viewers: tuple[Role, ...] = (Role.SECURITY_CHIEF, Role.DIRECTOR)
+
+
+class ScopeCfg(Strict):
+    cameras: tuple[Slug, ...]
+
+
+class ConventionFile(Strict):
+    venue: str = Field(min_length=2)
+    police: str = Field(min_length=2)
+    categories: tuple[Slug, ...] | None = None  # None: every grave category of DESIGN §3
+    person_confirm: ConfirmRule = ConfirmRule.NONE
+    authorisation: AuthorisationCfg
+    limits: LimitsCfg = LimitsCfg()
+    roles: RolesCfg = RolesCfg()
+    scope: ScopeCfg
+
+
+# ---- roster.toml ----
+
+
+class PersonCfg(Strict):
+    id: Slug
+    name: str = Field(min_length=2)
+    org: Org
+    role: Role
+    habilitation: str | None = None
+    telegram_id: int | None = None
+    matrix_id: str | None = Field(default=None, pattern=r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-:\[\]]+$")
+    password_hash: str | None = None
+
+
+class RosterFile(Strict):
+    person: tuple[PersonCfg, ...] = Field(min_length=1)
+
+
+# ---- cameras.toml ----
+
+Rect = tuple[float, float, float, float]
+
+
+class CameraCfg(Strict):
+    id: Slug
+    name: str = Field(min_length=1, max_length=40)
+    url: str | None = None  # rtsp://...; absent means a synthetic camera (demo)
+    private: bool = False  # dressing rooms, toilets: never shown to anyone (CSI L251-3, CNIL)
+    masks: tuple[Rect, ...] = ()
+
+    @field_validator("masks")
+    @classmethod
+    def _masks(cls, v: tuple[Rect, ...]) -> tuple[Rect, ...]:
+        for x, y, w, h in v:
+            if not (0 <= x < 1 and 0 <= y < 1 and 0 < w <= 1 - x + 1e-9 and 0 < h <= 1 - y + 1e-9):
+                raise ValueError("each mask is [x, y, width, height] as fractions of the image, inside 0..1")
+        return v
+
+
+class CamerasFile(Strict):
+    camera: tuple[CameraCfg, ...] = Field(min_length=1)
+
+
+# ---- alarms.toml ----
+
+
+class AlarmSourceCfg(Strict):
+    name: Slug
+    label: str = Field(min_length=2)
+    confirm: ConfirmRule = ConfirmRule.ANY
+    types: dict[str, Slug]
+    secret_file: Path | None = None
+
+
+class AlarmsFile(Strict):
+    source: tuple[AlarmSourceCfg, ...] = ()
+
+
+# ---- the whole, after secrets are resolved ----
+
+
+class AlarmSecret(Strict):
+    source: str
+    secrets: tuple[SecretStr, ...]  # several while rotating keys
+
+
+class Secrets(Strict):
+    link_keys: tuple[SecretStr, ...]  # oldest first; the last one signs
+    telegram_token: SecretStr | None = None
+    matrix_password: SecretStr | None = None
+    alarm: tuple[AlarmSecret, ...] = ()
+
+    def alarm_secrets(self, source: str) -> tuple[str, ...]:
+        for a in self.alarm:
+            if a.source == source:
+                return tuple(s.get_secret_value() for s in a.secrets)
+        return ()
+
+
+class Settings(Strict):
+    config_dir: Path
+    vigie: VigieFile
+    convention: ConventionFile
+    roster: RosterFile
+    cameras: CamerasFile
+    alarms: AlarmsFile
+    secrets: Secrets
+
+    def camera_names(self) -> dict[str, str]:
+        return {c.id: c.name for c in self.cameras.camera}

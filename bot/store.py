@@ -1,0 +1,168 @@
+"""Incident state that must survive a restart, in SQLite (``state.sqlite3`` beside the registre).
+
+The registre is the append-only record of what happened; this store is the mutable present:
+open and closed incidents, the references of messages posted in each room (so a restarted bot
+can still edit or delete them), viewer sessions (hashed ids), seen webhook ids (replay
+protection) and counters. Small synchronous writes: sub-millisecond in WAL mode.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .policy import incident as sm
+from .policy.incident import Incident
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS incidents (id TEXT PRIMARY KEY, drill INTEGER NOT NULL, state TEXT NOT NULL,
+    opened_at TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS refs (incident TEXT NOT NULL, room TEXT NOT NULL, key TEXT NOT NULL, ref TEXT NOT NULL,
+    live INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (incident, room, key));
+CREATE TABLE IF NOT EXISTS sessions (id_hash TEXT PRIMARY KEY, person TEXT NOT NULL, incident TEXT NOT NULL,
+    expires TEXT NOT NULL, client TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS webhook_ids (source TEXT NOT NULL, id TEXT NOT NULL, seen_at TEXT NOT NULL,
+    PRIMARY KEY (source, id));
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    id_hash: str
+    person: str
+    incident: str
+    expires: datetime
+    client: str
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- incidents ---
+
+    def save(self, inc: Incident) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO incidents (id, drill, state, opened_at, data) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
+                (inc.id, int(inc.drill), inc.state.value, inc.opened_at.isoformat(), json.dumps(sm.to_dict(inc))),
+            )
+
+    def get(self, incident_id: str) -> Incident | None:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM incidents WHERE id=?", (incident_id,)).fetchone()
+        return sm.from_dict(json.loads(row[0])) if row else None
+
+    def open_incidents(self) -> list[Incident]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT data FROM incidents WHERE state IN ('pending','active') ORDER BY opened_at"
+            ).fetchall()
+        return [sm.from_dict(json.loads(r[0])) for r in rows]
+
+    def recent(self, limit: int = 20) -> list[Incident]:
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM incidents ORDER BY opened_at DESC LIMIT ?", (limit,)).fetchall()
+        return [sm.from_dict(json.loads(r[0])) for r in rows]
+
+    def next_number(self, name: str) -> int:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()
+                value = (row[0] if row else 0) + 1
+                self._db.execute(
+                    "INSERT INTO counters (name, value) VALUES (?,?) ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+                    (name, value),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return value
+
+    # --- message references per room ---
+
+    def set_ref(self, incident: str, room: str, key: str, ref: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO refs (incident, room, key, ref, live) VALUES (?,?,?,?,1) "
+                "ON CONFLICT(incident, room, key) DO UPDATE SET ref=excluded.ref, live=1",
+                (incident, room, key, ref),
+            )
+
+    def get_ref(self, incident: str, room: str, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT ref FROM refs WHERE incident=? AND room=? AND key=? AND live=1", (incident, room, key)
+            ).fetchone()
+        return row[0] if row else None
+
+    def live_refs(self, incident: str, room: str) -> dict[str, str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, ref FROM refs WHERE incident=? AND room=? AND live=1", (incident, room)
+            ).fetchall()
+        return {k: r for k, r in rows}
+
+    def drop_ref(self, incident: str, room: str, key: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE refs SET live=0 WHERE incident=? AND room=? AND key=?", (incident, room, key))
+
+    # --- viewer sessions (only a hash of the cookie value is kept) ---
+
+    def save_session(self, s: StoredSession) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO sessions (id_hash, person, incident, expires, client) VALUES (?,?,?,?,?)",
+                (s.id_hash, s.person, s.incident, s.expires.isoformat(), s.client),
+            )
+
+    def get_session(self, id_hash: str) -> StoredSession | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id_hash, person, incident, expires, client FROM sessions WHERE id_hash=?", (id_hash,)
+            ).fetchone()
+        if row is None:
+            return None
+        return StoredSession(row[0], row[1], row[2], datetime.fromisoformat(row[3]), row[4])
+
+    def sessions_of(self, incident: str) -> list[StoredSession]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id_hash, person, incident, expires, client FROM sessions WHERE incident=?", (incident,)
+            ).fetchall()
+        return [StoredSession(r[0], r[1], r[2], datetime.fromisoformat(r[3]), r[4]) for r in rows]
+
+    def delete_sessions(self, incident: str) -> int:
+        with self._lock:
+            return self._db.execute("DELETE FROM sessions WHERE incident=?", (incident,)).rowcount
+
+    # --- webhook replay protection ---
+
+    def first_sighting(self, source: str, webhook_id: str, now: datetime, keep_after: datetime) -> bool:
+        """Record ``webhook_id``; False if it was already seen (a replay). Prunes ids older than ``keep_after``."""
+        with self._lock:
+            self._db.execute("DELETE FROM webhook_ids WHERE seen_at < ?", (keep_after.isoformat(),))
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO webhook_ids (source, id, seen_at) VALUES (?,?,?)",
+                (source, webhook_id, now.isoformat()),
+            )
+            return cur.rowcount == 1

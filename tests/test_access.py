@@ -1,0 +1,443 @@
+"""Access without the web: signed links, personal passwords, lockouts, sessions and revocation."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+from bot.access import SALT, Access, LinkForbidden, LinkGone, LoginRefused
+from bot.audit import Registre
+from bot.policy import incident as sm
+from bot.policy.convention import (
+    GRAVE_CATEGORIES,
+    Authorisation,
+    Convention,
+    Limits,
+    Org,
+    Person,
+    Role,
+)
+from bot.policy.incident import Incident, Source, TriggerInfo
+from bot.store import Store
+
+KEY_OLD = "old-key-0123456789abcdef0123456789abcdef"
+KEY_NEW = "new-key-0123456789abcdef0123456789abcdef"
+PASSWORD = "cheval agrafe batterie correcte"
+T0 = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
+FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+class CountingHasher(PasswordHasher):
+    """Counts argon2 verifications, to prove a locked login never reaches argon2."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8, parallelism=1)
+        self.calls = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:  # noqa: A002 - argon2's name
+        self.calls += 1
+        return super().verify(hash, password)
+
+
+def roster(hasher: PasswordHasher = FAST, evil_name: str = "Brigadier Test") -> tuple[Person, ...]:
+    h = hasher.hash(PASSWORD)
+    return (
+        Person("cic-moreau", "Cdt Julien Moreau", Org.POLICE, Role.CIC_OFFICER, "DDSP42-VP-003", password_hash=h),
+        Person("cic-roux", "Lt Claire Roux", Org.POLICE, Role.VIEWER, "DDSP42-VP-004", password_hash=h),
+        Person("fc-nohab", "Cne Sans Habilitation", Org.POLICE, Role.FIELD_COMMANDER, None, password_hash=h),
+        Person("mlefevre", "Martine Lefèvre", Org.VENUE, Role.SECURITY_CHIEF, password_hash=h),
+        Person("sbonnet", "Samia Bonnet", Org.VENUE, Role.OPERATOR, password_hash=h),
+        Person("nopass", "Sans Mot de Passe", Org.POLICE, Role.VIEWER, "DDSP42-VP-009"),
+        Person("evil", evil_name, Org.POLICE, Role.VIEWER, "DDSP42-VP-666", password_hash=h),
+    )
+
+
+def make_convention(people: tuple[Person, ...]) -> Convention:
+    return Convention(
+        venue="Zénith de Saint-Étienne",
+        police="DDSP de la Loire",
+        categories=GRAVE_CATEGORIES,
+        roster=people,
+        authorisation=Authorisation("AP 2024-VP-0421", date(2029, 6, 30)),
+        limits=Limits(link_validity=timedelta(minutes=15), default_duration=timedelta(minutes=60)),
+        cameras_in_scope=frozenset({"parvis-nord", "hall-entree"}),
+    )
+
+
+def make_incident(incident_id: str, now: datetime, *, drill: bool = False) -> Incident:
+    trigger = TriggerInfo(Source.PERSON, "mlefevre", "attaque_armee", now, org=Org.VENUE)
+    pending = sm.open_pending(incident_id, trigger, sm.ConfirmRule.NONE, timedelta(minutes=5), drill)
+    return sm.activate(pending, now, timedelta(minutes=60))
+
+
+@dataclass
+class World:
+    access: Access
+    clock: Clock
+    incidents: dict[str, Incident]
+    registre: Registre
+    store: Store
+    convention: Convention
+    tmp: Path
+    hasher: PasswordHasher
+
+    def make(self, keys: list[str], **kw: Any) -> Access:
+        return Access(
+            self.convention,
+            keys,
+            self.registre,
+            self.store,
+            self.clock,
+            self.incidents.get,
+            "https://vigie.example.fr/",
+            hasher=self.hasher,
+            **kw,
+        )
+
+    def records(self, kind: str) -> list[Any]:
+        return [r for r in self.registre.records() if r.kind == kind]
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Any:
+    clock = Clock(T0)
+    hasher = CountingHasher()
+    conv = make_convention(roster(hasher))
+    incidents = {"INC-1": make_incident("INC-1", T0), "DRL-1": make_incident("DRL-1", T0, drill=True)}
+    registre = Registre(tmp_path / "registre.sqlite3")
+    store = Store(tmp_path / "state.sqlite3")
+    w = World(None, clock, incidents, registre, store, conv, tmp_path, hasher)  # type: ignore[arg-type]
+    w.access = w.make([KEY_OLD, KEY_NEW])
+    yield w
+    store.close()
+    registre.close()
+
+
+def token_of(url: str) -> str:
+    assert url.startswith("https://vigie.example.fr/live/")
+    return url.rsplit("/", 1)[1]
+
+
+def end_incident(w: World, incident_id: str) -> None:
+    w.incidents[incident_id] = sm.close(w.incidents[incident_id], w.clock(), sm.State.ENDED, "ended", "cic-moreau")
+
+
+# --- links ---
+
+
+def test_link_round_trip_and_audit(world: World) -> None:
+    url = world.access.issue_link(world.incidents["INC-1"])
+    token = token_of(url)
+    assert world.access.check_link(token).id == "INC-1"
+    drill = token_of(world.access.issue_link(world.incidents["DRL-1"]))
+    assert world.access.check_link(drill).drill is True
+    issued = world.records("link_issued")
+    assert [r.incident for r in issued] == ["INC-1", "DRL-1"]
+    assert [r.drill for r in issued] == [False, True]
+    assert issued[0].details == {"expires": (T0 + timedelta(minutes=15)).isoformat()}
+    assert token not in json.dumps([r.as_dict() for r in world.registre.records()])
+
+
+def test_no_link_for_an_incident_without_access(world: World) -> None:
+    end_incident(world, "INC-1")
+    with pytest.raises(ValueError):
+        world.access.issue_link(world.incidents["INC-1"])
+
+
+class T0Signer(TimestampSigner):
+    def get_timestamp(self) -> int:
+        return int(T0.timestamp())
+
+
+def signer_at_t0(keys: str | list[str], salt: str, **kw: Any) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(keys, salt=salt, signer=T0Signer, signer_kwargs=kw)
+
+
+def _flip(token: str, index: int) -> str:
+    c = token[index]
+    return token[:index] + ("A" if c != "A" else "B") + token[index + 1 :]
+
+
+def test_forged_links_are_forbidden(world: World) -> None:
+    token = token_of(world.access.issue_link(world.incidents["INC-1"]))
+    other_key = signer_at_t0("another-key-0123456789abcdef0123456789", SALT, digest_method=hashlib.sha256)
+    other_salt = signer_at_t0([KEY_OLD, KEY_NEW], "vigie.something-else", digest_method=hashlib.sha256)
+    sha1 = signer_at_t0([KEY_NEW], SALT)  # right key and salt, but not our digest
+    forged = [
+        _flip(token, len(token) - 3),  # signature
+        _flip(token, 2),  # payload
+        other_key.dumps({"i": "INC-1", "d": False}),
+        other_salt.dumps({"i": "INC-1", "d": False}),
+        sha1.dumps({"i": "INC-1", "d": False}),
+        "",
+        "not-a-token",
+        "x" * 5000,
+        "../../etc/passwd",
+        token + "é",
+    ]
+    for bad in forged:
+        with pytest.raises(LinkForbidden):
+            world.access.check_link(bad, "198.51.100.7 ua:abcd")
+    refusals = world.records("refusal")
+    assert len(refusals) == len(forged)
+    assert all(r.details["reason"] == "bad_link" and r.incident is None for r in refusals)
+    assert refusals[0].details["client"] == "198.51.100.7 ua:abcd"
+
+
+def test_signed_but_wrong_payloads_are_forbidden(world: World) -> None:
+    # Signed with our own key and salt (e.g. a future token format): still nothing to open.
+    ours = signer_at_t0([KEY_NEW], SALT, digest_method=hashlib.sha256)
+    for payload in (["INC-1"], {"i": 1, "d": False}, {"i": "INC-1"}, {"i": "INC-404", "d": False}):
+        with pytest.raises(LinkForbidden):
+            world.access.check_link(ours.dumps(payload))
+    # The drill flag is part of what was signed: a real incident cannot be opened as a drill.
+    with pytest.raises(LinkForbidden):
+        world.access.check_link(ours.dumps({"i": "INC-1", "d": True}))
+    assert world.records("refusal")[-1].details["reason"] == "unknown_incident"
+
+
+def test_expired_link_is_gone(world: World) -> None:
+    token = token_of(world.access.issue_link(world.incidents["INC-1"]))
+    world.clock.advance(minutes=15)
+    assert world.access.check_link(token).id == "INC-1"
+    world.clock.advance(seconds=1)
+    with pytest.raises(LinkGone):
+        world.access.check_link(token)
+    assert world.records("refusal")[-1].details["reason"] == "link_expired"
+    # A fresh link for the same, still active incident works.
+    assert world.access.check_link(token_of(world.access.issue_link(world.incidents["INC-1"]))).id == "INC-1"
+
+
+def test_link_of_an_ended_or_expired_incident_is_gone(world: World) -> None:
+    token = token_of(world.access.issue_link(world.incidents["INC-1"]))
+    end_incident(world, "INC-1")
+    with pytest.raises(LinkGone):
+        world.access.check_link(token)
+    refusal = world.records("refusal")[-1]
+    assert (refusal.incident, refusal.details["reason"]) == ("INC-1", "access_ended")
+
+    drill = token_of(world.access.issue_link(world.incidents["DRL-1"]))
+    # The incident's end, not the link's age, decides: move past ends_at without re-reading the link.
+    world.incidents["DRL-1"] = replace(world.incidents["DRL-1"], ends_at=T0 + timedelta(minutes=5))
+    world.clock.advance(minutes=5)
+    with pytest.raises(LinkGone):
+        world.access.check_link(drill)
+
+
+def test_unknown_incident_is_forbidden(world: World) -> None:
+    token = token_of(world.access.issue_link(world.incidents["INC-1"]))
+    del world.incidents["INC-1"]
+    with pytest.raises(LinkForbidden):
+        world.access.check_link(token)
+
+
+def test_key_rotation(world: World) -> None:
+    old_only = world.make([KEY_OLD])
+    rotated = world.make([KEY_OLD, KEY_NEW])
+    new_only = world.make([KEY_NEW])
+    old_token = token_of(old_only.issue_link(world.incidents["INC-1"]))
+    new_token = token_of(rotated.issue_link(world.incidents["INC-1"]))
+    assert rotated.check_link(old_token).id == "INC-1"  # old key still listed
+    assert new_only.check_link(new_token).id == "INC-1"  # the last key signs
+    with pytest.raises(LinkForbidden):
+        new_only.check_link(old_token)  # old key retired
+    with pytest.raises(LinkForbidden):
+        old_only.check_link(new_token)
+    with pytest.raises(ValueError):
+        world.make([])
+
+
+# --- login ---
+
+
+async def login(w: World, person: str, password: str = PASSWORD, client: str = "203.0.113.5 ua:1") -> Any:
+    token = token_of(w.access.issue_link(w.incidents["INC-1"]))
+    return await w.access.login(token, person, password, client, address=client.split()[0])
+
+
+async def test_login_ok(world: World) -> None:
+    cookie, session = await login(world, "cic-moreau")
+    assert session.person.id == "cic-moreau" and session.incident_id == "INC-1"
+    assert session.expires == world.incidents["INC-1"].ends_at
+    assert len(cookie) >= 40
+    assert world.access.session(cookie) == session
+    ok = world.records("login_ok")
+    assert len(ok) == 1 and ok[0].actor == "cic-moreau" and ok[0].incident == "INC-1"
+    assert ok[0].details == {"client": "203.0.113.5 ua:1", "person": "cic-moreau"}
+    # A venue viewer role may view too.
+    _, venue = await login(world, "mlefevre")
+    assert venue.person.org is Org.VENUE
+
+
+@pytest.mark.parametrize(
+    ("person", "password", "reason"),
+    [
+        ("cic-moreau", "wrong", "wrong_password"),
+        ("cic-moreau", "", "wrong_password"),
+        ("cic-moreau", "x" * 5000, "wrong_password"),
+        ("nobody", PASSWORD, "unknown_person"),
+        ("fc-nohab", PASSWORD, "not_habilitated"),  # police without habilitation (CSI L252-3)
+        ("sbonnet", PASSWORD, "not_habilitated"),  # venue operator: not a viewer role
+        ("nopass", PASSWORD, "not_habilitated"),  # no personal password in the roster
+    ],
+)
+async def test_login_refused(world: World, person: str, password: str, reason: str) -> None:
+    with pytest.raises(LoginRefused) as exc:
+        await login(world, person, password)
+    assert exc.value.reason == reason and not exc.value.locked
+    assert exc.value.fr and exc.value.en
+    failed = world.records("login_failed")
+    assert len(failed) == 1 and failed[0].details["reason"] == reason
+    assert failed[0].details["person"] == person
+    assert world.records("login_ok") == []
+
+
+async def test_login_needs_a_valid_link(world: World) -> None:
+    with pytest.raises(LinkForbidden):
+        await world.access.login("forged" * 4, "cic-moreau", PASSWORD, "c")
+    token = token_of(world.access.issue_link(world.incidents["INC-1"]))
+    end_incident(world, "INC-1")
+    with pytest.raises(LinkGone):
+        await world.access.login(token, "cic-moreau", PASSWORD, "c")
+
+
+async def test_lockout_per_person(world: World) -> None:
+    for i in range(5):
+        with pytest.raises(LoginRefused) as exc:
+            await login(world, "cic-moreau", "wrong", client=f"198.51.100.{i} ua:1")
+    assert exc.value.locked and exc.value.retry_after_s == 15 * 60
+    calls = world.hasher.calls  # type: ignore[attr-defined]
+    # Locked: refused with the right password, from a fresh client, without running argon2.
+    with pytest.raises(LoginRefused) as exc:
+        await login(world, "cic-moreau", PASSWORD, client="192.0.2.99 ua:2")
+    assert exc.value.locked and exc.value.reason == "locked"
+    assert world.hasher.calls == calls  # type: ignore[attr-defined]
+    locked = world.records("login_locked")
+    assert locked[0].details["on"] == "person" and locked[-1].actor == "cic-moreau"
+    # Others are not affected, and the lock lifts after 15 minutes.
+    await login(world, "cic-roux", client="192.0.2.99 ua:2")
+    world.clock.advance(minutes=15, seconds=1)
+    await login(world, "cic-moreau", client="192.0.2.99 ua:2")
+
+
+async def test_lockout_per_client(world: World) -> None:
+    client = "198.51.100.66 ua:1"
+    for person in ("cic-moreau", "cic-roux", "nobody", "mlefevre", "ghost"):
+        with pytest.raises(LoginRefused):
+            await login(world, person, "wrong", client=client)
+    # The same address with another user agent is the same client for the limit.
+    with pytest.raises(LoginRefused) as exc:
+        await login(world, "evil", PASSWORD, client="198.51.100.66 ua:other")
+    assert exc.value.locked
+    assert world.records("login_locked")[-1].details["on"] == "client"
+    # From elsewhere the same people may still sign in (each has only one failure).
+    await login(world, "cic-moreau", client="203.0.113.9 ua:1")
+
+
+async def test_success_forgives_the_person_not_the_client(world: World) -> None:
+    for _ in range(4):
+        with pytest.raises(LoginRefused):
+            await login(world, "cic-moreau", "wrong", client="198.51.100.1 ua:1")
+    await login(world, "cic-moreau", client="198.51.100.2 ua:1")
+    for _ in range(4):  # the person's count restarted after the success
+        with pytest.raises(LoginRefused) as exc:
+            await login(world, "cic-moreau", "wrong", client="198.51.100.3 ua:1")
+        assert not exc.value.locked
+
+
+async def test_concurrent_guesses_cannot_exceed_the_limit(world: World) -> None:
+    token = token_of(world.access.issue_link(world.incidents["INC-1"]))
+    results = await asyncio.gather(
+        *(world.access.login(token, "cic-moreau", f"guess{i}", f"10.0.0.{i} ua:1") for i in range(20)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, LoginRefused) for r in results)
+    assert world.hasher.calls <= 5  # type: ignore[attr-defined]
+
+
+# --- sessions ---
+
+
+async def test_session_follows_the_incident(world: World) -> None:
+    cookie, _ = await login(world, "cic-moreau")
+    assert world.access.session(None) is None
+    assert world.access.session("") is None
+    assert world.access.session("not-a-session") is None
+    # /extend moves the end: the session follows.
+    later = T0 + timedelta(minutes=90)
+    world.incidents["INC-1"] = replace(world.incidents["INC-1"], ends_at=later)
+    session = world.access.session(cookie)
+    assert session is not None and session.expires == later
+    world.clock.advance(minutes=89)
+    assert world.access.session(cookie) is not None
+    world.clock.advance(minutes=1)
+    assert world.access.session(cookie) is None  # past the end, even before the desk closes it
+
+
+async def test_session_dies_when_the_incident_ends(world: World) -> None:
+    cookie, _ = await login(world, "cic-moreau")
+    end_incident(world, "INC-1")
+    assert world.access.session(cookie) is None
+
+
+async def test_revoke_incident(world: World) -> None:
+    a, _ = await login(world, "cic-moreau")
+    b, _ = await login(world, "mlefevre")
+    token = token_of(world.access.issue_link(world.incidents["INC-1"]))
+    seen: list[str] = []
+    world.access.add_revocation_listener(seen.append)
+    world.access.add_revocation_listener(lambda _id: 1 / 0)  # type: ignore[func-returns-value]
+    world.access.add_revocation_listener(lambda i: seen.append(i + "!"))
+    assert world.access.revoke_incident("INC-1") == 2
+    assert seen == ["INC-1", "INC-1!"]  # a failing listener does not stop the others
+    assert world.access.session(a) is None and world.access.session(b) is None
+    assert world.store.sessions_of("INC-1") == []
+    # Even before the desk has saved the closed incident, its links are dead.
+    with pytest.raises(LinkGone):
+        world.access.check_link(token)
+
+
+async def test_session_of_a_person_struck_off_the_roster(world: World, tmp_path: Path) -> None:
+    cookie, _ = await login(world, "cic-moreau")
+    smaller = make_convention(tuple(p for p in world.convention.roster if p.id != "cic-moreau"))
+    other = Access(
+        smaller, [KEY_NEW], world.registre, world.store, world.clock, world.incidents.get, "https://x", hasher=FAST
+    )
+    assert other.session(cookie) is None
+
+
+async def test_no_secret_is_stored(world: World) -> None:
+    token = token_of(world.access.issue_link(world.incidents["INC-1"]))
+    cookie, _ = await world.access.login(token, "cic-moreau", PASSWORD, "203.0.113.5 ua:1")
+    with pytest.raises(LoginRefused):
+        await world.access.login(token, "cic-roux", "mauvais-mot-de-passe-42", "203.0.113.5 ua:1")
+    stored = world.store.sessions_of("INC-1")
+    assert [s.id_hash for s in stored] == [hashlib.sha256(cookie.encode()).hexdigest()]
+    secrets = [cookie, PASSWORD, "mauvais-mot-de-passe-42", token, token.split(".")[-1]]
+    text = json.dumps([r.as_dict() for r in world.registre.records()], ensure_ascii=False)
+    for secret in secrets:
+        assert secret not in text
+    blobs = b"".join(p.read_bytes() for p in world.tmp.iterdir() if p.is_file())
+    assert blobs  # the databases and their WAL files were read
+    for secret in secrets:
+        assert secret.encode() not in blobs
