@@ -305,6 +305,11 @@ class Desk:
                                           "expires": self.conv.authorisation.expires.isoformat()})
             self.fanout.put(Post(None, "authorisation", self.render.authorisation_warning))
 
+    def announce(self, kind: str, text_fr: str, text_en: str, **details: Any) -> None:
+        """A notice for every room outside any incident (alarm panel silent, back, …), audited."""
+        self.registre.append(kind, actor="system", details={"text": text_fr, **details})
+        self.fanout.put(Post(None, kind, lambda lang: self.render.notice(text_fr, text_en, lang)))
+
     def post_tile(self, incident_id: str, jpeg: bytes, caption: Callable[[str], str]) -> None:
         self.fanout.put(Tile(incident_id, jpeg, caption))
 
@@ -374,7 +379,7 @@ class Desk:
             self.fanout.put(Edit(inc.id, "confirm", lambda lang: self.render.confirm_closed(inc, lang)))
             self._activated(inc, now)
             return Reply.of(lambda lang: self._opened_reply(inc, lang))
-        self._audit("joined", inc, trig.actor, {"joined": len(inc.joined)})
+        self._audit("joined", inc, trig.actor, {"joined": inc.joined_count})
         return Reply.of(lambda lang: (f"Incident {inc.id} is already open: your report has been added to it."
                                       if lang == "en" else
                                       f"L'incident {inc.id} est déjà ouvert : votre signalement y est rattaché."))

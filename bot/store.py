@@ -166,3 +166,8 @@ class Store:
                 (source, webhook_id, now.isoformat()),
             )
             return cur.rowcount == 1
+
+    def forget(self, source: str, webhook_id: str) -> None:
+        """Un-see an id whose alarm could not be handled, so the sender's retry is accepted."""
+        with self._lock:
+            self._db.execute("DELETE FROM webhook_ids WHERE source=? AND id=?", (source, webhook_id))

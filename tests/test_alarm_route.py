@@ -426,3 +426,24 @@ async def test_fuzz_signed_bodies_never_5xx(rig: Rig, raw: bytes) -> None:
     status, body = await rig.post(raw=raw)
     assert status in (202, 400, 413), (status, body)
     assert (len(rig.desk.calls) == before + 1) == (status == 202)
+
+
+async def test_desk_failure_lets_the_senders_retry_through(rig: Rig) -> None:
+    """A 500 must not burn the webhook-id: the alarm system's retry (same id) is handled, not 409."""
+    boom = {"n": 1}
+    original = rig.desk.alarm
+
+    async def flaky(alarm: AlarmIn) -> AlarmResult:
+        if boom["n"]:
+            boom["n"] -= 1
+            raise RuntimeError("desk unavailable")
+        return await original(alarm)
+
+    rig.desk.alarm = flaky  # type: ignore[method-assign]
+    body = json.dumps(ALARM).encode()
+    hdrs = {"webhook-id": "msg_retry", "webhook-timestamp": str(NOW),
+            "webhook-signature": sign(SECRET, "msg_retry", NOW, body), "content-type": "application/json"}
+    async with rig.client.post("/hooks/alarm/venue", data=body, headers=hdrs) as resp:
+        assert resp.status == 500
+    async with rig.client.post("/hooks/alarm/venue", data=body, headers=hdrs) as resp:
+        assert resp.status == 202

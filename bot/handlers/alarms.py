@@ -180,16 +180,21 @@ class _AlarmRoute:
             )
 
         parsed = _parse(body, webhook_id)
-        result = await self.desk.alarm(
-            AlarmIn(
-                source=source,
-                alarm_type=parsed.type,
-                zone=parsed.zone,
-                message=parsed.message,
-                occurred_at=parsed.occurred_at,
-                delivery_id=webhook_id,
+        try:
+            result = await self.desk.alarm(
+                AlarmIn(
+                    source=source,
+                    alarm_type=parsed.type,
+                    zone=parsed.zone,
+                    message=parsed.message,
+                    occurred_at=parsed.occurred_at,
+                    delivery_id=webhook_id,
+                )
             )
-        )
+        except Exception:
+            # The alarm was not handled: let the sender's retry (same id) through instead of a 409.
+            self.store.forget(source, webhook_id)
+            raise
         if result.accepted:
             logger.info("alarm %s from %s: %s %s", webhook_id, source, result.outcome, result.incident_id)
             return web.json_response({"incident": result.incident_id, "outcome": result.outcome}, status=202)

@@ -189,7 +189,8 @@ class LivePage:
             return self._message(401, *_NO_SESSION)
         found = self._access.viewer(cookie)
         if found is None:
-            return self._forget(self._message(410, *_GONE))
+            # The dead cookie is left alone: a reload keeps saying "access ended", which is the truth.
+            return self._message(410, *_GONE)
         session, incident = found
         info = self._info(incident)
         remaining = _remaining(session, self._access.now())
@@ -226,9 +227,7 @@ class LivePage:
             return web.json_response({"active": False, "message": _NO_SESSION[1]}, status=401)
         found = self._access.viewer(cookie)
         if found is None:
-            return self._forget(
-                web.json_response({"active": False, "message": "L'accès est terminé."}, status=410)
-            )
+            return web.json_response({"active": False, "message": "L'accès est terminé."}, status=410)
         session, incident = found
         info = self._info(incident)
         response = web.json_response(
@@ -337,10 +336,6 @@ class LivePage:
             httponly=True,
             samesite="Strict",
         )
-
-    def _forget(self, response: web.StreamResponse) -> web.StreamResponse:
-        response.del_cookie(COOKIE, path=COOKIE_PATH, secure=True, httponly=True, samesite="Strict")
-        return response
 
 
 def add_routes(app: web.Application, access: Access, page_info: PageInfo) -> LivePage:

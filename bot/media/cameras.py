@@ -86,10 +86,14 @@ class RtspSource:
         self.read_timeout = read_timeout
         self.options = {
             "rtsp_transport": transport,
-            # small probe: the SDP already tells the codec, probing only delays the first frame
-            "probesize": "32768",
+            # The SDP already tells the codec: probing only delays the first frame. Measured
+            # on the farm: probesize 32768 waits for 32 kB and fps probing for 20 frames
+            # (0.36-0.74 s); 4096 and fpsprobesize 0 open in 0.08 s. No fflags=nobuffer: it
+            # discards the packets read while probing, i.e. the camera's first IDR, and the
+            # first picture then waits a whole GOP (2.1 s instead of 0.08 s).
+            "probesize": "4096",
+            "fpsprobesize": "0",
             "analyzeduration": "0",
-            "fflags": "nobuffer",
             "timeout": str(int(read_timeout * 1_000_000)),  # socket I/O timeout, microseconds
             **(options or {}),
         }

@@ -125,10 +125,9 @@ def encode_loop(
     ctx.bit_rate = bitrate
     ctx.options = {
         "preset": preset,
-        "tune": "zerolatency",
         "profile": "main",
         "x264-params": (
-            f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:repeat-headers=1"
+            f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:repeat-headers=1:sliced-threads=0"
             f":vbv-maxrate={kbps}:vbv-bufsize={kbps}"
         ),
     }

@@ -69,7 +69,10 @@ class Incident:
     closed_at: datetime | None = None
     closed_by: str | None = None
     close_reason: str | None = None
-    joined: tuple[TriggerInfo, ...] = ()
+    # An alarm storm can join thousands of triggers: keep a count and the latest one here (the
+    # registre holds every trigger), so saving the incident stays O(1).
+    joined_count: int = 0
+    last_joined: TriggerInfo | None = None
     extensions: tuple[Extension, ...] = ()
 
     @property
@@ -222,7 +225,7 @@ def expire(inc: Incident, now: datetime) -> Incident:
 
 
 def join(inc: Incident, trigger: TriggerInfo) -> Incident:
-    return replace(inc, joined=(*inc.joined, trigger))
+    return replace(inc, joined_count=inc.joined_count + 1, last_joined=trigger)
 
 
 # --- persistence as plain JSON-compatible data (the store writes it; no I/O here) ---
@@ -280,7 +283,8 @@ def to_dict(inc: Incident) -> dict[str, Any]:
         "closed_at": _dt(inc.closed_at),
         "closed_by": inc.closed_by,
         "close_reason": inc.close_reason,
-        "joined": [_trigger_dict(t) for t in inc.joined],
+        "joined_count": inc.joined_count,
+        "last_joined": _trigger_dict(inc.last_joined) if inc.last_joined else None,
         "extensions": [{"actor": e.actor, "at": _dt(e.at), "ends_at": _dt(e.ends_at)} for e in inc.extensions],
     }
 
@@ -303,7 +307,8 @@ def from_dict(d: dict[str, Any]) -> Incident:
         closed_at=_pdt(d.get("closed_at")),
         closed_by=d.get("closed_by"),
         close_reason=d.get("close_reason"),
-        joined=tuple(_trigger_from(t) for t in d.get("joined", [])),
+        joined_count=int(d.get("joined_count", 0)),
+        last_joined=_trigger_from(d["last_joined"]) if d.get("last_joined") else None,
         extensions=tuple(
             Extension(e["actor"], _pdt(e["at"]), _pdt(e["ends_at"]))  # type: ignore[arg-type]
             for e in d.get("extensions", [])

@@ -40,7 +40,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -64,6 +64,7 @@ CHAT_ACTIONS = frozenset({"typing", "upload_photo", "record_video", "upload_vide
 # Real Bot API method names (PTB's camelCase aliases): refused loudly rather than 404 when not modelled.
 BOT_API_METHODS = frozenset(n.lower() for n in dir(telegram.Bot) if n[:1].islower() and n != n.lower())
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+_T = TypeVar("_T")
 _SEND = ("chat_id", "disable_notification", "protect_content", "reply_parameters", "reply_to_message_id",
          "allow_sending_without_reply", "reply_markup", "message_effect_id")
 _EDIT = ("chat_id", "message_id", "inline_message_id", "reply_markup")
@@ -155,7 +156,7 @@ class Params:
     def has(self, name: str) -> bool:
         return self.values.get(name) not in (None, "")
 
-    def _keep(self, name: str, value: Any) -> Any:
+    def _keep(self, name: str, value: _T) -> _T:
         if name in self.values:
             self.record[name] = value
         return value
@@ -273,6 +274,13 @@ class FakeTelegram:
             await self._session.close()
         if self._runner:
             await self._runner.cleanup()
+
+    async def __aenter__(self) -> FakeTelegram:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
     def now(self) -> float:
         return time.time() + self._clock_offset
@@ -407,6 +415,11 @@ class FakeTelegram:
 
     def deleted(self, chat_id: int) -> list[FakeMessage]:
         return [m for m in self._chat_messages(chat_id) if m.deleted]
+
+    def commands_for(self, language_code: str = "", scope: dict[str, Any] | None = None) -> list[dict[str, str]]:
+        """The command list setMyCommands stored for that scope (default scope if None) and language."""
+        key = json.dumps(rules.command_scope(scope), sort_keys=True)
+        return self.commands.get((key, language_code), [])
 
     def calls_of(self, method: str) -> list[dict[str, Any]]:
         return [params for name, params in self.calls if name == method]
@@ -670,11 +683,11 @@ class FakeTelegram:
                 raise bad("wrong file identifier/HTTP URL specified")
             return self._photos[value]
         width, height = rules.inspect_photo(upload.data)
-        sizes = []
-        for w, h, size in rules.photo_sizes(width, height, len(upload.data)):
+        sizes: list[dict[str, Any]] = []
+        for w, h, approx in rules.photo_sizes(width, height, len(upload.data)):
             sizes.append({"file_id": "AgACAgQAAxkD" + secrets.token_urlsafe(48),
                           "file_unique_id": "AQAD" + secrets.token_urlsafe(9),
-                          "file_size": size, "width": w, "height": h})
+                          "file_size": approx, "width": w, "height": h})
         sizes[-1]["file_size"] = len(upload.data)
         photo = Photo(upload.data, width, height, sizes)
         for size in sizes:
@@ -723,7 +736,11 @@ class FakeTelegram:
                 if update in self._updates:
                     self._updates.remove(update)
                 self.webhook_deliveries.append(update)
-                if answer.strip().startswith(b"{"):
+                try:
+                    reply = json.loads(answer) if answer.strip() else None
+                except ValueError:
+                    reply = None
+                if isinstance(reply, dict) and "method" in reply:
                     self.problems.append(f"webhook answered with a method call, not modelled: {answer[:200]!r}")
             else:
                 self._webhook_error = (int(self.now()), error)

@@ -265,8 +265,16 @@ def formatted(text: str, parse_mode: str | None, entities: Any) -> tuple[str, li
             raise fake_unsupported(f"parse_mode {parse_mode}")
         else:
             raise bad("unsupported parse_mode")
+    elif entities is None:
+        ents = []
     else:
-        ents = [dict(e) for e in entities] if isinstance(entities, list) else []
+        size = utf16_len(text)
+        if not isinstance(entities, list) or not all(
+                isinstance(e, dict) and isinstance(e.get("type"), str) and isinstance(e.get("offset"), int)
+                and isinstance(e.get("length"), int) and e["offset"] >= 0 and e["length"] > 0
+                and e["offset"] + e["length"] <= size for e in entities):
+            raise fake_unsupported("entities that are malformed or out of the text's bounds")
+        ents = [dict(e) for e in entities]
     lead = len(text) - len(text.lstrip())
     stripped = text.strip()
     lead16, size16 = utf16_len(text[:lead]), utf16_len(stripped)
@@ -280,7 +288,7 @@ def formatted(text: str, parse_mode: str | None, entities: Any) -> tuple[str, li
 
 
 # --------------------------------------------------------------------------- user text
-_COMMAND = re.compile(r"(?<![\w/<>])/([A-Za-z0-9_]{1,64})(@[A-Za-z0-9_]{3,32})?(?![\w/<>])")
+_COMMAND = re.compile(r"(?<![\w/<>])/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32}|(?!@))(?![\w/<>])")
 
 
 def command_entities(text: str) -> list[dict[str, Any]]:

@@ -1,0 +1,70 @@
+"""H.264 helpers: NAL splitting, avcC conversion, SPS fields and the MSE codec string."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import pytest
+
+from bot.media.h264 import (
+    annexb_to_lengths,
+    avcc_to_annexb,
+    codec_string,
+    iter_nals,
+    lengths_to_annexb,
+    mime_type,
+    nal_type,
+    parameter_sets,
+    parse_sps,
+)
+from bot.media.synthetic import EncodedLoop
+
+
+def test_nals_of_a_keyframe(small_loop: EncodedLoop) -> None:
+    data, key = small_loop.packets[0]
+    assert key
+    types = [nal_type(n) for n in iter_nals(data)]
+    assert types[:2] == [7, 8] and 5 in types
+    sps, pps = parameter_sets(data)
+    assert len(sps) == 1 and len(pps) == 1
+
+
+def test_length_prefix_round_trip(small_loop: EncodedLoop) -> None:
+    data, _ = small_loop.packets[0]
+    assert list(iter_nals(lengths_to_annexb(annexb_to_lengths(data)))) == list(iter_nals(data))
+
+
+def test_three_and_four_byte_start_codes() -> None:
+    buf = b"\x00\x00\x00\x01\x67\x42\x00\x1f\x00\x00\x01\x68\xce\x3c\x80\x00\x00\x01\x65\x88"
+    assert list(iter_nals(buf)) == [b"\x67\x42\x00\x1f", b"\x68\xce\x3c\x80", b"\x65\x88"]
+
+
+def test_avcc_to_annexb() -> None:
+    sps, pps = b"\x67\x64\x00\x28\xac", b"\x68\xee\x3c\xb0"
+    avcc = bytes([1, 0x64, 0, 0x28, 0xFF, 0xE1]) + len(sps).to_bytes(2, "big") + sps + b"\x01"
+    avcc += len(pps).to_bytes(2, "big") + pps
+    annexb, size = avcc_to_annexb(avcc)
+    assert size == 4
+    assert list(iter_nals(annexb)) == [sps, pps]
+
+
+@pytest.mark.parametrize(("profile", "width", "height"), [("main", 640, 360), ("high", 1920, 1080), ("baseline", 320, 180)])
+def test_sps_fields_match_the_encoder(profile: str, width: int, height: int) -> None:
+    ctx = av.CodecContext.create("libx264", "w")
+    assert isinstance(ctx, av.VideoCodecContext)
+    ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base = width, height, "yuv420p", Fraction(1, 25)
+    ctx.options = {"preset": "veryfast", "profile": profile}
+    frame = av.VideoFrame(width, height, "yuv420p")
+    frame.pts = 0
+    packets = list(ctx.encode(frame)) + list(ctx.encode(None))
+    sps, _ = parameter_sets(bytes(packets[0]))
+    info = parse_sps(sps[0])
+    assert (info.width, info.height) == (width, height)  # 1080 needs the cropping fields
+    assert info.profile_idc == {"baseline": 66, "main": 77, "high": 100}[profile]
+    assert codec_string(sps[0]) == f"avc1.{sps[0][1]:02x}{sps[0][2]:02x}{sps[0][3]:02x}"
+
+
+def test_mime_type(small_loop: EncodedLoop) -> None:
+    # main profile (4d), constraint flags, level: what MediaSource.isTypeSupported expects
+    assert mime_type(small_loop.extradata).startswith('video/mp4; codecs="avc1.4d')

@@ -1,0 +1,120 @@
+"""Config validation: the example config is valid; each broken config gets one clear message."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from bot.config_load import ConfigError, build_convention, load_settings
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "config"
+TODAY = date(2026, 11, 25)
+WHSEC = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+ENV = {"VIGIE_LINK_KEYS": "x7Qk2v9LmP4rT8wZ1nB6cD3fG5hJ0sA2", "VIGIE_ALARM_SECRET_SSI_ZENITH": WHSEC}
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Path:
+    d = tmp_path / "config"
+    shutil.copytree(EXAMPLE, d)
+    return d
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def problems(d: Path, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as exc:
+        load_settings(d, ENV if env is None else env, TODAY)
+    return exc.value.problems
+
+
+def test_example_config_is_valid_and_builds_the_convention(cfg: Path) -> None:
+    s = load_settings(cfg, ENV, TODAY)
+    conv = build_convention(s)
+    assert len(conv.cameras_in_scope) == 20 and "loges-artistes" not in conv.cameras_in_scope
+    assert {p.id for p in conv.viewers()} >= {"cic-moreau", "bac-perrin"}
+    with pytest.raises(Exception):  # frozen
+        s.vigie.service.port = 1  # type: ignore[misc]
+
+
+def test_example_files_hold_no_secret() -> None:
+    for f in EXAMPLE.glob("*.toml"):
+        text = f.read_text(encoding="utf-8")
+        assert not re.search(r"whsec_[A-Za-z0-9+/=]{8,}", text) and not re.search(r"\d{6,}:[A-Za-z0-9_-]{30,}", text), f.name
+
+
+@pytest.mark.parametrize(
+    "file,old,new,expect",
+    [
+        ("vigie.toml", "port = 8080", "port = 8080\nprot = 1", r"vigie.toml: service.prot: .*fix: remove this key"),
+        ("convention.toml", "expires = 2029-06-30", "expires = 2025-06-30", r"convention.toml: authorisation.expires: .*expired on 2025-06-30"),
+        ("convention.toml", '"parking-public"]', '"parking-public", "vestiaires"]', r"scope.cameras\[20\]: camera 'vestiaires' is not defined in .*cameras.toml"),
+        ("convention.toml", '"parking-public"]', '"parking-public", "loges-artistes"]', r"marked private"),
+        ("roster.toml", 'habilitation = "DDSP42-VP-2025-017"\n', "", r"person\[6\] \(bac-perrin\).habilitation: a police viewer needs"),
+        ("roster.toml", "$argon2id$v=19", "$argon2id$v=1x", r"person\[0\] \(mlefevre\).password_hash: not a valid argon2 hash"),
+        ("roster.toml", 'role = "director"', 'role = "boss"', r"roster.toml: person\[1\].role: .*fix: use one of the values"),
+        ("convention.toml", '"intrusion_armee"]', '"intrusion_armee", "vol_simple"]', r"categories\[8\]: 'vol_simple' is not a grave category"),
+        ("alarms.toml", 'bomb_threat = "alerte_bombe"', 'bomb_threat = "incendie"', r"types.bomb_threat: 'incendie' is not an enabled grave category"),
+        ("cameras.toml", 'id = "fosse"', 'id = "Fosse !"', r"cameras.toml: camera\[6\].id: .*fix: use lowercase"),
+        ("convention.toml", "expires = 2029-06-30", "expires = 30/06/2029", r"convention.toml: not valid TOML"),
+    ],
+)
+def test_each_broken_config_is_named_with_file_key_and_fix(cfg: Path, file: str, old: str, new: str, expect: str) -> None:
+    edit(cfg / file, old, new)
+    found = problems(cfg)
+    assert any(re.search(expect, p) for p in found), found
+
+
+def test_telegram_enabled_without_token(cfg: Path) -> None:
+    edit(cfg / "vigie.toml", "enabled = false\nchats", "enabled = true\nchats")
+    assert any("telegram.token_file: Telegram is enabled but no bot token" in p for p in problems(cfg))
+
+
+@pytest.mark.parametrize(
+    "env,expect",
+    [
+        ({"VIGIE_ALARM_SECRET_SSI_ZENITH": WHSEC}, "no link signing key"),
+        ({**ENV, "VIGIE_LINK_KEYS": "changeme"}, "placeholder"),
+        ({**ENV, "VIGIE_LINK_KEYS": "short"}, "too short"),
+        ({**ENV, "VIGIE_ALARM_SECRET_SSI_ZENITH": "whsec_abc"}, "is not 'whsec_' + base64"),
+        ({"VIGIE_LINK_KEYS": ENV["VIGIE_LINK_KEYS"]}, "no webhook secret"),
+    ],
+)
+def test_secrets_missing_or_placeholder(cfg: Path, env: dict[str, str], expect: str) -> None:
+    assert any(expect in p for p in problems(cfg, env))
+
+
+def test_placeholder_telegram_token_refused(cfg: Path) -> None:
+    edit(cfg / "vigie.toml", "enabled = false\nchats", "enabled = true\nchats")
+    found = problems(cfg, {**ENV, "VIGIE_TELEGRAM_TOKEN": "CHANGE_ME"})
+    assert any("placeholder" in p for p in found)
+
+
+def test_missing_file_and_missing_dir(tmp_path: Path, cfg: Path) -> None:
+    (cfg / "roster.toml").unlink()
+    assert any("roster.toml: missing" in p for p in problems(cfg))
+    assert any("not a directory" in p for p in problems(tmp_path / "nope"))
+
+
+def test_check_config_cli(cfg: Path) -> None:
+    env = {**os.environ, **ENV}
+    ok = subprocess.run([sys.executable, "-m", "bot", "check-config", "--config", str(cfg)], env=env,
+                        capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and ok.stdout.strip() == "OK", ok.stderr
+    edit(cfg / "convention.toml", "expires = 2029-06-30", "expires = 2020-01-01")
+    bad = subprocess.run([sys.executable, "-m", "bot", "check-config", "--config", str(cfg)], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "authorisation.expires" in bad.stderr
+    assert ENV["VIGIE_LINK_KEYS"] not in bad.stderr + bad.stdout
