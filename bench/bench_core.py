@@ -148,6 +148,29 @@ async def storm(n: int, concurrency: int, tmp: Path) -> dict[str, float]:
     return result
 
 
+def registre_append(n: int, tmp: Path) -> tuple[float, float]:
+    """Median µs of one registre append vs one plain SQLite insert+commit (same WAL settings)."""
+    import sqlite3
+
+    reg = Registre(tmp / "append-registre.sqlite3")
+    raw = sqlite3.connect(tmp / "append-raw.sqlite3", isolation_level=None)
+    raw.execute("PRAGMA journal_mode=WAL")
+    raw.execute("PRAGMA synchronous=NORMAL")
+    raw.execute("CREATE TABLE t (a TEXT)")
+    ours, base = [], []
+    for i in range(n):
+        t0 = time.perf_counter()
+        reg.append("stream_opened", incident="INC-1", actor="p1", details={"camera": "hall", "i": i})
+        t1 = time.perf_counter()
+        raw.execute("INSERT INTO t VALUES (?)", (json.dumps({"camera": "hall", "i": i}),))
+        t2 = time.perf_counter()
+        ours.append((t1 - t0) * 1e6)
+        base.append((t2 - t1) * 1e6)
+    reg.close()
+    raw.close()
+    return statistics.median(ours), statistics.median(base)
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--triggers", type=int, default=200)
@@ -163,6 +186,8 @@ async def main() -> None:
         print(f"trigger → link in console room, {args.triggers} triggers:")
         print(f"  p50 {p50:7.2f} ms   floor {f50:6.2f} ms   ratio {p50 / f50:5.1f}×")
         print(f"  p95 {p95:7.2f} ms   floor {f95:6.2f} ms   ratio {p95 / f95:5.1f}×   (target p95 ≤ 200 ms)")
+        ours, base = registre_append(2000, tmp)
+        print(f"registre append: median {ours:6.1f} µs   plain SQLite insert {base:6.1f} µs   ratio {ours / base:4.1f}×")
         s = await storm(args.storm, args.concurrency, tmp)
         print(f"alarm webhook storm, {args.storm} signed requests, concurrency {args.concurrency}:")
         print(f"  {s['rps']:7.0f} req/s   /healthz baseline {s['baseline_rps']:7.0f} req/s   ratio {s['rps'] / s['baseline_rps']:.2f}×")

@@ -27,6 +27,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+async def wait_healthy(base: str, tries: int = 150) -> bool:
+    async with aiohttp.ClientSession() as s:
+        for _ in range(tries):
+            try:
+                async with s.get(f"{base}/healthz") as r:
+                    if r.status == 200:
+                        return True
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    return False
+
+
 class Demo:
     def __init__(self, tmp: Path) -> None:
         self.port = free_port()
@@ -66,14 +79,7 @@ async def demo(tmp_path: Path):
     d = Demo(tmp_path)
     try:
         await d.read_until(r"Fin de saisie")
-        async with aiohttp.ClientSession() as s:
-            for _ in range(100):
-                try:
-                    async with s.get(f"{d.base}/healthz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
+        assert await wait_healthy(d.base), "demo did not answer /healthz"
         yield d
     finally:
         if d.proc.poll() is None:
@@ -175,16 +181,8 @@ async def test_run_stops_on_sigterm_within_5s(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(cfg)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        async with aiohttp.ClientSession() as s:
-            for _ in range(150):
-                try:
-                    async with s.get(f"http://127.0.0.1:{port}/healthz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
-            else:
-                raise AssertionError(proc.stderr.read() if proc.stderr else "no start")
+        if not await wait_healthy(f"http://127.0.0.1:{port}"):
+            raise AssertionError(proc.stderr.read() if proc.stderr else "no start")
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         rc = await asyncio.to_thread(proc.wait, 10)

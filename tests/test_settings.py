@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from bot.config_load import ConfigError, build_convention, load_settings
 
@@ -45,7 +46,7 @@ def test_example_config_is_valid_and_builds_the_convention(cfg: Path) -> None:
     conv = build_convention(s)
     assert len(conv.cameras_in_scope) == 20 and "loges-artistes" not in conv.cameras_in_scope
     assert {p.id for p in conv.viewers()} >= {"cic-moreau", "bac-perrin"}
-    with pytest.raises(Exception):  # frozen
+    with pytest.raises(ValidationError):  # frozen
         s.vigie.service.port = 1  # type: ignore[misc]
 
 

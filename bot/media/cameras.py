@@ -274,7 +274,8 @@ class Camera:
 
     def detach(self, listener: Listener) -> None:
         with self._lock:
-            self._listeners = tuple(item for item in self._listeners if item is not listener)
+            # bound methods are new objects on each access: compare by equality
+            self._listeners = tuple(item for item in self._listeners if item != listener)
 
     def subscribe(self, *, max_items: int = 400, max_bytes: int = 16 * 1024 * 1024) -> Subscription:
         """An async iterator of access units: the cached GOP, then live ones (event loop only)."""

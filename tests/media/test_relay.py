@@ -1,0 +1,153 @@
+"""Relay: fMP4 init and fragments parse, new viewers start at once, slow viewers stay bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import struct
+import time
+
+import av
+
+from bot.media.cameras import Camera, CameraHub
+from bot.media.fmp4 import FragmentWriter, init_segment
+from bot.media.relay import Relay
+from bot.media.synthetic import EncodedLoop, SyntheticSource
+from bot.media.units import AccessUnit
+
+from .conftest import first, wait_until
+
+
+def boxes(data: bytes) -> list[tuple[bytes, bytes]]:
+    out, pos = [], 0
+    while pos < len(data):
+        size, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        out.append((kind, data[pos + 8 : pos + size]))
+        pos += size
+    assert pos == len(data)
+    return out
+
+
+def units(loop: EncodedLoop, count: int) -> list[AccessUnit]:
+    params = loop.params
+    return [
+        AccessUnit(loop.packets[i % len(loop.packets)][0], i * 3600, loop.packets[i % len(loop.packets)][1], params, i + 1, 0.0)
+        for i in range(count)
+    ]
+
+
+def test_init_segment_is_ftyp_then_moov(small_loop: EncodedLoop) -> None:
+    top = boxes(init_segment(small_loop.params))
+    assert [k for k, _ in top] == [b"ftyp", b"moov"]
+    moov = boxes(top[1][1])
+    assert [k for k, _ in moov] == [b"mvhd", b"trak", b"mvex"]
+
+
+def test_fragments_are_moof_mdat_and_ffmpeg_reads_them(small_loop: EncodedLoop) -> None:
+    writer = FragmentWriter()
+    stream = []
+    for au in units(small_loop, 75):
+        init, frag = writer.write(au)
+        assert [k for k, _ in boxes(frag)] == [b"moof", b"mdat"]
+        stream.append(frag)
+    data = init + b"".join(stream)
+    with av.open(io.BytesIO(data), "r", format="mp4") as container:
+        video = container.streams.video[0]
+        assert (video.codec_context.width, video.codec_context.height) == (320, 180)
+        packets = [p for p in container.demux(video) if p.size]
+        assert [p.is_keyframe for p in packets] == [i % 50 == 0 for i in range(75)]
+        assert [p.dts for p in packets] == [i * 3600 for i in range(75)]
+    with av.open(io.BytesIO(data), "r", format="mp4") as container:
+        assert sum(1 for _ in container.decode(video=0)) == 75
+
+
+def test_a_viewer_may_start_on_a_later_keyframe(small_loop: EncodedLoop) -> None:
+    writer = FragmentWriter()
+    written = [writer.write(au) for au in units(small_loop, 120)]
+    data = written[0][0] + b"".join(frag for _, frag in written[50:])
+    with av.open(io.BytesIO(data), "r", format="mp4") as container:
+        frames = list(container.decode(video=0))
+    assert len(frames) == 70 and frames[0].pts == 50 * 3600
+
+
+async def test_new_viewer_gets_init_and_gop_immediately(small_loop: EncodedLoop) -> None:
+    hub = CameraHub([Camera("c1", "Hall", SyntheticSource(small_loop))])
+    hub.start()
+    relay = Relay(hub)
+    try:
+        assert await wait_until(lambda: len(hub["c1"].gop()) >= 20, 5)
+        viewer = relay.open_viewer("c1")
+        gop = len(viewer.queue)
+        assert gop >= 20  # queued before the first await: no wait for the next keyframe
+        it = viewer.__aiter__()
+        init = await first(it, 0.1)
+        assert init[4:8] == b"ftyp" and b"moov" in init
+        assert viewer.mime and viewer.mime.startswith('video/mp4; codecs="avc1.')
+        fragments = [await first(it, 0.1) for _ in range(gop)]
+        assert all(f[4:8] == b"moof" for f in fragments)
+        await first(it, 1)  # then live
+        # a second viewer shares the same source and the same fragments
+        second = relay.open_viewer("c1")
+        assert len(second.queue) >= 1 and relay.viewer_count() == 2
+        viewer.close()
+        second.close()
+        assert relay.viewer_count() == 0
+    finally:
+        await hub.aclose()
+
+
+async def test_slow_viewer_stays_bounded_and_skips_to_a_keyframe(small_loop: EncodedLoop) -> None:
+    hub = CameraHub([Camera("c1", "Hall", SyntheticSource(small_loop))])
+    hub.start()
+    relay = Relay(hub, viewer_max_items=30)
+    try:
+        slow = relay.open_viewer("c1")
+        fast = relay.open_viewer("c1")
+        received = 0
+
+        async def drain() -> None:
+            nonlocal received
+            async for _ in fast:
+                received += 1
+
+        reader = asyncio.create_task(drain())
+        sizes = []
+        for _ in range(40):  # 2 s: more than a GOP while `slow` never reads
+            await asyncio.sleep(0.05)
+            sizes.append(len(slow.queue))
+        assert max(sizes) <= 30 and slow.dropped > 0
+        it = slow.__aiter__()
+        await first(it, 1)  # init
+        assert (await first(it, 3))[4:8] == b"moof"
+        assert slow.queue._items[0].keyframe if slow.queue._items else True
+        fast.close()
+        await asyncio.wait_for(reader, 2)
+        assert received > 40
+        slow.close()
+    finally:
+        await hub.aclose()
+
+
+async def test_closing_ends_the_iterator_promptly(small_loop: EncodedLoop) -> None:
+    hub = CameraHub([Camera("c1", "Hall", SyntheticSource(small_loop))])
+    hub.start()
+    relay = Relay(hub)
+    try:
+        viewers = [relay.open_viewer("c1") for _ in range(3)]
+        counts = [0, 0, 0]
+
+        async def watch(i: int) -> None:
+            async for _ in viewers[i]:
+                counts[i] += 1
+
+        tasks = [asyncio.create_task(watch(i)) for i in range(3)]
+        assert await wait_until(lambda: min(counts) > 5, 5)
+        started = time.monotonic()
+        relay.close_all()
+        await asyncio.wait_for(asyncio.gather(*tasks), 2)
+        assert time.monotonic() - started < 0.5
+        assert relay.viewer_count() == 0
+        # the camera no longer feeds a relay that has no viewer
+        assert hub["c1"]._listeners == ()
+    finally:
+        await hub.aclose()

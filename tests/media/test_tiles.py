@@ -1,0 +1,138 @@
+"""Mosaics: size and grid, HORS LIGNE, EXERCICE, privacy masks, watermark, tile cache."""
+
+from __future__ import annotations
+
+import io
+import time
+from datetime import datetime
+
+import pytest
+from PIL import Image, ImageStat
+
+from bot.media.synthetic import EncodedLoop
+from bot.media.tiles import Mask, MosaicRenderer, TileInput, decode_keyframe, grid
+from bot.media.units import AccessUnit
+
+NOW = datetime(2025, 7, 14, 22, 30, 5)
+
+
+def keyframe(loop: EncodedLoop, seq: int = 1, age: float = 0.0) -> AccessUnit:
+    data, key = loop.packets[0]
+    assert key
+    return AccessUnit(data, 0, True, loop.params, seq=seq, received=time.monotonic() - age)
+
+
+def tiles(loop: EncodedLoop, count: int, **overrides: object) -> list[TileInput]:
+    out = [TileInput(f"c{i}", f"Caméra {i} — entrée", keyframe(loop, i + 1), True) for i in range(count)]
+    for index, tile in overrides.items():
+        out[int(index.removeprefix("t"))] = tile  # type: ignore[assignment]
+    return out
+
+
+def pixels(img: Image.Image) -> list[tuple[int, ...]]:
+    raw = img.convert("RGB").tobytes()
+    return [tuple(raw[i : i + 3]) for i in range(0, len(raw), 3)]
+
+
+def region(img: Image.Image, box: tuple[int, int, int, int]) -> ImageStat.Stat:
+    return ImageStat.Stat(img.crop(box))
+
+
+@pytest.mark.parametrize(("count", "cols", "rows"), [(1, 1, 1), (2, 2, 1), (4, 2, 2), (9, 3, 3), (12, 4, 3), (20, 5, 4)])
+def test_grid(count: int, cols: int, rows: int) -> None:
+    assert grid(count) == (cols, rows)
+
+
+def test_mosaic_size_and_jpeg(small_loop: EncodedLoop) -> None:
+    renderer = MosaicRenderer(tile_width=192, tile_height=108)
+    data = renderer.render(tiles(small_loop, 20), now=NOW)
+    img = Image.open(io.BytesIO(data))
+    assert img.format == "JPEG"
+    assert img.size == (5 * 192, 4 * 108 + renderer.header_height)
+    # only the cameras passed in are drawn: 3 cameras, a 2x2 grid
+    assert renderer.render_image(tiles(small_loop, 3), now=NOW).size == (2 * 192, 2 * 108 + renderer.header_height)
+
+
+def test_offline_and_stale_cameras_show_hors_ligne(small_loop: EncodedLoop) -> None:
+    renderer = MosaicRenderer(tile_width=192, tile_height=108, stale_after=5)
+    hh = renderer.header_height
+    offline = TileInput("c1", "Parvis", keyframe(small_loop, 2), online=False)
+    stale = TileInput("c2", "Quai", keyframe(small_loop, 3, age=60), online=True)
+    never = TileInput("c3", "Toit", None, online=True)
+    img = renderer.render_image([tiles(small_loop, 1)[0], offline, stale, never], now=NOW)
+    assert renderer.last_stats.offline == 3 and renderer.last_stats.decoded == 1
+    live_tile = region(img, (10, hh + 10, 180, hh + 80))
+    for x, y in ((192, hh), (0, hh + 108), (192, hh + 108)):
+        placeholder = region(img, (x + 4, y + 4, x + 60, y + 30))  # a corner: plain placeholder grey
+        assert placeholder.mean == pytest.approx([56, 56, 56], abs=1)
+        text = img.crop((x + 20, y + 40, x + 172, y + 60))
+        assert any(r > 200 and g < 120 for r, g, _ in pixels(text))  # red HORS LIGNE letters
+    assert live_tile.stddev[0] > 5  # a real picture, not a flat placeholder
+
+
+def test_drill_banner(small_loop: EncodedLoop) -> None:
+    renderer = MosaicRenderer(tile_width=192, tile_height=108)
+    normal = renderer.render_image(tiles(small_loop, 4), now=NOW)
+    drill = renderer.render_image(tiles(small_loop, 4), now=NOW, drill=True)
+    hh = renderer.header_height
+    corner = (2, 2, 40, 6)
+    assert region(normal, corner).mean == pytest.approx([28, 32, 40], abs=1)
+    assert region(drill, corner).mean == pytest.approx([255, 196, 0], abs=1)  # yellow EXERCICE band
+    middle = drill.crop((drill.width // 2 - 40, 0, drill.width // 2 + 40, hh))
+    assert any(sum(p) < 100 for p in pixels(middle))  # black EXERCICE letters
+    assert normal.crop((0, hh, normal.width, normal.height)).tobytes() == drill.crop(
+        (0, hh, drill.width, drill.height)
+    ).tobytes()
+
+
+def test_privacy_mask_is_solid(small_loop: EncodedLoop) -> None:
+    renderer = MosaicRenderer(tile_width=192, tile_height=108, mask_colour=(10, 200, 30))
+    masked = TileInput("c0", "Loges", keyframe(small_loop, 1), True, (Mask(0.25, 0.1, 0.75, 0.6),))
+    img = renderer.render_image([masked], now=NOW)
+    hh = renderer.header_height
+    box = (48, hh + 11, 144, hh + 64)  # inside 0.25..0.75 x 0.1..0.6 of a 192x108 picture
+    colours = set(pixels(img.crop(box)))
+    assert colours == {(10, 200, 30)}
+    # also after JPEG, the region's interior stays the mask colour
+    jpeg = Image.open(io.BytesIO(renderer.render([masked], now=NOW)))
+    inner = region(jpeg, (box[0] + 6, box[1] + 6, box[2] - 6, box[3] - 6))
+    assert inner.mean == pytest.approx([10, 200, 30], abs=6) and max(inner.stddev) < 4
+
+
+def test_masks_refuse_nonsense() -> None:
+    with pytest.raises(ValueError):
+        Mask(0.5, 0.5, 0.4, 0.9)
+
+
+def test_watermark_marks_the_picture(small_loop: EncodedLoop) -> None:
+    renderer = MosaicRenderer(tile_width=192, tile_height=108)
+    plain = renderer.render_image(tiles(small_loop, 4), now=NOW)
+    marked = renderer.render_image(tiles(small_loop, 4), now=NOW, watermark="Brigadier Hélène Dupré")
+    diff = sum(a != b for a, b in zip(pixels(plain), pixels(marked), strict=True))
+    assert 0.01 < diff / (plain.width * plain.height) < 0.5  # visible, yet faint and sparse
+
+
+def test_keyframes_are_decoded_once_per_gop(small_loop: EncodedLoop) -> None:
+    renderer = MosaicRenderer(tile_width=192, tile_height=108)
+    batch = tiles(small_loop, 6)
+    renderer.render(batch, now=NOW)
+    assert renderer.last_stats.decoded == 6
+    renderer.render(batch, now=NOW)
+    assert renderer.last_stats.decoded == 0 and renderer.last_stats.cached == 6
+
+
+def test_decode_keyframe(small_loop: EncodedLoop) -> None:
+    frame = decode_keyframe(keyframe(small_loop))
+    assert (frame.width, frame.height) == (320, 180)
+
+
+def test_undecodable_keyframe_is_a_placeholder(small_loop: EncodedLoop) -> None:
+    bad = AccessUnit(b"\x00\x00\x00\x01\x65garbage", 0, True, small_loop.params, seq=99, received=time.monotonic())
+    renderer = MosaicRenderer(tile_width=192, tile_height=108)
+    renderer.render_image([TileInput("c9", "Cassée", bad, True)], now=NOW)
+    assert renderer.last_stats.decoded == 0
+
+
+async def test_render_async(small_loop: EncodedLoop) -> None:
+    data = await MosaicRenderer().render_async(tiles(small_loop, 2), timeout=10, drill=True, title="Stade — exercice")
+    assert data[:2] == b"\xff\xd8"

@@ -1,0 +1,76 @@
+"""The chat command parser and dispatcher: aliases, @bot suffixes, and fuzzing (no crash, no state change)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.handlers import commands
+from tests.harness import Harness
+
+
+def test_aliases_and_bot_suffix() -> None:
+    assert commands.parse("/alerte attaque_armee Hall A") == commands.Command("alert", ("attaque_armee", "Hall", "A"), "attaque_armee Hall A")
+    assert commands.parse("/FIN")and commands.parse("/FIN").name == "end"  # type: ignore[union-attr]
+    assert commands.parse("/prolonger 30").args == ("30",)  # type: ignore[union-attr]
+    assert commands.parse("/end@vigie_bot", "vigie_bot").name == "end"  # type: ignore[union-attr]
+    assert commands.parse("/end@other_bot", "vigie_bot") is None
+    assert commands.parse("bonjour") is None and commands.parse("") is None
+    assert commands.parse("/zzz").name == "unknown"  # type: ignore[union-attr]
+
+
+@given(st.text(max_size=300))
+def test_parse_never_crashes(text: str) -> None:
+    cmd = commands.parse(text)
+    assert cmd is None or cmd.name in set(commands.ALIASES.values()) | {"unknown"}
+
+
+words = st.sampled_from(["/alert", "/alerte", "/end", "/fin", "/extend", "/prolonger", "/confirm", "/status",
+                         "/drill", "/exercice", "/help", "/record", "/camera", "/x"])
+args = st.lists(st.one_of(st.sampled_from(["attaque_armee", "30", "-5", "0", "INC-20261125-01", "99999"]),
+                          st.text(min_size=1, max_size=20).filter(lambda s: not s.isspace())), max_size=4)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(word=words, rest=args, who=st.sampled_from(["op", "agent", "nohab", None]))
+def test_fuzzed_commands_from_unauthorised_people_change_nothing(tmp_path_factory, word, rest, who) -> None:
+    """Whatever an unauthorised person types, the answer is text and no incident opens or changes."""
+
+    async def go() -> None:
+        h = await Harness(tmp_path_factory.mktemp("fuzz")).start()
+        try:
+            cmd = commands.parse(" ".join([word, *rest]))
+            assert cmd is not None
+            reply = await commands.run(h.desk, cmd, h.person(who) if who else None, "console", "fr")
+            assert isinstance(reply, str) and reply
+            assert h.store.open_incidents() == []
+            await h.fanout.drain()
+            assert all(not r.log for r in h.rooms)
+        finally:
+            await h.stop()
+
+    asyncio.run(go())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.tuples(words, args, st.sampled_from(["chef", "cic", "dir"])), min_size=1, max_size=8))
+def test_fuzzed_sessions_by_authorised_people_keep_invariants(tmp_path_factory, lines) -> None:
+    async def go() -> None:
+        h = await Harness(tmp_path_factory.mktemp("fuzz")).start()
+        try:
+            for word, rest, who in lines:
+                cmd = commands.parse(" ".join([word, *rest]))
+                assert cmd is not None
+                assert await commands.run(h.desk, cmd, h.person(who), "console", "fr")
+                open_ = h.store.open_incidents()
+                assert sum(not i.drill for i in open_) <= 1 and sum(i.drill for i in open_) <= 1
+                for inc in open_:
+                    if inc.ends_at and inc.activated_at:
+                        assert inc.ends_at - inc.activated_at <= h.conv.limits.max_duration
+            assert h.registre.verify().ok
+        finally:
+            await h.stop()
+
+    asyncio.run(go())
