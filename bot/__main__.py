@@ -58,7 +58,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     _logging(args.verbose, quiet=not args.verbose)
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="vigie-demo-"))
-    demo = build_demo(args.port, args.cameras, date.today())
+    demo = build_demo(args.port, args.cameras, date.today(), sia_port=args.sia_port)
     console = ConsoleOptions(CONSOLE_PERSON, sys.stdin, sys.stdout, _stop_self)
     app = build_app(demo.settings, data_dir, console=console)
     print(banner(demo, args.port, data_dir), flush=True)
@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--port", type=int, default=8080)
     d.add_argument("--data-dir")
     d.add_argument("--cameras", type=int, default=20)
+    d.add_argument("--sia-port", type=int, default=None,  # SIA DC-09 (issue 6)
+                   help="port of the demo panel's DC-09 receiver (default: a free port, shown in the banner; 0: none)")
     d.set_defaults(fn=cmd_demo)
     c = sub.add_parser("check-config", help="validate a config directory and its secrets")
     c.add_argument("--config", default="config")

@@ -28,7 +28,12 @@ from .desk import Desk
 from .fanout import Fanout
 from .handlers.alarms import add_routes as add_alarm_routes
 from .handlers.console import ConsoleInput, ConsoleRoom
+from .handlers.matrix import MATRIX, build_matrix
+from .handlers.media_web import MEDIA, install_media
+from .handlers.sia import SIA, build_receiver
+from .handlers.telegram import TelegramGateway, TelegramOptions
 from .handlers.web import add_routes as add_live_routes
+from .media.service import MediaOptions
 from .messages import Renderer
 from .policy.convention import Convention
 from .rooms import Room
@@ -73,7 +78,8 @@ class RedactingAccessLogger(AbstractAccessLogger):
 
 
 def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetime] = utcnow,
-              console: ConsoleOptions | None = None, extra_rooms: tuple[Room, ...] = ()) -> web.Application:
+              console: ConsoleOptions | None = None, extra_rooms: tuple[Room, ...] = (),
+              telegram: TelegramOptions | None = None, media: MediaOptions | None = None) -> web.Application:
     service = settings.vigie.service
     conv = build_convention(settings)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -86,6 +92,16 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     console_room = ConsoleRoom(console.stdout, service.language) if console else None
     if console_room is not None:
         rooms.append(console_room)
+    # --- Matrix (issue 5): its rooms join the fan-out; its client starts after the outboxes, below ---
+    matrix = build_matrix(settings, data_dir) if settings.vigie.matrix.enabled else None
+    if matrix is not None:
+        rooms.extend(matrix.rooms.values())
+    # --- end Matrix ---
+    # --- Telegram (issue 4): one room per configured group; PTB starts after the outboxes, below ---
+    tg = TelegramGateway.from_settings(settings, telegram) if settings.vigie.telegram.enabled else None
+    if tg is not None:
+        rooms.extend(tg.rooms)
+    # --- end Telegram ---
 
     access = Access(conv, [k.get_secret_value() for k in settings.secrets.link_keys], registre, store, clock,
                     store.get, service.public_url)
@@ -120,6 +136,30 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
         yield
 
     app.cleanup_ctx.extend([scheduler_ctx, rooms_ctx, desk_ctx])
+    # --- Media (issue 3): cameras in scope, mosaic and live video routes, room tiles; start/stop ---
+    install_media(app, settings, conv, desk, access, registre, scheduler, clock, media)
+    # --- end Media ---
+    # --- Matrix (issue 5): sync loop and inbox after the outboxes and the restored desk ---
+    if matrix is not None:
+        app[MATRIX] = matrix
+        app.cleanup_ctx.append(matrix.lifecycle(desk))
+    # --- end Matrix ---
+    # --- Telegram (issue 4): webhook route, PTB start/stop after the outboxes and the restored desk ---
+    if tg is not None:
+        tg.attach(app, desk)
+    # --- end Telegram ---
+    # --- SIA DC-09 (issue 6): the panels' receiver listens once the desk is restored, stops before it ---
+    sia = build_receiver(settings, desk, clock)
+    if sia is not None:
+        app[SIA] = sia
+
+        async def sia_ctx(_: web.Application) -> AsyncIterator[None]:
+            await sia.start()
+            yield
+            await sia.stop()
+
+        app.cleanup_ctx.append(sia_ctx)
+    # --- end SIA DC-09 ---
 
     if console is not None and console_room is not None:
         person = conv.person(console.person)
@@ -151,8 +191,7 @@ async def healthz(request: web.Request) -> web.Response:
     body = {
         "status": "ok",
         "rooms": rooms,
-        "cameras": {cid: {"name": name, "in_scope": cid in desk.conv.cameras_in_scope}
-                    for cid, name in desk.camera_names.items()},
+        "cameras": request.app[MEDIA].health(),  # cameras in scope only (issue 3)
         "incident_state": incidents[0]["state"] if incidents else "none",
         "incidents": incidents,
     }

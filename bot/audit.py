@@ -90,6 +90,11 @@ KIND_LABELS: dict[str, dict[str, str]] = {
         "recording_request": "Demande d'enregistrement",
         "camera_control_refused": "Commande de caméra refusée",
         "closure_report": "Rapport de clôture",
+        "authorisation_warning": "Alerte d'échéance de l'autorisation",
+        "sia_message": "Message de la centrale d'alarme",
+        "sia_refused": "Message de centrale refusé",
+        "panel_silent": "Centrale d'alarme muette",
+        "panel_back": "Centrale d'alarme revenue",
     },
     "en": {
         "trigger": "Trigger",
@@ -115,6 +120,11 @@ KIND_LABELS: dict[str, dict[str, str]] = {
         "recording_request": "Recording request",
         "camera_control_refused": "Camera control refused",
         "closure_report": "Closure report",
+        "authorisation_warning": "Authorisation expiry warning",
+        "sia_message": "Alarm panel message",
+        "sia_refused": "Alarm panel message refused",
+        "panel_silent": "Alarm panel silent",
+        "panel_back": "Alarm panel back",
     },
 }
 

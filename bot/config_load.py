@@ -20,6 +20,7 @@ from argon2 import extract_parameters
 from argon2.exceptions import InvalidHashError
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from .handlers.sia_codes import panel_sources
 from .policy.convention import (
     GRAVE_CATEGORIES,
     AlarmSource,
@@ -34,6 +35,7 @@ from .settings import (
     AlarmsFile,
     CamerasFile,
     ConventionFile,
+    PanelKey,
     RosterFile,
     Secrets,
     Settings,
@@ -224,6 +226,7 @@ def cross_check(
         for alarm_type, code in s.types.items():
             if code not in enabled:
                 problems.append(f"{af}: source[{i}] ({s.name}).types.{alarm_type}: '{code}' is not an enabled grave category — use one of {sorted(enabled)}")
+    _check_panels(af, alarms, enabled, problems)  # SIA DC-09 (issue 6)
     t, m = vigie.telegram, vigie.matrix
     vf = d / "vigie.toml"
     if t.enabled and not t.chats:
@@ -234,6 +237,47 @@ def cross_check(
                 problems.append(f"{vf}: matrix.{key}: Matrix is enabled but this is empty — set it")
         if not m.rooms:
             problems.append(f"{vf}: matrix.rooms: Matrix is enabled but no room is listed — add the room id (!...:server)")
+
+
+# ---- SIA DC-09 panels (issue 6) ----
+
+
+def _check_panels(af: Path, alarms: AlarmsFile, enabled: set[str], problems: list[str]) -> None:
+    _dupes(af, "panel", [p.name for p in alarms.panel], problems)
+    _dupes(af, "panel account", [p.account.upper() for p in alarms.panel], problems)
+    webhook_sources = {s.name for s in alarms.source}
+    for i, p in enumerate(alarms.panel):
+        if p.name in webhook_sources:
+            problems.append(f"{af}: panel[{i}] ({p.name}).name: already the name of a webhook [[source]] — give the panel its own name")
+        for alarm_type, code in p.types.items():
+            if code not in enabled:
+                problems.append(f"{af}: panel[{i}] ({p.name}).types.{alarm_type}: '{code}' is not an enabled grave category — use one of {sorted(enabled)}")
+    if alarms.panel and alarms.sia is None:
+        problems.append(f"{af}: sia: panels are listed but no [sia] section says where the DC-09 receiver listens — add [sia] with port = <the port the installer enters in the panel>")
+
+
+def _panel_keys(d: Path, env: Mapping[str, str], alarms: AlarmsFile, problems: list[str]) -> list[PanelKey]:
+    """AES keys of the panels that have one; a panel with neither variable nor file reports in clear."""
+    keys: list[PanelKey] = []
+    af = d / "alarms.toml"
+    for i, p in enumerate(alarms.panel):
+        var = "VIGIE_SIA_KEY_" + re.sub(r"[^A-Z0-9]", "_", p.name.upper())
+        where = f"{af}: panel[{i}] ({p.name}).key_file"
+        raw = _read_secret(env, var, p.key_file, d, where, problems)
+        if raw is None:
+            continue
+        if p.key_format == "hex":
+            if len(raw) not in (32, 48, 64) or not re.fullmatch(r"[0-9A-Fa-f]+", raw):
+                problems.append(f"{where}: with key_format = \"hex\" the AES key must be 32, 48 or 64 hex digits — fix {var} or the file, or use key_format = \"ascii\"")
+                continue
+        elif len(raw) not in (16, 24, 32) or not all(0x21 <= ord(c) <= 0x7E for c in raw):
+            problems.append(f"{where}: the AES key must be 16, 24 or 32 characters, without spaces, exactly as entered in the panel — fix {var} or the file (32+ hex digits: key_format = \"hex\")")
+            continue
+        keys.append(PanelKey(panel=p.name, key=SecretStr(raw)))
+    return keys
+
+
+# ---- end SIA DC-09 panels ----
 
 
 def _dupes(path: Path, key: str, values: list[Any], problems: list[str]) -> None:
@@ -281,6 +325,7 @@ def _secrets(d: Path, env: Mapping[str, str], vigie: VigieFile, alarms: AlarmsFi
             problems.append(f"{af}: source[{i}] ({s.name}).secret_file: a secret is not 'whsec_' + base64 of 24+ bytes — generate one with `python -m bot new-secrets`")
             continue
         alarm.append(AlarmSecret(source=s.name, secrets=tuple(SecretStr(v) for v in values)))
+    sia_keys = _panel_keys(d, env, alarms, problems)  # SIA DC-09 (issue 6)
     if problems:
         return None
     return Secrets(
@@ -288,6 +333,7 @@ def _secrets(d: Path, env: Mapping[str, str], vigie: VigieFile, alarms: AlarmsFi
         telegram_token=SecretStr(tg) if tg else None,
         matrix_password=SecretStr(mx) if mx else None,
         alarm=tuple(alarm),
+        sia_keys=tuple(sia_keys),
     )
 
 
@@ -325,7 +371,10 @@ def build_convention(s: Settings) -> Convention:
         police_viewer_roles=frozenset(c.roles.police_viewers),
         venue_viewer_roles=frozenset(c.roles.venue_viewers),
         person_confirm=c.person_confirm,
-        alarm_sources=tuple(AlarmSource(a.name, a.label, dict(a.types), a.confirm) for a in s.alarms.source),
+        alarm_sources=tuple(AlarmSource(a.name, a.label, dict(a.types), a.confirm) for a in s.alarms.source)
+        # SIA DC-09 panels (issue 6): hold-up source and, when mapped, the "<panel>.intrusion" source.
+        + tuple(src for p in s.alarms.panel
+                for src in panel_sources(p.name, p.label, p.types, p.hold_up_confirm, p.alarm_confirm)),
         limits=Limits(**c.limits.to_timedeltas()),
         cameras_in_scope=frozenset(in_scope),
     )

@@ -1,6 +1,7 @@
-"""The demo's embedded defaults: a small venue, a roster with fresh passwords, an alarm source.
+"""The demo's embedded defaults: a small venue, a roster with fresh passwords, an alarm source,
+and a SIA DC-09 panel account whose receiver listens on a free port (issue 6).
 
-Everything is generated at start-up (passwords, link key, webhook secret) and printed once,
+Everything is generated at start-up (passwords, link key, webhook secret, panel key) and printed once,
 so the demo needs no config directory and leaves no secret behind in a file.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import socket
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,12 +26,15 @@ from .settings import (
     CameraCfg,
     CamerasFile,
     ConventionFile,
+    PanelCfg,
+    PanelKey,
     PersonCfg,
     RosterFile,
     ScopeCfg,
     Secrets,
     ServiceCfg,
     Settings,
+    SiaCfg,
     VigieFile,
 )
 
@@ -39,8 +44,13 @@ CAMERA_NAMES = (
     "Scène côté cour", "Coursive nord", "Coursive sud", "Bar du hall", "Sorties de secours est",
     "Sorties de secours ouest", "Quai de livraison", "Parking artistes", "Parking public",
 )
+# The public car park overlooks housing: its windows are masked (CSI L251-3), so that camera
+# shows a masked still refreshed every second on the page, never video.
+MASKS = {"Parking public": ((0.55, 0.0, 0.45, 0.4),)}
 CONSOLE_PERSON = "demo-chef"
 ALARM_SOURCE = "demo-alarme"
+PANEL = "demo-centrale"  # SIA DC-09 panel (issue 6)
+PANEL_ACCOUNT = "D3E0"
 
 # (id, name, org, role, habilitation)
 PEOPLE = (
@@ -56,6 +66,15 @@ class Demo:
     settings: Settings
     passwords: dict[str, str]
     alarm_secret: str
+    sia_port: int = 0  # SIA DC-09 receiver of the demo panel; 0: none
+    sia_key: str = ""
+
+
+def free_port() -> int:
+    """A port free right now on 127.0.0.1, for the demo panel's receiver (printed in the banner)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def slug(name: str) -> str:
@@ -63,11 +82,17 @@ def slug(name: str) -> str:
     return "-".join(name.lower().translate(table).split())
 
 
-def build_demo(port: int, cameras: int, today: date, hasher: PasswordHasher | None = None) -> Demo:
+def build_demo(port: int, cameras: int, today: date, hasher: PasswordHasher | None = None,
+               sia_port: int | None = None) -> Demo:
+    """``sia_port``: None picks a free port for the demo panel's DC-09 receiver, 0 leaves it out."""
     hasher = hasher or PasswordHasher()
+    sia_port = free_port() if sia_port is None else sia_port
+    sia_key = secrets.token_hex(8).upper()  # the panel's AES-128 key, 16 characters as entered in a panel
     passwords = {pid: secrets.token_urlsafe(9) for pid, *_ in PEOPLE}
     alarm_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-    cams = tuple(CameraCfg(id=slug(n), name=n) for n in CAMERA_NAMES[: max(1, min(cameras, len(CAMERA_NAMES)))])
+    # No URL: synthetic cameras (bot/media/synthetic.py), encoded in memory at start-up.
+    cams = tuple(CameraCfg(id=slug(n), name=n, masks=MASKS.get(n, ()))
+                 for n in CAMERA_NAMES[: max(1, min(cameras, len(CAMERA_NAMES)))])
     settings = Settings(
         config_dir=Path("(demo)"),
         vigie=VigieFile(service=ServiceCfg(public_url=f"http://127.0.0.1:{port}", port=port)),
@@ -84,16 +109,37 @@ def build_demo(port: int, cameras: int, today: date, hasher: PasswordHasher | No
             for pid, name, org, role, hab in PEOPLE
         )),
         cameras=CamerasFile(camera=cams),
-        alarms=AlarmsFile(source=(AlarmSourceCfg(
-            name=ALARM_SOURCE, label="Centrale d'alarme (démo)", confirm=ConfirmRule.ANY,
-            types={"panic": "attaque_armee", "hold_up": "attaque_armee", "bomb_threat": "alerte_bombe"},
-        ),)),
+        alarms=AlarmsFile(
+            source=(AlarmSourceCfg(
+                name=ALARM_SOURCE, label="Centrale d'alarme (démo)", confirm=ConfirmRule.ANY,
+                types={"panic": "attaque_armee", "hold_up": "attaque_armee", "bomb_threat": "alerte_bombe"},
+            ),),
+            # SIA DC-09 (issue 6): hold-up opens at once (a venue request), burglary awaits a confirmation.
+            sia=SiaCfg(host="127.0.0.1", port=sia_port) if sia_port else None,
+            panel=(PanelCfg(
+                name=PANEL, label="Centrale intrusion / agression (démo)", account=PANEL_ACCOUNT,
+                types={"hold_up": "attaque_armee", "burglary": "intrusion_armee"},
+            ),) if sia_port else (),
+        ),
         secrets=Secrets(
             link_keys=(SecretStr(secrets.token_urlsafe(32)),),
             alarm=(AlarmSecret(source=ALARM_SOURCE, secrets=(SecretStr(alarm_secret),)),),
+            sia_keys=(PanelKey(panel=PANEL, key=SecretStr(sia_key)),) if sia_port else (),
         ),
     )
-    return Demo(settings, passwords, alarm_secret)
+    return Demo(settings, passwords, alarm_secret, sia_port, sia_key if sia_port else "")
+
+
+def _panel_lines(demo: Demo) -> str:
+    """The demo panel (SIA DC-09, issue 6): where it reports and a ready-made hold-up alarm."""
+    if not demo.sia_port:
+        return "Centrale d'alarme DC-09 : désactivée (--sia-port 0)\n"
+    return (
+        f"Centrale d'alarme DC-09 : 127.0.0.1:{demo.sia_port} TCP, SIA-DCS ou ADM-CID, compte {PANEL_ACCOUNT}, "
+        f"clé AES {demo.sia_key}\n"
+        "Agression (Contact ID 122) depuis la centrale simulée (autre terminal, à la racine du dépôt) :\n"
+        f"  python -m tests.sia.sender --port {demo.sia_port} --account {PANEL_ACCOUNT} --key {demo.sia_key} hold-up\n"
+    )
 
 
 def banner(demo: Demo, port: int, data_dir: Path) -> str:
@@ -121,6 +167,7 @@ Source d'alarme : {ALARM_SOURCE}   secret : {demo.alarm_secret}
 Alarme signée prête à lancer (autre terminal) :
   {curl}
 
+{_panel_lines(demo)}
 Essayez : /alert attaque_armee Hall A · /status · /extend 30 · /end · /drill · /help
 Fin de saisie (Ctrl-D) : arrêt propre.
 """

@@ -99,6 +99,8 @@ class Desk:
         self._lock = asyncio.Lock()
         self._urls: dict[str, str] = {}
         self._warned_on: str | None = None
+        # Lines other services add to /status (the cameras' line, issue 3).
+        self.status_extra: Callable[[str], list[str]] | None = None
 
     # ---------- lifecycle ----------
 
@@ -110,6 +112,9 @@ class Desk:
         if restored:
             logger.info("restored %d open incident(s): %s", len(restored), ", ".join(i.id for i in restored))
         self.scheduler.add_job(self.sweep, "interval", seconds=self.config.sweep_seconds, id="desk:sweep",
+                               replace_existing=True, coalesce=True, max_instances=1)
+        # The rooms are warned every day from 4 months before the authorisation lapses.
+        self.scheduler.add_job(self.check_authorisation, "interval", hours=6, id="desk:authorisation",
                                replace_existing=True, coalesce=True, max_instances=1)
         await self.sweep()
         self.check_authorisation()
@@ -138,6 +143,7 @@ class Desk:
         now = self.clock()
         incs = self.store.open_incidents()
         health = self.fanout.health()
+        extra = extra or self.status_extra
 
         def render(lang: str) -> str:
             en = lang == "en"

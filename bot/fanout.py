@@ -72,7 +72,7 @@ class Outbox:
         clock: Callable[[], datetime],
         attempts: int = 4,
         base_delay: float = 0.5,
-        timeout: float = 20.0,
+        timeout: float = 90.0,  # Telegram may ask to wait out a flood for tens of seconds
     ) -> None:
         self.room = room
         self.health = RoomHealth()

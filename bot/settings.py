@@ -191,8 +191,60 @@ class AlarmSourceCfg(Strict):
     secret_file: Path | None = None
 
 
+# ---- SIA DC-09 panels (issue 6): [sia] receiver and [[panel]] accounts in alarms.toml ----
+
+# A panel's types name a class of events or one exact code (see bot/handlers/sia_codes.py).
+PANEL_TYPE = re.compile(r"^(hold_up|burglary|CID-\d{3}|SIA-[A-Z]{2})$")
+
+
+class SiaCfg(Strict):
+    """Where the DC-09 receiver listens; the panel's installer enters this address and port."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - panels reach the receiver over the network
+    port: int = Field(ge=0, le=65535)  # 0: any free port (tests)
+    udp: bool = False  # also listen on UDP, same port
+    heartbeat_margin_seconds: int = Field(default=30, ge=0, le=3600)
+
+
+class PanelCfg(Strict):
+    name: Slug  # the alarm source name in the registre and the rooms
+    label: str = Field(min_length=2)
+    account: str = Field(pattern=r"^[0-9A-Fa-f]{3,16}$")
+    # The AES key comes from VIGIE_SIA_KEY_<NAME> or this file; none: the panel reports in clear.
+    key_file: Path | None = None
+    # "ascii": 16, 24 or 32 characters are the key itself (Ajax's 16-character keys, pysiaalarm);
+    # "hex": 32, 48 or 64 hex digits spell the key's bytes (Ajax's 32-HEX keys, most receivers).
+    key_format: Literal["ascii", "hex"] = "ascii"
+    hold_up_confirm: ConfirmRule = ConfirmRule.NONE  # a hold-up button is a venue request
+    alarm_confirm: ConfirmRule = ConfirmRule.ANY  # burglary and other detectors: never "none"
+    types: dict[str, Slug] = Field(default_factory=lambda: {"hold_up": "attaque_armee"})
+    heartbeat_seconds: int = Field(default=0, ge=0, le=86400)  # 0: not supervised
+    clock_past_seconds: int = Field(default=40, ge=1, le=3600)
+    clock_future_seconds: int = Field(default=20, ge=1, le=3600)
+
+    @field_validator("types")
+    @classmethod
+    def _types(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if not PANEL_TYPE.match(key):
+                raise ValueError(f"'{key}' is not hold_up, burglary, CID-nnn or SIA-XX (e.g. CID-122, SIA-PA)")
+        return v
+
+    @field_validator("alarm_confirm")
+    @classmethod
+    def _confirmed(cls, v: ConfirmRule) -> ConfirmRule:
+        if v is ConfirmRule.NONE:
+            raise ValueError('an automatic detector must be confirmed by a person: use "any_authorised" or "counterparty"')
+        return v
+
+
+# ---- end SIA DC-09 panels ----
+
+
 class AlarmsFile(Strict):
     source: tuple[AlarmSourceCfg, ...] = ()
+    sia: SiaCfg | None = None  # SIA DC-09 receiver (issue 6)
+    panel: tuple[PanelCfg, ...] = ()  # SIA DC-09 panel accounts (issue 6)
 
 
 # ---- the whole, after secrets are resolved ----
@@ -203,11 +255,20 @@ class AlarmSecret(Strict):
     secrets: tuple[SecretStr, ...]  # several while rotating keys
 
 
+class PanelKey(Strict):  # SIA DC-09 (issue 6)
+    panel: str
+    key: SecretStr
+
+
 class Secrets(Strict):
     link_keys: tuple[SecretStr, ...]  # oldest first; the last one signs
     telegram_token: SecretStr | None = None
     matrix_password: SecretStr | None = None
     alarm: tuple[AlarmSecret, ...] = ()
+    sia_keys: tuple[PanelKey, ...] = ()  # SIA DC-09 panels' AES keys (issue 6)
+
+    def sia_key(self, panel: str) -> str | None:
+        return next((k.key.get_secret_value() for k in self.sia_keys if k.panel == panel), None)
 
     def alarm_secrets(self, source: str) -> tuple[str, ...]:
         for a in self.alarm:

@@ -376,7 +376,8 @@ def test_timeline_french(tmp_path: Path) -> None:
     for label in KIND_LABELS["fr"].values():
         assert label in text
     assert "2026-11-25 18:04:12 UTC  Déclenchement — par cic-dupont — n=0 (n° 1)" in lines
-    assert "2026-11-25 18:09:12 UTC  custom_kind (n° 24)" in lines
+    n_kinds = len(KIND_LABELS["fr"])
+    assert f"2026-11-25 18:09:12 UTC  custom_kind (n° {n_kinds + 1})" in lines
     last = lines[-1]
     assert "Flux ouvert — par p1 — camera=hall" in last and 'zones=["a","b"]' in last and "…" in last
     assert len(last) < 300

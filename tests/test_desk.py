@@ -214,3 +214,16 @@ async def test_status_and_help(h: Harness) -> None:
     assert "/alert" in await run(h, "/help", lang="en")
     assert "Quelle catégorie" in await run(h, "/alert")
     assert "Commande inconnue" in await run(h, "/bonjour")
+
+
+async def test_rooms_warned_before_the_authorisation_lapses(tmp_path) -> None:
+    h = await Harness(tmp_path, conv=convention(expires=date(2027, 1, 10))).start()
+    try:
+        await h.fanout.drain()
+        assert any("expire le 10/01/2027" in t for t in h.rooms[0].texts())
+        h.desk.check_authorisation()  # same day: not twice
+        await h.fanout.drain()
+        assert sum("expire le" in t for t in h.rooms[0].texts()) == 1
+        assert "authorisation_warning" in h.kinds()
+    finally:
+        await h.stop()

@@ -45,7 +45,11 @@ SECURITY_HEADERS: Mapping[str, str] = {
     "X-Frame-Options": "DENY",
 }
 
-STATIC_TYPES: Mapping[str, str] = {"app.js": "application/javascript", "app.css": "text/css"}
+STATIC_TYPES: Mapping[str, str] = {
+    "app.js": "application/javascript",
+    "player.js": "application/javascript",
+    "app.css": "text/css",
+}
 TEMPLATES = ("page", "login", "view", "camera", "message")
 
 PageInfo = Callable[[Incident], Mapping[str, Any]]

@@ -425,11 +425,16 @@ def _complete_params(params: CodecParams, keyframe: bytes) -> CodecParams:
 class Subscription:
     """Access units of one camera for one async consumer: cached GOP first, then live."""
 
-    def __init__(self, camera: Camera, loop: asyncio.AbstractEventLoop, max_items: int, max_bytes: int) -> None:
+    def __init__(
+        self, camera: Camera, loop: asyncio.AbstractEventLoop, max_items: int, max_bytes: int
+    ) -> None:
         self._camera = camera
         self._loop = loop
         self.queue: DropToKeyframeQueue[AccessUnit] = DropToKeyframeQueue(
-            max_items=max_items, max_bytes=max_bytes, size=lambda au: len(au.data), is_key=lambda au: au.keyframe
+            max_items=max_items,
+            max_bytes=max_bytes,
+            size=lambda au: len(au.data),
+            is_key=lambda au: au.keyframe,
         )
         for au in camera.attach(self._offer):
             self.queue.put(au)

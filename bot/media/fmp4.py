@@ -53,7 +53,14 @@ def _avcc(sps_list: list[bytes], pps_list: list[bytes]) -> bytes:
     record += bytes([len(pps_list)]) + b"".join(struct.pack(">H", len(p)) + p for p in pps_list)
     if sps[1] in _HIGH:
         info = parse_sps(sps)
-        record += bytes([0xFC | info.chroma_format_idc, 0xF8 | (info.bit_depth_luma - 8), 0xF8 | (info.bit_depth_chroma - 8), 0])
+        record += bytes(
+            [
+                0xFC | info.chroma_format_idc,
+                0xF8 | (info.bit_depth_luma - 8),
+                0xF8 | (info.bit_depth_chroma - 8),
+                0,
+            ]
+        )
     return _box(b"avcC", record)
 
 
@@ -68,10 +75,15 @@ def init_segment(params: CodecParams) -> bytes:
         width, height = info.width, info.height
     avc1 = _box(
         b"avc1",
-        bytes(6), struct.pack(">H", 1),  # reserved, data_reference_index
-        bytes(16), struct.pack(">HH", width, height),
-        struct.pack(">II", 0x480000, 0x480000), bytes(4), struct.pack(">H", 1),
-        bytes(32), struct.pack(">Hh", 0x18, -1),
+        bytes(6),
+        struct.pack(">H", 1),  # reserved, data_reference_index
+        bytes(16),
+        struct.pack(">HH", width, height),
+        struct.pack(">II", 0x480000, 0x480000),
+        bytes(4),
+        struct.pack(">H", 1),
+        bytes(32),
+        struct.pack(">Hh", 0x18, -1),
         _avcc(sps, pps),
     )
     stbl = _box(
@@ -87,14 +99,24 @@ def init_segment(params: CodecParams) -> bytes:
     mdhd = _full_box(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, CLOCK_RATE, 0, 0x55C4, 0))  # 'und'
     hdlr = _full_box(b"hdlr", 0, 0, bytes(4), b"vide", bytes(12), b"Vigie\x00")
     tkhd = _full_box(
-        b"tkhd", 0, 3,  # enabled, in movie
-        struct.pack(">IIIII", 0, 0, TRACK_ID, 0, 0), bytes(8),
-        struct.pack(">hhhH", 0, 0, 0, 0), _MATRIX, struct.pack(">II", width << 16, height << 16),
+        b"tkhd",
+        0,
+        3,  # enabled, in movie
+        struct.pack(">IIIII", 0, 0, TRACK_ID, 0, 0),
+        bytes(8),
+        struct.pack(">hhhH", 0, 0, 0, 0),
+        _MATRIX,
+        struct.pack(">II", width << 16, height << 16),
     )
     trak = _box(b"trak", tkhd, _box(b"mdia", mdhd, hdlr, minf))
     mvhd = _full_box(
-        b"mvhd", 0, 0,
-        struct.pack(">IIIIIH", 0, 0, 1000, 0, 0x10000, 0x100), bytes(10), _MATRIX, bytes(24),
+        b"mvhd",
+        0,
+        0,
+        struct.pack(">IIIIIH", 0, 0, 1000, 0, 0x10000, 0x100),
+        bytes(10),
+        _MATRIX,
+        bytes(24),
         struct.pack(">I", TRACK_ID + 1),
     )
     mvex = _box(b"mvex", _full_box(b"trex", 0, 0, struct.pack(">IIIII", TRACK_ID, 1, 0, 0, 0)))
@@ -102,7 +124,9 @@ def init_segment(params: CodecParams) -> bytes:
     return ftyp + _box(b"moov", mvhd, trak, mvex)
 
 
-def fragment(sequence: int, decode_time: int, duration: int, sample: bytes, keyframe: bool, cts: int = 0) -> bytes:
+def fragment(
+    sequence: int, decode_time: int, duration: int, sample: bytes, keyframe: bool, cts: int = 0
+) -> bytes:
     """moof + mdat holding one length-prefixed sample."""
     trun_flags = 0x000001 | 0x000100 | 0x000200 | 0x000400 | (0x000800 if cts else 0)
     tail = struct.pack(">III", duration, len(sample), _KEY_FLAGS if keyframe else _DELTA_FLAGS)
@@ -146,5 +170,7 @@ class FragmentWriter:
             self._duration = dts - self._last_dts
         self._last_dts = dts
         self._sequence += 1
-        data = fragment(self._sequence, dts, self._duration, annexb_to_lengths(au.data), au.keyframe, au.pts - dts)
+        data = fragment(
+            self._sequence, dts, self._duration, annexb_to_lengths(au.data), au.keyframe, au.pts - dts
+        )
         return self._init, data

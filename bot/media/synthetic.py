@@ -6,11 +6,12 @@ B-frames, SPS/PPS repeated on every IDR, like the cameras we expect. The loop le
 whole number of GOPs so the replay always wraps onto an IDR. Replaying costs what
 receiving a real camera costs: packets are handed out as they are, never re-encoded.
 
-Measured on the 2-core reference machine (veryfast, 4 s loop): 1280x720 ~0.75 s CPU per
-camera, 640x360 ~0.25 s, 1920x1080 ~1.9 s (2.4 s with the `detail` texture that brings
-the bitrate to a realistic 4 Mbit/s). Encoding runs in the camera's own thread at its
-first connection and releases the GIL, so 20 demo cameras come online within seconds
-while the bot is already serving.
+Measured on the 2-core reference machine (veryfast, 4 s loop, CPU per camera):
+1280x720 0.95 s (~0.4 Mbit/s: a mostly still scene), 640x360 0.25 s, 1920x1080 2.0 s,
+2.6 s with the `detail` texture that brings 1080p to a realistic 4 Mbit/s. Encoding runs
+in each camera's own thread at its first connection and releases the GIL: 20 demo
+cameras at 720p come online over ~10 s while the bot already serves (use 640x360 or a
+2 s loop for a faster start).
 """
 
 from __future__ import annotations
@@ -64,7 +65,14 @@ def _background(width: int, height: int, detail: bool) -> Image.Image:
         ramp = Image.linear_gradient("L").resize((width * 2, height)).convert("RGB")
         return Image.blend(noise, ramp, 0.5)
     img = Image.linear_gradient("L").rotate(90).resize((width, height))
-    bg = Image.merge("RGB", (img.point(lambda v: 25 + v // 6), img.point(lambda v: 35 + v // 5), img.point(lambda v: 60 + v // 4)))
+    bg = Image.merge(
+        "RGB",
+        (
+            img.point(lambda v: 25 + v // 6),
+            img.point(lambda v: 35 + v // 5),
+            img.point(lambda v: 60 + v // 4),
+        ),
+    )
     draw = ImageDraw.Draw(bg)
     step = max(8, width // 16)
     for x in range(0, width, step):
@@ -93,7 +101,11 @@ def _frames(label: str, width: int, height: int, count: int, detail: bool) -> It
         draw.rectangle([x, height // 2, x + side, height // 2 + side], fill=(230, 90, 30))
         angle = 2 * math.pi * phase - math.pi / 2
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=(255, 255, 255), width=max(1, r // 12))
-        draw.line([(cx, cy), (cx + r * math.cos(angle), cy + r * math.sin(angle))], fill=(255, 255, 255), width=max(1, r // 10))
+        draw.line(
+            [(cx, cy), (cx + r * math.cos(angle), cy + r * math.sin(angle))],
+            fill=(255, 255, 255),
+            width=max(1, r // 10),
+        )
         yield img
 
 
@@ -108,8 +120,13 @@ def encode_loop(
     bitrate: int | None = None,
     detail: bool = False,
     preset: str = "veryfast",
+    cancel: threading.Event | None = None,
 ) -> EncodedLoop:
-    """Encode a loop for one camera (blocking, CPU bound: call it from a thread)."""
+    """Encode a loop for one camera (blocking, CPU bound: call it from a thread).
+
+    Setting `cancel` makes it raise `EncodeCancelled` at the next frame: a stopping app does
+    not wait for a whole encode.
+    """
     gop = gop or 2 * fps
     count = max(gop, round(seconds * fps / gop) * gop)
     bitrate = bitrate or (4_000_000 if width * height >= 1920 * 1080 else 2_000_000)
@@ -133,6 +150,8 @@ def encode_loop(
     }
     packets: list[tuple[bytes, bool]] = []
     for i, img in enumerate(_frames(label, width, height, count, detail)):
+        if cancel is not None and cancel.is_set():
+            raise EncodeCancelled(label)
         frame = av.VideoFrame.from_image(img)
         frame.pts = i
         packets.extend((bytes(p), p.is_keyframe) for p in ctx.encode(frame))
@@ -143,9 +162,18 @@ def encode_loop(
     loop = EncodedLoop(label, width, height, fps, annexb_extradata(sps, pps), tuple(packets))
     logger.info(
         "encoded synthetic loop %r %dx%d: %d frames, %.0f kbit/s, %.2f s CPU",
-        label, width, height, len(packets), loop.bitrate / 1000, time.process_time() - started,
+        label,
+        width,
+        height,
+        len(packets),
+        loop.bitrate / 1000,
+        time.process_time() - started,
     )
     return loop
+
+
+class EncodeCancelled(RuntimeError):
+    """An encode stopped half-way because its owner is shutting down."""
 
 
 class SyntheticOffline(ConnectionError):
@@ -198,7 +226,9 @@ class SyntheticSource:
 class SyntheticSession:
     """One 'connection' to a synthetic camera: packets paced at the loop's frame rate."""
 
-    def __init__(self, source: SyntheticSource, loop: EncodedLoop, stop: threading.Event, generation: int) -> None:
+    def __init__(
+        self, source: SyntheticSource, loop: EncodedLoop, stop: threading.Event, generation: int
+    ) -> None:
         self._source = source
         self._loop = loop
         self._stop = stop

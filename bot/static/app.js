@@ -1,5 +1,6 @@
-/* Vigie live page: countdown, watermark clock, state polling, "Accès terminé".
-   Loaded with defer from /live/static (the CSP allows no inline script). */
+/* Vigie live page: countdown, watermark clock, state polling, "Accès terminé", the live
+   mosaic (a JPEG refreshed every 1-2 s) and the camera list that opens a camera live.
+   Loaded with defer from /live/static after player.js (the CSP allows no inline script). */
 (function () {
   "use strict";
 
@@ -34,9 +35,20 @@
     var stateUrl = body.getAttribute("data-state-url") || "/live/api/state";
     // A monotonic deadline: the phone's wall clock may be wrong, the server's remaining_s is not.
     var deadline = performance.now() + 1000 * Number(body.getAttribute("data-remaining") || 0);
+    var overlay = document.getElementById("player-overlay");
+    var mosaicImg = document.getElementById("mosaic-img");
+    var hits = document.getElementById("mosaic-hits");
     var finished = false;
     var pollTimer = null;
     var tickTimer = null;
+    var mosaicTimer = null;
+    var mediaTimer = null;
+    var mosaicUrl = null;
+    var media = null; // layout and cameras from /live/api/media; null while unknown
+    var player = window.VigiePlayer ? window.VigiePlayer({
+      onAccessEnded: function () { poll(); },
+      onClose: function () { refreshMosaic(); }
+    }) : null;
 
     function fillWatermark() {
       var now = new Date();
@@ -52,6 +64,104 @@
         spans = wm.querySelectorAll(".wm");
       }
       for (var j = 0; j < spans.length; j++) { spans[j].textContent = text; }
+      if (overlay) { overlay.textContent = text; }
+    }
+
+    // --- the live mosaic and the cameras ---
+
+    function cameraById(id) {
+      if (!media) { return null; }
+      for (var i = 0; i < media.cameras.length; i++) { if (media.cameras[i].id === id) { return media.cameras[i]; } }
+      return null;
+    }
+
+    function openCamera(id) {
+      var cam = cameraById(id);
+      if (!cam || !player || finished) { return; }
+      player.open(cam);
+    }
+
+    function buildHits() {
+      // transparent buttons laid over the mosaic's cells: tapping a picture opens that camera
+      hits.textContent = "";
+      hits.style.top = (100 * media.mosaic.top) + "%";
+      hits.style.gridTemplateColumns = "repeat(" + media.mosaic.columns + ", 1fr)";
+      hits.style.gridTemplateRows = "repeat(" + media.mosaic.rows + ", 1fr)";
+      media.cameras.forEach(function (cam) {
+        var b = document.createElement("button");
+        b.type = "button";
+        b.className = "hit";
+        b.setAttribute("data-camera", cam.id);
+        b.setAttribute("aria-label", cam.name);
+        hits.appendChild(b);
+      });
+    }
+
+    function markCameras() {
+      var buttons = grid.querySelectorAll(".cam");
+      for (var i = 0; i < buttons.length; i++) {
+        var cam = cameraById(buttons[i].getAttribute("data-camera"));
+        buttons[i].classList.toggle("online", !!(cam && cam.online));
+        buttons[i].classList.toggle("offline", !!(cam && !cam.online));
+        var tag = buttons[i].querySelector(".cam-tag");
+        if (tag) { tag.textContent = cam && cam.masked ? "masquée" : (cam && !cam.online ? "hors ligne" : ""); }
+      }
+    }
+
+    function loadMedia() {
+      if (finished) { return; }
+      fetch("/live/api/media", { credentials: "same-origin", cache: "no-store" })
+        .then(function (r) {
+          if (r.status === 410 || r.status === 401) { poll(); return null; }
+          return r.ok ? r.json() : null;
+        })
+        .then(function (m) {
+          if (!m || finished) { return; }
+          var first = media === null;
+          media = m;
+          if (first) {
+            buildHits();
+            mosaic.hidden = false;
+            refreshMosaic();
+          }
+          markCameras();
+        })
+        .catch(function () { /* the state poll reports network trouble */ })
+        .then(function () {
+          clearTimeout(mediaTimer);
+          if (!finished) { mediaTimer = setTimeout(loadMedia, POLL_MS); }
+        });
+    }
+
+    function scheduleMosaic() {
+      clearTimeout(mosaicTimer);
+      if (!finished && media) { mosaicTimer = setTimeout(refreshMosaic, media.mosaic.refresh_ms || 1500); }
+    }
+
+    function refreshMosaic() {
+      clearTimeout(mosaicTimer);
+      // no download while a camera is open or the page is hidden: officers are on 4G
+      if (finished || !media || (player && player.isOpen()) || document.visibilityState === "hidden") {
+        scheduleMosaic();
+        return;
+      }
+      fetch(media.mosaic.url, { credentials: "same-origin", cache: "no-store" })
+        .then(function (r) {
+          if (r.status === 410 || r.status === 401 || r.status === 403) { poll(); return null; }
+          return r.ok ? r.blob() : null;
+        })
+        .then(function (blob) {
+          if (!blob || finished) { return; }
+          var old = mosaicUrl;
+          mosaicUrl = URL.createObjectURL(blob);
+          mosaicImg.onload = function () {
+            if (old) { URL.revokeObjectURL(old); }
+            mosaic.setAttribute("data-refreshes", String(Number(mosaic.getAttribute("data-refreshes") || 0) + 1));
+          };
+          mosaicImg.src = mosaicUrl;
+        })
+        .catch(function () { /* try again at the next period */ })
+        .then(scheduleMosaic);
     }
 
     function end() {
@@ -59,9 +169,13 @@
       finished = true;
       clearInterval(tickTimer);
       clearTimeout(pollTimer);
+      clearTimeout(mosaicTimer);
+      clearTimeout(mediaTimer);
       // Drop every image and video element so nothing of the venue stays on screen.
+      if (player) { player.close(); }
+      if (mosaicUrl) { URL.revokeObjectURL(mosaicUrl); mosaicUrl = null; }
       grid.textContent = "";
-      if (mosaic) { mosaic.textContent = ""; }
+      if (mosaic) { mosaic.textContent = ""; mosaic.hidden = true; }
       ended.hidden = false;
       document.title = "Accès terminé";
     }
@@ -101,11 +215,19 @@
         });
     }
 
+    function onCameraTap(event) {
+      var target = event.target.closest ? event.target.closest("[data-camera]") : null;
+      if (target) { openCamera(target.getAttribute("data-camera")); }
+    }
+
     tick();
     tickTimer = setInterval(tick, 1000);
     schedule();
+    grid.addEventListener("click", onCameraTap);
+    hits.addEventListener("click", onCameraTap);
+    loadMedia();
     document.addEventListener("visibilitychange", function () {
-      if (document.visibilityState === "visible") { poll(); }
+      if (document.visibilityState === "visible") { poll(); refreshMosaic(); }
     });
   }
 

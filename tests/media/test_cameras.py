@@ -17,7 +17,9 @@ from .conftest import first, wait_until
 
 
 def make_queue(max_items: int = 5, max_bytes: int = 1000) -> DropToKeyframeQueue[tuple[int, bool]]:
-    return DropToKeyframeQueue(max_items=max_items, max_bytes=max_bytes, size=lambda i: 100, is_key=lambda i: i[1])
+    return DropToKeyframeQueue(
+        max_items=max_items, max_bytes=max_bytes, size=lambda i: 100, is_key=lambda i: i[1]
+    )
 
 
 async def test_queue_drops_to_next_keyframe_when_full() -> None:
@@ -119,7 +121,9 @@ class JumpySession:
             if self.stop.wait(0.002):
                 return
             t = self.start + i * 40 + (100_000 if i == 20 else 0)  # a forward jump mid-session
-            yield RawUnit(b"\x00\x00\x00\x01\x65\x88" if i % 10 == 0 else b"\x00\x00\x00\x01\x41\x9a", t, t, i % 10 == 0)
+            yield RawUnit(
+                b"\x00\x00\x00\x01\x65\x88" if i % 10 == 0 else b"\x00\x00\x00\x01\x41\x9a", t, t, i % 10 == 0
+            )
         raise ConnectionError("dropped")
 
     def close(self) -> None:

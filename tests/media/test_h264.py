@@ -49,7 +49,9 @@ def test_avcc_to_annexb() -> None:
     assert list(iter_nals(annexb)) == [sps, pps]
 
 
-@pytest.mark.parametrize(("profile", "width", "height"), [("main", 640, 360), ("high", 1920, 1080), ("baseline", 320, 180)])
+@pytest.mark.parametrize(
+    ("profile", "width", "height"), [("main", 640, 360), ("high", 1920, 1080), ("baseline", 320, 180)]
+)
 def test_sps_fields_match_the_encoder(profile: str, width: int, height: int) -> None:
     ctx = av.CodecContext.create("libx264", "w")
     assert isinstance(ctx, av.VideoCodecContext)

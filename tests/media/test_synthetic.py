@@ -48,7 +48,7 @@ async def test_replay_in_real_time_with_increasing_timestamps(small_loop: Encode
         units = [await first(it, 2)]
         assert units[0].keyframe  # the cached GOP starts on a keyframe
         # past the cached GOP, units arrive at the frame rate
-        while len(units) < 120:
+        while len(units) < 60:  # past the loop's wrap
             units.append(await first(it, 2))
         started = time.monotonic()
         for _ in range(25):
@@ -77,5 +77,16 @@ async def test_switched_off_camera_goes_offline_and_comes_back(small_loop: Encod
         source.set_online(True)
         assert await wait_until(lambda: camera.status().online, 5)
         assert camera.status().reconnects >= 1
+    finally:
+        await camera.aclose()
+
+
+async def test_loop_is_encoded_lazily_in_the_camera_thread() -> None:
+    source = SyntheticSource(lambda: encode_loop("Quai de livraison", width=160, height=90, seconds=2))
+    camera = Camera("c9", "Quai de livraison", source)
+    camera.start()
+    try:
+        assert await wait_until(lambda: camera.status().online, 10)
+        assert source.loop().label == "Quai de livraison"
     finally:
         await camera.aclose()

@@ -38,7 +38,9 @@ def region(img: Image.Image, box: tuple[int, int, int, int]) -> ImageStat.Stat:
     return ImageStat.Stat(img.crop(box))
 
 
-@pytest.mark.parametrize(("count", "cols", "rows"), [(1, 1, 1), (2, 2, 1), (4, 2, 2), (9, 3, 3), (12, 4, 3), (20, 5, 4)])
+@pytest.mark.parametrize(
+    ("count", "cols", "rows"), [(1, 1, 1), (2, 2, 1), (4, 2, 2), (9, 3, 3), (12, 4, 3), (20, 5, 4)]
+)
 def test_grid(count: int, cols: int, rows: int) -> None:
     assert grid(count) == (cols, rows)
 
@@ -50,7 +52,10 @@ def test_mosaic_size_and_jpeg(small_loop: EncodedLoop) -> None:
     assert img.format == "JPEG"
     assert img.size == (5 * 192, 4 * 108 + renderer.header_height)
     # only the cameras passed in are drawn: 3 cameras, a 2x2 grid
-    assert renderer.render_image(tiles(small_loop, 3), now=NOW).size == (2 * 192, 2 * 108 + renderer.header_height)
+    assert renderer.render_image(tiles(small_loop, 3), now=NOW).size == (
+        2 * 192,
+        2 * 108 + renderer.header_height,
+    )
 
 
 def test_offline_and_stale_cameras_show_hors_ligne(small_loop: EncodedLoop) -> None:
@@ -80,9 +85,10 @@ def test_drill_banner(small_loop: EncodedLoop) -> None:
     assert region(drill, corner).mean == pytest.approx([255, 196, 0], abs=1)  # yellow EXERCICE band
     middle = drill.crop((drill.width // 2 - 40, 0, drill.width // 2 + 40, hh))
     assert any(sum(p) < 100 for p in pixels(middle))  # black EXERCICE letters
-    assert normal.crop((0, hh, normal.width, normal.height)).tobytes() == drill.crop(
-        (0, hh, drill.width, drill.height)
-    ).tobytes()
+    assert (
+        normal.crop((0, hh, normal.width, normal.height)).tobytes()
+        == drill.crop((0, hh, drill.width, drill.height)).tobytes()
+    )
 
 
 def test_privacy_mask_is_solid(small_loop: EncodedLoop) -> None:
@@ -127,12 +133,16 @@ def test_decode_keyframe(small_loop: EncodedLoop) -> None:
 
 
 def test_undecodable_keyframe_is_a_placeholder(small_loop: EncodedLoop) -> None:
-    bad = AccessUnit(b"\x00\x00\x00\x01\x65garbage", 0, True, small_loop.params, seq=99, received=time.monotonic())
+    bad = AccessUnit(
+        b"\x00\x00\x00\x01\x65garbage", 0, True, small_loop.params, seq=99, received=time.monotonic()
+    )
     renderer = MosaicRenderer(tile_width=192, tile_height=108)
     renderer.render_image([TileInput("c9", "Cassée", bad, True)], now=NOW)
     assert renderer.last_stats.decoded == 0
 
 
 async def test_render_async(small_loop: EncodedLoop) -> None:
-    data = await MosaicRenderer().render_async(tiles(small_loop, 2), timeout=10, drill=True, title="Stade — exercice")
+    data = await MosaicRenderer().render_async(
+        tiles(small_loop, 2), timeout=10, drill=True, title="Stade — exercice"
+    )
     assert data[:2] == b"\xff\xd8"

@@ -1,0 +1,303 @@
+"""The live page's media routes: the mosaic, the cameras' layout, and one camera live.
+
+- ``GET /live/api/media``: the mosaic's layout and the cameras in scope (name, online, masked);
+- ``GET /live/api/mosaic.jpg``: the live mosaic with the viewer's name and the time burnt in;
+- ``GET /live/api/cam/{camera}/ws``: a WebSocket carrying one camera: first a text message
+  with the MIME type, then binary messages (the fMP4 init segment, then one fragment per
+  frame; a new text message precedes a new init segment).
+
+Every request checks the viewer's session again; an open stream re-checks it every
+``session_check`` seconds and is also closed at once by the access revocation listener, so
+streams end within 2 s of the incident's end or the session's death (close code 4001).
+
+A camera with privacy masks never sends video: the relay remuxes the camera's H.264 without
+transcoding, so the masked area would reach the browser. Its "live" view is the masked
+picture of its latest keyframe, as a JPEG every ``still_every`` seconds, over the same
+WebSocket (MIME ``image/jpeg``), with the same session checks and audit.
+
+Every stream is audited: ``stream_opened`` and ``stream_closed`` (camera, person, duration).
+Cameras outside the convention's scope do not exist here: 404, like any unknown camera.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from aiohttp import WSCloseCode, web
+from apscheduler.schedulers.base import BaseScheduler
+
+from ..access import Access, AuditSink, ViewerSession
+from ..media.pictures import Pictures
+from ..media.room_tiles import RoomTiles, TileDesk
+from ..media.service import MediaOptions, MediaService, build_media
+from ..policy.convention import Convention
+from ..policy.incident import Incident
+from ..settings import Settings
+from .web import COOKIE
+
+logger = logging.getLogger(__name__)
+
+ACCESS_ENDED = 4001  # WebSocket close code the page reads as "accès terminé"
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+@dataclass(eq=False)
+class LiveStream:
+    """One open camera stream of one viewer."""
+
+    incident: str
+    camera: str
+    person: str
+    mode: str
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    reason: str = ""
+
+    def end(self, reason: str) -> None:
+        if not self.ended.is_set():
+            self.reason = reason
+            self.ended.set()
+
+
+class MediaRoutes:
+    def __init__(self, access: Access, media: MediaService, pictures: Pictures, audit: AuditSink,
+                 public_url: str) -> None:
+        self._access = access
+        self._media = media
+        self._pictures = pictures
+        self._audit = audit
+        self._origins = {urlsplit(public_url).netloc.lower()}
+        self._streams: dict[str, set[LiveStream]] = {}
+        self._handlers: set[asyncio.Task[Any]] = set()
+
+    # --- sessions ---
+
+    def _viewer(self, request: web.Request) -> tuple[ViewerSession, Incident] | web.Response:
+        cookie = request.cookies.get(COOKIE)
+        if not cookie:
+            return web.json_response({"active": False, "message": "Identification requise."}, status=401)
+        found = self._access.viewer(cookie)
+        if found is None:
+            return web.json_response({"active": False, "message": "L'accès est terminé."}, status=410)
+        return found
+
+    def _same_origin(self, request: web.Request) -> bool:
+        """A WebSocket is not bound by CORS: refuse a page of another site (defence in depth
+        beside the SameSite=Strict cookie). The proxy may rewrite Host, so the public URL counts."""
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True  # not a browser
+        host = urlsplit(origin).netloc.lower()
+        return host == request.host.lower() or host in self._origins
+
+    # --- routes ---
+
+    async def layout(self, request: web.Request) -> web.StreamResponse:
+        found = self._viewer(request)
+        if isinstance(found, web.Response):
+            return found
+        layout = self._pictures.layout()
+        online = {s.camera_id: s.online for s in self._media.statuses()}
+        return web.json_response({
+            "mosaic": {"url": "/live/api/mosaic.jpg", "columns": layout.columns, "rows": layout.rows,
+                       "top": round(layout.top, 5), "refresh_ms": self._media.options.page_refresh_ms},
+            "cameras": [{"id": cid, "name": self._media.names[cid], "online": online.get(cid, False),
+                         "masked": self._media.masked(cid)} for cid in layout.cameras],
+        }, headers=_NO_STORE)
+
+    async def mosaic(self, request: web.Request) -> web.StreamResponse:
+        found = self._viewer(request)
+        if isinstance(found, web.Response):
+            return found
+        session, incident = found
+        try:
+            jpeg = await self._pictures.page_mosaic(incident.drill, session.person.name)
+        except TimeoutError:
+            logger.warning("page mosaic took longer than %.0f s", self._media.options.render_timeout)
+            return web.json_response({"message": "Mosaïque indisponible, nouvel essai…"}, status=503)
+        return web.Response(body=jpeg, content_type="image/jpeg", headers=_NO_STORE)
+
+    async def camera(self, request: web.Request) -> web.StreamResponse:
+        found = self._viewer(request)
+        if isinstance(found, web.Response):
+            return found
+        session, incident = found
+        camera_id = request.match_info["camera"]
+        if camera_id not in self._media.names:
+            return web.json_response({"message": "Caméra inconnue."}, status=404)
+        if not self._same_origin(request):
+            return web.json_response({"message": "Origine refusée."}, status=403)
+        ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=4096, compress=False, timeout=1.0)
+        await ws.prepare(request)
+        mode = "masked_stills" if self._media.masked(camera_id) else "video"
+        stream = LiveStream(incident.id, camera_id, session.person.id, mode)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        try:
+            await self._serve(ws, stream, request.cookies[COOKIE], session, incident)
+        finally:
+            if task is not None:
+                self._handlers.discard(task)
+        return ws
+
+    # --- one stream ---
+
+    async def _serve(self, ws: web.WebSocketResponse, stream: LiveStream, cookie: str,
+                     session: ViewerSession, incident: Incident) -> None:
+        self._streams.setdefault(stream.incident, set()).add(stream)
+        opened = time.monotonic()
+        details = {"camera": stream.camera, "person": stream.person, "mode": stream.mode}
+        self._audit.append("stream_opened", incident=incident.id, actor=stream.person, details=details,
+                           drill=incident.drill, at=self._access.now())
+        logger.info("stream opened: %s watches %s (%s)", stream.person, stream.camera, stream.mode)
+        feed = (self._stills(ws, stream.camera, incident.drill, session.person.name) if stream.mode != "video"
+                else self._video(ws, stream.camera))
+        jobs: dict[str, Coroutine[Any, Any, None]] = {
+            "camera_ended": feed,
+            "session_ended": self._watch(cookie, stream),
+            "client_closed": self._client(ws),
+            "ended": self._until_ended(stream),
+        }
+        tasks = {asyncio.create_task(coro, name=f"stream:{stream.camera}:{name}"): name
+                 for name, coro in jobs.items()}
+        reason = "error"
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            first = next(iter(done))
+            reason = stream.reason or tasks[first]
+            failure = None if first.cancelled() else first.exception()
+            if isinstance(failure, ConnectionError):
+                reason = "client_closed"  # the page went away while a chunk was being sent
+            elif failure is not None:
+                reason = "error"
+                logger.warning("stream %s of %s failed: %r", stream.camera, stream.person, failure)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._forget(stream)
+            code = ACCESS_ENDED if reason in ("access_ended", "session_ended") else (
+                WSCloseCode.GOING_AWAY if reason == "shutdown" else (
+                    WSCloseCode.INTERNAL_ERROR if reason == "error" else WSCloseCode.OK))
+            with contextlib.suppress(Exception):  # the peer may be gone already
+                await ws.close(code=code, message=reason.encode())
+            duration = round(time.monotonic() - opened, 1)
+            self._audit.append("stream_closed", incident=incident.id, actor=stream.person,
+                               details={**details, "duration_s": duration, "reason": reason},
+                               drill=incident.drill, at=self._access.now())
+            logger.info("stream closed: %s, %s after %.1f s (%s)", stream.person, stream.camera, duration, reason)
+
+    async def _video(self, ws: web.WebSocketResponse, camera_id: str) -> None:
+        viewer = self._media.relay.open_viewer(camera_id)
+        try:
+            async for chunk in viewer:
+                if chunk[4:8] == b"ftyp":  # an init segment: its MIME type goes first
+                    await ws.send_str(viewer.mime or self._media.relay.camera_relay(camera_id).mime or "")
+                await ws.send_bytes(chunk)
+        finally:
+            viewer.close()
+
+    async def _stills(self, ws: web.WebSocketResponse, camera_id: str, drill: bool, viewer: str) -> None:
+        await ws.send_str("image/jpeg")
+        every = self._media.options.still_every
+        while True:
+            started = time.monotonic()
+            try:
+                await ws.send_bytes(await self._pictures.still(camera_id, drill, viewer))
+            except TimeoutError:
+                logger.warning("masked still of %s took too long", camera_id)
+            await asyncio.sleep(max(0.05, every - (time.monotonic() - started)))
+
+    async def _watch(self, cookie: str, stream: LiveStream) -> None:
+        while True:
+            await asyncio.sleep(self._media.options.session_check)
+            found = self._access.viewer(cookie)
+            if found is None or found[1].id != stream.incident:
+                stream.end("session_ended")
+                return
+
+    @staticmethod
+    async def _until_ended(stream: LiveStream) -> None:
+        await stream.ended.wait()
+
+    async def _client(self, ws: web.WebSocketResponse) -> None:
+        async for _ in ws:  # the page sends nothing; this only notices it leaving
+            pass
+
+    # --- ending streams ---
+
+    def _forget(self, stream: LiveStream) -> None:
+        streams = self._streams.get(stream.incident)
+        if streams is not None:
+            streams.discard(stream)
+            if not streams:
+                del self._streams[stream.incident]
+
+    def open_streams(self, incident_id: str | None = None) -> int:
+        if incident_id is not None:
+            return len(self._streams.get(incident_id, ()))
+        return sum(len(s) for s in self._streams.values())
+
+    def on_revoked(self, incident_id: str) -> None:
+        """Access revocation listener: every stream of the incident ends now."""
+        for stream in list(self._streams.get(incident_id, ())):
+            stream.end("access_ended")
+
+    async def on_shutdown(self, _: web.Application) -> None:
+        for streams in list(self._streams.values()):
+            for stream in list(streams):
+                stream.end("shutdown")
+        if self._handlers:
+            await asyncio.wait(set(self._handlers), timeout=2.0)
+
+
+def add_media_routes(app: web.Application, access: Access, media: MediaService, pictures: Pictures,
+                     audit: AuditSink, public_url: str) -> MediaRoutes:
+    routes = MediaRoutes(access, media, pictures, audit, public_url)
+    app.router.add_get("/live/api/media", routes.layout)
+    app.router.add_get("/live/api/mosaic.jpg", routes.mosaic)
+    app.router.add_get("/live/api/cam/{camera}/ws", routes.camera)
+    access.add_revocation_listener(routes.on_revoked)
+    app.on_shutdown.append(routes.on_shutdown)
+    return routes
+
+
+MEDIA = web.AppKey("media", MediaService)
+
+
+class StatusDesk(TileDesk, Protocol):
+    status_extra: Callable[[str], list[str]] | None
+
+
+def install_media(app: web.Application, settings: Settings, conv: Convention, desk: StatusDesk, access: Access,
+                  audit: AuditSink, scheduler: BaseScheduler, clock: Callable[[], datetime],
+                  options: MediaOptions | None = None) -> MediaService:
+    """Build the cameras in scope, their routes and room tiles, and tie them to the app's lifecycle."""
+    service = settings.vigie.service
+    media = build_media(settings.cameras.camera, conv.cameras_in_scope, options)
+    pictures = Pictures(media, clock, ZoneInfo(service.timezone), conv.venue)
+    tiles = RoomTiles(desk, pictures, scheduler, clock, service.tile_interval_seconds,
+                      at_activation=media.options.tile_at_activation)
+    add_media_routes(app, access, media, pictures, audit, service.public_url)
+    desk.status_extra = media.status_lines
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        media.start()
+        tiles.install()
+        yield
+        await tiles.stop()
+        await media.stop()
+        pictures.forget()
+
+    app.cleanup_ctx.append(lifecycle)
+    app[MEDIA] = media
+    return media

@@ -1,0 +1,117 @@
+"""The pictures Vigie hands out: the page's mosaic, masked single-camera stills, room tiles.
+
+All of it is composed off the event loop, with a timeout, and stays in memory.
+
+The page mosaic is shared: it is composed at most once per ``mosaic_max_age`` (per drill flag,
+since a drill's mosaic carries the EXERCICE banner) and each viewer's request only adds that
+viewer's name and the time on a copy and encodes the JPEG. Ten viewers polling every
+1.5 s thus cost one composition a second plus ten watermarks, not ten mosaics. Keyframes
+are decoded only when a camera sent a new one (the renderer caches tiles per keyframe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any, TypeVar
+
+from PIL import Image
+
+from .service import MediaService
+from .tiles import MosaicRenderer, TileInput, grid, tile_inputs
+
+logger = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each camera sits in the page mosaic, for the page to map a tap to a camera."""
+
+    columns: int
+    rows: int
+    top: float  # the header's height as a fraction of the image height
+    cameras: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RoomTile:
+    jpeg: bytes
+    online: int
+    total: int
+    at: datetime
+
+
+class Pictures:
+    def __init__(self, media: MediaService, clock: Callable[[], datetime], tz: tzinfo, title: str) -> None:
+        o = media.options
+        self._media = media
+        self._clock = clock
+        self._tz = tz
+        self._title = title
+        self._timeout = o.render_timeout
+        self._max_age = o.mosaic_max_age
+        self._columns = o.page_columns
+        self.renderer = MosaicRenderer(tile_width=o.tile_size[0], tile_height=o.tile_size[1], jpeg_quality=70)
+        self.still_renderer = MosaicRenderer(tile_width=o.still_size[0], tile_height=o.still_size[1],
+                                             header_height=max(28, o.still_size[1] // 12))
+        self._base: dict[bool, tuple[float, Image.Image]] = {}
+        self._locks = {False: asyncio.Lock(), True: asyncio.Lock()}
+        self.compositions = 0  # shared page mosaics composed (tests and the bench read it)
+
+    def now(self) -> datetime:
+        return self._clock().astimezone(self._tz)
+
+    def tiles(self, camera_ids: list[str] | None = None) -> list[TileInput]:
+        cams = [c for c in self._media.hub if camera_ids is None or c.camera_id in camera_ids]
+        return tile_inputs(cams, self._media.masks)
+
+    def layout(self) -> Layout:
+        ids = tuple(self._media.camera_ids)
+        cols, rows = grid(len(ids), self._columns)
+        _, height = self.renderer.size_for(len(ids), self._columns)
+        return Layout(cols, rows, self.renderer.header_height / height, ids)
+
+    async def _off_loop(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        # The worker thread cannot be interrupted: on timeout it finishes in the background.
+        return await asyncio.wait_for(asyncio.to_thread(fn, *args, **kwargs), self._timeout)
+
+    async def _shared(self, drill: bool) -> Image.Image:
+        async with self._locks[drill]:  # one composition at a time; the others reuse it
+            cached = self._base.get(drill)
+            if cached is not None and time.monotonic() - cached[0] < self._max_age:
+                return cached[1]
+            image = await self._off_loop(self.renderer.render_image, self.tiles(), now=self.now(), drill=drill,
+                                         title=self._title, columns=self._columns)
+            self._base[drill] = (time.monotonic(), image)
+            self.compositions += 1
+            return image
+
+    async def page_mosaic(self, drill: bool, viewer: str) -> bytes:
+        """The live mosaic for one viewer: shared composition, their name and the time burnt in."""
+        base = await self._shared(drill)
+        data = await self._off_loop(self.renderer.stamp, base, viewer, self.now())
+        return data
+
+    async def still(self, camera_id: str, drill: bool, viewer: str) -> bytes:
+        """One camera's latest keyframe, privacy masks painted, the viewer's name burnt in."""
+        data = await self._off_loop(self.still_renderer.render, self.tiles([camera_id]), now=self.now(),
+                                    drill=drill, watermark=viewer, title=self._media.names.get(camera_id))
+        return data
+
+    async def room_tile(self, drill: bool) -> RoomTile:
+        """The mosaic posted in the rooms: no viewer watermark (a room is not a person)."""
+        tiles = self.tiles()
+        at = self.now()
+        data = await self._off_loop(self.renderer.render, tiles, now=at, drill=drill, title=self._title)
+        online = sum(1 for t in tiles if t.online and t.keyframe is not None)
+        return RoomTile(data, online, len(tiles), at)
+
+    def forget(self) -> None:
+        """Drop the shared compositions (nothing of a venue stays in memory after a stop)."""
+        self._base.clear()

@@ -1,0 +1,189 @@
+"""The media service: the venue's cameras in the convention's scope, built from settings.
+
+Only cameras in the convention's scope (and never a private one) are ever opened: a camera
+outside the scope has no reader, no picture, no relay, so no code path can show it. A camera
+with a URL is read over RTSP; one without is a synthetic camera (the demo), whose loop is
+encoded lazily in a helper thread at lowered CPU priority, a few at a time, so that the
+bot answers and the first cameras come online while the others are still encoding.
+
+The service also owns what the rest of the bot reads about cameras: their health for
+``/healthz`` and the line of ``/status``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..settings import CameraCfg
+from .cameras import Camera, CameraHub, CameraSource, CameraStatus, RtspSource
+from .relay import Relay
+from .synthetic import EncodedLoop, SyntheticOffline, SyntheticSource, encode_loop
+from .tiles import Mask
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MediaOptions:
+    """Knobs of the media service; the defaults are what production and the demo use."""
+
+    # Synthetic (demo) cameras: 960x540 2 s loops cost ~0.35 s of CPU each to encode, so 20
+    # are online in ~6 s on 2 cores and still look sharp on a phone (1170 device pixels wide).
+    synthetic_size: tuple[int, int] = (960, 540)
+    synthetic_seconds: float = 2.0
+    # Mosaic tiles: 320x180 keeps the page mosaic near 100 kB (4G) and the room tile readable.
+    tile_size: tuple[int, int] = (320, 180)
+    page_columns: int = 4  # a portrait phone shows 4 columns; rooms get the square-ish grid
+    page_refresh_ms: int = 1500
+    mosaic_max_age: float = 1.0  # the shared page mosaic is re-composed at most this often
+    still_size: tuple[int, int] = (960, 540)
+    still_every: float = 1.0
+    render_timeout: float = 10.0
+    session_check: float = 0.5  # each open stream re-checks its viewer's session this often
+    tile_at_activation: bool = False
+    rtsp_open_timeout: float = 5.0
+    rtsp_read_timeout: float = 5.0
+    stop_timeout: float = 2.0
+
+
+def masks_of(cam: CameraCfg) -> tuple[Mask, ...]:
+    """Settings' [x, y, width, height] fractions as corner masks, clamped to the picture."""
+    return tuple(Mask(x, y, min(1.0, x + w), min(1.0, y + h)) for x, y, w, h in cam.masks)
+
+
+def in_scope(cameras: Iterable[CameraCfg], scope: frozenset[str]) -> list[CameraCfg]:
+    """The cameras the convention lets the police see, in the settings' order."""
+    return [c for c in cameras if c.id in scope and not c.private]
+
+
+def _lower_priority() -> None:
+    """Make the calling thread (Linux: one task) yield the CPU to the event loop and readers."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError) as exc:  # not Linux, or not allowed: encoding still works
+        logger.debug("could not lower the encoder's priority: %s", exc)
+
+
+class SyntheticEncoders:
+    """Encodes synthetic loops lazily, a few at a time, at low priority, cancellable on stop."""
+
+    def __init__(self, size: tuple[int, int], seconds: float, parallel: int) -> None:
+        self._size = size
+        self._seconds = seconds
+        self._slots = threading.Semaphore(max(1, parallel))
+        self.stopping = threading.Event()
+
+    def factory(self, label: str) -> Callable[[], EncodedLoop]:
+        def encode() -> EncodedLoop:
+            # Runs in the camera's reader thread at its first connection; the encode itself
+            # runs in a helper thread so that only it, not the reader, has a lowered priority.
+            with self._slots:
+                if self.stopping.is_set():
+                    raise SyntheticOffline("stopping")
+                result: list[EncodedLoop] = []
+                failure: list[BaseException] = []
+
+                def work() -> None:
+                    _lower_priority()
+                    try:
+                        width, height = self._size
+                        result.append(encode_loop(label, width=width, height=height, seconds=self._seconds,
+                                                  cancel=self.stopping))
+                    except BaseException as exc:  # handed to the reader, which logs and retries
+                        failure.append(exc)
+
+                worker = threading.Thread(target=work, name=f"encode-{label[:20]}", daemon=True)
+                worker.start()
+                worker.join()
+                if failure:
+                    raise failure[0]
+                return result[0]
+
+        return encode
+
+
+class MediaService:
+    """The cameras in scope: hub, relay, masks, names, health; started and stopped by the app."""
+
+    def __init__(self, cameras: list[CameraCfg], options: MediaOptions) -> None:
+        self.options = options
+        self.encoders = SyntheticEncoders(options.synthetic_size, options.synthetic_seconds, os.cpu_count() or 2)
+        self.hub = CameraHub(Camera(c.id, c.name, self._source(c)) for c in cameras)
+        self.relay = Relay(self.hub)
+        self.masks: dict[str, tuple[Mask, ...]] = {c.id: masks_of(c) for c in cameras if c.masks}
+        self.names: dict[str, str] = {c.id: c.name for c in cameras}
+        self._started = False
+
+    def _source(self, cam: CameraCfg) -> CameraSource:
+        if cam.url:
+            o = self.options
+            return RtspSource(cam.url, open_timeout=o.rtsp_open_timeout, read_timeout=o.rtsp_read_timeout)
+        return SyntheticSource(self.encoders.factory(cam.name), name=cam.id)
+
+    # --- what the others read ---
+
+    @property
+    def camera_ids(self) -> list[str]:
+        return list(self.names)
+
+    def masked(self, camera_id: str) -> bool:
+        return camera_id in self.masks
+
+    def statuses(self) -> list[CameraStatus]:
+        return self.hub.statuses()
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """Per camera in scope: name, online, seconds since its last packet, reconnections."""
+        return {
+            s.camera_id: {
+                "name": s.name,
+                "online": s.online,
+                "last_packet_age": None if s.last_packet_age is None else round(s.last_packet_age, 2),
+                "reconnects": s.reconnects,
+            }
+            for s in self.statuses()
+        }
+
+    def status_lines(self, lang: str) -> list[str]:
+        """The cameras' line of /status: how many are online and which are not."""
+        statuses = self.statuses()
+        en = lang == "en"
+        if not statuses:
+            return ["Cameras: none in the convention's scope" if en else "Caméras : aucune dans le périmètre"]
+        offline = [s.name for s in statuses if not s.online]
+        line = (f"Cameras: {len(statuses) - len(offline)}/{len(statuses)} online" if en
+                else f"Caméras : {len(statuses) - len(offline)}/{len(statuses)} en ligne")
+        if offline:
+            line += (" — offline: " if en else " — hors ligne : ") + ", ".join(offline)
+        return [line]
+
+    # --- lifecycle ---
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self.hub.start()
+            logger.info("media: %d camera(s) in scope started", len(self.hub))
+
+    async def stop(self) -> None:
+        """End every stream and stop the readers; a reader stuck in a blocking open is left to
+        its timeout (a daemon thread: it cannot hold the process)."""
+        self.encoders.stopping.set()
+        self.relay.close_all()
+        if self._started:
+            await self.hub.aclose(self.options.stop_timeout)
+
+
+def build_media(cameras: Iterable[CameraCfg], scope: frozenset[str],
+                options: MediaOptions | None = None) -> MediaService:
+    every = list(cameras)
+    chosen = in_scope(every, scope)
+    left_out = sorted({c.id for c in every} - {c.id for c in chosen})
+    if left_out:
+        logger.info("media: cameras outside the scope or private, never opened: %s", ", ".join(left_out))
+    return MediaService(chosen, options or MediaOptions())

@@ -1,0 +1,237 @@
+/* Vigie live player: one camera over a WebSocket, played with Media Source Extensions.
+   The server sends a text message with the MIME type, then binary messages: the fMP4 init
+   segment, then one fragment (moof+mdat) per frame. "image/jpeg" instead means a camera with
+   privacy masks: masked stills, one per second, never video.
+   Loaded before app.js, which creates the player with window.VigiePlayer(options). */
+(function () {
+  "use strict";
+
+  // iPhone Safari 17.1+ only has ManagedMediaSource; everything else has MediaSource.
+  var MS = window.ManagedMediaSource || window.MediaSource || null;
+  var NO_MSE = "Ce navigateur ne peut pas lire la vidéo en direct (Media Source Extensions absentes). " +
+    "Utilisez un navigateur récent : Chrome, Edge, Firefox, ou Safari 17.1 ou plus récent sur iPhone.";
+  var LIVE_JUMP_S = 1.0;   // further than this behind the newest frame: jump to it
+  var KEEP_S = 10;         // seconds of video kept behind the playhead
+  var ACCESS_ENDED = 4001; // close code sent by the server when access ends
+
+  function Player(opts) {
+    var el = document.getElementById("player");
+    var video = document.getElementById("player-video");
+    var still = document.getElementById("player-still");
+    var status = document.getElementById("player-status");
+    var note = document.getElementById("player-note");
+    var title = document.getElementById("player-title");
+    var ws = null, ms = null, sb = null, mime = null, objectUrl = null, stillUrl = null;
+    var queue = [];
+    var t0 = 0, shown = false, closed = true, current = null, retries = 0, retryTimer = null;
+
+    function setStatus(text) {
+      status.textContent = text || "";
+      status.hidden = !text;
+    }
+
+    function firstFrame() {
+      if (shown) { return; }
+      shown = true;
+      el.setAttribute("data-first-frame-ms", String(Math.round(performance.now() - t0)));
+      el.setAttribute("data-state", "playing");
+      setStatus("");
+      retries = 0;
+    }
+
+    function watchFirstFrame() {
+      if (video.requestVideoFrameCallback) {
+        video.requestVideoFrameCallback(function () { firstFrame(); });
+      } else {
+        video.addEventListener("playing", firstFrame, { once: true });
+      }
+    }
+
+    function release() {
+      if (ws) { ws.onmessage = ws.onclose = null; try { ws.close(1000); } catch (e) { /* already closed */ } }
+      ws = null;
+      clearTimeout(retryTimer);
+      video.pause();
+      video.removeAttribute("src");
+      video.load();
+      if (objectUrl) { URL.revokeObjectURL(objectUrl); objectUrl = null; }
+      if (stillUrl) { URL.revokeObjectURL(stillUrl); stillUrl = null; }
+      still.removeAttribute("src");
+      ms = sb = mime = null;
+      queue = [];
+    }
+
+    function open(camera) {
+      release();
+      current = camera;
+      closed = false;
+      shown = false;
+      el.hidden = false;
+      el.setAttribute("data-camera", camera.id);
+      el.removeAttribute("data-first-frame-ms");
+      el.setAttribute("data-state", "connecting");
+      title.textContent = camera.name;
+      note.hidden = !camera.masked;
+      note.textContent = camera.masked ? "Zones masquées : image masquée, rafraîchie chaque seconde (pas de vidéo)." : "";
+      video.hidden = !!camera.masked;
+      still.hidden = !camera.masked;
+      if (!camera.masked && !MS) {
+        el.setAttribute("data-state", "unsupported");
+        setStatus(NO_MSE);
+        return;
+      }
+      setStatus("Connexion…");
+      t0 = performance.now();
+      connect();
+    }
+
+    function connect() {
+      var proto = location.protocol === "https:" ? "wss:" : "ws:";
+      ws = new WebSocket(proto + "//" + location.host + "/live/api/cam/" + encodeURIComponent(current.id) + "/ws");
+      ws.binaryType = "arraybuffer";
+      el.setAttribute("data-ws", "connecting");
+      ws.onopen = function () { el.setAttribute("data-ws", "open"); };
+      ws.onmessage = onMessage;
+      ws.onclose = onClose;
+    }
+
+    function onMessage(event) {
+      if (typeof event.data === "string") { onMime(event.data); return; }
+      if (mime === "image/jpeg") { showStill(event.data); return; }
+      queue.push(event.data);
+      pump();
+    }
+
+    function onMime(type) {
+      if (type === "image/jpeg") { mime = type; return; }
+      if (!MS) { setStatus(NO_MSE); ws.close(1000); return; }
+      if (!MS.isTypeSupported(type)) {
+        el.setAttribute("data-state", "unsupported");
+        setStatus("Ce navigateur ne sait pas décoder la vidéo de cette caméra (" + type + ").");
+        ws.close(1000);
+        return;
+      }
+      if (sb && type === mime) { return; } // a new init segment, same codec: appended as is
+      if (sb && sb.changeType) { mime = type; sb.changeType(type); return; }
+      mime = type;
+      ms = new MS();
+      if (window.ManagedMediaSource && ms instanceof window.ManagedMediaSource) {
+        video.disableRemotePlayback = true; // required by Safari for a ManagedMediaSource
+      }
+      objectUrl = URL.createObjectURL(ms);
+      video.src = objectUrl;
+      ms.addEventListener("sourceopen", function () {
+        if (!ms || ms.readyState !== "open") { return; }
+        sb = ms.addSourceBuffer(mime);
+        sb.mode = "segments"; // the fragments carry the camera's own timestamps
+        sb.addEventListener("updateend", onUpdated);
+        watchFirstFrame();
+        pump();
+      });
+    }
+
+    function pump() {
+      if (!sb || sb.updating || !queue.length || !ms || ms.readyState !== "open") { return; }
+      var total = 0, i;
+      for (i = 0; i < queue.length; i++) { total += queue[i].byteLength; }
+      var data = new Uint8Array(total), at = 0;
+      for (i = 0; i < queue.length; i++) { data.set(new Uint8Array(queue[i]), at); at += queue[i].byteLength; }
+      queue = [];
+      try {
+        sb.appendBuffer(data);
+      } catch (err) {
+        // QuotaExceeded: the phone is short of memory; drop what is behind and carry on
+        trim(true);
+      }
+    }
+
+    function inBuffered(t) {
+      var b = video.buffered;
+      for (var i = 0; i < b.length; i++) { if (t >= b.start(i) && t <= b.end(i)) { return true; } }
+      return false;
+    }
+
+    function trim(force) {
+      var b = video.buffered;
+      if (!sb || sb.updating || !b.length) { return false; }
+      var upto = video.currentTime - KEEP_S;
+      if ((force || upto - b.start(0) > KEEP_S) && upto > b.start(0)) {
+        sb.remove(b.start(0), upto);
+        return true;
+      }
+      return false;
+    }
+
+    function onUpdated() {
+      var b = video.buffered;
+      if (b.length) {
+        var end = b.end(b.length - 1);
+        if (video.currentTime < b.start(0) || !inBuffered(video.currentTime)) {
+          // first append (timestamps start at the camera's clock, not 0), or a gap left by a
+          // slow link that the server resumed at a later keyframe: go to the newest data
+          video.currentTime = video.readyState ? Math.max(b.start(b.length - 1), end - 0.2) : b.start(0);
+        } else if (shown && end - video.currentTime > LIVE_JUMP_S) {
+          video.currentTime = end - 0.2; // fallen behind live (slow phone, tab in background)
+        }
+        if (video.paused) {
+          var p = video.play();
+          if (p && p.catch) { p.catch(function () { /* retried on the next append */ }); }
+        }
+      }
+      if (!trim(false)) { pump(); }
+    }
+
+    function showStill(data) {
+      var url = URL.createObjectURL(new Blob([data], { type: "image/jpeg" }));
+      var old = stillUrl;
+      stillUrl = url;
+      still.onload = function () {
+        if (old) { URL.revokeObjectURL(old); }
+        firstFrame();
+      };
+      still.src = url;
+    }
+
+    function onClose(event) {
+      el.setAttribute("data-ws", "closed");
+      el.setAttribute("data-close-code", String(event.code));
+      ws = null;
+      if (closed) { return; }
+      if (event.code === ACCESS_ENDED) {
+        el.setAttribute("data-state", "ended");
+        release();
+        setStatus("Accès terminé.");
+        opts.onAccessEnded();
+        return;
+      }
+      // the network dropped (4G) or the server restarted: try again a few times
+      if (retries < 5) {
+        retries += 1;
+        setStatus("Flux interrompu — nouvelle tentative…");
+        retryTimer = setTimeout(function () {
+          if (!closed) { release(); t0 = performance.now(); shown = false; connect(); }
+        }, 1000 * retries);
+      } else {
+        el.setAttribute("data-state", "error");
+        setStatus("Flux interrompu. Fermez puis rouvrez la caméra.");
+      }
+    }
+
+    function close() {
+      closed = true;
+      release();
+      el.hidden = true;
+      el.setAttribute("data-state", "closed");
+      current = null;
+    }
+
+    document.getElementById("player-close").addEventListener("click", function () {
+      close();
+      opts.onClose();
+    });
+
+    return { open: open, close: close, isOpen: function () { return !closed; } };
+  }
+
+  window.VigiePlayer = Player;
+})();

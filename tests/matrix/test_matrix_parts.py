@@ -1,0 +1,120 @@
+"""The Matrix room's small parts, without a server: message contents, references, transaction ids,
+late decryption, the saved session file."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import nio
+import pytest
+from pydantic import SecretStr
+from vigie_bot import jpeg
+
+from bot.handlers.matrix import MatrixConnection, Tuning
+from bot.handlers.matrix_inbox import strip_reply_fallback
+from bot.handlers.matrix_room import edit, image, notice, op_key, split_ref
+from bot.handlers.matrix_session import SavedSession, load_session, save_session
+from bot.settings import MatrixCfg
+
+
+def test_reply_fallback_is_stripped() -> None:
+    assert strip_reply_fallback("> <@bot:x> ALERTE\n> suite\n\n/confirm") == "/confirm"
+    assert strip_reply_fallback("/confirm") == "/confirm"
+    assert strip_reply_fallback("a > b\n/x") == "a > b\n/x"
+
+
+def test_contents() -> None:
+    n = notice("a\nb", "a<br>b", reply_to="$e")
+    assert n == {"msgtype": "m.notice", "body": "a\nb", "format": "org.matrix.custom.html", "formatted_body": "a<br>b",
+                 "m.relates_to": {"m.in_reply_to": {"event_id": "$e"}}}
+    e = edit("$link", "new", "<b>new</b>")
+    assert e["m.relates_to"] == {"rel_type": "m.replace", "event_id": "$link"}
+    assert e["m.new_content"]["formatted_body"] == "<b>new</b>" and e["body"] == "* new"
+    data = jpeg((1, 2, 3), 40, 20)
+    keys = {"key": {"k": "x"}, "iv": "y", "hashes": {"sha256": "z"}, "v": "v2"}
+    enc = image("Mosaïque", data, "mxc://s/m", keys)
+    assert enc["file"]["url"] == "mxc://s/m" and enc["file"]["mimetype"] == "image/jpeg" and "url" not in enc
+    assert enc["info"] == {"mimetype": "image/jpeg", "size": len(data), "w": 40, "h": 20}
+    plain = image("Mosaïque", data, "mxc://s/m", None)
+    assert plain["url"] == "mxc://s/m" and "file" not in plain and plain["body"] == "Mosaïque"
+
+
+def test_refs_and_keys() -> None:
+    assert split_ref("$ev mxc://s/m") == ("$ev", "mxc://s/m")
+    assert split_ref("$ev") == ("$ev", None)
+    assert op_key("!r", "text", "x") == op_key("!r", "text", "x") != op_key("!r", "text", "y")
+
+
+def _conn(tmp: Path) -> MatrixConnection:
+    cfg = MatrixCfg(enabled=True, homeserver="http://127.0.0.1:1", user_id="@bot:s", rooms=("!r:s",))
+    return MatrixConnection(cfg, SecretStr("pw"), tmp, Tuning())
+
+
+async def test_transaction_id_kept_until_success(tmp_path: Path) -> None:
+    conn = _conn(tmp_path)
+    first = conn._tx("k")
+    assert conn._tx("k") == first  # a retry of the same operation
+    assert conn._tx("other") != first
+    conn._pending_tx["k"] = (first, asyncio.get_running_loop().time() - 3600)
+    assert conn._tx("k") != first  # long after: the same words are a new message
+
+
+async def test_late_room_key_event_is_retried(tmp_path: Path) -> None:
+    conn = _conn(tmp_path)
+    got: list[Any] = []
+    conn._inbox = SimpleNamespace(put=lambda room, ev: got.append((room, ev)))  # type: ignore[assignment]
+    megolm = object.__new__(nio.MegolmEvent)
+    decrypted = object()
+    answers: list[Any] = [nio.EncryptionError("no session yet"), decrypted]
+
+    def decrypt(event: Any) -> Any:
+        a = answers.pop(0)
+        if isinstance(a, Exception):
+            raise a
+        return a
+
+    client = SimpleNamespace(decrypt_event=decrypt)
+    timeline = SimpleNamespace(events=[megolm])
+    resp = SimpleNamespace(rooms=SimpleNamespace(join={"!r:s": SimpleNamespace(timeline=timeline)}))
+    conn._dispatch(client, resp, first=False)
+    assert got == []  # kept back
+    conn._dispatch(client, SimpleNamespace(rooms=SimpleNamespace(join={})), first=False)
+    assert got == []  # key still missing
+    conn._dispatch(client, SimpleNamespace(rooms=SimpleNamespace(join={})), first=False)
+    assert got == [("!r:s", decrypted)]  # the key came: handled in order after all
+
+
+async def test_first_sync_timeline_is_never_acted_upon(tmp_path: Path) -> None:
+    conn = _conn(tmp_path)
+    got: list[Any] = []
+    conn._inbox = SimpleNamespace(put=lambda room, ev: got.append(ev))  # type: ignore[assignment]
+    ev = object()
+    resp = SimpleNamespace(rooms=SimpleNamespace(join={"!r:s": SimpleNamespace(timeline=SimpleNamespace(events=[ev]))}))
+    conn._dispatch(SimpleNamespace(), resp, first=True)
+    assert got == []
+    conn._dispatch(SimpleNamespace(), resp, first=False)
+    assert got == [ev]
+
+
+def test_session_file(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    assert load_session(store) is None
+    s = SavedSession("http://hs/", "@bot:s", "DEV", "secret-token")
+    save_session(store, s)
+    assert load_session(store) == s and s.matches("http://hs", "@bot:s", "DEV")
+    assert not s.matches("http://hs", "@bot:s", "OTHER")
+    assert stat.S_IMODE((store / "session.json").stat().st_mode) == 0o600
+    assert "secret-token" not in repr(s)
+    (store / "session.json").write_text("{not json")
+    assert load_session(store) is None
+
+
+@pytest.mark.parametrize("key", ["✅", "✔️", "✔", "☑️"])
+def test_confirm_keys(key: str) -> None:
+    from bot.handlers.matrix_inbox import CONFIRM_KEYS
+
+    assert key.replace("\ufe0f", "") in CONFIRM_KEYS

@@ -1,0 +1,108 @@
+"""RTSP reader against the GStreamer camera farm: first frame, outage, recovery, dead URLs."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from bot.media.cameras import Camera, CameraHub, RtspSource
+from bot.media.tiles import MosaicRenderer, tile_inputs
+
+from .conftest import FarmHandle, wait_until
+
+
+def rtsp_camera(url: str, camera_id: str, **kwargs: float) -> Camera:
+    source = RtspSource(url, open_timeout=2.0, read_timeout=1.5)
+    return Camera(
+        camera_id,
+        f"Caméra {camera_id}",
+        source,
+        backoff_initial=0.2,
+        backoff_max=1.0,
+        stale_after=1.0,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def black_hole() -> Iterator[str]:
+    """An RTSP URL whose server accepts the connection and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield f"rtsp://127.0.0.1:{sock.getsockname()[1]}/never"
+
+
+async def test_first_frame_quickly_and_online(farm: FarmHandle) -> None:
+    camera = rtsp_camera(farm.url(1), "c1")
+    started = time.monotonic()
+    camera.start()
+    try:
+        assert await wait_until(lambda: camera.keyframe() is not None, 5)
+        first_frame = time.monotonic() - started
+        status = camera.status()
+        assert status.online and (status.width, status.height) == (640, 360)
+        assert status.last_packet_age is not None and status.last_packet_age < 1
+        key = camera.keyframe()
+        assert key is not None and key.params.extradata.startswith(b"\x00\x00\x00\x01\x67")
+        # the open options avoid probing delays; generous bound for a loaded CI machine
+        assert first_frame < 3.0, first_frame
+    finally:
+        await camera.aclose()
+
+
+async def test_paused_mount_goes_offline_then_recovers_without_restart(farm: FarmHandle) -> None:
+    hub = CameraHub([rtsp_camera(farm.url(2), "c2"), rtsp_camera(farm.url(3), "c3")])
+    renderer = MosaicRenderer(tile_width=192, tile_height=108, stale_after=1.0)
+    hub.start()
+    try:
+        assert await wait_until(lambda: all(s.online for s in hub.statuses()), 8)
+        farm.command("pause 2")
+        try:
+            assert await wait_until(lambda: not hub["c2"].status().online, 5)
+            assert hub["c3"].status().online  # the others are untouched
+            renderer.render_image(tile_inputs(hub))
+            assert renderer.last_stats.offline == 1 and renderer.last_stats.decoded == 1
+            assert await wait_until(lambda: hub["c2"].status().reconnects >= 1, 5)
+        finally:
+            farm.command("resume 2")
+        assert await wait_until(lambda: hub["c2"].status().online, 8)
+        assert await wait_until(lambda: (hub["c2"].keyframe() or hub["c3"].keyframe()) is not None, 3)
+        renderer.render_image(tile_inputs(hub))
+        assert renderer.last_stats.offline == 0
+    finally:
+        await hub.aclose()
+
+
+async def test_frozen_camera_is_detected_and_reconnected(farm: FarmHandle) -> None:
+    camera = rtsp_camera(farm.url(4), "c4")
+    camera.start()
+    try:
+        assert await wait_until(lambda: camera.status().online, 8)
+        farm.command("freeze 4")
+        try:
+            assert await wait_until(lambda: not camera.status().online, 3)
+            # the read timeout ends the silent session and the watchdog reconnects
+            assert await wait_until(lambda: camera.status().last_error is not None, 5)
+        finally:
+            farm.command("thaw 4")
+        assert await wait_until(lambda: camera.status().online, 8)
+    finally:
+        await camera.aclose()
+
+
+async def test_dead_url_does_not_delay_the_others(farm: FarmHandle, black_hole: str) -> None:
+    dead = Camera("dead", "Morte", RtspSource(black_hole, open_timeout=3.0, read_timeout=3.0))
+    live = rtsp_camera(farm.url(1), "c1")
+    hub = CameraHub([dead, live])
+    started = time.monotonic()
+    hub.start()
+    try:
+        assert await wait_until(lambda: live.status().online, 5)
+        assert time.monotonic() - started < 2.5  # before the dead camera's open timeout
+        assert not dead.status().online
+    finally:
+        await hub.aclose(timeout=8)
