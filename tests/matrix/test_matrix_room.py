@@ -5,8 +5,10 @@ Covered: /alert → link (decrypted) → tiles replaced (old one redacted) → /
 in place → /fin redacts link and tile, posts the closure report, and an admin bot deletes the media;
 strangers refused (or silent) and audited, their devices shut out of the room keys while a roster
 member's new device is trusted on first use; an alarm confirmed by ✔️/✅ reactions (plain and
-Element-style encrypted) and by a /confirm reply; an unencrypted room; Synapse restarted
-mid-incident; the bot restarted mid-incident; 429 and a lost answer with nothing posted twice.
+Element-style encrypted) and by a /confirm reply; an unencrypted room (non-admin bot, silent
+strangers, an ignored invite, an unreachable second room that holds nothing up); Synapse restarted
+mid-incident; the bot restarted while an alarm waits (✅ still confirms) and mid-incident (/fin
+redacts what it posted before, same device, same token); 429 and a lost answer, nothing posted twice.
 """
 
 from __future__ import annotations

@@ -50,19 +50,12 @@ def web_farm(web_farm_loop: EncodedLoop) -> Iterator[FarmHandle]:
 
 
 @pytest.fixture(scope="session")
-def farm_or_none(web_farm_loop: EncodedLoop) -> Iterator[FarmHandle | None]:
+def farm_or_none(request: pytest.FixtureRequest) -> FarmHandle | None:
     """The farm when it can run, else None (synthetic cameras); in CI the farm must run."""
-    reason = farm_available()
-    if reason and os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but {reason}")
-    if reason:
-        yield None
-        return
-    handle = start_farm(web_farm_loop, mounts=4)
-    try:
-        yield handle
-    finally:
-        handle.stop()
+    if farm_available() is not None and os.environ.get("CI") != "true":
+        return None
+    farm: FarmHandle = request.getfixturevalue("web_farm")
+    return farm
 
 
 @pytest.fixture
