@@ -174,7 +174,7 @@ def cells(img: Image.Image, layout: dict[str, Any]) -> list[Image.Image]:
 def looks_offline(cell: Image.Image) -> bool:
     """The HORS LIGNE placeholder: mostly flat grey (56, 56, 56) with red letters."""
     small = cell.resize((64, 36))
-    pixels = list(small.getdata())
+    pixels = [small.getpixel((x, y)) for y in range(small.height) for x in range(small.width)]
     grey = sum(1 for p in pixels if all(abs(c - 56) < 12 for c in p))
-    red = sum(1 for r, g, b in cell.getdata() if r > 180 and g < 110 and b < 110)
-    return grey > 0.6 * len(pixels) and red > 20
+    red = sum(1 for p in pixels if p[0] > 150 and p[1] < 120 and p[2] < 120)
+    return grey > 0.5 * len(pixels) and red > 3
