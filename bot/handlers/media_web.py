@@ -123,6 +123,8 @@ class MediaRoutes:
         except TimeoutError:
             logger.warning("page mosaic took longer than %.0f s", self._media.options.render_timeout)
             return web.json_response({"message": "Mosaïque indisponible, nouvel essai…"}, status=503)
+        if self._access.viewer(request.cookies.get(COOKIE)) is None:  # ended while it was drawn
+            return web.json_response({"active": False, "message": "L'accès est terminé."}, status=410)
         return web.Response(body=jpeg, content_type="image/jpeg", headers=_NO_STORE)
 
     async def camera(self, request: web.Request) -> web.StreamResponse:

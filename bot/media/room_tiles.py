@@ -81,7 +81,8 @@ class RoomTiles:
         try:
             await self._run()
         except asyncio.CancelledError:
-            raise
+            # only stop() cancels this task: end quietly rather than have APScheduler log an error
+            logger.debug("room tiles: round cancelled by the stop")
         except Exception:  # the next tick tries again; a broken renderer must not end the job
             logger.exception("room tiles: this round failed")
         finally:

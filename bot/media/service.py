@@ -33,9 +33,12 @@ class MediaOptions:
     """Knobs of the media service; the defaults are what production and the demo use."""
 
     # Synthetic (demo) cameras: 960x540 2 s loops cost ~0.35 s of CPU each to encode, so 20
-    # are online in ~6 s on 2 cores and still look sharp on a phone (1170 device pixels wide).
+    # are online in ~6 s on 2 cores (1280x720: ~10 s) and look sharp on a phone.
     synthetic_size: tuple[int, int] = (960, 540)
     synthetic_seconds: float = 2.0
+    # A keyframe every second: the mosaic (drawn from keyframes) shows the loop moving twice
+    # per loop instead of one frozen picture.
+    synthetic_gop_frames: int = 25
     # Mosaic tiles: 320x180 keeps the page mosaic near 100 kB (4G) and the room tile readable.
     tile_size: tuple[int, int] = (320, 180)
     page_columns: int = 4  # a portrait phone shows 4 columns; rooms get the square-ish grid
@@ -45,6 +48,8 @@ class MediaOptions:
     still_every: float = 1.0
     render_timeout: float = 10.0
     session_check: float = 0.5  # each open stream re-checks its viewer's session this often
+    # Off: the first room tile comes one interval after activation. On posts it at once; kept
+    # off while the Telegram and Matrix tests count exactly the tiles they post themselves.
     tile_at_activation: bool = False
     rtsp_open_timeout: float = 5.0
     rtsp_read_timeout: float = 5.0
@@ -72,9 +77,10 @@ def _lower_priority() -> None:
 class SyntheticEncoders:
     """Encodes synthetic loops lazily, a few at a time, at low priority, cancellable on stop."""
 
-    def __init__(self, size: tuple[int, int], seconds: float, parallel: int) -> None:
+    def __init__(self, size: tuple[int, int], seconds: float, gop: int, parallel: int) -> None:
         self._size = size
         self._seconds = seconds
+        self._gop = gop
         self._slots = threading.Semaphore(max(1, parallel))
         self.stopping = threading.Event()
 
@@ -93,7 +99,7 @@ class SyntheticEncoders:
                     try:
                         width, height = self._size
                         result.append(encode_loop(label, width=width, height=height, seconds=self._seconds,
-                                                  cancel=self.stopping))
+                                                  gop=self._gop, cancel=self.stopping))
                     except BaseException as exc:  # handed to the reader, which logs and retries
                         failure.append(exc)
 
@@ -112,7 +118,8 @@ class MediaService:
 
     def __init__(self, cameras: list[CameraCfg], options: MediaOptions) -> None:
         self.options = options
-        self.encoders = SyntheticEncoders(options.synthetic_size, options.synthetic_seconds, os.cpu_count() or 2)
+        self.encoders = SyntheticEncoders(options.synthetic_size, options.synthetic_seconds,
+                                          options.synthetic_gop_frames, os.cpu_count() or 2)
         self.hub = CameraHub(Camera(c.id, c.name, self._source(c)) for c in cameras)
         self.relay = Relay(self.hub)
         self.masks: dict[str, tuple[Mask, ...]] = {c.id: masks_of(c) for c in cameras if c.masks}

@@ -23,7 +23,7 @@
     var title = document.getElementById("player-title");
     var ws = null, ms = null, sb = null, mime = null, objectUrl = null, stillUrl = null;
     var queue = [];
-    var t0 = 0, shown = false, closed = true, current = null, retries = 0, retryTimer = null;
+    var t0 = 0, shown = false, caughtUp = false, closed = true, current = null, retries = 0, retryTimer = null;
 
     function setStatus(text) {
       status.textContent = text || "";
@@ -54,6 +54,7 @@
       video.pause();
       video.removeAttribute("src");
       video.load();
+      video.playbackRate = 1;
       if (objectUrl) { URL.revokeObjectURL(objectUrl); objectUrl = null; }
       if (stillUrl) { URL.revokeObjectURL(stillUrl); stillUrl = null; }
       still.removeAttribute("src");
@@ -66,6 +67,7 @@
       current = camera;
       closed = false;
       shown = false;
+      caughtUp = false;
       el.hidden = false;
       el.setAttribute("data-camera", camera.id);
       el.removeAttribute("data-first-frame-ms");
@@ -145,6 +147,21 @@
       }
     }
 
+    function keepLive(end) {
+      // A viewer starts on the cached keyframe, up to a GOP behind the camera: once that first
+      // frame is up, go to the newest frame; then stay close to it without visible jumps.
+      var lag = end - video.currentTime;
+      if (lag > LIVE_JUMP_S || (!caughtUp && lag > 0.4)) {
+        video.currentTime = end - 0.15; // far behind (slow phone, tab in background): jump
+        video.playbackRate = 1;
+      } else if (lag > 0.5) {
+        video.playbackRate = 1.1; // a little behind: catch up smoothly
+      } else if (lag < 0.3 && video.playbackRate !== 1) {
+        video.playbackRate = 1;
+      }
+      caughtUp = true;
+    }
+
     function inBuffered(t) {
       var b = video.buffered;
       for (var i = 0; i < b.length; i++) { if (t >= b.start(i) && t <= b.end(i)) { return true; } }
@@ -170,8 +187,8 @@
           // first append (timestamps start at the camera's clock, not 0), or a gap left by a
           // slow link that the server resumed at a later keyframe: go to the newest data
           video.currentTime = video.readyState ? Math.max(b.start(b.length - 1), end - 0.2) : b.start(0);
-        } else if (shown && end - video.currentTime > LIVE_JUMP_S) {
-          video.currentTime = end - 0.2; // fallen behind live (slow phone, tab in background)
+        } else if (shown) {
+          keepLive(end);
         }
         if (video.paused) {
           var p = video.play();
@@ -209,7 +226,7 @@
         retries += 1;
         setStatus("Flux interrompu — nouvelle tentative…");
         retryTimer = setTimeout(function () {
-          if (!closed) { release(); t0 = performance.now(); shown = false; connect(); }
+          if (!closed) { release(); t0 = performance.now(); shown = caughtUp = false; connect(); }
         }, 1000 * retries);
       } else {
         el.setAttribute("data-state", "error");

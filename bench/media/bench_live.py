@@ -1,0 +1,348 @@
+"""Live figures of DESIGN §9, in a real browser and a real bot process, beside their baselines.
+
+    .venv/bin/python -m bench.media.bench_live [--cameras 20] [--viewers 10] [--opens 10]
+        [--soak-minutes 10] [--source farm|synthetic]
+
+Cameras: the GStreamer RTSP farm (tests/media/farm.py, 1080p25 at ~4 Mbit/s, GOP 2 s) when
+Debian's packages are there, else synthetic cameras in the bot. Two phases:
+
+1. Browser (the bot in this process, Debian's headless Chromium at 390x844):
+   - link opened → first picture: the link of a signed-in viewer is opened (303 to the page),
+     time from the navigation's start to the first mosaic drawn (``performance.now()`` at the
+     image's load event). Baseline: one ``GET /live/api/mosaic.jpg`` from an aiohttp client.
+   - tap → first video frame: from the tap (the player's ``open()``) to the first frame the
+     compositor presents (``requestVideoFrameCallback``). Baseline: an aiohttp client's
+     WebSocket connect → first fMP4 fragment (the server's share of the wait).
+   - live lag: for each frame shown, its presentation time (rVFC ``expectedDisplayTime``, on
+     the epoch clock through ``performance.timeOrigin``) minus the time the bot received that
+     access unit from the camera (``AccessUnit.received``, on the same machine's clock). The
+     frame is matched by its timestamp: the fragments carry the camera's 90 kHz timestamps,
+     so ``mediaTime * 90000`` is the access unit's pts. This measures Vigie's whole share
+     (relay, WebSocket, MSE buffering, decode, display); it leaves out the camera's encoder and
+     the network before the bot, which Vigie cannot change. Baseline: receipt → arrival of the
+     same fragment at an aiohttp client (the relay alone).
+2. Soak (the bot as its own process, ``bench.media.live_bot``): CPU with no viewer and no
+   incident over 30 s, then with an incident open over 90 s (the room tiles, every 30 s), then
+   ``--viewers`` WebSocket viewers (one camera each, polling state and layout like the
+   page) for ``--soak-minutes``: resident memory (VmRSS) sampled every 15 s, CPU over the soak.
+   Baselines: the RSS of the same process before any viewer, and the demux-only floor of the
+   same cameras measured in this process (PyAV threads doing nothing but receive).
+
+Nothing here asserts: each figure is printed beside its DESIGN §9 target and its baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.media.bench_media import demux_only, phase  # noqa: E402
+from bot.media.service import MediaOptions  # noqa: E402
+from bot.media.synthetic import encode_loop  # noqa: E402
+from bot.media.units import CLOCK_RATE, AccessUnit  # noqa: E402
+from tests.media.conftest import farm_available, start_farm  # noqa: E402
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.web.support import AGENT, Cam, LiveApp, cookie, free_port  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+RVFC = """() => {
+  const v = document.getElementById('player-video');
+  window.__frames = [];
+  const cb = (now, meta) => {
+    window.__frames.push([meta.mediaTime, performance.timeOrigin + meta.expectedDisplayTime]);
+    v.requestVideoFrameCallback(cb);
+  };
+  v.requestVideoFrameCallback(cb);
+}"""
+
+
+@dataclass
+class Row:
+    name: str
+    value: str
+    target: str
+    baseline: str
+
+
+def ms(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1000:.0f} ms (n={len(values)})" if values else "n/a"
+
+
+def p95(values: list[float]) -> float:
+    return sorted(values)[int(0.95 * (len(values) - 1))] if values else float("nan")
+
+
+def tfdt(fragment: bytes) -> int | None:
+    at = fragment.find(b"tfdt")
+    if at < 0:
+        return None
+    version = fragment[at + 4]
+    return int(struct.unpack_from(">Q" if version else ">I", fragment, at + 8)[0])
+
+
+class Receipts:
+    """When the bot received each access unit of a camera, on the epoch clock."""
+
+    def __init__(self) -> None:
+        self.at: dict[int, float] = {}
+
+    def __call__(self, au: AccessUnit) -> None:  # the camera's reader thread
+        self.at[au.pts] = time.time() - (time.monotonic() - au.received)
+
+    def lag(self, pts: int, shown: float) -> float | None:
+        when = self.at.get(pts)
+        if when is None:  # rounding of mediaTime: the nearest frame within half a frame
+            near = min(self.at, key=lambda p: abs(p - pts), default=None)
+            if near is None or abs(near - pts) > CLOCK_RATE // 50:
+                return None
+            when = self.at[near]
+        return shown - when
+
+
+async def wait_js(page: Any, expression: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(expression)
+        await asyncio.sleep(0.02)
+
+
+async def server_baselines(app: LiveApp, link: str, cams: list[Cam], opens: int,
+                           receipts: Receipts) -> tuple[list[float], list[float], list[float]]:
+    first, mosaic, relay_lag = [], [], []
+    async with aiohttp.ClientSession() as s:
+        ck = await app.login(s, link)
+        ws_base = app.base.replace("http", "ws")
+        for i in range(opens):
+            t = time.perf_counter()
+            async with s.get(f"{app.base}/live/api/mosaic.jpg", headers=cookie(ck)) as r:
+                await r.read()
+            mosaic.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            async with s.ws_connect(f"{ws_base}/live/api/cam/{cams[i % len(cams)].id}/ws", headers=cookie(ck)) as ws:
+                await ws.receive_str()
+                await ws.receive_bytes()  # init segment
+                await ws.receive_bytes()  # first fragment: the cached keyframe
+                first.append(time.perf_counter() - t)
+        async with s.ws_connect(f"{ws_base}/live/api/cam/{cams[0].id}/ws", headers=cookie(ck)) as ws:
+            end = time.monotonic() + 6
+            while time.monotonic() < end:
+                msg = await ws.receive()
+                if msg.type != aiohttp.WSMsgType.BINARY:
+                    continue
+                arrived = time.time()
+                pts = tfdt(msg.data)
+                # the first GOP is the cached one, sent at once: lag is measured on live frames
+                if pts is not None and time.monotonic() > end - 4 and (lag := receipts.lag(pts, arrived)) is not None:
+                    relay_lag.append(lag)
+    return first, mosaic, relay_lag
+
+
+async def browser_phase(cams: list[Cam], opens: int, rows: list[Row]) -> None:
+    from playwright.async_api import async_playwright
+
+    with tempfile.TemporaryDirectory(prefix="vigie-bench-") as tmp:
+        app = await LiveApp(Path(tmp), cams, options=MediaOptions()).start()
+        try:
+            took = await app.online(timeout=60)
+            print(f"browser phase: {len(cams)} cameras online after {took:.1f} s", flush=True)
+            _, link = await app.alert()
+            receipts = Receipts()
+            app.media.hub[cams[0].id].attach(receipts)
+            base_first, base_mosaic, relay_lag = await server_baselines(app, link, cams, opens, receipts)
+            async with async_playwright() as p:
+                browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                context = await browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3,
+                                                    is_mobile=True, has_touch=True)
+                page = await context.new_page()
+                await page.goto(link)
+                await page.select_option("#person", AGENT)
+                await page.fill("#password", app.passwords[AGENT])
+                await page.click("button[type=submit]")
+                await page.wait_for_url("**/live/view")
+                first_picture, first_frame = [], []
+                for _ in range(opens):
+                    await page.goto(link)  # signed in: 303 to the page
+                    await wait_js(page, "document.getElementById('mosaic').hasAttribute('data-first-ms')")
+                    first_picture.append(int(await page.get_attribute("#mosaic", "data-first-ms") or 0) / 1000)
+                for i in range(opens):
+                    await page.click(f"#grid .cam[data-camera='{cams[i % len(cams)].id}']")
+                    await wait_js(page, "document.getElementById('player').hasAttribute('data-first-frame-ms')")
+                    first_frame.append(int(await page.get_attribute("#player", "data-first-frame-ms") or 0) / 1000)
+                    await page.click("#player-close")
+                await page.click(f"#grid .cam[data-camera='{cams[0].id}']")
+                await wait_js(page, "document.getElementById('player').getAttribute('data-state') === 'playing'")
+                await asyncio.sleep(3)  # past the cached GOP and the jump to the live edge
+                await page.evaluate(RVFC)
+                await asyncio.sleep(10)
+                frames = await page.evaluate("window.__frames")
+                quality = await page.evaluate("document.getElementById('player-video').getVideoPlaybackQuality()"
+                                              ".droppedVideoFrames")
+                await browser.close()
+            lags = [lag for media_time, shown in frames
+                    if (lag := receipts.lag(round(media_time * CLOCK_RATE), shown / 1000)) is not None]
+            rows.append(Row("link opened → first picture (mosaic), median", ms(first_picture), "≤ 0.5 s",
+                            f"GET mosaic.jpg {ms(base_mosaic)}"))
+            rows.append(Row("tap → first video frame, median", ms(first_frame), "≤ 0.5 s",
+                            f"WS connect → keyframe {ms(base_first)}"))
+            rows.append(Row("live lag (bot receipt → displayed), median", ms(lags), "≤ 1 s",
+                            f"relay alone {ms(relay_lag)}"))
+            rows.append(Row("live lag, p95", f"{p95(lags) * 1000:.0f} ms", "≤ 1 s",
+                            f"relay alone {p95(relay_lag) * 1000:.0f} ms"))
+            rows.append(Row("frames shown in 10 s (dropped)", f"{len(frames)} ({quality})", "~250", ""))
+        finally:
+            await app.stop()
+
+
+def proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def viewer(s: aiohttp.ClientSession, base: str, ck: str, camera: str, stop: asyncio.Event,
+                 counts: list[int]) -> None:
+    ws_base = base.replace("http", "ws")
+    async with s.ws_connect(f"{ws_base}/live/api/cam/{camera}/ws", headers=cookie(ck)) as ws:
+
+        async def poll() -> None:  # what the page does beside the video
+            while not stop.is_set():
+                for path in ("/live/api/state", "/live/api/media"):
+                    async with s.get(base + path, headers=cookie(ck)) as r:
+                        await r.read()
+                await asyncio.sleep(5)
+
+        poller = asyncio.create_task(poll())
+        try:
+            while not stop.is_set():
+                msg = await ws.receive(timeout=5)
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    counts[0] += len(msg.data)
+                elif msg.type != aiohttp.WSMsgType.TEXT:
+                    return
+        finally:
+            poller.cancel()
+            await asyncio.gather(poller, return_exceptions=True)
+
+
+async def soak_phase(urls: list[str], synthetic: int, viewers: int, minutes: float, rows: list[Row],
+                     floor: float | None) -> None:
+    port = free_port()
+    cmd = [sys.executable, "-m", "bench.media.live_bot", "--port", str(port)]
+    cmd += ["--urls", ",".join(urls)] if urls else ["--synthetic", str(synthetic)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdin is not None
+    try:
+        await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 120)  # cameras online
+        base = f"http://127.0.0.1:{port}"
+        await asyncio.sleep(5)
+        c0, w0 = proc_cpu(proc.pid), time.monotonic()
+        await asyncio.sleep(30)
+        idle = (proc_cpu(proc.pid) - c0) / (time.monotonic() - w0) * 100
+        rss_idle = proc_rss_mb(proc.pid)
+        # an open incident adds the room tiles: a mosaic every 30 s, so two or three in 90 s
+        proc.stdin.write(b"alert\n")
+        proc.stdin.flush()
+        info = json.loads(await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30))
+        c0, w0 = proc_cpu(proc.pid), time.monotonic()
+        await asyncio.sleep(90)
+        tiles = (proc_cpu(proc.pid) - c0) / (time.monotonic() - w0) * 100 - idle
+        n = len(urls) or synthetic
+        stop, counts = asyncio.Event(), [0]
+        async with aiohttp.ClientSession() as s:
+            cookies = []
+            for _ in range(viewers):
+                async with s.post(info["link"], data={"person": info["person"], "password": info["password"]},
+                                  allow_redirects=False) as r:
+                    cookies.append(r.cookies["vigie_session"].value)
+            tasks = [asyncio.create_task(viewer(s, base, ck, f"cam{i % n + 1}", stop, counts))
+                     for i, ck in enumerate(cookies)]
+            await asyncio.sleep(10)
+            c0, w0 = proc_cpu(proc.pid), time.monotonic()
+            samples: list[tuple[float, float]] = []
+            end = w0 + minutes * 60
+            while time.monotonic() < end:
+                samples.append((time.monotonic() - w0, proc_rss_mb(proc.pid)))
+                print(f"  soak {samples[-1][0] / 60:4.1f} min: RSS {samples[-1][1]:.0f} MB, "
+                      f"{counts[0] / 1e6:.0f} MB sent to viewers", flush=True)
+                await asyncio.sleep(min(15, max(0.1, end - time.monotonic())))
+            busy = (proc_cpu(proc.pid) - c0) / (time.monotonic() - w0) * 100
+            rss_end = proc_rss_mb(proc.pid)
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        after_1min = next((r for t, r in samples if t >= 60), samples[0][1] if samples else rss_end)
+        rows.append(Row(f"bot CPU, {n} cameras, no viewer, no incident", f"{idle:.1f} % of a core",
+                        "≤ 1.3 × demux floor", f"floor {floor:.1f} % → {idle / floor:.2f} ×" if floor else "n/a"))
+        rows.append(Row("room tiles every 30 s (incident open)", f"+{tiles:.1f} % of a core", "≤ 3 %",
+                        "the same bot before the incident"))
+        rows.append(Row(f"bot CPU, {n} cameras × {viewers} viewers", f"{busy:.1f} % of a core", "≤ 60 %",
+                        f"no viewer {idle:.1f} %; +{(busy - idle - tiles) / max(1, viewers):.2f} % per viewer"))
+        rows.append(Row(f"RSS after {minutes:g} min, {n} cameras + {viewers} viewers", f"{rss_end:.0f} MB", "≤ 400 MB",
+                        f"no viewer {rss_idle:.0f} MB"))
+        rows.append(Row("RSS growth, minute 1 → end", f"{rss_end - after_1min:+.1f} MB", "flat",
+                        f"max {max((r for _, r in samples), default=rss_end):.0f} MB"))
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cameras", type=int, default=20)
+    parser.add_argument("--viewers", type=int, default=10)
+    parser.add_argument("--opens", type=int, default=10)
+    parser.add_argument("--soak-minutes", type=float, default=10.0)
+    parser.add_argument("--source", choices=("farm", "synthetic"), default=None)
+    args = parser.parse_args()
+    source = args.source or ("farm" if farm_available() is None else "synthetic")
+    rows: list[Row] = []
+    farm = None
+    urls: list[str] = []
+    floor: float | None = None
+    if source == "farm":
+        loop = encode_loop("Banc d'essai 1080p", width=1920, height=1080, seconds=2, detail=True)
+        farm = start_farm(loop, mounts=args.cameras)
+        urls = [farm.url(i + 1) for i in range(args.cameras)]
+    try:
+        cams = [Cam(f"cam{i + 1}", f"Caméra {i + 1}", url) for i, url in enumerate(urls or [None] * args.cameras)]
+        asyncio.run(browser_phase(cams, args.opens, rows))
+        if urls:
+            results: dict[str, float] = {}
+            phase(results, "floor", urls, 10, demux_only)
+            floor = results["floor"]
+        asyncio.run(soak_phase(urls, 0 if urls else args.cameras, args.viewers, args.soak_minutes, rows, floor))
+    finally:
+        if farm is not None:
+            farm.stop()
+    print(f"\nsource: {source}, {args.cameras} cameras" + (" (farm, 1080p25 ~4 Mbit/s)" if urls else " (synthetic)"))
+    print(f"{'figure':52} {'measured':>22}  {'DESIGN §9':>20}  baseline (same run)")
+    for r in rows:
+        print(f"{r.name:52} {r.value:>22}  {r.target:>20}  {r.baseline}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""The whole bot in its own process, for bench_live's soak: 20 cameras, one open incident.
+
+    python -m bench.media.live_bot --port P (--urls rtsp://...,rtsp://... | --synthetic N)
+
+Builds the real app (build_app, default MediaOptions) on the demo's settings with the given
+cameras and prints ``{"ready": true}`` once they are online. The line ``alert`` on its stdin
+opens an incident as the venue's security chief and gets ``{"link", "person", "password"}``
+back; it serves until its stdin closes. Its data directory is a fresh temporary one (SQLite
+only), removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bot.media.service import MediaOptions  # noqa: E402
+from tests.web.support import AGENT, Cam, LiveApp  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+async def serve(port: int, cams: list[Cam], data_dir: Path) -> None:
+    # production media options (not the tests' cheap ones); a recording room keeps captions only
+    live = await LiveApp(data_dir, cams, options=MediaOptions(), port=port).start()
+    try:
+        await live.online(timeout=60)
+        print(json.dumps({"ready": True}), flush=True)
+        while line := await asyncio.to_thread(sys.stdin.readline):  # until the bench closes our stdin
+            if line.strip() == "alert":
+                _, link = await live.alert()
+                print(json.dumps({"link": link, "person": AGENT, "password": live.passwords[AGENT]}), flush=True)
+    finally:
+        await live.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--urls", default="")
+    parser.add_argument("--synthetic", type=int, default=0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    urls: list[str | None] = [u for u in args.urls.split(",") if u] or [None] * args.synthetic
+    cams = [Cam(f"cam{i + 1}", f"Caméra {i + 1}", url) for i, url in enumerate(urls)]
+    data_dir = Path(tempfile.mkdtemp(prefix="vigie-bench-"))
+    try:
+        asyncio.run(serve(args.port, cams, data_dir))
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Open camera streams end with the viewer's session, with the bot, and are audited."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import aiohttp
+
+from bot.app import STORE
+from bot.audit import Registre
+from tests.web.support import Cam, LiveApp, cookie, until
+
+
+async def read_until_close(ws: aiohttp.ClientWebSocketResponse, timeout: float) -> tuple[int | None, float]:
+    t0 = time.monotonic()
+    while (msg := await ws.receive(timeout=timeout)).type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
+        pass
+    return (msg.data if msg.type == aiohttp.WSMsgType.CLOSE else None), time.monotonic() - t0
+
+
+async def test_a_dead_session_closes_its_streams(tmp_path: Path) -> None:
+    app = await LiveApp(tmp_path / "data", [Cam("parvis", "Parvis nord"), Cam("hall", "Hall d'entrée")]).start()
+    try:
+        await app.online()
+        incident, link = await app.alert()
+        async with aiohttp.ClientSession() as s:
+            ck = await app.login(s, link)
+            ws = await s.ws_connect(f"{app.base.replace('http', 'ws')}/live/api/cam/hall/ws", headers=cookie(ck))
+            assert (await ws.receive_str(timeout=5)).startswith("video/mp4")
+            await ws.receive_bytes(timeout=5)
+            # the session disappears without any revocation event: the per-stream re-check sees it
+            app.app[STORE].delete_sessions(incident)
+            code, took = await read_until_close(ws, 3)
+            assert code == 4001 and took < 1.5, (code, took)
+            await ws.close()
+        await until(lambda: app.records(incident, "stream_closed"), 2)
+        [closed] = app.records(incident, "stream_closed")
+        assert closed.actor == "demo-agent"
+        assert closed.details["camera"] == "hall" and closed.details["reason"] == "session_ended"
+        assert closed.details["person"] == "demo-agent" and closed.details["duration_s"] >= 0
+    finally:
+        await app.stop()
+
+
+async def test_stopping_the_bot_closes_streams(tmp_path: Path) -> None:
+    app = await LiveApp(tmp_path / "data", [Cam("parvis", "Parvis nord")]).start()
+    stopped = False
+    try:
+        await app.online()
+        incident, link = await app.alert()
+        async with aiohttp.ClientSession() as s:
+            ck = await app.login(s, link)
+            ws = await s.ws_connect(f"{app.base.replace('http', 'ws')}/live/api/cam/parvis/ws", headers=cookie(ck))
+            await ws.receive_str(timeout=5)
+            t0 = time.monotonic()
+            await app.stop()
+            stopped = True
+            assert time.monotonic() - t0 < 3.0
+            code, _ = await read_until_close(ws, 2)
+            assert code == 1001  # going away: the page retries, it does not say "access ended"
+            await ws.close()
+        # the close was audited before the registre closed
+        with_registre = Registre(tmp_path / "data" / "registre.sqlite3")
+        try:
+            reasons = [r.details["reason"] for r in with_registre.records(incident) if r.kind == "stream_closed"]
+        finally:
+            with_registre.close()
+        assert reasons == ["shutdown"]
+    finally:
+        if not stopped:
+            await app.stop()
