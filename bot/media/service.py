@@ -49,9 +49,8 @@ class MediaOptions:
     still_every: float = 1.0
     render_timeout: float = 10.0
     session_check: float = 0.5  # each open stream re-checks its viewer's session this often
-    # Off: the first room tile comes one interval after activation. On posts it at once; kept
-    # off while the Telegram and Matrix tests count exactly the tiles they post themselves.
-    tile_at_activation: bool = False
+    # The rooms get a first picture as soon as access opens, not one interval later.
+    tile_at_activation: bool = True
     rtsp_open_timeout: float = 5.0
     rtsp_read_timeout: float = 5.0
     stop_timeout: float = 2.0

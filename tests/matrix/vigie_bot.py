@@ -28,7 +28,11 @@ from bot.app import DESK, REGISTRE, build_app
 from bot.demo import build_demo
 from bot.desk import Desk
 from bot.handlers.matrix import MATRIX, MatrixConnection
+from bot.media.service import MediaOptions
 from bot.settings import MatrixCfg, RosterFile, Settings
+
+# These tests post their own tiles and count them: no automatic tile at activation.
+NO_AUTO_TILE = MediaOptions(tile_at_activation=False)
 
 OFFICER = "demo-cic"  # the demo roster's CIC duty officer (may take the initiative, may confirm)
 BOT_DEVICE = "VIGIEBOT"
@@ -63,7 +67,7 @@ class Bot:
 
     async def start(self, rooms: list[str] | None = None, room_timeout: float = 20.0) -> Bot:
         """Start, and wait until the bot is in ``rooms`` (default: every configured room)."""
-        self.app = build_app(self.settings, self.data_dir)
+        self.app = build_app(self.settings, self.data_dir, media=NO_AUTO_TILE)
         self.server = TestServer(self.app, host="127.0.0.1", port=free_port())
         await self.server.start_server()
         for room in self.settings.vigie.matrix.rooms if rooms is None else rooms:

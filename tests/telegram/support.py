@@ -21,11 +21,15 @@ from bot.audit import Registre
 from bot.demo import build_demo
 from bot.desk import Desk
 from bot.handlers.telegram import TelegramOptions
+from bot.media.service import MediaOptions
 from bot.policy.convention import Person
 from bot.rooms import Room
 from bot.settings import Settings, TelegramCfg
 from bot.store import Store
 from tests.fakes import FakeMessage, FakeTelegram
+
+# These tests post their own tiles and count them: no automatic tile at activation.
+NO_AUTO_TILE = MediaOptions(tile_at_activation=False)
 
 TOKEN = "123456789:AAFakeTokenForVigieTests_abcdefghijk"
 GROUP = -1001234567890  # the configured group: venue security and the police liaison
@@ -89,7 +93,7 @@ class Vigie:
         self.port = port
         self.settings = settings
         opts = options or TelegramOptions(api_url=fake.url, poll_timeout=2)
-        self.app = build_app(settings, data_dir, telegram=opts, extra_rooms=rooms)
+        self.app = build_app(settings, data_dir, telegram=opts, extra_rooms=rooms, media=NO_AUTO_TILE)
         self._stopped = False
         self.runner = web.AppRunner(self.app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
         self.base = f"http://127.0.0.1:{port}"
