@@ -5,40 +5,28 @@ from __future__ import annotations
 import base64
 import os
 import re
-import shutil
 import subprocess
 import sys
-from datetime import date
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from bot.config_load import ConfigError, build_convention, load_settings
+from bot.config_load import build_convention, load_settings
+from tests.config_support import EXAMPLE, TODAY, config_problems, copy_example, edit
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "config"
-TODAY = date(2026, 11, 25)
 WHSEC = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 ENV = {"VIGIE_LINK_KEYS": "x7Qk2v9LmP4rT8wZ1nB6cD3fG5hJ0sA2", "VIGIE_ALARM_SECRET_SSI_ZENITH": WHSEC}
 
 
 @pytest.fixture
 def cfg(tmp_path: Path) -> Path:
-    d = tmp_path / "config"
-    shutil.copytree(EXAMPLE, d)
+    d = copy_example(tmp_path)
     return d
 
 
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path.name}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
 def problems(d: Path, env: dict[str, str] | None = None) -> list[str]:
-    with pytest.raises(ConfigError) as exc:
-        load_settings(d, ENV if env is None else env, TODAY)
-    return exc.value.problems
+    return config_problems(d, ENV if env is None else env)
 
 
 def test_example_config_is_valid_and_builds_the_convention(cfg: Path) -> None:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.config_load import ConfigError, build_convention, load_settings
+from bot.config_load import build_convention, load_settings
 from bot.handlers.sia import receiver_config
 from bot.policy.convention import ConfirmRule
+from tests.config_support import EXAMPLE, TODAY, config_problems, copy_example, edit
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "config"
-TODAY = date(2026, 11, 25)
 KEY = "Zq3xW8pL2mN7vR4t"
 ENV = {"VIGIE_LINK_KEYS": "x7Qk2v9LmP4rT8wZ1nB6cD3fG5hJ0sA2",
        "VIGIE_ALARM_SECRET_SSI_ZENITH": "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
@@ -30,22 +28,13 @@ def uncomment_panel(alarms: Path) -> None:
 
 @pytest.fixture
 def cfg(tmp_path: Path) -> Path:
-    d = tmp_path / "config"
-    shutil.copytree(EXAMPLE, d)
+    d = copy_example(tmp_path)
     uncomment_panel(d / "alarms.toml")
     return d
 
 
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path.name}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
 def problems(d: Path, env: dict[str, str] | None = None) -> list[str]:
-    with pytest.raises(ConfigError) as exc:
-        load_settings(d, ENV if env is None else env, TODAY)
-    return exc.value.problems
+    return config_problems(d, ENV if env is None else env)
 
 
 def test_example_panel_is_valid_and_builds_two_sources(cfg: Path) -> None:

@@ -1,0 +1,33 @@
+"""Helpers for tests that copy the example config, break one thing and read the problems."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from bot.config_load import ConfigError, load_settings
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "config"
+TODAY = date(2026, 11, 25)
+
+
+def copy_example(tmp_path: Path) -> Path:
+    d = tmp_path / "config"
+    shutil.copytree(EXAMPLE, d)
+    return d
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def config_problems(d: Path, env: Mapping[str, str]) -> list[str]:
+    with pytest.raises(ConfigError) as exc:
+        load_settings(d, env, TODAY)
+    return exc.value.problems
