@@ -18,8 +18,8 @@ from typing import Any, NoReturn, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from .alarm import AlarmIn, AlarmResult
 from .fanout import Edit, Fanout, Op, Post, Remove, Tile
-from .handlers.alarms import AlarmIn, AlarmResult
 from .messages import Renderer, Reply
 from .policy import incident as sm
 from .policy.convention import Convention, Person

@@ -21,6 +21,7 @@ from typing import Protocol
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..alarm import AlarmIn, AlarmResult
 from ..store import Store
 from ..webhooks import DEFAULT_TOLERANCE, WebhookError, verify
 
@@ -33,25 +34,6 @@ MAX_TEXT = 500
 REPLAY_WINDOW = timedelta(seconds=2 * DEFAULT_TOLERANCE)
 # An unknown source name comes from the URL, i.e. from anyone: keep what is audited short.
 _MAX_ECHO = 64
-
-
-@dataclass(frozen=True)
-class AlarmIn:
-    source: str
-    alarm_type: str
-    zone: str
-    message: str
-    occurred_at: datetime | None  # timezone-aware, UTC
-    delivery_id: str  # the verified webhook-id
-
-
-@dataclass(frozen=True)
-class AlarmResult:
-    accepted: bool
-    incident_id: str | None
-    outcome: str  # "opened" | "pending" | "joined" | "confirmed" | "refused"
-    reason_code: str | None = None
-    reason_fr: str | None = None
 
 
 class AlarmDesk(Protocol):
