@@ -134,7 +134,8 @@ class Renderer:
                   f"➕ Access {inc.id} extended until {self.hm(e.ends_at)} by {self.who(e.actor, lang)}.")
         return self._plain(self._prefix(inc, lang) + text)
 
-    def closure(self, inc: Incident, lang: str, viewers: Sequence[tuple[str, datetime]], streams: int, records: int) -> Outgoing:
+    def closure(self, inc: Incident, lang: str, viewers: Sequence[tuple[str, datetime]], streams: int, records: int,
+                anchor: str = "") -> Outgoing:
         reason = {
             "ended": _t(lang, f"fin demandée par {self.who(inc.closed_by, lang)}", f"ended by {self.who(inc.closed_by, lang)}"),
             "expired": _t(lang, "durée écoulée", "time limit reached"),
@@ -156,6 +157,8 @@ class Renderer:
             _t(lang, f"Liens et sessions révoqués. Registre : {records} entrées pour cet incident.",
                f"Links and sessions revoked. Registre: {records} records for this incident."),
         ]
+        if anchor:
+            lines.append(_t(lang, f"Empreinte du registre à la clôture : {anchor}", f"Registre hash at closing: {anchor}"))
         return self._plain("\n".join(lines))
 
     def authorisation_warning(self, lang: str) -> Outgoing:

@@ -227,3 +227,13 @@ async def test_rooms_warned_before_the_authorisation_lapses(tmp_path) -> None:
         assert "authorisation_warning" in h.kinds()
     finally:
         await h.stop()
+
+
+async def test_closure_report_anchors_the_registre_head(h: Harness) -> None:
+    await run(h, "/alert attaque_armee")
+    await run(h, "/end")
+    await h.fanout.drain()
+    report = next(t for t in h.rooms[0].live.values() if "ACCÈS TERMINÉ" in t)
+    head = next(r for r in reversed(h.registre.records()) if r.kind == "closure_report")
+    assert f"Empreinte du registre à la clôture : {head.hash[:16]}" in report
+    assert any(f"Registre hash at closing: {head.hash[:16]}" in t for t in h.rooms[1].live.values())
