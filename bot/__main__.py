@@ -119,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     asub = a.add_subparsers(dest="audit_command", required=True)
     v = asub.add_parser("verify")
     v.add_argument("--db", required=True)
-    v.set_defaults(fn=lambda ns: verify_command(Path(ns.db), sys.stdout))
+    v.add_argument("--anchor", action="append", default=[],
+                   help="registre hash printed in a closure report (repeatable): must still be in the chain")
+    v.set_defaults(fn=lambda ns: verify_command(Path(ns.db), sys.stdout, ns.anchor))
     e = asub.add_parser("export")
     e.add_argument("--db", required=True)
     e.add_argument("--incident", required=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -29,17 +30,27 @@ def _open(db: Path, out: TextIO) -> Registre | None:
         return None
 
 
-def verify_command(db: Path, out: TextIO) -> int:
+def verify_command(db: Path, out: TextIO, anchors: Sequence[str] = ()) -> int:
+    """Recompute the chain; each anchor (a head hash copied from a closure report posted in a
+    room) must still be the prefix of a record's hash, or the registre was rewritten wholesale."""
     registre = _open(db, out)
     if registre is None:
         return 2
     with registre:
         result = registre.verify()
-    if result.ok:
-        print(f"OK: {result.count} enregistrements, chaîne intacte", file=out)
-        return 0
-    print(f"ÉCHEC: {result.reason}", file=out)
-    return 1
+        hashes = [r.hash for r in registre.records()] if result.ok and anchors else []
+    if not result.ok:
+        print(f"ÉCHEC: {result.reason}", file=out)
+        return 1
+    for anchor in anchors:
+        a = anchor.strip().lower()
+        if len(a) < 8 or not any(h.startswith(a) for h in hashes):
+            print(f"ÉCHEC: empreinte {anchor} introuvable : le registre a été réécrit depuis ce rapport de clôture"
+                  f" / anchor {anchor} not found: the registre was rewritten", file=out)
+            return 1
+    extra = f", {len(anchors)} empreinte(s) de clôture retrouvée(s)" if anchors else ""
+    print(f"OK: {result.count} enregistrements, chaîne intacte{extra}", file=out)
+    return 0
 
 
 def export_command(db: Path, incident: str, text: bool, lang: str, out: TextIO) -> int:

@@ -411,3 +411,25 @@ def test_concurrent_appends_from_threads(tmp_path: Path) -> None:
         result = reg.verify()
         assert result.ok and result.count == 400
         assert [r.seq for r in reg.records()] == list(range(1, 401))
+
+
+def test_verify_cli_with_closure_anchor_detects_a_wholesale_rewrite(tmp_path: Path) -> None:
+    """A forger who rewrites the whole chain and its head passes the chain check, not the anchor."""
+    import io
+
+    from bot.audit_cli import verify_command
+
+    db = tmp_path / "r.db"
+    with Registre(db) as reg:
+        reg.append("trigger", incident="INC-1", actor="chef", details={"n": 1}, at=T0)
+        anchor = reg.append("closure_report", incident="INC-1", actor="system", details={}, at=T0).hash[:16]
+    out = io.StringIO()
+    assert verify_command(db, out, [anchor]) == 0 and "1 empreinte(s)" in out.getvalue()
+    # the forger: a brand-new, self-consistent registre with different content in its place
+    db.unlink()
+    with Registre(db) as forged:
+        forged.append("trigger", incident="INC-1", actor="someone-else", details={"n": 1}, at=T0)
+        forged.append("closure_report", incident="INC-1", actor="system", details={}, at=T0)
+    out = io.StringIO()
+    assert verify_command(db, io.StringIO()) == 0  # the chain alone cannot tell
+    assert verify_command(db, out, [anchor]) == 1 and "réécrit" in out.getvalue()

@@ -142,17 +142,20 @@ async def test_demo_whole_incident(demo: Demo) -> None:
     t0 = time.monotonic()
     rc = await asyncio.to_thread(demo.proc.wait, 15)
     assert rc == 0 and time.monotonic() - t0 < 5
-    assert demo.proc.stderr is not None
+    assert demo.proc.stderr is not None and demo.proc.stdout is not None
     logs = demo.proc.stderr.read()
+    out_rest = demo.proc.stdout.read()
     # secrets never reach the logs (stderr, at DEBUG): passwords, link tokens, webhook secret
     for pw in passwords.values():
         assert pw not in logs
     assert link.rsplit("/", 1)[1] not in logs and secret not in logs
 
     db = demo.data / "registre.sqlite3"
-    v = subprocess.run([sys.executable, "-m", "bot", "audit", "verify", "--db", str(db)], cwd=ROOT,
-                       capture_output=True, text=True, timeout=60)
-    assert v.returncode == 0 and "chaîne intacte" in v.stdout
+    anchor = re.search(r"Empreinte du registre à la clôture : ([0-9a-f]{16})", "".join(demo.lines) + out_rest)
+    assert anchor, "the closure report carries the registre's head hash"
+    v = subprocess.run([sys.executable, "-m", "bot", "audit", "verify", "--db", str(db), "--anchor", anchor.group(1)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert v.returncode == 0 and "chaîne intacte" in v.stdout and "empreinte" in v.stdout
     inc_id = re.search(r"(INC-\d{8}-01)", link + "".join(demo.lines)).group(1)  # type: ignore[union-attr]
     e = subprocess.run([sys.executable, "-m", "bot", "audit", "export", "--db", str(db), "--incident", inc_id, "--text"],
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
