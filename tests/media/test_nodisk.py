@@ -22,6 +22,7 @@ from bot.media.cameras import Camera, CameraHub
 from bot.media.relay import Relay
 from bot.media.synthetic import SyntheticSource, encode_loop
 from bot.media.tiles import MosaicRenderer, tile_inputs
+from tests.nodisk_support import writable_files
 
 from .conftest import wait_until
 
@@ -48,24 +49,8 @@ class WriteRecorder:
             self.writes.append(f"{path!r} mode={mode!r} flags={flags!r}")
 
 
-def writable_regular_fds() -> list[str]:
-    found = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-            info = Path(f"/proc/self/fdinfo/{fd}").read_text()
-        except OSError:
-            continue
-        if (
-            not target.startswith("/")
-            or target.startswith(("/dev/", "/proc/"))
-            or target.endswith(_IGNORED_SUFFIXES)
-        ):
-            continue
-        flags = int(info.split("flags:")[1].split()[0], 8)
-        if flags & (os.O_WRONLY | os.O_RDWR | os.O_APPEND) and os.path.isfile(target):
-            found.append(target)
-    return found
+def writable_regular_fds() -> set[str]:
+    return writable_files(lambda target: target.endswith(_IGNORED_SUFFIXES))
 
 
 async def test_synthetic_mosaic_and_relay_write_nothing(tmp_path: Path) -> None:
@@ -74,7 +59,7 @@ async def test_synthetic_mosaic_and_relay_write_nothing(tmp_path: Path) -> None:
     (tmp_path / "probe.txt").write_text("the recorder sees writes")  # not an image: checks the hook
     assert len(recorder.writes) == 1
     recorder.writes.clear()
-    fds_before = set(writable_regular_fds())
+    fds_before = writable_regular_fds()
     seen_fds: set[str] = set()
     try:
         loop = encode_loop("Régie — sans disque", width=320, height=180, seconds=2)
@@ -94,9 +79,9 @@ async def test_synthetic_mosaic_and_relay_write_nothing(tmp_path: Path) -> None:
             for drill in (False, True):
                 jpeg = await renderer.render_async(tile_inputs(hub), drill=drill, watermark="Agent Zoé")
                 assert jpeg[:2] == b"\xff\xd8"
-                seen_fds |= set(writable_regular_fds())
+                seen_fds |= writable_regular_fds()
             await asyncio.sleep(0.2)
-            seen_fds |= set(writable_regular_fds())
+            seen_fds |= writable_regular_fds()
         finally:
             await hub.aclose()
     finally:

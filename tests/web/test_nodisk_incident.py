@@ -29,6 +29,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.nodisk_support import writable_files
 from tests.web.support import TEST_MEDIA, Cam, LiveApp, cookie, image, until
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
@@ -66,22 +67,6 @@ class DiskGuard:
             self.violations.append(f"sqlite3.connect {args[0]!r}")
 
 
-def writable_files(allowed: DiskGuard) -> set[str]:
-    found = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-            info = Path(f"/proc/self/fdinfo/{fd}").read_text()
-        except OSError:
-            continue
-        if not target.startswith("/") or target.startswith(("/dev/", "/proc/")) or allowed.allowed(target):
-            continue
-        flags = int(info.split("flags:")[1].split()[0], 8)
-        if flags & (os.O_WRONLY | os.O_RDWR | os.O_APPEND) and os.path.isfile(target):
-            found.add(target)
-    return found
-
-
 def media_bytes_in(paths: list[Path]) -> list[str]:
     hits = []
     for path in paths:
@@ -100,13 +85,13 @@ async def test_whole_incident_writes_no_picture(tmp_path: Path, monkeypatch: pyt
     started = time.time()
     system_tmp_before = set(os.listdir("/tmp"))
     guard = DiskGuard(data_dir)
-    fds_before = writable_files(guard)
+    fds_before = writable_files(guard.allowed)
     seen_fds: set[str] = set()
     stop_sampling = asyncio.Event()
 
     async def sample() -> None:
         while not stop_sampling.is_set():
-            seen_fds.update(writable_files(guard))
+            seen_fds.update(writable_files(guard.allowed))
             await asyncio.sleep(0.05)
 
     guard.active.set()
