@@ -139,11 +139,11 @@ class Desk:
                         if cid in self.conv.cameras_in_scope],
         }
 
-    def status(self, extra: Callable[[str], list[str]] | None = None) -> Reply:
+    def status(self) -> Reply:
         now = self.clock()
         incs = self.store.open_incidents()
         health = self.fanout.health()
-        extra = extra or self.status_extra
+        extra = self.status_extra  # lines from other services (cameras), set by the composition root
 
         def render(lang: str) -> str:
             en = lang == "en"
