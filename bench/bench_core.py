@@ -24,12 +24,12 @@ import aiohttp
 from aiohttp import web
 from argon2 import PasswordHasher
 
+from bot import commands
+from bot.alarms.verify import sign
 from bot.app import DESK, REGISTRE, STORE, ConsoleOptions, build_app
 from bot.audit import Registre
 from bot.demo import ALARM_SOURCE, CONSOLE_PERSON, build_demo
-from bot.handlers import commands
 from bot.store import Store
-from bot.webhooks import sign
 
 FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 

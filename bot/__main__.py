@@ -19,6 +19,7 @@ from aiohttp import web
 from .app import ConsoleOptions, RedactingAccessLogger, build_app
 from .audit_cli import export_command, verify_command
 from .config_load import ConfigError, load_settings
+from .sia import sender as sia_sender
 
 logger = logging.getLogger("bot")
 
@@ -99,7 +100,7 @@ def cmd_secrets(_: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bot", description="Vigie: police live view of a venue's cameras.")
+    p = argparse.ArgumentParser(prog="vigie", description="Vigie: police live view of a venue's cameras.")
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run the service from a config directory")
@@ -132,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     h.set_defaults(fn=cmd_hash)
     s = sub.add_parser("new-secrets", help="print a fresh link signing key and webhook secret")
     s.set_defaults(fn=cmd_secrets)
+    t = sub.add_parser("sia-send", help="send one SIA DC-09 event to a receiver, as an alarm panel would",
+                       description="Send one DC-09 event, as a panel would: test a receiver before touching a panel.")
+    sia_sender.add_arguments(t)
+    t.set_defaults(fn=sia_sender.run)
     args = p.parse_args(argv)
     return int(args.fn(args))
 

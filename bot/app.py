@@ -22,23 +22,23 @@ from aiohttp.abc import AbstractAccessLogger
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from .access import Access
+from .alarms.route import add_routes as add_alarm_routes
 from .audit import Registre
 from .config_load import build_convention
+from .console import ConsoleInput, ConsoleRoom
 from .desk import Desk
-from .fanout import Fanout
-from .handlers.alarms import add_routes as add_alarm_routes
-from .handlers.console import ConsoleInput, ConsoleRoom
-from .handlers.matrix import MATRIX, build_matrix
-from .handlers.media_web import MEDIA, install_media
-from .handlers.sia import SIA, build_receiver
-from .handlers.telegram import TelegramGateway, TelegramOptions
-from .handlers.web import add_routes as add_live_routes
+from .matrix.transport import MATRIX, build_matrix
 from .media.service import MediaOptions
 from .messages import Renderer
+from .outbox import Fanout
 from .policy.convention import Convention
 from .rooms import Room
 from .settings import Settings
+from .sia.receiver import SIA, build_receiver
 from .store import Store
+from .telegram.transport import TelegramGateway, TelegramOptions
+from .web.live import add_routes as add_live_routes
+from .web.media import MEDIA, install_media
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from argon2 import extract_parameters
 from argon2.exceptions import InvalidHashError
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from .handlers.sia_codes import panel_sources
 from .policy.convention import (
     GRAVE_CATEGORIES,
     AlarmSource,
@@ -41,6 +40,7 @@ from .settings import (
     Settings,
     VigieFile,
 )
+from .sia.codes import panel_sources
 
 logger = logging.getLogger(__name__)
 

@@ -138,7 +138,7 @@ def _panel_lines(demo: Demo) -> str:
         f"Centrale d'alarme DC-09 : 127.0.0.1:{demo.sia_port} TCP, SIA-DCS ou ADM-CID, compte {PANEL_ACCOUNT}, "
         f"clé AES {demo.sia_key}\n"
         "Agression (Contact ID 122) depuis la centrale simulée (autre terminal, à la racine du dépôt) :\n"
-        f"  python -m tests.sia.sender --port {demo.sia_port} --account {PANEL_ACCOUNT} --key {demo.sia_key} hold-up\n"
+        f"  python -m bot sia-send --port {demo.sia_port} --account {PANEL_ACCOUNT} --key {demo.sia_key} hold-up\n"
     )
 
 

@@ -19,8 +19,8 @@ from typing import Any, NoReturn, Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from .alarm import AlarmIn, AlarmResult
-from .fanout import Edit, Fanout, Op, Post, Remove, Tile
 from .messages import Renderer, Reply
+from .outbox import Edit, Fanout, Op, Post, Remove, Tile
 from .policy import incident as sm
 from .policy.convention import Convention, Person
 from .policy.decide import Decision, Outcome, Trigger, evaluate

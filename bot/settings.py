@@ -193,7 +193,7 @@ class AlarmSourceCfg(Strict):
 
 # ---- SIA DC-09 panels (issue 6): [sia] receiver and [[panel]] accounts in alarms.toml ----
 
-# A panel's types name a class of events or one exact code (see bot/handlers/sia_codes.py).
+# A panel's types name a class of events or one exact code (see bot/sia/codes.py).
 PANEL_TYPE = re.compile(r"^(hold_up|burglary|CID-\d{3}|SIA-[A-Z]{2})$")
 
 

@@ -31,8 +31,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import av
 
-from .fanout import DropToKeyframeQueue
 from .h264 import annexb_extradata, lengths_to_annexb, normalize_extradata, parameter_sets, parse_sps
+from .keyframes import DropToKeyframeQueue
 from .units import CLOCK_RATE, AccessUnit, CodecParams, RawUnit
 
 logger = logging.getLogger(__name__)

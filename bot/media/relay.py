@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from .cameras import Camera, CameraHub
-from .fanout import DropToKeyframeQueue
 from .fmp4 import FragmentWriter, mime_for
+from .keyframes import DropToKeyframeQueue
 from .units import AccessUnit
 
 logger = logging.getLogger(__name__)

@@ -14,10 +14,10 @@ import pytest
 from pydantic import SecretStr
 from vigie_bot import jpeg
 
-from bot.handlers.matrix import MatrixConnection, Tuning
-from bot.handlers.matrix_inbox import strip_reply_fallback
-from bot.handlers.matrix_room import edit, image, notice, op_key, split_ref
-from bot.handlers.matrix_session import SavedSession, load_session, save_session
+from bot.matrix.inbox import strip_reply_fallback
+from bot.matrix.room import edit, image, notice, op_key, split_ref
+from bot.matrix.session import SavedSession, load_session, save_session
+from bot.matrix.transport import MatrixConnection, Tuning
 from bot.settings import MatrixCfg
 
 
@@ -115,6 +115,6 @@ def test_session_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("key", ["✅", "✔️", "✔", "☑️"])
 def test_confirm_keys(key: str) -> None:
-    from bot.handlers.matrix_inbox import CONFIRM_KEYS
+    from bot.matrix.inbox import CONFIRM_KEYS
 
     assert key.replace("\ufe0f", "") in CONFIRM_KEYS

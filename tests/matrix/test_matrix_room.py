@@ -51,7 +51,7 @@ from vigie_bot import (
     settings_for,
 )
 
-from bot.handlers.alarms import AlarmIn
+from bot.alarms.route import AlarmIn
 from bot.policy.incident import State
 
 LINK = "ACCÈS VIDÉO OUVERT"

@@ -27,7 +27,7 @@ from synapse_server import Synapse, User, free_port
 from bot.app import DESK, REGISTRE, build_app
 from bot.demo import build_demo
 from bot.desk import Desk
-from bot.handlers.matrix import MATRIX, MatrixConnection
+from bot.matrix.transport import MATRIX, MatrixConnection
 from bot.media.service import MediaOptions
 from bot.settings import MatrixCfg, RosterFile, Settings
 

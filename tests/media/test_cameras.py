@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 
 from bot.media.cameras import Camera, CameraHub, redact_url
-from bot.media.fanout import DropToKeyframeQueue
+from bot.media.keyframes import DropToKeyframeQueue
 from bot.media.synthetic import EncodedLoop, SyntheticSource
 from bot.media.units import CodecParams, RawUnit
 

@@ -18,7 +18,7 @@ from bot.media.service import MediaOptions, build_media, masks_of
 from bot.media.tiles import Mask
 from bot.policy.incident import Incident
 from bot.settings import CameraCfg
-from tests.test_access import make_incident
+from tests.core.test_access import make_incident
 
 from .conftest import wait_until
 

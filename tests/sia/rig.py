@@ -7,12 +7,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.audit import AuditRecord
-from bot.handlers.sia import PanelAccount, ReceiverConfig, SiaReceiver
-from bot.handlers.sia_codes import panel_sources
 from bot.policy.convention import ConfirmRule, Convention
+from bot.sia.codes import panel_sources
+from bot.sia.receiver import PanelAccount, ReceiverConfig, SiaReceiver
+from bot.sia.sender import Link, Panel
 from tests.harness import Harness
 from tests.policy_fixtures import convention
-from tests.sia.sender import Link, Panel
 
 KEY_B = "Zq3xW8pL2mN7vR4t"  # 16 characters: AES-128, as a panel's installer would type it
 

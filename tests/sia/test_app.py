@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestServer
 
 from bot.app import build_app
 from bot.config_load import load_settings
-from bot.handlers.sia import SIA
-from tests.sia.sender import Link, Panel
+from bot.sia.receiver import SIA
+from bot.sia.sender import Link, Panel
 from tests.sia.test_config import ENV, EXAMPLE, KEY, edit, uncomment_panel
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.config_load import build_convention, load_settings
-from bot.handlers.sia import receiver_config
 from bot.policy.convention import ConfirmRule
+from bot.sia.receiver import receiver_config
 from tests.config_support import EXAMPLE, TODAY, config_problems, copy_example, edit
 
 KEY = "Zq3xW8pL2mN7vR4t"

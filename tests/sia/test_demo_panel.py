@@ -10,8 +10,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.sia.sender import Link, Panel
-from tests.test_e2e_demo import ROOT, free_port
+from bot.sia.sender import Link, Panel
+from tests.e2e.test_demo import ROOT, free_port
 
 
 async def _read_until(proc: subprocess.Popen[str], lines: list[str], pattern: str, timeout: float = 30) -> re.Match[str]:
@@ -42,7 +42,7 @@ async def test_demo_panel_hold_up_opens_access(tmp_path: Path) -> None:
         m = await _read_until(proc, lines, r"Centrale d'alarme DC-09 : 127\.0\.0\.1:(\d+) TCP.*compte (\w+), clé AES (\w+)")
         port, account, key = int(m.group(1)), m.group(2), m.group(3)
         await _read_until(proc, lines, r"Fin de saisie")
-        assert f"python -m tests.sia.sender --port {port} --account {account} --key {key} hold-up" in "".join(lines)
+        assert f"python -m bot sia-send --port {port} --account {account} --key {key} hold-up" in "".join(lines)
         for _ in range(100):  # the banner is printed before the receiver starts listening
             try:
                 link = await Link.open("127.0.0.1", port)

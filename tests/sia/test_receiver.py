@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.handlers import sia_frame
-from bot.handlers.sia import PanelAccount, ReceiverConfig, SiaReceiver
+from bot.sia import frame as sia_frame
 from bot.policy.incident import State
+from bot.sia.receiver import PanelAccount, ReceiverConfig, SiaReceiver
+from bot.sia.sender import Link, Panel, crc16_arc, frame, read_reply, send_udp
 from tests.harness import Harness
 from tests.sia.rig import CRYPT, KEY_B, MARGIN, PLAIN, Rig, panel_convention, start_rig, stop_rig
-from tests.sia.sender import Link, Panel, crc16_arc, frame, read_reply, send_udp
 
 LINK = re.compile(r"https://vigie\.test/live/\S+")
 

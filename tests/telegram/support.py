@@ -20,12 +20,12 @@ from bot.app import DESK, REGISTRE, STORE, build_app
 from bot.audit import Registre
 from bot.demo import build_demo
 from bot.desk import Desk
-from bot.handlers.telegram import TelegramOptions
 from bot.media.service import MediaOptions
 from bot.policy.convention import Person
 from bot.rooms import Room
 from bot.settings import Settings, TelegramCfg
 from bot.store import Store
+from bot.telegram.transport import TelegramOptions
 from tests.fakes import FakeMessage, FakeTelegram
 
 # These tests post their own tiles and count them: no automatic tile at activation.

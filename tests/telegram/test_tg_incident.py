@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from bot.alarms.route import AlarmIn
 from bot.demo import ALARM_SOURCE
-from bot.handlers.alarms import AlarmIn
 from bot.policy.incident import State
 from tests.fakes import FakeTelegram
 from tests.telegram.conftest import Start

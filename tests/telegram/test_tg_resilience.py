@@ -8,7 +8,7 @@ import time
 import aiohttp
 import pytest
 
-from bot.handlers.telegram import TelegramOptions
+from bot.telegram.transport import TelegramOptions
 from tests.fakes import FakeTelegram
 from tests.harness import RecordingRoom
 from tests.telegram.conftest import Start

@@ -27,9 +27,9 @@ from bot.app import DESK, REGISTRE, build_app
 from bot.audit import Registre
 from bot.demo import build_demo
 from bot.desk import Desk
-from bot.handlers.media_web import MEDIA
 from bot.media.service import MediaOptions, MediaService
 from bot.settings import CameraCfg, Settings
+from bot.web.media import MEDIA
 from tests.harness import RecordingRoom
 
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)

@@ -42,7 +42,7 @@ from ..media.service import MediaOptions, MediaService, build_media
 from ..policy.convention import Convention
 from ..policy.incident import Incident
 from ..settings import Settings
-from .web import COOKIE
+from .live import COOKIE
 
 logger = logging.getLogger(__name__)
 

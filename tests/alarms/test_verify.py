@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from bot.webhooks import WebhookError, decode_secret, sign, verify
+from bot.alarms.verify import WebhookError, decode_secret, sign, verify
 
 # The test vector of the Standard Webhooks reference libraries (standard-webhooks/standard-webhooks,
 # libraries/python/tests/test_webhooks.py, test_sign_function).

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from bot.handlers import commands
-from bot.handlers.alarms import AlarmIn
+from bot import commands
+from bot.alarms.route import AlarmIn
 from bot.policy.incident import State
 from tests.harness import Clock, Harness, RecordingRoom
 from tests.policy_fixtures import convention

@@ -28,12 +28,12 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
+from .. import commands
 from ..desk import UNKNOWN_PERSON, WRONG_ROOM, Desk
 from ..messages import Reply
 from ..policy.convention import Person
 from ..policy.reasons import Reason, Refused
-from . import commands
-from .telegram_room import MAX_CALLBACK_ANSWER, MAX_TEXT, clip, keyboard
+from .room import MAX_CALLBACK_ANSWER, MAX_TEXT, clip, keyboard
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """What a panel's event means to Vigie: classes of DC-09 event codes, and the convention's sources.
 
 Pure data and functions, no I/O: ``config_load`` uses it to build the alarm sources of a
-panel, the receiver (``bot.handlers.sia``) to turn one decoded event into an alarm type.
+panel, the receiver (``bot.sia.receiver``) to turn one decoded event into an alarm type.
 
 A panel's ``types`` mapping (``alarms.toml``) names either a class of events or one exact code:
 

@@ -59,11 +59,11 @@ from pydantic import SecretStr
 
 from ..desk import Desk
 from ..settings import MatrixCfg, Settings
-from .matrix_admin import AdminApiError, SynapseAdmin
-from .matrix_inbox import Inbox
-from .matrix_room import MatrixRoom
-from .matrix_session import forget_session, login, secure_dir, token_refused
-from .matrix_trust import KeyKeeper
+from .admin import AdminApiError, SynapseAdmin
+from .inbox import Inbox
+from .room import MatrixRoom
+from .session import forget_session, login, secure_dir, token_refused
+from .trust import KeyKeeper
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import ast
 import sys
 from pathlib import Path
 
-POLICY = Path(__file__).resolve().parents[1] / "bot" / "policy"
+POLICY = Path(__file__).resolve().parents[2] / "bot" / "policy"
 
 
 def test_policy_imports_only_stdlib_and_itself() -> None:

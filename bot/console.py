@@ -14,10 +14,10 @@ import threading
 from collections.abc import Callable
 from typing import TextIO
 
-from ..desk import Desk
-from ..policy.convention import Person
-from ..rooms import Outgoing
 from . import commands
+from .desk import Desk
+from .policy.convention import Person
+from .rooms import Outgoing
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ import logging
 import re
 from dataclasses import dataclass
 
-from ..desk import Desk
-from ..policy.convention import Person
-from ..policy.reasons import Refused
+from .desk import Desk
+from .policy.convention import Person
+from .policy.reasons import Refused
 
 logger = logging.getLogger(__name__)
 

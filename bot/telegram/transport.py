@@ -40,11 +40,11 @@ from telegram import Bot, BotCommand, Update
 from telegram.error import BadRequest, InvalidToken, TelegramError
 from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, MessageHandler, filters
 
+from ..commands import MENU
 from ..desk import Desk
 from ..settings import Settings, TelegramCfg
-from .commands import MENU
-from .telegram_room import TelegramRoom, TelegramRoomError
-from .telegram_updates import TelegramInput
+from .room import TelegramRoom, TelegramRoomError
+from .updates import TelegramInput
 
 logger = logging.getLogger(__name__)
 

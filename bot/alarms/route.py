@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..alarm import AlarmIn, AlarmResult
 from ..store import Store
-from ..webhooks import DEFAULT_TOLERANCE, WebhookError, verify
+from .verify import DEFAULT_TOLERANCE, WebhookError, verify
 
 logger = logging.getLogger(__name__)
 

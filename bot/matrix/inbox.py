@@ -18,11 +18,11 @@ from typing import Any
 
 import nio
 
+from .. import commands
 from ..desk import UNKNOWN_PERSON, WRONG_ROOM, Desk
 from ..policy.incident import State
 from ..settings import MatrixCfg
-from . import commands
-from .matrix_room import plain_notice
+from .room import plain_notice
 
 logger = logging.getLogger(__name__)
 

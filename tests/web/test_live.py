@@ -21,11 +21,11 @@ from yarl import URL
 
 from bot.access import Access
 from bot.audit import Registre
-from bot.handlers.web import COOKIE, SECURITY_HEADERS, add_routes
 from bot.policy import incident as sm
 from bot.policy.incident import Incident
 from bot.store import Store
-from tests.test_access import FAST, KEY_NEW, PASSWORD, T0, Clock, make_convention, make_incident, roster
+from bot.web.live import COOKIE, SECURITY_HEADERS, add_routes
+from tests.core.test_access import FAST, KEY_NEW, PASSWORD, T0, Clock, make_convention, make_incident, roster
 
 EVIL = '<script>alert("x")</script> & Cie'
 CAMERAS = [{"id": "parvis-nord", "name": "Parvis nord"}, {"id": "hall-entree", "name": "Hall d'entrée <1>"}]

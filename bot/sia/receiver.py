@@ -29,11 +29,12 @@ from typing import Any, cast
 from aiohttp import web
 from apscheduler.jobstores.base import JobLookupError
 
+from ..alarm import AlarmIn
 from ..desk import Desk
 from ..settings import Settings
-from . import sia_codes, sia_frame
-from .alarms import AlarmIn
-from .sia_frame import Reason, Refusal
+from . import codes as sia_codes
+from . import frame as sia_frame
+from .frame import Reason, Refusal
 
 logger = logging.getLogger(__name__)
 

@@ -134,7 +134,7 @@ class LivePage:
     def __init__(self, access: Access, page_info: PageInfo) -> None:
         self._access = access
         self._page_info = page_info
-        folder = resources.files("bot") / "static"
+        folder = resources.files("bot.web") / "static"
         self._tpl = {n: Template((folder / f"{n}.html").read_text("utf-8")) for n in TEMPLATES}
         self._static = {n: (folder / n).read_bytes() for n in STATIC_TYPES}
 

@@ -2,7 +2,7 @@
 
 A bot cannot do interactive verification with officers' phones, and an unverified device makes
 nio refuse to encrypt at all. The rule, applied after every keys query and before every
-encrypted send (see bot/handlers/matrix.py for the why):
+encrypted send (see bot/matrix/transport.py for the why):
 
 * every device of a person whose Matrix id is on the convention's roster is marked verified
   the first time it is seen (a blacklist left from before they were on the roster is lifted);

@@ -37,7 +37,7 @@ from Crypto.Cipher import AES
 from pysiaalarm import SIAEvent
 from pysiaalarm.errors import EventFormatError
 
-from .sia_codes import PanelEvent
+from .codes import PanelEvent
 
 logger = logging.getLogger(__name__)
 

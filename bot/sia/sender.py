@@ -10,7 +10,7 @@ bring the length to a multiple of 16 (§5.4). The timestamp ``_HH:MM:SS,MM-DD-YY
 It also reads the receiver's answers (ACK, NAK, DUH; ``*ACK`` decrypted) and checks their CRC
 and length. Run it by hand against the demo::
 
-    python -m tests.sia.sender --port 8081 --account D3E0 --key <key> panic
+    python -m bot.sia.sender --port 8081 --account D3E0 --key <key> panic
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from Crypto.Cipher import AES
 
@@ -79,7 +80,7 @@ class Panel:
     receiver: int | None = 1
     line: int = 0
     seq: int = 0
-    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    rng: random.Random = field(default_factory=lambda: random.Random(0))  # noqa: S311 - padding, not a secret
 
     def next_seq(self) -> int:
         self.seq = self.seq % 9999 + 1
@@ -125,21 +126,32 @@ def key_bytes(key: str | bytes) -> bytes:
     return key if isinstance(key, bytes) else key.encode("ascii")
 
 
+class BadReply(ValueError):
+    """The receiver's answer is not a well-formed DC-09 answer; the message says what is wrong."""
+
+
+def _check(ok: object, what: object) -> None:
+    if not ok:
+        raise BadReply(str(what))
+
+
 def read_reply(raw: bytes, key: str | bytes | None) -> Reply:
-    """Parse and check one answer from the receiver; AssertionError says what is wrong with it."""
-    assert raw.startswith(b"\n") and raw.endswith(b"\r"), raw
+    """Parse and check one answer from the receiver; BadReply says what is wrong with it."""
+    _check(raw.startswith(b"\n") and raw.endswith(b"\r"), raw)
     text = raw[1:-1].decode("ascii")
     crc, length, body = text[:4], text[4:8], text[8:]
-    assert length[0] == "0" and int(length, 16) == len(body), f"length field {length} for {len(body)} characters"
-    assert int(crc, 16) == crc16_arc(body.encode("ascii")), "bad CRC in the answer"
+    _check(length[0] == "0" and int(length, 16) == len(body), f"length field {length} for {len(body)} characters")
+    _check(int(crc, 16) == crc16_arc(body.encode("ascii")), "bad CRC in the answer")
     m = _REPLY.fullmatch(body)
-    assert m, body
+    if m is None:
+        raise BadReply(body)
     star, kind, seq, _rcv, _line, account, rest = m.groups()
     ts_text: str | None = None
     if star:
-        assert key, "an encrypted answer to a panel without a key"
+        if not key:
+            raise BadReply("an encrypted answer to a panel without a key")
         clear = AES.new(key_bytes(key), AES.MODE_CBC, iv=b"\x00" * 16).decrypt(bytes.fromhex(rest)).decode("ascii")
-        assert "|" in clear, clear
+        _check("|" in clear, clear)
         rest = clear.split("|", 1)[1]
     tm = _TS.search(rest)
     if tm:
@@ -190,7 +202,7 @@ async def send_udp(host: str, port: int, data: bytes, key: str | bytes | None, t
         transport.close()
 
 
-EVENTS = {
+EVENTS: dict[str, tuple[str, Any]] = {
     "panic": ("ADM-CID", (1, 120)),
     "duress": ("ADM-CID", (1, 121)),
     "hold-up": ("ADM-CID", (1, 122)),
@@ -210,7 +222,7 @@ async def _main(args: argparse.Namespace) -> int:
     if proto == "NULL":
         _, data = panel.null()
     elif proto == "ADM-CID":
-        q, e = what  # type: ignore[misc]
+        q, e = what
         _, data = panel.cid(q, e, int(args.partition), int(args.zone))
     else:
         _, data = panel.sia(str(what), args.zone, args.partition)
@@ -223,8 +235,8 @@ async def _main(args: argparse.Namespace) -> int:
     return 0 if reply.kind == "ACK" else 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tests.sia.sender", description="Send one DC-09 event, as a panel would.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``sia-send`` options, shared by ``python -m bot sia-send`` and ``python -m bot.sia.sender``."""
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--account", required=True)
@@ -232,7 +244,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--zone", default="5")
     p.add_argument("--partition", default="1")
     p.add_argument("event", choices=sorted(EVENTS))
-    return asyncio.run(_main(p.parse_args(argv)))
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(_main(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bot.sia.sender", description="Send one DC-09 event, as a panel would.")
+    add_arguments(p)
+    return run(p.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -18,10 +18,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.alarms.route import AlarmIn, AlarmResult, _read_capped, _Refusal, add_routes
+from bot.alarms.verify import sign
 from bot.audit import Registre
-from bot.handlers.alarms import AlarmIn, AlarmResult, _read_capped, _Refusal, add_routes
 from bot.store import Store
-from bot.webhooks import sign
 
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 BACKUP_SECRET = "whsec_" + base64.b64encode(b"b" * 32).decode()

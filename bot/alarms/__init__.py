@@ -1,0 +1,1 @@
+"""Alarm webhooks: the signed HTTP route (``route``) and Standard Webhooks verification (``verify``)."""

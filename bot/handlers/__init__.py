@@ -1,1 +1,0 @@
-"""The edges: thin adapters that parse what arrives, call the desk and render its answer."""
