@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .app import ConsoleOptions, RedactingAccessLogger, build_app
+from .app import ConsoleOptions, RedactingAccessLogger, StorageError, build_app
 from .audit_cli import export_command, verify_command
 from .config_load import ConfigError, load_settings
 from .sia import sender as sia_sender
@@ -47,7 +47,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     data_dir = settings.vigie.service.data_dir
     if not data_dir.is_absolute():
         data_dir = Path(args.config).resolve().parent / data_dir
-    app = build_app(settings, data_dir)
+    try:
+        app = build_app(settings, data_dir)
+    except StorageError as exc:
+        print(f"Vigie cannot start: {exc}", file=sys.stderr)
+        return 2
     svc = settings.vigie.service
     web.run_app(app, host=svc.host, port=svc.port, access_log_class=RedactingAccessLogger,
                 shutdown_timeout=2.0, print=None)
@@ -61,7 +65,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="vigie-demo-"))
     demo = build_demo(args.port, args.cameras, date.today(), sia_port=args.sia_port)
     console = ConsoleOptions(CONSOLE_PERSON, sys.stdin, sys.stdout, _stop_self)
-    app = build_app(demo.settings, data_dir, console=console)
+    try:
+        app = build_app(demo.settings, data_dir, console=console)
+    except StorageError as exc:
+        print(f"Vigie cannot start: {exc}", file=sys.stderr)
+        return 2
     print(banner(demo, args.port, data_dir), flush=True)
     web.run_app(app, host="127.0.0.1", port=args.port, access_log_class=RedactingAccessLogger,
                 shutdown_timeout=2.0, print=None)

@@ -17,6 +17,7 @@ import hashlib
 import logging
 import re
 import secrets
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -438,13 +439,20 @@ class Access:
         return found[0] if found else None
 
     def revoke_incident(self, incident_id: str) -> int:
+        # Memory first (links, sessions, streams refused at once), then the stored sessions: a full
+        # or locked disk must never leave access open (the closing job deletes them again later).
         self._revoked.add(incident_id)
-        count = self._store.delete_sessions(incident_id)
         for fn in list(self._listeners):
             try:
                 fn(incident_id)
             except Exception:  # one broken listener must not keep streams of the others open
                 logger.exception("revocation listener failed for %s", incident_id)
+        try:
+            count = len(self._store.sessions_of(incident_id))
+            self._store.delete_sessions(incident_id)
+        except sqlite3.Error as exc:
+            logger.error("sessions of %s refused in memory, not yet deleted from storage: %s", incident_id, exc)
+            return 0
         logger.info("revoked %d viewer session(s) of %s", count, incident_id)
         return count
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from .matrix.transport import MATRIX, build_matrix
 from .media.service import MediaOptions
 from .messages import Renderer
 from .outbox import Fanout
+from .outbox_store import Journal
 from .policy.convention import Convention
 from .rooms import Room
 from .settings import Settings
@@ -77,14 +79,30 @@ class RedactingAccessLogger(AbstractAccessLogger):
         return self.logger.isEnabledFor(logging.INFO)
 
 
+class StorageError(Exception):
+    """The data directory cannot be used: one line naming the file and the cause."""
+
+
+def open_storage(data_dir: Path) -> tuple[Registre, Store, Journal]:
+    path = data_dir
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / "registre.sqlite3"
+        registre = Registre(path)
+        path = data_dir / "state.sqlite3"
+        return registre, Store(path), Journal(path)
+    except (sqlite3.Error, OSError) as exc:
+        cause = getattr(exc, "strerror", None) or str(exc)
+        raise StorageError(f"{path}: {cause} — the data directory must exist, be writable by this user and "
+                           "have free space") from exc
+
+
 def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetime] = utcnow,
               console: ConsoleOptions | None = None, extra_rooms: tuple[Room, ...] = (),
               telegram: TelegramOptions | None = None, media: MediaOptions | None = None) -> web.Application:
     service = settings.vigie.service
     conv = build_convention(settings)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    registre = Registre(data_dir / "registre.sqlite3")
-    store = Store(data_dir / "state.sqlite3")
+    registre, store, journal = open_storage(data_dir)
     renderer = Renderer(conv, ZoneInfo(service.timezone))
     scheduler = AsyncIOScheduler(timezone=UTC)
 
@@ -106,7 +124,8 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     access = Access(conv, [k.get_secret_value() for k in settings.secrets.link_keys], registre, store, clock,
                     store.get, service.public_url)
     failures: list[Desk] = []
-    fanout = Fanout(rooms, store, lambda room, op, exc: failures[0].on_room_failure(room, op, exc), clock)
+    fanout = Fanout(rooms, store, lambda room, op, exc: failures[0].on_room_failure(room, op, exc), clock,
+                    journal=journal)
     desk = Desk(conv, store, registre, fanout, access, scheduler, renderer, clock, settings.camera_names())
     failures.append(desk)
 
@@ -134,6 +153,7 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     async def desk_ctx(_: web.Application) -> AsyncIterator[None]:
         await desk.start()
         yield
+        await desk.stop()
 
     app.cleanup_ctx.extend([scheduler_ctx, rooms_ctx, desk_ctx])
     # --- Media (issue 3): cameras in scope, mosaic and live video routes, room tiles; start/stop ---
@@ -176,6 +196,7 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
 
     async def close_files(_: web.Application) -> None:
         store.close()
+        journal.close()
         registre.close()
 
     app.on_cleanup.append(close_files)
@@ -184,12 +205,15 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
 
 async def healthz(request: web.Request) -> web.Response:
     desk = request.app[DESK]
-    rooms = {rid: {"ok": h.ok, "last_error": h.last_error, "delivered": h.delivered, "failures": h.failures}
+    rooms = {rid: {"ok": h.ok, "last_error": h.last_error, "delivered": h.delivered, "failures": h.failures,
+                   "links_undelivered": sorted(h.links_failing)}
              for rid, h in desk.fanout.health().items()}
     incidents = [{"id": i.id, "state": i.state.value, "drill": i.drill,
                   "ends_at": i.ends_at.isoformat() if i.ends_at else None} for i in desk.open_incidents()]
+    failing = any(h.links_failing for h in desk.fanout.health().values()) or bool(desk.closer.pending)
     body = {
-        "status": "ok",
+        "status": "degraded" if failing else "ok",  # a link not delivered, or an end not yet recorded
+        "closing_unrecorded": sorted(desk.closer.pending),
         "rooms": rooms,
         "cameras": request.app[MEDIA].health(),  # cameras in scope only (issue 3)
         "incident_state": incidents[0]["state"] if incidents else "none",

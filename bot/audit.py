@@ -44,6 +44,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from .outbox_store import BUSY_MS, rollback
+
 logger = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
@@ -288,9 +290,11 @@ class Registre:
             self._conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         else:
             # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves, one per append.
-            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_MS / 1000)
         try:
-            self._conn.execute("PRAGMA busy_timeout = 5000")
+            # Short and bounded: the registre is written from the event loop; a lock held elsewhere
+            # is an error the caller retries (the closing job does), never seconds of frozen video.
+            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
             if readonly:
                 self._conn.execute("PRAGMA query_only = ON")
             missing = self._missing_triggers()
@@ -402,7 +406,7 @@ class Registre:
                 )
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                rollback(self._conn)  # a failing ROLLBACK (full disk) must not hide the real error
                 raise
         return AuditRecord(
             seq=seq,

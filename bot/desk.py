@@ -19,8 +19,10 @@ from typing import Any, NoReturn, Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from .alarm import AlarmIn, AlarmResult
+from .closing import Closer
+from .linkwatch import LINK_OVERDUE, LinkWatch
 from .messages import Renderer, Reply
-from .outbox import Edit, Fanout, Op, Post, Remove, Tile
+from .outbox import LINK_KEY, Edit, Fanout, Item, Post, Tile
 from .policy import incident as sm
 from .policy.convention import Convention, Person
 from .policy.decide import Decision, Outcome, Trigger, evaluate
@@ -70,6 +72,9 @@ CAMERA_CONTROL = Reason(
 class DeskConfig:
     drill_category: str = "attaque_armee"
     sweep_seconds: float = 30.0
+    closing_retry_max: float = 30.0  # seconds between attempts to record an end, at most
+    link_overdue: timedelta = LINK_OVERDUE  # the other rooms are told after this
+    link_watch_seconds: float = 5.0
 
 
 class Desk:
@@ -101,16 +106,29 @@ class Desk:
         self._warned_on: str | None = None
         # Lines other services add to /status (the cameras' line, issue 3).
         self.status_extra: Callable[[str], list[str]] | None = None
+        self.closer = Closer(store, registre.records, self._audit, fanout, fanout.journal, renderer,
+                             config.closing_retry_max)
+        self.linkwatch = LinkWatch(fanout, store, registre.append, renderer, clock, config.link_overdue)
 
     # ---------- lifecycle ----------
 
     async def start(self) -> None:
-        """Restore open incidents from the store and re-arm their timers (a restart mid-incident)."""
-        restored = self.store.open_incidents()
+        """Finish interrupted closings, restore open incidents and re-arm their timers (a restart mid-incident).
+
+        A room that never got an open incident's link gets it posted now (the periodic re-issue
+        only edits what was posted)."""
+        for inc, revoked in self.closer.interrupted():
+            self._revoke(inc)
+            self.closer.close(inc, revoked)
+        restored = [i for i in self.store.open_incidents() if i.id not in self.closer.pending]
         for inc in restored:
             self._arm(inc)
+            if inc.grants_access(self.clock()):
+                self._post_missing_link(inc)
         if restored:
             logger.info("restored %d open incident(s): %s", len(restored), ", ".join(i.id for i in restored))
+        self.scheduler.add_job(self.linkwatch.check, "interval", seconds=self.config.link_watch_seconds,
+                               id="desk:links", replace_existing=True, coalesce=True, max_instances=1)
         self.scheduler.add_job(self.sweep, "interval", seconds=self.config.sweep_seconds, id="desk:sweep",
                                replace_existing=True, coalesce=True, max_instances=1)
         # The rooms are warned every day from 4 months before the authorisation lapses.
@@ -118,6 +136,9 @@ class Desk:
                                replace_existing=True, coalesce=True, max_instances=1)
         await self.sweep()
         self.check_authorisation()
+
+    async def stop(self) -> None:
+        await self.closer.stop()
 
     # ---------- queries ----------
 
@@ -161,8 +182,13 @@ class Desk:
                     lines.append(f"{prefix}{inc.id} — {cat}: " + (f"access open until {self.render.hm(inc.ends_at)} ({left} min left)"
                                  if en else f"accès ouvert jusqu'à {self.render.hm(inc.ends_at)} (encore {left} min)"))
             for rid, h in sorted(health.items()):
-                state = "ok" if h.ok else (f"FAILING: {h.last_error}" if en else f"EN ÉCHEC : {h.last_error}")
+                why = (f"link {', '.join(h.links_failing)} not delivered — " if en else
+                       f"lien {', '.join(h.links_failing)} non remis — ") if h.links_failing else ""
+                state = "ok" if h.ok else (f"FAILING: {why}{h.last_error}" if en else f"EN ÉCHEC : {why}{h.last_error}")
                 lines.append(f"{'Room' if en else 'Salon'} {rid}: {state}")
+            if self.closer.pending:
+                lines.append(("Closing not yet recorded (retrying): " if en else "Clôture pas encore inscrite (nouvel "
+                              "essai en cours) : ") + ", ".join(sorted(self.closer.pending)))
             a = self.conv.authorisation
             lines.append(f"Prefectoral authorisation {a.reference} valid until {a.expires:%Y-%m-%d}" if en
                           else f"Autorisation préfectorale {a.reference} valable jusqu'au {a.expires:%d/%m/%Y}")
@@ -416,25 +442,23 @@ class Desk:
         self.fanout.put(Edit(inc.id, "link", lambda lang: self.render.link(inc, url, lang, now)))
 
     def _closed(self, inc: Incident) -> None:
-        self.store.save(inc)
-        kind = {"expired": "expiry"}.get(inc.close_reason or "", "end")
-        self._audit(kind, inc, inc.closed_by, {"reason": inc.close_reason})
+        """Access ends now, in memory, whatever the storage does; recording it is the closer's durable job."""
+        revoked = self._revoke(inc)
+        self._drop_jobs(inc.id)
+        self.closer.close(inc, revoked)
+
+    def _revoke(self, inc: Incident) -> int:
         revoked = self.links.revoke_incident(inc.id)
         self._urls.pop(inc.id, None)
-        self._drop_jobs(inc.id)
-        if inc.activated_at is None:
-            self.fanout.put(Edit(inc.id, "confirm", lambda lang: self.render.confirm_closed(inc, lang)))
-        self.fanout.put(Remove(inc.id, ("link", "tile")))
-        records = self.registre.records(inc.id)
-        viewers = [(r.actor, r.at) for r in records if r.kind == "login_ok"]
-        streams = sum(1 for r in records if r.kind == "stream_opened")
-        report = self._audit("closure_report", inc, "system", {"sessions_revoked": revoked,
-                                                               "viewers": [v for v, _ in viewers], "streams": streams})
-        # The report carries the registre's head hash at closing time: copies of it in every room
-        # anchor the chain outside the file, so a wholesale rewrite of the registre shows.
-        anchor = str(getattr(report, "hash", ""))[:16]
-        self.fanout.put(Post(inc.id, "report", lambda lang: self.render.closure(
-            inc, lang, viewers, streams, len(records) + 1, anchor)))
+        self.fanout.cancel_incident(inc.id)
+        return revoked
+
+    def _post_missing_link(self, inc: Incident) -> None:
+        missing = [rid for rid in sorted(self.fanout.room_ids) if self.store.get_ref(inc.id, rid, LINK_KEY) is None]
+        if missing:
+            url, now = self._url(inc), self.clock()
+            logger.info("%s: posting the link to %s, which never got it", inc.id, ", ".join(missing))
+            self.fanout.put(Post(inc.id, LINK_KEY, lambda lang: self.render.link(inc, url, lang, now)), rooms=missing)
 
     def _arm(self, inc: Incident) -> None:
         now = self.clock()
@@ -468,8 +492,8 @@ class Desk:
         clean = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in details.items()}
         return self.registre.append(kind, incident=inc.id, actor=actor, details=clean, drill=inc.drill)
 
-    def on_room_failure(self, room: Room, op: Op, exc: BaseException) -> None:
-        incident = getattr(op, "incident", None)
-        self.registre.append("room_error", incident=incident, actor="system",
-                             details={"room": room.room_id, "operation": type(op).__name__,
-                                      "error": f"{type(exc).__name__}: {exc}"[:300]})
+    def on_room_failure(self, room: Room, item: Item, exc: BaseException) -> None:
+        inc = self.store.get(item.incident) if item.incident else None
+        self.registre.append("room_error", incident=item.incident, actor="system", drill=bool(inc and inc.drill),
+                             details={"room": room.room_id, "operation": f"{item.kind}:{item.key}",
+                                      "attempt": item.failures, "error": f"{type(exc).__name__}: {exc}"[:300]})

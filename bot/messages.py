@@ -169,6 +169,26 @@ class Renderer:
             f"⚠️ Prefectoral authorisation {a.reference} expires on {a.expires:%Y-%m-%d}. Without renewal, Vigie will refuse any transmission after that date.",
         ))
 
+    def link_undelivered(self, incident: str, room: str, lang: str) -> Outgoing:
+        return self._plain(_t(
+            lang,
+            f"⚠️ Le lien de l'incident {incident} n'a pas pu être remis au salon {room}. Vigie réessaie sans "
+            "relâche ; prévenez ce salon par un autre moyen.",
+            f"⚠️ The link of incident {incident} could not be delivered to room {room}. Vigie keeps retrying; "
+            "warn that room by other means."))
+
+    def link_delivered_late(self, incident: str, room: str, lang: str) -> Outgoing:
+        return self._plain(_t(lang, f"Le lien de l'incident {incident} a finalement été remis au salon {room}.",
+                              f"The link of incident {incident} has now been delivered to room {room}."))
+
+    def close_unrecorded(self, incident: str, cause: str, lang: str) -> Outgoing:
+        return self._plain(_t(
+            lang,
+            f"🔒 Accès {incident} fermé : liens, sessions et flux sont coupés. Vigie n'a pas pu l'inscrire "
+            f"({cause}) ; nouvel essai automatique, le rapport de clôture suivra.",
+            f"🔒 Access {incident} closed: links, sessions and streams are cut. Vigie could not record it "
+            f"({cause}); retrying automatically, the closure report will follow."))
+
     def notice(self, text_fr: str, text_en: str, lang: str) -> Outgoing:
         return self._plain(_t(lang, text_fr, text_en))
 

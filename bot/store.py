@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from .outbox_store import BUSY_MS, rollback
 from .policy import incident as sm
 from .policy.incident import Incident
 
 logger = logging.getLogger(__name__)
+
+_NUMBERED = re.compile(r"^([A-Z]+)-(\d{8})-(\d+)$")  # INC-20261125-01 counts under INC20261125
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (id TEXT PRIMARY KEY, drill INTEGER NOT NULL, state TEXT NOT NULL,
@@ -46,7 +50,8 @@ class StoredSession:
 class Store:
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # A locked file is a short, bounded wait and then an error: never seconds on the event loop.
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=BUSY_MS / 1000)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -58,12 +63,25 @@ class Store:
     # --- incidents ---
 
     def save(self, inc: Incident) -> None:
+        """Save an incident; its number is taken (``next_number``) only once it is saved, never burnt."""
+        numbered = _NUMBERED.match(inc.id)
         with self._lock:
-            self._db.execute(
-                "INSERT INTO incidents (id, drill, state, opened_at, data) VALUES (?,?,?,?,?) "
-                "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
-                (inc.id, int(inc.drill), inc.state.value, inc.opened_at.isoformat(), json.dumps(sm.to_dict(inc))),
-            )
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO incidents (id, drill, state, opened_at, data) VALUES (?,?,?,?,?) "
+                    "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
+                    (inc.id, int(inc.drill), inc.state.value, inc.opened_at.isoformat(), json.dumps(sm.to_dict(inc))),
+                )
+                if numbered:
+                    self._db.execute(
+                        "INSERT INTO counters (name, value) VALUES (?,?) "
+                        "ON CONFLICT(name) DO UPDATE SET value=max(value, excluded.value)",
+                        (numbered[1] + numbered[2], int(numbered[3])))
+                self._db.execute("COMMIT")
+            except BaseException:
+                rollback(self._db)
+                raise
 
     def get(self, incident_id: str) -> Incident | None:
         with self._lock:
@@ -83,20 +101,11 @@ class Store:
         return [sm.from_dict(json.loads(r[0])) for r in rows]
 
     def next_number(self, name: str) -> int:
+        """The next free number under ``name``; it is taken when the incident is saved (a failed attempt
+        burns nothing). Callers hold the desk's lock, so two incidents never get the same one."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()
-                value = (row[0] if row else 0) + 1
-                self._db.execute(
-                    "INSERT INTO counters (name, value) VALUES (?,?) ON CONFLICT(name) DO UPDATE SET value=excluded.value",
-                    (name, value),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        return value
+            row = self._db.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()
+        return int(row[0] if row else 0) + 1
 
     # --- message references per room ---
 

@@ -12,9 +12,10 @@ from argon2 import PasswordHasher
 
 from bot.access import Access
 from bot.audit import Registre
-from bot.desk import Desk
+from bot.desk import Desk, DeskConfig
 from bot.messages import Renderer
 from bot.outbox import Fanout
+from bot.outbox_store import Journal
 from bot.policy.convention import Convention
 from bot.rooms import Outgoing
 from bot.store import Store
@@ -97,22 +98,24 @@ class RecordingRoom:
 
 class Harness:
     def __init__(self, data_dir: Path, conv: Convention | None = None, clock: Clock | None = None,
-                 rooms: list[RecordingRoom] | None = None) -> None:
+                 rooms: list[RecordingRoom] | None = None, config: DeskConfig | None = None) -> None:
         self.data_dir = data_dir
         self.conv = conv or convention()
         self.clock = clock or Clock()
         self.rooms = rooms if rooms is not None else [RecordingRoom("console"), RecordingRoom("matrix:!r", lang="en")]
         self.registre = Registre(data_dir / "registre.sqlite3")
         self.store = Store(data_dir / "state.sqlite3")
+        self.journal = Journal(data_dir / "state.sqlite3")
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.access = Access(self.conv, ["k" * 40], self.registre, self.store, self.clock, self.store.get,
                              "https://vigie.test", hasher=FAST_HASHER)
         holder: list[Desk] = []
         self.fanout = Fanout(self.rooms, self.store, lambda r, o, e: holder[0].on_room_failure(r, o, e), self.clock,
-                             base_delay=0.01)
+                             journal=self.journal, base_delay=0.01, max_delay=0.05)
         self.desk = Desk(self.conv, self.store, self.registre, self.fanout, self.access, self.scheduler,
                          Renderer(self.conv, ZoneInfo("Europe/Paris")), self.clock,
-                         {"hall": "Hall d'entrée", "fosse": "Fosse", "loges": "Loges"})
+                         {"hall": "Hall d'entrée", "fosse": "Fosse", "loges": "Loges"},
+                         config or DeskConfig(closing_retry_max=0.2))
         holder.append(self.desk)
 
     async def start(self) -> Harness:
@@ -121,11 +124,14 @@ class Harness:
         await self.desk.start()
         return self
 
-    async def stop(self) -> None:
-        await self.fanout.drain()
+    async def stop(self, drain: bool = True) -> None:
+        if drain:
+            await self.fanout.drain()
+        await self.desk.stop()
         await self.fanout.stop()
         self.scheduler.shutdown(wait=False)
         self.store.close()
+        self.journal.close()
         self.registre.close()
 
     def person(self, pid: str):  # noqa: ANN201 - test helper

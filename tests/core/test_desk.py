@@ -130,6 +130,7 @@ async def test_expiry_reminder_extension_and_maximum(h: Harness) -> None:
     assert "Refusé" in await run(h, "/extend 30", who="agent")  # a viewer may not extend
     for _ in range(10):
         await run(h, "/extend 60", who="chef")
+    await h.fanout.drain()  # what is still queued when access ends is cancelled, not delivered late
     inc = h.store.get(inc.id)
     assert inc is not None and inc.ends_at == inc.activated_at + timedelta(hours=4)  # type: ignore[operator]
     h.clock.now = inc.ends_at  # type: ignore[assignment]
@@ -166,23 +167,6 @@ async def test_lapsed_authorisation_ends_open_access(tmp_path) -> None:
             r.details.get("reason") == "authorisation_lapsed" for r in h.registre.records())
         assert "Refusé" in await run(h, "/alert attaque_armee")
     finally:
-        await h.stop()
-
-
-async def test_failing_room_never_blocks_the_others(tmp_path) -> None:
-    bad = RecordingRoom("telegram:-1", fail=100)
-    good = RecordingRoom("console")
-    h = await Harness(tmp_path, rooms=[bad, good]).start()
-    try:
-        await run(h, "/alert attaque_armee")
-        await h.fanout.outboxes[1].drain()
-        assert any("ACCÈS VIDÉO OUVERT" in t for t in good.texts())
-        await h.fanout.drain()
-        assert h.fanout.health()["telegram:-1"].ok is False
-        assert "EN ÉCHEC" in h.desk.status().fr
-        assert "room_error" in h.kinds()
-    finally:
-        bad.fail = 0
         await h.stop()
 
 

@@ -1,0 +1,148 @@
+"""The closing job: what follows an incident's end, made durable and resumed until done.
+
+The desk revokes access first, in memory (links, sessions, streams), whatever the storage does.
+Then this job, each step idempotent so it can be re-run from the start at any point:
+
+1. a ``closing`` row holding the ended incident (so a restart knows the job is owed);
+2. the ended state saved, and the viewer sessions deleted;
+3. the end record in the registre (unless already there);
+4. the closure report record (unless already there; it carries the registre's head hash);
+5. the closing messages (confirmation request closed, link and tile removed, report posted)
+   queued in the durable outbox, in the same transaction that deletes the ``closing`` row.
+
+If a step fails (full disk, read-only directory, locked registre), every room is told once
+that access is closed and the record will follow, and the job is retried with capped backoff;
+``Desk.start`` resumes every job a restart interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .messages import Renderer
+from .outbox import Edit, Fanout, Op, Post, Remove
+from .outbox_store import Journal, describe
+from .policy import incident as sm
+from .policy.incident import Incident
+from .store import Store
+
+logger = logging.getLogger(__name__)
+
+END_KINDS = ("end", "expiry")
+
+AuditFn = Callable[[str, Incident, str | None, dict[str, Any]], Any]
+
+
+@dataclass
+class _Job:
+    inc: Incident
+    revoked: int
+    told: bool = False
+
+
+class Closer:
+    def __init__(self, store: Store, records: Callable[[str], list[Any]], audit: AuditFn, fanout: Fanout,
+                 journal: Journal, render: Renderer, retry_max: float = 30.0) -> None:
+        self._store = store
+        self._records = records
+        self._audit = audit
+        self._fanout = fanout
+        self._journal = journal
+        self._render = render
+        self._retry_max = retry_max
+        self._jobs: dict[str, _Job] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def pending(self) -> set[str]:
+        """Incidents whose end is not fully recorded yet."""
+        return set(self._jobs)
+
+    def close(self, inc: Incident, revoked: int) -> None:
+        """Access is already revoked: record the end and tidy up, now or as soon as storage allows."""
+        self._jobs[inc.id] = _Job(inc, revoked)
+        self._idle.clear()
+        self._attempt(inc.id)
+
+    def interrupted(self) -> list[tuple[Incident, int]]:
+        """At start: the ended incidents whose closing a restart interrupted, with their revoked count."""
+        return [(sm.from_dict(j.data), j.revoked) for j in self._journal.closing_jobs() if j.incident not in self._jobs]
+
+    async def wait(self) -> None:
+        await self._idle.wait()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def _attempt(self, incident: str) -> None:
+        job = self._jobs[incident]
+        try:
+            self._run(job)
+        except Exception as exc:  # storage of any kind failing: access stays closed, the job retries
+            cause = describe(exc)
+            logger.error("closing %s: %s (access is closed; retrying)", incident, describe(exc, self._journal.path))
+            if not job.told:
+                job.told = True
+                self._fanout.put(Post(None, f"unrecorded:{incident}",
+                                      lambda lang: self._render.close_unrecorded(incident, cause, lang)))
+            self._ensure_retrying()
+            return
+        del self._jobs[incident]
+        if not self._jobs:
+            self._idle.set()
+
+    def _run(self, job: _Job) -> None:
+        inc = job.inc
+        self._journal.open_closing(inc.id, sm.to_dict(inc), job.revoked)
+        self._store.save(inc)
+        self._store.delete_sessions(inc.id)
+        records = self._records(inc.id)
+        if not any(r.kind in END_KINDS for r in records):
+            kind = {"expired": "expiry"}.get(inc.close_reason or "", "end")
+            self._audit(kind, inc, inc.closed_by, {"reason": inc.close_reason})
+            records = self._records(inc.id)
+        report = next((r for r in records if r.kind == "closure_report"), None)
+        if report is None:
+            viewers = [r.actor for r in records if r.kind == "login_ok"]
+            streams = sum(1 for r in records if r.kind == "stream_opened")
+            self._audit("closure_report", inc, "system",
+                        {"sessions_revoked": job.revoked, "viewers": viewers, "streams": streams})
+            records = self._records(inc.id)
+            report = next(r for r in records if r.kind == "closure_report")
+        self._fanout.put_all(self._messages(inc, records, report), finish_closing=inc.id)
+
+    def _messages(self, inc: Incident, records: list[Any], report: Any) -> list[Op]:
+        upto = [r for r in records if r.seq <= report.seq]
+        viewers = [(r.actor, r.at) for r in upto if r.kind == "login_ok"]
+        streams = sum(1 for r in upto if r.kind == "stream_opened")
+        # The report carries the registre's head hash at closing time: copies of it in every room
+        # anchor the chain outside the file, so a wholesale rewrite of the registre shows.
+        anchor = str(getattr(report, "hash", ""))[:16]
+        ops: list[Op] = []
+        if inc.activated_at is None:
+            ops.append(Edit(inc.id, "confirm", lambda lang: self._render.confirm_closed(inc, lang), closing=True))
+        ops.append(Remove(inc.id, ("link", "tile")))
+        ops.append(Post(inc.id, "report", lambda lang: self._render.closure(
+            inc, lang, viewers, streams, len(upto), anchor), closing=True))
+        return ops
+
+    def _ensure_retrying(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._retry(), name="closing-retry")
+
+    async def _retry(self) -> None:
+        delay = 0.2
+        while self._jobs:
+            await asyncio.sleep(delay)
+            for incident in list(self._jobs):
+                self._attempt(incident)
+            delay = min(delay * 2, self._retry_max)

@@ -1,0 +1,65 @@
+"""Link delivery tracking: the other rooms learn when a room's link is overdue, and when it arrives.
+
+A room's link can be held up (Telegram flood wait, homeserver down). Its outbox keeps retrying
+and the room shows as failing in /status and /healthz; once the link has been waiting for
+``threshold`` (30 s by default), every other room is told, so someone can warn that room by
+other means, and the registre says so. When the link finally arrives, the rooms are told again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from .messages import Renderer
+from .outbox import LINK_KEY, Fanout, Post
+from .policy.incident import State
+from .store import Store
+
+logger = logging.getLogger(__name__)
+
+LINK_OVERDUE = timedelta(seconds=30)
+
+
+class LinkWatch:
+    def __init__(self, fanout: Fanout, store: Store, append: Callable[..., Any], render: Renderer,
+                 clock: Callable[[], datetime], threshold: timedelta = LINK_OVERDUE) -> None:
+        self._fanout = fanout
+        self._store = store
+        self._append = append
+        self._render = render
+        self._clock = clock
+        self.threshold = threshold
+        self._told: set[tuple[str, str]] = set()  # (room, incident) the others were told about
+
+    def check(self) -> None:
+        now = self._clock()
+        for o in self._fanout.outboxes:
+            rid = o.room.room_id
+            for item in o.pending_links():
+                key = (rid, item.incident or "")
+                if item.incident is None or key in self._told or item.queued_at is None:
+                    continue
+                if now - item.queued_at >= self.threshold:
+                    self._told.add(key)
+                    self._tell("link_undelivered", rid, item.incident, self._render.link_undelivered,
+                               since=item.queued_at.isoformat(), error=o.health.last_error)
+        for rid, incident in sorted(self._told):
+            if self._store.get_ref(incident, rid, LINK_KEY) is not None:
+                self._told.discard((rid, incident))
+                self._tell("link_delivered", rid, incident, self._render.link_delivered_late)
+            elif (inc := self._store.get(incident)) is None or inc.state is not State.ACTIVE:
+                self._told.discard((rid, incident))
+
+    def _tell(self, kind: str, rid: str, incident: str, render: Callable[[str, str, str], Any], **details: Any) -> None:
+        logger.warning("%s: room %s, incident %s", kind, rid, incident)
+        others = self._fanout.room_ids - {rid}
+        self._fanout.put(Post(incident, f"{kind}:{rid}", lambda lang: render(incident, rid, lang)), rooms=others)
+        try:
+            inc = self._store.get(incident)
+            self._append(kind, incident=incident, actor="system", drill=bool(inc and inc.drill),
+                         details={"room": rid, **details})
+        except Exception:  # the rooms have been told; the registre's own failure is logged
+            logger.exception("could not record %s for %s", kind, incident)
