@@ -304,13 +304,16 @@ class Access:
         drill: bool = False,
     ) -> None:
         logger.info("live link refused: %s (%s)", reason, _echo(client))
-        self._registre.append(
-            "refusal",
-            incident=incident.id if incident else None,
-            details={"reason": reason, "client": _echo(client), "what": "live_link"},
-            drill=incident.drill if incident else drill,
-            at=now,
-        )
+        try:
+            self._registre.append(
+                "refusal",
+                incident=incident.id if incident else None,
+                details={"reason": reason, "client": _echo(client), "what": "live_link"},
+                drill=incident.drill if incident else drill,
+                at=now,
+            )
+        except sqlite3.Error as exc:  # the refusal stands even when the registre cannot take it
+            logger.error("live link refused (%s) but not recorded: %s", reason, exc)
 
     # --- login ---
 

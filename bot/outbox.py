@@ -173,6 +173,7 @@ class Outbox:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # --- lifecycle ---
 
@@ -180,11 +181,18 @@ class Outbox:
         self._load()
         self._task = asyncio.create_task(self._run(), name=f"outbox:{self.room.room_id}")
 
-    async def stop(self) -> None:
-        if self._task is not None:
+    async def stop(self, grace: float = 0.5) -> None:
+        """Stop between operations when possible: one cut mid-send could be sent again after a restart."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace)
+        except TimeoutError:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
 
     async def drain(self) -> None:
         await self._idle.wait()
@@ -268,7 +276,7 @@ class Outbox:
         return min(self._pending, key=lambda i: (i.lane, i.seq), default=None)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             item = self._head()
             if item is None:
                 self._idle.set()
@@ -299,7 +307,7 @@ class Outbox:
                 await asyncio.wait_for(self._wake.wait(), left)
             except TimeoutError:
                 return
-            if self._head() is not item:
+            if self._stopping or self._head() is not item:
                 return
 
     def _done(self, item: Item) -> None:
