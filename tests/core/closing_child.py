@@ -60,12 +60,15 @@ class FileRoom(RecordingRoom):
 
 def slow_disk(h: Harness) -> None:
     """Every write takes a few milliseconds, so that a kill lands between the closing steps."""
+    def slowed(write: Callable[..., Any]) -> Callable[..., Any]:
+        def slow(*args: Any, **kw: Any) -> Any:
+            time.sleep(STEP)
+            return write(*args, **kw)
+        return slow
+
     for obj, name in ((h.registre, "append"), (h.store, "save"), (h.store, "delete_sessions"),
                       (h.journal, "open_closing"), (h.journal, "add"), (h.journal, "delete")):
-        def slow(*args: Any, _write: Callable[..., Any] = getattr(obj, name), **kw: Any) -> Any:
-            time.sleep(STEP)
-            return _write(*args, **kw)
-        setattr(obj, name, slow)
+        setattr(obj, name, slowed(getattr(obj, name)))
 
 
 def rooms(data: Path) -> list[RecordingRoom]:
