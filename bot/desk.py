@@ -22,13 +22,14 @@ from .alarm import AlarmIn, AlarmResult
 from .closing import Closer
 from .linkwatch import LINK_OVERDUE, LinkWatch
 from .messages import Renderer, Reply
-from .outbox import LINK_KEY, Edit, Fanout, Item, Post, Tile
+from .outbox import Edit, Fanout, Item, Post, Tile
 from .policy import incident as sm
 from .policy.convention import Convention, Person
 from .policy.decide import Decision, Outcome, Trigger, evaluate
 from .policy.incident import Incident, Source, State
 from .policy.reasons import Reason, Refused
 from .rooms import Outgoing, Room
+from .status import status_text
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -102,13 +103,13 @@ class Desk:
         self.camera_names = dict(camera_names)
         self.config = config
         self._lock = asyncio.Lock()
-        self._urls: dict[str, str] = {}
         self._warned_on: str | None = None
         # Lines other services add to /status (the cameras' line, issue 3).
         self.status_extra: Callable[[str], list[str]] | None = None
         self.closer = Closer(store, registre.records, self._audit, fanout, fanout.journal, renderer,
                              config.closing_retry_max)
-        self.linkwatch = LinkWatch(fanout, store, registre.append, renderer, clock, config.link_overdue)
+        self.linkwatch = LinkWatch(fanout, store, registre.append, renderer, clock, links.issue_link,
+                                   config.link_overdue)
 
     # ---------- lifecycle ----------
 
@@ -124,7 +125,7 @@ class Desk:
         for inc in restored:
             self._arm(inc)
             if inc.grants_access(self.clock()):
-                self._post_missing_link(inc)
+                self.linkwatch.post_missing(inc)
         if restored:
             logger.info("restored %d open incident(s): %s", len(restored), ", ".join(i.id for i in restored))
         self.scheduler.add_job(self.linkwatch.check, "interval", seconds=self.config.link_watch_seconds,
@@ -161,42 +162,10 @@ class Desk:
         }
 
     def status(self) -> Reply:
-        now = self.clock()
-        incs = self.store.open_incidents()
-        health = self.fanout.health()
+        now, incs, health, closing = self.clock(), self.store.open_incidents(), self.fanout.health(), self.closer.pending
         extra = self.status_extra  # lines from other services (cameras), set by the composition root
-
-        def render(lang: str) -> str:
-            en = lang == "en"
-            lines: list[str] = []
-            if not incs:
-                lines.append("No open incident." if en else "Aucun incident ouvert.")
-            for inc in incs:
-                prefix = ("EXERCISE " if en else "EXERCICE ") if inc.drill else ""
-                cat = self.render.category(inc.category, lang)
-                if inc.state is State.PENDING:
-                    lines.append(f"{prefix}{inc.id} — {cat}: " + (f"waiting for confirmation until {self.render.hm(inc.confirm_by)}"
-                                 if en else f"en attente de confirmation jusqu'à {self.render.hm(inc.confirm_by)}"))
-                else:
-                    left = max(0, int(((inc.ends_at or now) - now).total_seconds() // 60))
-                    lines.append(f"{prefix}{inc.id} — {cat}: " + (f"access open until {self.render.hm(inc.ends_at)} ({left} min left)"
-                                 if en else f"accès ouvert jusqu'à {self.render.hm(inc.ends_at)} (encore {left} min)"))
-            for rid, h in sorted(health.items()):
-                why = (f"link {', '.join(h.links_failing)} not delivered — " if en else
-                       f"lien {', '.join(h.links_failing)} non remis — ") if h.links_failing else ""
-                state = "ok" if h.ok else (f"FAILING: {why}{h.last_error}" if en else f"EN ÉCHEC : {why}{h.last_error}")
-                lines.append(f"{'Room' if en else 'Salon'} {rid}: {state}")
-            if self.closer.pending:
-                lines.append(("Closing not yet recorded (retrying): " if en else "Clôture pas encore inscrite (nouvel "
-                              "essai en cours) : ") + ", ".join(sorted(self.closer.pending)))
-            a = self.conv.authorisation
-            lines.append(f"Prefectoral authorisation {a.reference} valid until {a.expires:%Y-%m-%d}" if en
-                          else f"Autorisation préfectorale {a.reference} valable jusqu'au {a.expires:%d/%m/%Y}")
-            if extra is not None:
-                lines.extend(extra(lang))
-            return "\n".join(lines)
-
-        return Reply.of(render)
+        auth = self.conv.authorisation
+        return Reply.of(lambda lang: status_text(lang, self.render, now, incs, health, sorted(closing), auth, extra))
 
     # ---------- commands from people ----------
 
@@ -242,7 +211,7 @@ class Desk:
             self._arm(done)
             n = len(done.extensions)
             self.fanout.put(Post(done.id, f"extension:{n}", lambda lang: self.render.extended(done, lang)))
-            self._edit_link(done, now)
+            self.linkwatch.edit(done, now)
             return Reply.of(lambda lang: self.render.extended(done, lang).text)
 
     async def end(self, person: Person | None, room: str, incident_id: str | None = None) -> Reply:
@@ -324,8 +293,8 @@ class Desk:
             inc = self.store.get(incident_id)
             now = self.clock()
             if inc is not None and inc.grants_access(now):
-                self._urls.pop(inc.id, None)
-                self._edit_link(inc, now)
+                self.linkwatch.forget(inc.id)
+                self.linkwatch.edit(inc, now)
 
     def check_authorisation(self) -> None:
         now = self.clock()
@@ -427,19 +396,8 @@ class Desk:
 
     def _activated(self, inc: Incident, now: datetime) -> None:
         self._audit("activation", inc, inc.confirmed_by or inc.trigger.actor, {"ends_at": inc.ends_at})
-        url = self._url(inc)
-        self.fanout.put(Post(inc.id, "link", lambda lang: self.render.link(inc, url, lang, now)))
+        self.linkwatch.post(inc, now)
         self._arm(inc)
-
-    def _url(self, inc: Incident) -> str:
-        url = self._urls.get(inc.id)
-        if url is None:
-            url = self._urls[inc.id] = self.links.issue_link(inc)
-        return url
-
-    def _edit_link(self, inc: Incident, now: datetime) -> None:
-        url = self._url(inc)
-        self.fanout.put(Edit(inc.id, "link", lambda lang: self.render.link(inc, url, lang, now)))
 
     def _closed(self, inc: Incident) -> None:
         """Access ends now, in memory, whatever the storage does; recording it is the closer's durable job."""
@@ -449,16 +407,9 @@ class Desk:
 
     def _revoke(self, inc: Incident) -> int:
         revoked = self.links.revoke_incident(inc.id)
-        self._urls.pop(inc.id, None)
+        self.linkwatch.forget(inc.id)
         self.fanout.cancel_incident(inc.id)
         return revoked
-
-    def _post_missing_link(self, inc: Incident) -> None:
-        missing = [rid for rid in sorted(self.fanout.room_ids) if self.store.get_ref(inc.id, rid, LINK_KEY) is None]
-        if missing:
-            url, now = self._url(inc), self.clock()
-            logger.info("%s: posting the link to %s, which never got it", inc.id, ", ".join(missing))
-            self.fanout.put(Post(inc.id, LINK_KEY, lambda lang: self.render.link(inc, url, lang, now)), rooms=missing)
 
     def _arm(self, inc: Incident) -> None:
         now = self.clock()

@@ -1,6 +1,7 @@
-"""Link delivery tracking: the other rooms learn when a room's link is overdue, and when it arrives.
+"""The link in the rooms: posted, re-issued, owed after a restart, and tracked until delivered.
 
-A room's link can be held up (Telegram flood wait, homeserver down). Its outbox keeps retrying
+The desk posts the link when access opens and edits it with a fresh one periodically; at start,
+a room that never got an open incident's link gets it posted (an edit would do nothing). A room's link can be held up (Telegram flood wait, homeserver down). Its outbox keeps retrying
 and the room shows as failing in /status and /healthz; once the link has been waiting for
 ``threshold`` (30 s by default), every other room is told, so someone can warn that room by
 other means, and the registre says so. When the link finally arrives, the rooms are told again.
@@ -14,8 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .messages import Renderer
-from .outbox import LINK_KEY, Fanout, Post
-from .policy.incident import State
+from .outbox import LINK_KEY, Edit, Fanout, Post
+from .policy.incident import Incident, State
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -25,14 +26,42 @@ LINK_OVERDUE = timedelta(seconds=30)
 
 class LinkWatch:
     def __init__(self, fanout: Fanout, store: Store, append: Callable[..., Any], render: Renderer,
-                 clock: Callable[[], datetime], threshold: timedelta = LINK_OVERDUE) -> None:
+                 clock: Callable[[], datetime], issue: Callable[[Incident], str],
+                 threshold: timedelta = LINK_OVERDUE) -> None:
         self._fanout = fanout
         self._store = store
         self._append = append
         self._render = render
         self._clock = clock
+        self._issue = issue
         self.threshold = threshold
         self._told: set[tuple[str, str]] = set()  # (room, incident) the others were told about
+        self._urls: dict[str, str] = {}
+
+    def _url(self, inc: Incident) -> str:
+        url = self._urls.get(inc.id)
+        if url is None:
+            url = self._urls[inc.id] = self._issue(inc)
+        return url
+
+    def forget(self, incident: str) -> None:
+        """The next post or edit carries a freshly issued link."""
+        self._urls.pop(incident, None)
+
+    def post(self, inc: Incident, now: datetime, rooms: list[str] | None = None) -> None:
+        url = self._url(inc)
+        self._fanout.put(Post(inc.id, LINK_KEY, lambda lang: self._render.link(inc, url, lang, now)), rooms=rooms)
+
+    def edit(self, inc: Incident, now: datetime) -> None:
+        url = self._url(inc)
+        self._fanout.put(Edit(inc.id, LINK_KEY, lambda lang: self._render.link(inc, url, lang, now)))
+
+    def post_missing(self, inc: Incident) -> None:
+        """At start: the rooms that never got this open incident's link get it now, once."""
+        missing = [rid for rid in sorted(self._fanout.room_ids) if self._store.get_ref(inc.id, rid, LINK_KEY) is None]
+        if missing:
+            logger.info("%s: posting the link to %s, which never got it", inc.id, ", ".join(missing))
+            self.post(inc, self._clock(), missing)
 
     def check(self) -> None:
         now = self._clock()

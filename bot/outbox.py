@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 Render = Callable[[str], Outgoing]  # language → message
 LINK_KEY = "link"
+REPORT_AFTER = 4  # failed attempts before a room error is written to the registre
 
 
 @dataclass(frozen=True)
@@ -334,7 +335,9 @@ class Outbox:
             h.links_failing.setdefault(item.incident, now)
         logger.warning("room %s: %s %s failed (attempt %d): %s", self.room.room_id, item.kind, item.key,
                        item.failures, h.last_error)
-        if item.failures == 1 or item.failures % 50 == 0:
+        # The registre hears of an operation that keeps failing, not of every passing hiccup (an
+        # overdue link is recorded on its own, by the link watch).
+        if item.failures == REPORT_AFTER or item.failures % 50 == 0:
             try:
                 self._on_failure(self.room, item, exc)
             except Exception:

@@ -49,8 +49,11 @@ async def test_a_429_storm_is_waited_out(fake: FakeTelegram, vigie: Start) -> No
     # the other rooms never wait for Telegram's flood control
     await until(lambda: any("ACCÈS VIDÉO OUVERT" in t for t in console.texts()), timeout=1.0)
     assert time.monotonic() - started < 1.0 and not find(fake, GROUP, "ACCÈS VIDÉO OUVERT")
+    # One at a time: a tile still queued when the next one comes is replaced, never sent late.
     v.desk.post_tile(inc.id, jpeg(), caption)
+    await v.settle()
     v.desk.post_tile(inc.id, jpeg(800, 450, "teal"), caption)
+    await v.settle()
     v.desk.post_tile(inc.id, jpeg(960, 540, "olive"), caption)
     await v.settle()
     assert time.monotonic() - started >= 4  # two 2 s waits, then two 1 s waits, in order
