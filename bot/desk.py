@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -28,7 +29,7 @@ from .policy.convention import Convention, Person
 from .policy.decide import Decision, Outcome, Trigger, evaluate
 from .policy.incident import Incident, Source, State
 from .policy.reasons import Reason, Refused
-from .rooms import Outgoing, Room
+from .rooms import Room
 from .status import status_text
 from .store import Store
 
@@ -114,14 +115,11 @@ class Desk:
     # ---------- lifecycle ----------
 
     async def start(self) -> None:
-        """Finish interrupted closings, restore open incidents and re-arm their timers (a restart mid-incident).
-
-        A room that never got an open incident's link gets it posted now (the periodic re-issue
-        only edits what was posted)."""
+        """Finish interrupted closings, restore open incidents, re-arm their timers, post links still owed."""
         for inc, revoked in self.closer.interrupted():
             self._revoke(inc)
             self.closer.close(inc, revoked)
-        restored = [i for i in self.store.open_incidents() if i.id not in self.closer.pending]
+        restored = self.open_incidents()
         for inc in restored:
             self._arm(inc)
             if inc.grants_access(self.clock()):
@@ -147,7 +145,8 @@ class Desk:
         return self.store.get(incident_id)
 
     def open_incidents(self) -> list[Incident]:
-        return self.store.open_incidents()
+        # An end whose saving storage refused is still "open" in the file, but access is closed.
+        return [i for i in self.store.open_incidents() if i.id not in self.closer.pending]
 
     def page_info(self, inc: Incident) -> dict[str, Any]:
         cat = self.conv.category(inc.category)
@@ -162,7 +161,7 @@ class Desk:
         }
 
     def status(self) -> Reply:
-        now, incs, health, closing = self.clock(), self.store.open_incidents(), self.fanout.health(), self.closer.pending
+        now, incs, health, closing = self.clock(), self.open_incidents(), self.fanout.health(), self.closer.pending
         extra = self.status_extra  # lines from other services (cameras), set by the composition root
         auth = self.conv.authorisation
         return Reply.of(lambda lang: status_text(lang, self.render, now, incs, health, sorted(closing), auth, extra))
@@ -263,7 +262,7 @@ class Desk:
         """Close what time has closed: lapsed confirmations, expired access, a lapsed authorisation."""
         async with self._lock:
             now = self.clock()
-            for inc in self.store.open_incidents():
+            for inc in self.open_incidents():
                 if not self.conv.authorisation.in_force(now):
                     self._closed(sm.close(inc, now, State.ENDED, "authorisation_lapsed", "system"))
                     continue
@@ -272,7 +271,7 @@ class Desk:
                     self.store.save(lapsed)
                     self._audit("refusal", lapsed, "system", {"reason": "not_confirmed"})
                     self._drop_jobs(lapsed.id)
-                    self.fanout.put(Edit(lapsed.id, "confirm", partial(self._confirm_closed, lapsed)))
+                    self.fanout.put(Edit(lapsed.id, "confirm", partial(self.render.confirm_closed, lapsed)))
                     continue
                 expired = sm.expire(inc, now)
                 if expired is not inc:
@@ -324,12 +323,15 @@ class Desk:
         return person
 
     def _refuse(self, reason: Reason, actor: str, room: str, drill: bool, incident: str | None = None, **details: Any) -> NoReturn:
-        self.registre.append("refusal", incident=incident, actor=actor, drill=drill,
-                             details={"reason": reason.code, "room": room, **details})
+        try:
+            self.registre.append("refusal", incident=incident, actor=actor, drill=drill,
+                                 details={"reason": reason.code, "room": room, **details})
+        except sqlite3.Error as exc:  # the person still gets the answer; the log says what was lost
+            logger.error("refusal %s not recorded: %s", reason.code, exc)
         raise Refused(reason)
 
     def _target(self, incident_id: str | None, states: set[State], actor: str, room: str) -> Incident:
-        open_ = [i for i in self.store.open_incidents() if i.state in states]
+        open_ = [i for i in self.open_incidents() if i.state in states]
         if incident_id:
             found = next((i for i in open_ if i.id.upper() == incident_id.upper()), None)
             if found is None:
@@ -343,7 +345,7 @@ class Desk:
         return open_[0]
 
     def _decide(self, trig: Trigger, now: datetime, delivery: str | None = None) -> Decision:
-        current = next((i for i in self.store.open_incidents() if i.drill == trig.drill), None)
+        current = next((i for i in self.open_incidents() if i.drill == trig.drill), None)
         decision = evaluate(self.conv, trig, current, now, new_id="new")
         base = {"source": trig.source.value, "room": trig.room, "category": trig.category,
                 "alarm_type": trig.alarm_type, "details": trig.details, "delivery": delivery}
@@ -384,9 +386,6 @@ class Desk:
         return Reply.of(lambda lang: (f"Incident {inc.id} is already open: your report has been added to it."
                                       if lang == "en" else
                                       f"L'incident {inc.id} est déjà ouvert : votre signalement y est rattaché."))
-
-    def _confirm_closed(self, inc: Incident, lang: str) -> Outgoing:
-        return self.render.confirm_closed(inc, lang)
 
     def _opened_reply(self, inc: Incident, lang: str) -> str:
         prefix = ("EXERCISE — " if lang == "en" else "EXERCICE — ") if inc.drill else ""

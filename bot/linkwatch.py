@@ -1,7 +1,9 @@
 """The link in the rooms: posted, re-issued, owed after a restart, and tracked until delivered.
 
 The desk posts the link when access opens and edits it with a fresh one periodically; at start,
-a room that never got an open incident's link gets it posted (an edit would do nothing). A room's link can be held up (Telegram flood wait, homeserver down). Its outbox keeps retrying
+a room that never got an open incident's link gets it posted (an edit would do nothing).
+
+A room's link can be held up (Telegram flood wait, homeserver down). Its outbox keeps retrying
 and the room shows as failing in /status and /healthz; once the link has been waiting for
 ``threshold`` (30 s by default), every other room is told, so someone can warn that room by
 other means, and the registre says so. When the link finally arrives, the rooms are told again.

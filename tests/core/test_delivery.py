@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
 from bot import commands
 from bot.access import LinkGone
-from bot.app import StorageError, open_storage
+from bot.app import DESK, StorageError, healthz, open_storage
+from bot.outbox_store import rollback
 from bot.policy.convention import Convention
+from bot.web.media import MEDIA
 from tests.harness import FAST_HASHER, Clock, Harness, RecordingRoom
 from tests.policy_fixtures import convention
 
@@ -36,6 +42,14 @@ async def until(cond: Callable[[], bool], timeout: float = 20.0) -> None:
         while not cond():
             await asyncio.sleep(0.005)
     await asyncio.wait_for(poll(), timeout)
+
+
+async def health_of(h: Harness) -> dict[str, Any]:
+    app = web.Application()
+    app[DESK] = h.desk
+    app[MEDIA] = SimpleNamespace(health=lambda: [])  # type: ignore[assignment]
+    response = await healthz(make_mocked_request("GET", "/healthz", app=app))
+    return json.loads(response.text or "{}")  # type: ignore[no-any-return]
 
 
 def with_password() -> Convention:
@@ -61,6 +75,8 @@ async def test_room_down_longer_than_the_old_retries_gets_the_link_when_it_retur
         health = h.fanout.health()["telegram:-1"]
         assert not health.ok and inc.id in health.links_failing
         assert f"Salon telegram:-1: EN ÉCHEC : lien {inc.id} non remis" in h.desk.status().fr
+        body = await health_of(h)
+        assert body["status"] == "degraded" and body["rooms"]["telegram:-1"]["links_undelivered"] == [inc.id]
         assert "room_error" in h.kinds(inc.id)
 
         h.desk.linkwatch.check()  # under the threshold: the others are not told yet
@@ -74,6 +90,7 @@ async def test_room_down_longer_than_the_old_retries_gets_the_link_when_it_retur
         await h.fanout.drain()
         assert links(bad) == 1 and links(good) == 1
         assert h.fanout.health()["telegram:-1"].ok and "EN ÉCHEC" not in h.desk.status().fr
+        assert (await health_of(h))["status"] == "ok"
         h.desk.linkwatch.check()
         await h.fanout.drain()
         assert any("a finalement été remis au salon telegram:-1" in t for t in good.texts())
@@ -186,6 +203,8 @@ async def test_end_on_a_full_disk_closes_access_at_once_and_records_it_later(tmp
             for room in h.rooms:
                 assert any(f"Accès {inc.id} fermé" in t or f"Access {inc.id} closed" in t for t in room.texts())
             assert inc.id in h.desk.closer.pending and "Clôture pas encore inscrite" in h.desk.status().fr
+            assert h.desk.open_incidents() == [] and "Aucun incident ouvert" in h.desk.status().fr
+            assert "Refusé" in await run(h, "/fin", who="cic")  # nothing left to end
         await asyncio.wait_for(h.desk.closer.wait(), 20)  # the disk has room again
         await h.fanout.drain()
         assert_closed_everywhere(h, inc.id)
@@ -258,3 +277,11 @@ def test_an_unusable_data_directory_is_one_clear_line(tmp_path: Path) -> None:
     blocked.write_text("")
     with pytest.raises(StorageError, match="file"):
         open_storage(blocked / "data")
+
+
+def test_a_failing_rollback_does_not_hide_the_real_error() -> None:
+    class Full:
+        def execute(self, sql: str) -> None:
+            raise sqlite3.OperationalError("database or disk is full")
+
+    rollback(Full())  # type: ignore[arg-type]  # logged, not raised: the caller re-raises its own error
