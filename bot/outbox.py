@@ -229,6 +229,8 @@ class Outbox:
             self._pending = [i for i in self._pending if not (i.kind == "tile" and i.incident == item.incident)]
         elif item.kind == "edit":
             for queued in self._pending:
+                if queued is self._current:
+                    continue  # already on the wire with its text: the edit must follow it
                 if queued.kind in ("post", "ask", "edit") and (queued.incident, queued.key) == (item.incident, item.key):
                     self._fold(queued, item)
                     return None
