@@ -42,11 +42,12 @@ class _Job:
     inc: Incident
     revoked: int
     told: bool = False
+    step: str = "state"  # which file the step in progress writes, for the error line
 
 
 class Closer:
     def __init__(self, store: Store, records: Callable[[str], list[Any]], audit: AuditFn, fanout: Fanout,
-                 journal: Journal, render: Renderer, retry_max: float = 30.0) -> None:
+                 journal: Journal, render: Renderer, retry_max: float = 30.0, registre_path: str = "registre") -> None:
         self._store = store
         self._records = records
         self._audit = audit
@@ -54,6 +55,7 @@ class Closer:
         self._journal = journal
         self._render = render
         self._retry_max = retry_max
+        self._paths = {"state": journal.path, "registre": registre_path}
         self._jobs: dict[str, _Job] = {}
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
@@ -84,27 +86,51 @@ class Closer:
             self._task = None
 
     def _attempt(self, incident: str) -> None:
+        """The first attempt, at once: on a healthy disk the whole job takes a few milliseconds."""
         job = self._jobs[incident]
         try:
-            self._run(job)
+            self._queue(job, *self._record(job))
         except Exception as exc:  # storage of any kind failing: access stays closed, the job retries
-            cause = describe(exc)
-            logger.error("closing %s: %s (access is closed; retrying)", incident, describe(exc, self._journal.path))
-            if not job.told:
-                job.told = True
-                self._fanout.put(Post(None, f"unrecorded:{incident}",
-                                      lambda lang: self._render.close_unrecorded(incident, cause, lang)))
-            self._ensure_retrying()
+            self._failed(job, exc)
             return
-        del self._jobs[incident]
+        self._finished(job)
+
+    async def _attempt_off_loop(self, incident: str) -> None:
+        """A retry: the storage steps run in a worker thread, so a locked file never stalls the loop."""
+        job = self._jobs.get(incident)
+        if job is None:
+            return
+        try:
+            found = await asyncio.to_thread(self._record, job)
+            self._queue(job, *found)
+        except Exception as exc:
+            self._failed(job, exc)
+            return
+        self._finished(job)
+
+    def _failed(self, job: _Job, exc: BaseException) -> None:
+        incident, cause = job.inc.id, describe(exc)
+        logger.error("closing %s: %s (access is closed; retrying)", incident,
+                     describe(exc, self._paths.get(job.step, job.step)))
+        if not job.told:
+            job.told = True
+            self._fanout.put(Post(None, f"unrecorded:{incident}",
+                                  lambda lang: self._render.close_unrecorded(incident, cause, lang)))
+        self._ensure_retrying()
+
+    def _finished(self, job: _Job) -> None:
+        self._jobs.pop(job.inc.id, None)
         if not self._jobs:
             self._idle.set()
 
-    def _run(self, job: _Job) -> None:
+    def _record(self, job: _Job) -> tuple[list[Any], Any]:
+        """Steps 1-4 (storage only, thread-safe); the incident's records and its closure report."""
         inc = job.inc
+        job.step = "state"
         self._journal.open_closing(inc.id, sm.to_dict(inc), job.revoked)
         self._store.save(inc)
         self._store.delete_sessions(inc.id)
+        job.step = "registre"
         records = self._records(inc.id)
         if not any(r.kind in END_KINDS for r in records):
             kind = {"expired": "expiry"}.get(inc.close_reason or "", "end")
@@ -118,7 +144,12 @@ class Closer:
                         {"sessions_revoked": job.revoked, "viewers": viewers, "streams": streams})
             records = self._records(inc.id)
             report = next(r for r in records if r.kind == "closure_report")
-        self._fanout.put_all(self._messages(inc, records, report), finish_closing=inc.id)
+        return records, report
+
+    def _queue(self, job: _Job, records: list[Any], report: Any) -> None:
+        """Step 5, on the loop: the closing messages, durably, with the end of the job."""
+        job.step = "state"
+        self._fanout.put_all(self._messages(job.inc, records, report), finish_closing=job.inc.id)
 
     def _messages(self, inc: Incident, records: list[Any], report: Any) -> list[Op]:
         upto = [r for r in records if r.seq <= report.seq]
@@ -144,5 +175,5 @@ class Closer:
         while self._jobs:
             await asyncio.sleep(delay)
             for incident in list(self._jobs):
-                self._attempt(incident)
+                await self._attempt_off_loop(incident)
             delay = min(delay * 2, self._retry_max)

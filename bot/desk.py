@@ -108,7 +108,7 @@ class Desk:
         # Lines other services add to /status (the cameras' line, issue 3).
         self.status_extra: Callable[[str], list[str]] | None = None
         self.closer = Closer(store, registre.records, self._audit, fanout, fanout.journal, renderer,
-                             config.closing_retry_max)
+                             config.closing_retry_max, str(getattr(registre, "path", "registre")))
         self.linkwatch = LinkWatch(fanout, store, registre.append, renderer, clock, links.issue_link,
                                    config.link_overdue)
 
