@@ -102,6 +102,9 @@ class Journal:
     def add(self, rows: Iterable[Row], *, finish_closing: str | None = None) -> list[int]:
         """Store ``rows`` (and end the closing job of ``finish_closing``) in one transaction; their ids."""
         ids: list[int] = []
+        rows = list(rows)
+        if not rows and finish_closing is None:
+            return ids  # a tile or a link: nothing for the disk, no write transaction
         with self._tx() as db:
             for r in rows:
                 cur = db.execute(
