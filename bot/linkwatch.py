@@ -12,6 +12,7 @@ other means, and the registre says so. When the link finally arrives, the rooms 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,7 +64,10 @@ class LinkWatch:
         missing = [rid for rid in sorted(self._fanout.room_ids) if self._store.get_ref(inc.id, rid, LINK_KEY) is None]
         if missing:
             logger.info("%s: posting the link to %s, which never got it", inc.id, ", ".join(missing))
-            self.post(inc, self._clock(), missing)
+            try:
+                self.post(inc, self._clock(), missing)
+            except sqlite3.Error as exc:  # issuing a link is audited; the periodic re-issue posts it then
+                logger.error("%s: link not issued at start (%s); the next re-issue will post it", inc.id, exc)
 
     def check(self) -> None:
         now = self._clock()
@@ -75,6 +79,9 @@ class LinkWatch:
                     continue
                 if now - item.queued_at >= self.threshold:
                     self._told.add(key)
+                    # Overdue is failing, even while one attempt is still waiting (a long flood wait).
+                    o.health.links_failing.setdefault(item.incident, item.queued_at)
+                    o.health.ok = False
                     self._tell("link_undelivered", rid, item.incident, self._render.link_undelivered,
                                since=item.queued_at.isoformat(), error=o.health.last_error)
         for rid, incident in sorted(self._told):

@@ -35,7 +35,8 @@ def status_text(lang: str, render: Renderer, now: datetime, incs: Sequence[Incid
     for rid, h in sorted(health.items()):
         owed = ", ".join(h.links_failing)
         why = ((f"link {owed} not delivered — " if en else f"lien {owed} non remis — ") if owed else "")
-        state = "ok" if h.ok else (f"FAILING: {why}{h.last_error}" if en else f"EN ÉCHEC : {why}{h.last_error}")
+        error = h.last_error or ("no answer yet" if en else "toujours sans réponse")
+        state = "ok" if h.ok else (f"FAILING: {why}{error}" if en else f"EN ÉCHEC : {why}{error}")
         lines.append(f"{'Room' if en else 'Salon'} {rid}: {state}")
     if closing:
         lines.append(("Closing not yet recorded (retrying): " if en else

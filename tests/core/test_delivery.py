@@ -22,6 +22,7 @@ from bot.app import DESK, StorageError, healthz, open_storage
 from bot.outbox_store import rollback
 from bot.policy.convention import Convention
 from bot.web.media import MEDIA
+from tests.core.test_outbox import GateRoom
 from tests.harness import FAST_HASHER, Clock, Harness, RecordingRoom
 from tests.policy_fixtures import convention
 
@@ -285,3 +286,21 @@ def test_a_failing_rollback_does_not_hide_the_real_error() -> None:
             raise sqlite3.OperationalError("database or disk is full")
 
     rollback(Full())  # type: ignore[arg-type]  # logged, not raised: the caller re-raises its own error
+
+
+async def test_a_link_stuck_on_the_wire_is_failing_once_overdue(tmp_path: Path) -> None:
+    slow, good = GateRoom(), RecordingRoom("matrix:!r")  # e.g. a Telegram flood wait inside one attempt
+    h = await Harness(tmp_path, rooms=[slow, good]).start()
+    try:
+        await run(h, "/alerte attaque_armee")
+        await slow.waiting.wait()
+        h.clock.advance(seconds=31)
+        h.desk.linkwatch.check()
+        assert "Salon console: EN ÉCHEC : lien INC-20261125-01 non remis — toujours sans réponse" in h.desk.status().fr
+        assert (await health_of(h))["status"] == "degraded"
+        slow.gate.set()
+        await h.fanout.drain()
+        assert links(slow) == 1 and "EN ÉCHEC" not in h.desk.status().fr
+    finally:
+        slow.gate.set()
+        await h.stop()
