@@ -3,6 +3,12 @@
 Telegram, Matrix and the console all go through ``parse`` and ``run``, so the same words do
 the same thing everywhere. French aliases: /alerte, /confirmer, /statut, /prolonger, /fin,
 /exercice, /aide, /enregistrer.
+
+Commands that arrive late (typed while Vigie was stopped or cut off, read on its return) go
+through ``run_late``: ``/fin`` is always applied (ending access is never wrong), reading
+commands are answered, and anything that would open, confirm or extend access more than
+``LATE_WINDOW`` after it was typed is not applied: the person is asked to send it again, so
+nobody opens access on a situation that may be over. Each late command is in the registre.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from .desk import Desk
 from .policy.convention import Person
@@ -126,6 +133,33 @@ async def run(desk: Desk, cmd: Command, person: Person | None, room: str, lang: 
                 else f"Commande inconnue /{cmd.args[0]}. /aide donne la liste des commandes.")
     except Refused as r:
         return ("Refused: " if lang == "en" else "Refusé : ") + r.reason.text(lang)
+
+
+LATE_WINDOW = timedelta(minutes=2)
+# Applied whenever they were typed: ending access is always safe, the others only read.
+ALWAYS_APPLIED = frozenset({"end", "status", "help", "unknown"})
+
+
+async def run_late(desk: Desk, cmd: Command, person: Person | None, room: str, lang: str,
+                   sent_at: datetime, now: datetime) -> str:
+    """``run`` for a command typed at ``sent_at``: stale ones are refused with a request to resend."""
+    late = now - sent_at
+    if late <= LATE_WINDOW or person is None:
+        return await run(desk, cmd, person, room, lang)
+    applied = cmd.name in ALWAYS_APPLIED
+    desk.registre.append("late_command", actor=person.id, details={
+        "room": room, "command": cmd.name, "sent_at": sent_at.isoformat(),
+        "late_seconds": int(late.total_seconds()), "applied": applied})
+    if applied:
+        return await run(desk, cmd, person, room, lang)
+    minutes = max(1, int(late.total_seconds() // 60))
+    if lang == "en":
+        return (f"Your /{cmd.name} reached Vigie {minutes} min after you sent it (Vigie was unavailable): "
+                "it has NOT been applied. Send it again if it still holds.")
+    french = {"alert": "alerte", "confirm": "confirmer", "extend": "prolonger", "drill": "exercice",
+              "record": "enregistrer"}.get(cmd.name, cmd.name)
+    return (f"Votre commande /{french} est parvenue à Vigie {minutes} min après son envoi (Vigie était "
+            "indisponible) : elle n'a PAS été appliquée. Renvoyez-la si elle est toujours d'actualité.")
 
 
 def _minutes(word: str) -> int | None:

@@ -98,7 +98,7 @@ class Renderer:
         body = "<br>".join([f"<b>{esc[0]}</b>", *esc[1:]])
         body += "<br>" + _t(lang, "Lien (personnel, mot de passe requis) : ", "Link (personal password required): ")
         body += f'<a href="{html.escape(url)}">{html.escape(url)}</a><br><i>{html.escape(lines[-1])}</i>'
-        return Outgoing(text, body)
+        return Outgoing(text, body, urgent=True)
 
     def confirm_request(self, inc: Incident, lang: str) -> Outgoing:
         cat = self.category(inc.category, lang)

@@ -23,6 +23,8 @@ class Outgoing:
     text: str  # plain text, already in the room's language
     html: str  # the same with minimal HTML (<b>, <i>, <a>, <code>, <br>)
     buttons: tuple[Button, ...] = ()
+    # Carries the access link: a room that must pace its messages sends this one first.
+    urgent: bool = False
 
 
 @runtime_checkable

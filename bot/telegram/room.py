@@ -16,13 +16,15 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, LinkPreviewOptions
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
+from telegram.ext import ExtBot
 
 from ..rooms import Outgoing
+from .budget import Lane
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +44,15 @@ class TelegramRoomError(Exception):
 class BotLink(Protocol):
     """What a room needs from the gateway: the connected bot, and a way to scrub secrets."""
 
-    async def ready_bot(self) -> Bot:
+    async def ready_bot(self) -> ExtBot[Any]:
         """The bot once connected; raises ``TelegramRoomError`` if it is not (yet, or any more)."""
         ...
 
     def redact(self, text: str) -> str: ...
+
+    def spare(self, chat_id: int, lane: Lane) -> bool:
+        """Whether the chat's rate budget lets a request of ``lane`` leave now."""
+        ...
 
 
 def make_ref(chat_id: int, message_id: int) -> str:
@@ -88,6 +94,10 @@ def body(msg: Outgoing) -> tuple[str, str | None]:
     return clip(msg.text, MAX_TEXT), None
 
 
+def lane(msg: Outgoing) -> Lane:
+    return Lane.LINK if msg.urgent else Lane.NORMAL
+
+
 def keyboard(buttons: list[tuple[str, str]]) -> InlineKeyboardMarkup | None:
     """One button per row: long French labels stay readable on a phone."""
     if not buttons:
@@ -100,6 +110,7 @@ class TelegramRoom:
         self._link = link
         self.chat_id = chat_id
         self._lang = lang
+        self.tiles_skipped = 0
 
     @property
     def room_id(self) -> str:
@@ -122,7 +133,8 @@ class TelegramRoom:
         bot = await self._link.ready_bot()
         try:
             await bot.edit_message_text(text, chat_id=chat_id, message_id=message_id, parse_mode=mode,
-                                        reply_markup=markup, link_preview_options=NO_PREVIEW)
+                                        reply_markup=markup, link_preview_options=NO_PREVIEW,
+                                        rate_limit_args=lane(msg))
         except BadRequest as exc:
             if _is(exc, "message is not modified"):
                 return  # the same text again, e.g. a retry after a lost answer: already done
@@ -133,15 +145,22 @@ class TelegramRoom:
     async def send_tile(self, jpeg: bytes, caption: str) -> str:
         bot = await self._link.ready_bot()
         sent = await self._call("sendPhoto", lambda: bot.send_photo(
-            self.chat_id, jpeg, caption=clip(caption, MAX_CAPTION), protect_content=True, filename="vigie.jpg"))
+            self.chat_id, jpeg, caption=clip(caption, MAX_CAPTION), protect_content=True, filename="vigie.jpg",
+            rate_limit_args=Lane.TILE))
         return make_ref(sent.chat_id, sent.message_id)
 
     async def replace_tile(self, ref: str, jpeg: bytes, caption: str) -> str:
         chat_id, message_id = parse_ref(ref)
         bot = await self._link.ready_bot()
+        if not self._link.spare(chat_id, Lane.TILE):
+            # The group's budget is kept for the link and the people: this frame is skipped, the
+            # tile keeps the previous one until the next period.
+            self.tiles_skipped += 1
+            logger.debug("room %s: tile frame skipped, rate budget low", self.room_id)
+            return ref
         media = InputMediaPhoto(jpeg, caption=clip(caption, MAX_CAPTION), filename="vigie.jpg")
         try:
-            await bot.edit_message_media(media, chat_id=chat_id, message_id=message_id)
+            await bot.edit_message_media(media, chat_id=chat_id, message_id=message_id, rate_limit_args=Lane.TILE)
         except BadRequest as exc:
             if _is(exc, "message to edit not found"):
                 # Someone deleted the tile by hand: post a fresh one so the group keeps a tile.
@@ -175,7 +194,7 @@ class TelegramRoom:
         # for forwarding out of the group.
         sent = await self._call("sendMessage", lambda: bot.send_message(
             self.chat_id, text, parse_mode=mode, reply_markup=markup, protect_content=True,
-            link_preview_options=NO_PREVIEW))
+            link_preview_options=NO_PREVIEW, rate_limit_args=lane(msg)))
         return make_ref(sent.chat_id, sent.message_id)
 
     async def _call(self, method: str, fn: Callable[[], Awaitable[_T]]) -> _T:

@@ -12,6 +12,15 @@ stranger cannot make the bot spend the group's flood allowance.
 
 Button presses are decided by the desk like typed commands: the presser is the actor, so a
 press by someone not allowed changes nothing, is audited, and gets a callback alert.
+
+Messages typed while Vigie was stopped are read on its return (Telegram keeps them 24 h) and go
+through ``commands.run_late``: ``/fin`` is applied, a stale ``/alerte`` gets a request to resend.
+
+Replies are protected from forwarding like everything the bot posts, leave in the group's REPLY
+lane (after any link), and are sent from their own task so a reply waiting for the group's
+budget never holds up the next command. When a command opened access (or asked for its
+confirmation) in this very group, there is no separate reply: the link message (or the
+confirmation request) posted in the group is the answer, one request fewer before the link.
 """
 
 from __future__ import annotations
@@ -20,24 +29,27 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
-from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, NetworkError, TelegramError
-from telegram.ext import ContextTypes
+from telegram.ext import ContextTypes, ExtBot
 
 from .. import commands
 from ..desk import UNKNOWN_PERSON, WRONG_ROOM, Desk
 from ..messages import Reply
 from ..policy.convention import Person
+from ..policy.incident import State
 from ..policy.reasons import Reason, Refused
+from .budget import Lane
 from .room import MAX_CALLBACK_ANSWER, MAX_TEXT, clip, keyboard
 
 logger = logging.getLogger(__name__)
 
 REPLY_ATTEMPTS = 3
+OPENING = frozenset({"alert", "drill", "confirm"})
 REFUSAL_EVERY = 60.0  # seconds between two refusal replies to the same person in the same chat
 
 
@@ -47,15 +59,15 @@ def _t(lang: str, fr: str, en: str) -> str:
 
 class TelegramInput:
     def __init__(self, desk: Desk, chats: frozenset[int], lang: str, strangers: Literal["refuse", "silent"],
-                 redact: Callable[[str], str], wall_clock: Callable[[], datetime], max_age: timedelta) -> None:
+                 redact: Callable[[str], str], wall_clock: Callable[[], datetime]) -> None:
         self._desk = desk
         self._chats = chats
         self._lang = lang
         self._strangers = strangers
         self._redact = redact
         self._wall_clock = wall_clock
-        self._max_age = max_age
         self._refused_at: dict[tuple[int, int], float] = {}
+        self._sending: set[asyncio.Task[None]] = set()
         self.username: str | None = None  # the bot's @username, known once connected
 
     # ---------- messages ----------
@@ -68,10 +80,6 @@ class TelegramInput:
         cmd = commands.parse(text, self.username) if text else None
         if cmd is None and text.lstrip().startswith("/"):
             return  # addressed to another bot of the group
-        if self._wall_clock() - msg.date > self._max_age:
-            # Typed while the bot was down: acting on it now (opening access an hour late) would be wrong.
-            logger.info("ignoring a message of %s in %s, too old", msg.date.isoformat(), msg.chat.id)
-            return
         chat, user = msg.chat, msg.from_user
         room = f"telegram:{chat.id}"
         person = self._desk.conv.by_telegram(user.id)
@@ -90,14 +98,20 @@ class TelegramInput:
         if cmd.name == "alert" and not cmd.args and configured:
             await self._reply(context.bot, msg, self._category_question(), self._category_keyboard())
             return
+        before = self._opening_states() if configured and cmd.name in OPENING else None
         try:
-            answer = await commands.run(self._desk, cmd, person, room, self._lang)
+            answer = await commands.run_late(self._desk, cmd, person, room, self._lang, msg.date, self._wall_clock())
         except Exception:
             logger.exception("Telegram command /%s failed", cmd.name)
             answer = _t(self._lang, "Erreur interne : voir le journal.", "Internal error: see the log.")
+        if before is not None and self._opening_states() - before:
+            return  # the link (or the confirmation request) posted in this group is the answer
         await self._reply(context.bot, msg, answer)
 
-    async def _stranger(self, bot: Bot, msg: Message, reason: Reason, person: Person | None,
+    def _opening_states(self) -> set[tuple[str, State]]:
+        return {(i.id, i.state) for i in self._desk.open_incidents()}
+
+    async def _stranger(self, bot: ExtBot[Any], msg: Message, reason: Reason, person: Person | None,
                         cmd: commands.Command | None) -> None:
         user = msg.from_user
         if user is None:
@@ -123,13 +137,20 @@ class TelegramInput:
     def _category_keyboard(self) -> InlineKeyboardMarkup | None:
         return keyboard([(c.label(self._lang), f"alert:{c.code}") for c in self._desk.conv.categories])
 
-    async def _reply(self, bot: Bot, msg: Message, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-        """Answer a person's message, quoting it; network errors retried briefly, never raised."""
+    async def _reply(self, bot: ExtBot[Any], msg: Message, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+        """Answer a person's message, quoting it, from a task of its own (see the module doc)."""
+        task = asyncio.create_task(self._send_reply(bot, msg, text, markup), name=f"telegram:reply:{msg.chat.id}")
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send_reply(self, bot: ExtBot[Any], msg: Message, text: str, markup: InlineKeyboardMarkup | None) -> None:
+        """Network errors retried briefly; a reply that cannot be sent is logged, never raised."""
         quote = ReplyParameters(message_id=msg.message_id, allow_sending_without_reply=True)
         delay = 0.5
         for attempt in range(1, REPLY_ATTEMPTS + 1):
             try:
-                await bot.send_message(msg.chat.id, clip(text, MAX_TEXT), reply_parameters=quote, reply_markup=markup)
+                await bot.send_message(msg.chat.id, clip(text, MAX_TEXT), reply_parameters=quote, reply_markup=markup,
+                                       protect_content=True, rate_limit_args=Lane.REPLY)
                 return
             except BadRequest as exc:  # a subclass of NetworkError in PTB: never worth retrying
                 logger.warning("reply in telegram:%s refused: %s", msg.chat.id, self._redact(exc.message))
@@ -143,6 +164,18 @@ class TelegramInput:
             except TelegramError as exc:
                 logger.warning("reply in telegram:%s failed: %s", msg.chat.id, self._redact(exc.message))
                 return
+
+    async def flush(self, timeout: float) -> None:
+        """Let the replies under way finish, for at most ``timeout`` seconds (at shutdown)."""
+        pending = set(self._sending)
+        if not pending:
+            return
+        _, late = await asyncio.wait(pending, timeout=timeout)
+        for task in late:
+            task.cancel()
+        if late:
+            logger.warning("stopping with %d Telegram repl(ies) not sent", len(late))
+        await asyncio.gather(*late, return_exceptions=True)
 
     # ---------- button presses ----------
 

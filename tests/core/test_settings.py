@@ -107,3 +107,25 @@ def test_check_config_cli(cfg: Path) -> None:
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "authorisation.expires" in bad.stderr
     assert ENV["VIGIE_LINK_KEYS"] not in bad.stderr + bad.stdout
+
+
+@pytest.mark.parametrize(
+    "value,expect",
+    [
+        ('"http://proxy.example.fr"', "must use https"),
+        ('"https://api.telegram.org/bot"', "without the /bot suffix"),
+        ('"https://user:pw@proxy.example.fr"', "must not carry credentials"),
+        ('"api.telegram.org"', "must be an absolute URL"),
+    ],
+)
+def test_telegram_api_url_is_checked(cfg: Path, value: str, expect: str) -> None:
+    edit(cfg / "vigie.toml", 'api_url = "https://api.telegram.org"', f"api_url = {value}")
+    found = problems(cfg)
+    assert any("vigie.toml: telegram.api_url:" in p and expect in p for p in found), found
+
+
+@pytest.mark.parametrize("value", ["https://tg-proxy.zenith.fr/telegram", "http://localhost:8081", "http://127.0.0.1:8081/"])
+def test_telegram_api_url_accepts_a_local_server_or_a_proxy(cfg: Path, value: str) -> None:
+    edit(cfg / "vigie.toml", 'api_url = "https://api.telegram.org"', f'api_url = "{value}"\nfile_url = "{value}"')
+    s = load_settings(cfg, ENV, TODAY)
+    assert s.vigie.telegram.api_url == value.rstrip("/") == s.vigie.telegram.file_url

@@ -158,6 +158,13 @@ async def reply_to(fake: FakeTelegram, chat: int, message_id: int, timeout: floa
     return answered()[0]
 
 
+async def opens(fake: FakeTelegram, chat: int, user: int, text: str) -> FakeMessage:
+    """``user`` types a command that opens access: the link posted in ``chat`` is the answer."""
+    fake.user_sends(chat, user, text)
+    await until(lambda: find(fake, chat, "ACCÈS VIDÉO OUVERT"), message="the link")
+    return find(fake, chat, "ACCÈS VIDÉO OUVERT")[0]
+
+
 async def say(fake: FakeTelegram, chat: int, user: int, text: str) -> FakeMessage:
     """``user`` types ``text`` in ``chat`` and the bot answers it."""
     sent = fake.user_sends(chat, user, text)
