@@ -5,6 +5,8 @@ and bounds each attempt with a timeout; this class only speaks the Bot API corre
 - message references are ``"<chat_id>:<message_id>"``, plain strings that survive a restart;
 - the link message is edited in place (``editMessageText``), the tile is sent once with
   ``protect_content`` and then replaced with ``editMessageMedia`` under the same reference;
+- the group's rate budget (``budget``) is never waited for by a tile: a frame that does not fit
+  is skipped (the first one leaves a placeholder reference, ``NO_TILE``), so the outbox moves on;
 - operations are idempotent where Telegram lets them be: an edit that changes nothing and a
   delete of a message already gone count as done, so a retry after a lost answer converges;
 - every Telegram error leaves as ``TelegramRoomError`` with the token redacted, because the
@@ -33,6 +35,7 @@ MAX_CAPTION = 1024
 MAX_CALLBACK_ANSWER = 200
 # Telegram would otherwise fetch the live link to build a preview: an access nobody asked for.
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+NO_TILE = 0  # message id of a tile not posted yet (Telegram's ids start at 1)
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _T = TypeVar("_T")
 
@@ -144,6 +147,11 @@ class TelegramRoom:
 
     async def send_tile(self, jpeg: bytes, caption: str) -> str:
         bot = await self._link.ready_bot()
+        if not self._link.spare(self.chat_id, Lane.TILE):
+            # Waiting here would hold up the room's outbox, and the next link behind it: the tile
+            # is posted by a later frame instead (``replace_tile`` of this placeholder).
+            self.tiles_skipped += 1
+            return make_ref(self.chat_id, NO_TILE)
         sent = await self._call("sendPhoto", lambda: bot.send_photo(
             self.chat_id, jpeg, caption=clip(caption, MAX_CAPTION), protect_content=True, filename="vigie.jpg",
             rate_limit_args=Lane.TILE))
@@ -151,6 +159,8 @@ class TelegramRoom:
 
     async def replace_tile(self, ref: str, jpeg: bytes, caption: str) -> str:
         chat_id, message_id = parse_ref(ref)
+        if message_id == NO_TILE:
+            return await self.send_tile(jpeg, caption)
         bot = await self._link.ready_bot()
         if not self._link.spare(chat_id, Lane.TILE):
             # The group's budget is kept for the link and the people: this frame is skipped, the
@@ -175,6 +185,8 @@ class TelegramRoom:
 
     async def remove(self, ref: str) -> None:
         chat_id, message_id = parse_ref(ref)
+        if message_id == NO_TILE:
+            return  # a tile that was never posted
         bot = await self._link.ready_bot()
         try:
             await bot.delete_message(chat_id, message_id)

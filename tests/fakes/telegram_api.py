@@ -102,6 +102,7 @@ class FakeTelegram:
         self.callback_timeout = callback_timeout
         self.webhook_retry_delay = webhook_retry_delay
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.call_times: list[float] = []  # when each of ``calls`` arrived, on the fake's clock
         self.errors: list[tuple[str, int, str]] = []  # (method, error_code, description) answered
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.commands: dict[tuple[str, str], list[dict[str, str]]] = {}
@@ -399,7 +400,8 @@ class FakeTelegram:
             name, handler, accepted = entry
             params = await self._read(request)
             self.calls.append((name, params.record))
-            self._check_flood(name, params)
+            self.call_times.append(now := self.now())
+            self._check_flood(name, params, now)
             extra = params.names() - accepted
             if extra:
                 raise fake_unsupported(f"parameter(s) {sorted(extra)} of {name}")
@@ -454,7 +456,7 @@ class FakeTelegram:
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
         return web.Response(body=data, content_type="image/jpeg")
 
-    def _check_flood(self, name: str, p: Params) -> None:
+    def _check_flood(self, name: str, p: Params, now: float) -> None:
         for rule in self._floods:
             if rule[1] > 0 and rule[0] in (None, name.lower()):
                 rule[1] -= 1
@@ -465,7 +467,6 @@ class FakeTelegram:
             chat_id = p.integer("chat_id")
         except ApiError:
             return
-        now = self.now()
         group = chat_id is not None and chat_id < 0
         self._window("global", 30, 1.0, now)
         if group:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.telegram.budget import BudgetClock
 from bot.telegram.transport import TelegramOptions
 from tests.fakes import FakeTelegram
 from tests.telegram.conftest import Start
@@ -66,18 +67,28 @@ async def test_one_429_on_the_link_then_it_is_delivered_once(fake: FakeTelegram,
 
 async def test_the_link_overtakes_replies_when_the_group_budget_is_low(fake: FakeTelegram, vigie: Start) -> None:
     fake.rate_limits = True  # 20 sends/edits per group per minute, as Telegram
-    v = await vigie()
-    asked = [fake.user_sends(GROUP, CIC, "/statut")["message_id"] for _ in range(21)]
-    # 18 answers leave; the last 3 wait: the group's 2 last slots of the minute are the link's
-    await until(lambda: len(bot_messages(fake, GROUP)) == 18, message="18 replies")
+    v = await vigie(options=TelegramOptions(api_url=fake.url, poll_timeout=2, budget_clock=BudgetClock(now=fake.now)))
+    asked = [fake.user_sends(GROUP, CIC, "/statut")["message_id"] for _ in range(20)]
+    # 17 answers leave, the last 3 wait: of the group's minute, 2 slots are the link's and one more
+    # is kept for the room's own messages (the closure report, a confirmation request)
+    await until(lambda: len(bot_messages(fake, GROUP)) == 17, message="17 replies")
     link = await opens(fake, GROUP, CHIEF, "/alerte attaque_armee Hall A")
     assert [e for e in fake.errors if e[1] == 429] == []
     assert link.message_id > max(m.message_id for m in bot_messages(fake, GROUP) if m is not link)
-    assert len(bot_messages(fake, GROUP)) == 19 and len({m.reply_to for m in bot_messages(fake, GROUP)}) == 19
+    assert len(bot_messages(fake, GROUP)) == 18 and len({m.reply_to for m in bot_messages(fake, GROUP)}) == 18
     [inc] = v.desk.open_incidents()
-    v.desk.post_tile(inc.id, jpeg(), caption)  # the first tile waits for its turn: it is not a link
+    # the tile does not fit in the minute: skipped, and nothing waits in the room's outbox for it
+    v.desk.post_tile(inc.id, jpeg(), caption)
+    await v.settle()
     assert not [m for m in bot_messages(fake, GROUP) if m.photo]
+    assert v.store.get_ref(inc.id, ROOM, "tile") == f"{GROUP}:0"
     assert asked[-1] not in {m.reply_to for m in bot_messages(fake, GROUP)}
+    fake.advance(61)  # a minute later the waiting replies leave, then the next frame posts the tile
+    await reply_to(fake, GROUP, asked[-1])
+    v.desk.post_tile(inc.id, jpeg(), caption)
+    await v.settle()
+    [tile] = [m for m in bot_messages(fake, GROUP) if m.photo]
+    assert v.store.get_ref(inc.id, ROOM, "tile") == f"{GROUP}:{tile.message_id}"
 
 
 async def test_commands_typed_while_vigie_was_stopped(fake: FakeTelegram, vigie: Start) -> None:
