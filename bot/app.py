@@ -143,6 +143,7 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     if matrix is not None:
         app[MATRIX] = matrix
         app.cleanup_ctx.append(matrix.lifecycle(desk))
+        app.on_cleanup.append(matrix.close)  # after the outboxes' drain, like Telegram's client
     # --- end Matrix ---
     # --- Telegram (issue 4): webhook route, PTB start/stop after the outboxes and the restored desk ---
     if tg is not None:

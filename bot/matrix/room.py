@@ -98,6 +98,8 @@ class MatrixRoom:
         self._lang = lang
         # confirmation message event id → incident id, for ✅ reactions and /confirm replies
         self.confirmations: dict[str, str] = {}
+        # event id → the ids of our edits of it, to redact them with it (the server is asked too)
+        self._edits: dict[str, list[str]] = {}
         # old tile ref → its replacement already posted, so a retried replace_tile posts no second tile
         self._replacements: dict[str, str] = {}
 
@@ -118,7 +120,9 @@ class MatrixRoom:
 
     async def edit_text(self, ref: str, msg: Outgoing) -> None:
         event_id, _ = split_ref(ref)
-        await self._send(edit(event_id, msg.text, msg.html), "edit")
+        edited = await self._send(edit(event_id, msg.text, msg.html), "edit")
+        # An edit of the link message carries the link too: it is redacted with the original.
+        self._edits.setdefault(event_id, []).append(edited)
 
     async def ask_confirmation(self, incident_id: str, msg: Outgoing) -> str:
         hint = _HINT.get(self._lang, _HINT["fr"])
@@ -142,7 +146,17 @@ class MatrixRoom:
         return new
 
     async def remove(self, ref: str) -> None:
+        """Redact the event and every edit of it: redacting an original leaves its ``m.replace``
+        edits (which carry the same link) served by the homeserver. Edits made before a restart
+        are found through the server's relations API."""
         event_id, mxc = split_ref(ref)
-        await self._conn.redact(self.matrix_id, event_id, _REDACT_REASON.get(self._lang, _REDACT_REASON["fr"]))
+        reason = _REDACT_REASON.get(self._lang, _REDACT_REASON["fr"])
+        known = self._edits.get(event_id, [])
+        # Asked before the original goes. Tiles (with their media) are replaced, never edited.
+        listed = await self._conn.edits_of(self.matrix_id, event_id) if mxc is None else []
+        await self._conn.redact(self.matrix_id, event_id, reason)
+        for edited in dict.fromkeys(known + listed):
+            await self._conn.redact(self.matrix_id, edited, reason)
+        self._edits.pop(event_id, None)
         if mxc is not None:
             await self._conn.delete_media(mxc)

@@ -52,6 +52,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import nio
 from aiohttp import ClientError, web
@@ -69,6 +70,9 @@ logger = logging.getLogger(__name__)
 
 _MEMO = 500  # pending transaction ids / uploads kept for retries, oldest dropped first
 _TX_REUSE_SECONDS = 600.0  # an outbox gives up on an operation well within this
+FIRST_SYNC_EVENTS = 100  # events per room read from while Vigie was away
+_STOP_WAIT = 1.0  # each step of stop(): SIGTERM must finish in 5 s whatever the homeserver does
+_TRUST_RACES = 3  # sends tried again when nio's device lists change under them
 
 
 class MatrixUnavailable(RuntimeError):
@@ -119,29 +123,32 @@ class MatrixConnection:
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._round = asyncio.Event()
-        self._stopped = False
+        self._stopped = False  # no more reading the rooms
+        self._closed = False  # no more requests at all
         self._pending_tx: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._uploads: OrderedDict[str, tuple[str, dict[str, Any] | None]] = OrderedDict()
         self._joining: set[str] = set()
         self._undecrypted: list[tuple[str, Any, float]] = []
         self._admin = SynapseAdmin(cfg.user_id, tuning.request_timeout)
         self._keys: KeyKeeper | None = None
+        self._resume_from: str | None = None
 
     # ---------- lifecycle ----------
 
     def lifecycle(self, desk: Desk) -> Callable[[web.Application], AsyncIterator[None]]:
+        """The ``cleanup_ctx`` entry: start; at exit stop reading the rooms, but keep the client
+        for the outboxes' drain (``close`` is the app's ``on_cleanup`` hook, after it)."""
         async def matrix_ctx(_: web.Application) -> AsyncIterator[None]:
             await self.start(desk)
             yield
-            await self.drain(desk)
-            await self.stop()
+            await self.stop_sync()
 
         return matrix_ctx
 
     async def start(self, desk: Desk) -> None:
         """Start the sync loop; login and the first sync happen in it (Synapse may be down now)."""
         self._desk = desk
-        self._stopped = False
+        self._stopped = self._closed = False
         self._keys = KeyKeeper(lambda user_id: desk.conv.by_matrix(user_id) is not None)
         secure_dir(self.store_dir)
         config = nio.AsyncClientConfig(
@@ -150,45 +157,53 @@ class MatrixConnection:
         )
         self._client = nio.AsyncClient(self.cfg.homeserver, self.cfg.user_id, device_id=self.cfg.device_id,
                                        store_path=str(self.store_dir), config=config)
-        self._inbox = Inbox(desk, self.cfg, self.cfg.user_id, self.send, self._confirmation, self.is_encrypted)
+        self._inbox = Inbox(desk, self.cfg, self.cfg.user_id, self.send, self._confirmation, self.is_encrypted,
+                            self.store_dir)
         self._inbox.start()
         self._task = asyncio.create_task(self._run(), name="matrix-sync")
 
-    async def drain(self, desk: Desk, timeout: float = 3.0) -> None:
-        """Let the Matrix rooms' outboxes finish while the client is still up (shutdown)."""
-        # Only rooms the bot is in: an outbox waiting for an invite that never came has nothing to flush.
-        joined = set(self._client.rooms) if self._client is not None else set()
-        mine = [o for o in desk.fanout.outboxes
-                if any(o.room is r and r.matrix_id in joined for r in self.rooms.values())]
-        try:
-            await asyncio.wait_for(asyncio.gather(*(o.drain() for o in mine)), timeout)
-        except TimeoutError:
-            logger.warning("matrix: stopping with undelivered messages")
-
-    async def stop(self) -> None:
+    async def stop_sync(self) -> None:
+        """Stop reading the rooms (sync loop, inbox); sends keep working until ``close``."""
         self._stopped = True
         self._wake()
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait({self._task}, timeout=_STOP_WAIT)
             self._task = None
         if self._inbox is not None:
-            await self._inbox.stop()
-        if self._client is not None:
-            await self._client.close()
+            await self._inbox.stop(_STOP_WAIT)
+
+    async def close(self, _: web.Application | None = None) -> None:
+        """Close the HTTP session for good; every wait bounded, whatever the homeserver does."""
+        await self.stop_sync()
+        self._closed = True
         self._ready.clear()
+        self._wake()
+        client = self._client
+        if client is not None:
+            session = client.client_session
+            if session is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(session.close(), _STOP_WAIT)
+            # nio opens a new session on its next request when the attribute is None: an operation
+            # still under way (an outbox retry) would leak it ("Unclosed client session"). Leave
+            # the closed one in place, so such a request fails instead.
+            client.client_session = session
+
+    async def stop(self) -> None:
+        await self.close()
 
     # ---------- state ----------
 
     @property
     def client(self) -> Any:
-        if self._client is None or self._stopped:
+        if self._client is None or self._closed:
             raise MatrixUnavailable("the Matrix connection is not running")
         return self._client
 
     @property
     def ready(self) -> bool:
-        return self._ready.is_set() and not self._stopped
+        return self._ready.is_set() and not self._closed
 
     @property
     def is_admin(self) -> bool | None:
@@ -251,14 +266,23 @@ class MatrixConnection:
                     await self._keys.before_send(client, room_id)
                 except RuntimeError as exc:
                     raise MatrixUnavailable(str(exc)) from exc
-            try:
-                return await client.room_send(room_id, event_type, content, tx_id=tx)
-            except nio.OlmUnverifiedDeviceError:
-                # A device appeared between our keys query and nio's: classify it and go again.
-                self._trust()
-                return await client.room_send(room_id, event_type, content, tx_id=tx)
-            except nio.LocalProtocolError as exc:
-                raise MatrixUnavailable(f"room {room_id}: {exc}") from exc
+            for attempt in range(1, _TRUST_RACES + 1):
+                try:
+                    return await client.room_send(room_id, event_type, content, tx_id=tx)
+                except nio.OlmUnverifiedDeviceError:
+                    # A device appeared between our keys query and nio's: classify it and go again.
+                    self._trust()
+                except KeyError as exc:
+                    # nio's device lists changed under the send (the sync loop's keys round): the
+                    # session is shared again from the new lists; same transaction id, no duplicate.
+                    if attempt == _TRUST_RACES:
+                        raise MatrixUnavailable(f"room {room_id}: device list changed during the send ({exc})") from exc
+                    logger.info("matrix: device lists changed during a send to %s, again", room_id)
+                    self._trust()
+                    await asyncio.sleep(0.05 * attempt)
+                except nio.LocalProtocolError as exc:
+                    raise MatrixUnavailable(f"room {room_id}: {exc}") from exc
+            raise MatrixUnavailable(f"room {room_id}: devices kept changing during the send")
 
         resp = await self._retrying(f"send to {room_id}", once)
         if not isinstance(resp, nio.RoomSendResponse):
@@ -278,6 +302,35 @@ class MatrixConnection:
             raise MatrixRequestError(f"redact in {room_id}: {resp}")
         self._pending_tx.pop(key, None)
 
+    async def edits_of(self, room_id: str, event_id: str) -> list[str]:
+        """The bot's own ``m.replace`` edits of ``event_id``, as the server knows them (relations API;
+        it works in encrypted rooms, where the relation stays in clear). [] if it cannot say."""
+        client = await self.wait_room(room_id)
+        base = f"/_matrix/client/v1/rooms/{quote(room_id, safe='')}/relations/{quote(event_id, safe='')}/m.replace"
+        found: list[str] = []
+        page: str | None = None
+        for _ in range(20):  # at most 2 000 edits: a link is edited every few minutes
+            path = base + "?limit=100" + (f"&from={quote(page, safe='')}" if page else "")
+            try:
+                resp = await asyncio.wait_for(
+                    client.send("GET", path, None, {"Authorization": f"Bearer {client.access_token}"}),
+                    self.tuning.request_timeout)
+                async with resp:
+                    status = resp.status
+                    body = await resp.json(content_type=None) if status == 200 else None
+            except (ClientError, TimeoutError, ValueError) as exc:
+                logger.warning("matrix: edits of %s not listed: %s", event_id, type(exc).__name__)
+                break
+            if not isinstance(body, dict):
+                logger.warning("matrix: edits of %s not listed: HTTP %s", event_id, status)
+                break
+            found += [str(e["event_id"]) for e in body.get("chunk", [])
+                      if isinstance(e, dict) and e.get("sender") == self.cfg.user_id and e.get("event_id")]
+            page = body.get("next_batch")
+            if not page:
+                break
+        return found
+
     async def _retrying(self, what: str, call: Callable[[], Any]) -> Any:
         """``call()`` again on a 5xx answer or a connection failure until the deadline (same transaction
         id, so at most one event results); then the last answer, or the error raised."""
@@ -285,6 +338,8 @@ class MatrixConnection:
         deadline = loop.time() + self.tuning.send_deadline
         delay = 0.25
         while True:
+            if self._closed:  # an operation still under way at shutdown: the client is closed
+                raise MatrixUnavailable(f"{what}: the Matrix connection is stopped")
             try:
                 resp = await call()
             except (ClientError, TimeoutError) as exc:  # nio gave up its own connection retries
@@ -368,7 +423,15 @@ class MatrixConnection:
             resp = await client.keys_upload()
             if isinstance(resp, nio.ErrorResponse):
                 logger.warning("matrix: keys upload: %s", resp)
-        resp = await client.sync(timeout=0 if first else self.tuning.sync_timeout_ms, full_state=True if first else None)
+        if first:
+            # Resume after the last event the inbox handled (not nio's token, saved as soon as a sync
+            # arrives): what was said while Vigie was away is read, up to FIRST_SYNC_EVENTS a room.
+            assert self._inbox is not None  # noqa: S101 - set by start()
+            self._resume_from = self._inbox.saved_position()
+            resp = await client.sync(timeout=0, full_state=True, since=self._resume_from,
+                                     sync_filter={"room": {"timeline": {"limit": FIRST_SYNC_EVENTS}}})
+        else:
+            resp = await client.sync(timeout=self.tuning.sync_timeout_ms)
         if isinstance(resp, nio.SyncError):
             if token_refused(resp):
                 raise _TokenRefused()
@@ -384,15 +447,21 @@ class MatrixConnection:
         assert self._inbox is not None  # noqa: S101 - started before the loop
         loop = asyncio.get_running_loop()
         self._retry_undecrypted(client)
-        if first:
-            return  # everything in the first sync happened before start-up
+        if first and self._resume_from is None:
+            # A new device, or no position saved yet: the timeline is history, not commands to us.
+            self._inbox.put_position(resp.next_batch)
+            return
         for room_id, info in resp.rooms.join.items():
+            if first and info.timeline.limited:
+                logger.warning("matrix: more than %d events in %s while Vigie was away: only the last %d are read",
+                               FIRST_SYNC_EVENTS, room_id, FIRST_SYNC_EVENTS)
             for event in info.timeline.events:
                 if isinstance(event, nio.MegolmEvent):
                     # The key may come in a later sync (to-device messages are not ordered with the room).
                     self._undecrypted.append((room_id, event, loop.time() + 30))
                 else:
                     self._inbox.put(room_id, event)
+        self._inbox.put_position(resp.next_batch)
 
     def _retry_undecrypted(self, client: Any) -> None:
         assert self._inbox is not None  # noqa: S101
