@@ -78,16 +78,19 @@ class Inbox:
         self._task = asyncio.create_task(self._run(), name="matrix-inbox")
 
     async def stop(self, timeout: float = 1.0) -> None:
+        """Stop reading; replies under way go on (the client is still open for the outboxes' drain)."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.wait({self._task}, timeout=timeout)
             self._task = None
-        if self._replies:
-            _, late = await asyncio.wait(set(self._replies), timeout=timeout)
-            for task in late:
-                task.cancel()  # each reports itself as not delivered
-            if late:
-                await asyncio.wait(late, timeout=timeout)
+
+    async def abandon_replies(self, timeout: float = 1.0) -> None:
+        """At close: the replies still not delivered are cancelled, each reporting itself."""
+        late = set(self._replies)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=timeout)
 
     # ---------- the position in the rooms' history ----------
 

@@ -176,6 +176,8 @@ class MatrixConnection:
     async def close(self, _: web.Application | None = None) -> None:
         """Close the HTTP session for good; every wait bounded, whatever the homeserver does."""
         await self.stop_sync()
+        if self._inbox is not None:
+            await self._inbox.abandon_replies(_STOP_WAIT)
         self._closed = True
         self._ready.clear()
         self._wake()
