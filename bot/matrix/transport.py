@@ -10,8 +10,11 @@ Session. Password login the first time, then the saved access token (``session.j
 matrix_session.py); the device id from settings and nio's store (Olm/Megolm keys,
 sync token) live in ``<data_dir>/<store_dir>`` too, so a restarted bot is the same device, keeps
 its keys and resumes sync where it stopped. nio keeps no room state, so the first sync of every
-start is ``full_state``; its timeline (everything from before start-up) is never acted upon.
-Invites to configured rooms are accepted; other invites are ignored.
+start is ``full_state``; it starts from the inbox's saved position (``inbox-position.json``: the
+sync after the last event handled), so commands said while Vigie was stopped are read (up to
+``FIRST_SYNC_EVENTS`` a room) and go through ``commands.run_late``. A new device has no position:
+its first timeline is history and is not acted upon. Invites to configured rooms are accepted;
+other invites are ignored.
 
 Device trust (matrix_trust.py): trust on first use for the roster, nothing for
 anyone else. After every keys query and before every encrypted send, every device of a person
@@ -31,7 +34,14 @@ not to a warning every 2 s) and waits out 429 ``M_LIMIT_EXCEEDED`` for ``retry_a
 methods wait (bounded) for the first sync and the room, retry 5xx answers and connection failures
 until a deadline, and otherwise raise so the room's outbox retries.
 Every write carries a transaction id kept per operation until it succeeds: a retry after a lost
-answer is deduplicated by Synapse, nothing is posted twice.
+answer is deduplicated by Synapse, nothing is posted twice. A send that races a device-list
+change of the sync loop (nio raises ``KeyError``) is made again with the same transaction id,
+then raises ``MatrixUnavailable`` so the caller retries: never logged and dropped.
+
+Stopping: the ``cleanup_ctx`` exit stops the sync loop and the inbox only; the client stays open
+through the outboxes' drain and is closed by ``close`` (an ``on_cleanup`` hook), each wait
+bounded, so SIGTERM ends in the drain's time whatever the homeserver does. The closed aiohttp
+session is left on the client so that nothing re-opens one behind our back.
 
 Media. Tiles are uploaded from memory (encrypted attachments in encrypted rooms) and redacted
 when replaced or at the end. If the bot's account is a server admin (asked once:
@@ -52,7 +62,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import nio
 from aiohttp import ClientError, web
@@ -62,6 +71,7 @@ from ..desk import Desk
 from ..settings import MatrixCfg, Settings
 from .admin import AdminApiError, SynapseAdmin
 from .inbox import Inbox
+from .relations import own_edits
 from .room import MatrixRoom
 from .session import forget_session, login, secure_dir, token_refused
 from .trust import KeyKeeper
@@ -305,33 +315,9 @@ class MatrixConnection:
         self._pending_tx.pop(key, None)
 
     async def edits_of(self, room_id: str, event_id: str) -> list[str]:
-        """The bot's own ``m.replace`` edits of ``event_id``, as the server knows them (relations API;
-        it works in encrypted rooms, where the relation stays in clear). [] if it cannot say."""
+        """The bot's own ``m.replace`` edits of ``event_id`` as the server lists them ([] if it cannot)."""
         client = await self.wait_room(room_id)
-        base = f"/_matrix/client/v1/rooms/{quote(room_id, safe='')}/relations/{quote(event_id, safe='')}/m.replace"
-        found: list[str] = []
-        page: str | None = None
-        for _ in range(20):  # at most 2 000 edits: a link is edited every few minutes
-            path = base + "?limit=100" + (f"&from={quote(page, safe='')}" if page else "")
-            try:
-                resp = await asyncio.wait_for(
-                    client.send("GET", path, None, {"Authorization": f"Bearer {client.access_token}"}),
-                    self.tuning.request_timeout)
-                async with resp:
-                    status = resp.status
-                    body = await resp.json(content_type=None) if status == 200 else None
-            except (ClientError, TimeoutError, ValueError) as exc:
-                logger.warning("matrix: edits of %s not listed: %s", event_id, type(exc).__name__)
-                break
-            if not isinstance(body, dict):
-                logger.warning("matrix: edits of %s not listed: HTTP %s", event_id, status)
-                break
-            found += [str(e["event_id"]) for e in body.get("chunk", [])
-                      if isinstance(e, dict) and e.get("sender") == self.cfg.user_id and e.get("event_id")]
-            page = body.get("next_batch")
-            if not page:
-                break
-        return found
+        return await own_edits(client, room_id, event_id, self.cfg.user_id, self.tuning.request_timeout)
 
     async def _retrying(self, what: str, call: Callable[[], Any]) -> Any:
         """``call()`` again on a 5xx answer or a connection failure until the deadline (same transaction
