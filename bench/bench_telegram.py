@@ -1,6 +1,6 @@
 """Telegram: the link under the group's flood limit, per-group budget vs python-telegram-bot's FIFO limiter.
 
-Run:  .venv/bin/python -m bench.bench_telegram [--incidents 20] [--every 15] [--tiles 5] [--speed 5]
+Run:  .venv/bin/python -m bench.bench_telegram [--incidents 20] [--every 15] [--tiles 5] [--speed 2]
 
 The whole bot (build_app) runs against the fake Bot API enforcing Telegram's limits: 20 sends or
 edits per group in any minute (429 ``retry_after`` past it) and 30 per second overall. A chief
@@ -9,9 +9,9 @@ while access is open; the police ends each incident with ``/fin`` two thirds of 
 next one (its answer, two deletions and the closure report follow).
 
 Time runs ``--speed`` times faster than the wall clock, on one clock shared by the fake's
-limiter, Vigie's budget and the baseline's limiter, so 20 incidents take minutes of Telegram
-time but seconds of ours. Latencies are in that clock: the bot's own processing is inflated by
-``--speed`` (pessimistic). For each trigger: the time from the ``/alerte`` reaching the fake to
+limiter, Vigie's budget and the baseline's limiter (5 minutes of Telegram time take 2.5 at the
+default). Latencies are in that clock: the bot's own processing is inflated by ``--speed``
+(pessimistic; on a loaded machine use --speed 1 for real-time figures). For each trigger: the time from the ``/alerte`` reaching the fake to
 the link's accepted ``sendMessage``, and whether the link was the first request to the group.
 
 The baseline is the code before the budget: PTB's ``AIORateLimiter`` (first come, first served,
@@ -191,7 +191,7 @@ def main() -> None:
     ap.add_argument("--incidents", type=int, default=20)
     ap.add_argument("--every", type=float, default=15.0)
     ap.add_argument("--tiles", type=float, default=5.0)
-    ap.add_argument("--speed", type=float, default=5.0)
+    ap.add_argument("--speed", type=float, default=2.0)
     a = ap.parse_args()
     print(f"{a.incidents} incidents every {a.every:.0f} s, a tile every {a.tiles:.0f} s, "
           f"fake enforcing 20/min per group; time x{a.speed:g}")
