@@ -11,8 +11,9 @@ next one (its answer, two deletions and the closure report follow).
 Time runs ``--speed`` times faster than the wall clock, on one clock shared by the fake's
 limiter, Vigie's budget and the baseline's limiter (5 minutes of Telegram time take 2.5 at the
 default). Latencies are in that clock: the bot's own processing is inflated by ``--speed``
-(pessimistic; on a loaded machine use --speed 1 for real-time figures). For each trigger: the time from the ``/alerte`` reaching the fake to
-the link's accepted ``sendMessage``, and whether the link was the first request to the group.
+(pessimistic; on a loaded machine use --speed 1 for real-time figures). For each trigger: the
+time from the ``/alerte`` reaching the fake to the link's accepted ``sendMessage``, and whether
+the link was the first request to the group.
 
 The baseline is the code before the budget: PTB's ``AIORateLimiter`` (first come, first served,
 leaky bucket; its time periods and 429 sleeps scaled the same way), tiles always edited, and a
