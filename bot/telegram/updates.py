@@ -26,6 +26,7 @@ confirmation request) posted in the group is the answer, one request fewer befor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -144,37 +145,49 @@ class TelegramInput:
         task.add_done_callback(self._sending.discard)
 
     async def _send_reply(self, bot: ExtBot[Any], msg: Message, text: str, markup: InlineKeyboardMarkup | None) -> None:
-        """Network errors retried briefly; a reply that cannot be sent is logged, never raised."""
+        """Network errors retried briefly; a reply that cannot be sent is logged and written to the
+        registre (``room_error``), never raised."""
+        error: str | None = "stopping"
+        try:
+            error = await self._try_reply(bot, msg, text, markup)
+        finally:
+            if error is not None:
+                logger.warning("reply in telegram:%s not delivered: %s", msg.chat.id, error)
+                with contextlib.suppress(Exception):  # reporting must not hide the cause in the log
+                    self._desk.registre.append("room_error", actor="system", details={
+                        "room": f"telegram:{msg.chat.id}", "operation": "reply", "error": error[:300],
+                        "text": text[:200]})
+
+    async def _try_reply(self, bot: ExtBot[Any], msg: Message, text: str,
+                         markup: InlineKeyboardMarkup | None) -> str | None:
+        """None once sent, else why not."""
         quote = ReplyParameters(message_id=msg.message_id, allow_sending_without_reply=True)
         delay = 0.5
         for attempt in range(1, REPLY_ATTEMPTS + 1):
             try:
                 await bot.send_message(msg.chat.id, clip(text, MAX_TEXT), reply_parameters=quote, reply_markup=markup,
                                        protect_content=True, rate_limit_args=Lane.REPLY)
-                return
+                return None
             except BadRequest as exc:  # a subclass of NetworkError in PTB: never worth retrying
-                logger.warning("reply in telegram:%s refused: %s", msg.chat.id, self._redact(exc.message))
-                return
+                return "refused: " + self._redact(exc.message)
             except NetworkError as exc:
                 if attempt == REPLY_ATTEMPTS:
-                    logger.warning("reply in telegram:%s lost: %s", msg.chat.id, self._redact(exc.message))
-                    return
+                    return "lost: " + self._redact(exc.message)
                 await asyncio.sleep(delay)
                 delay *= 2
             except TelegramError as exc:
-                logger.warning("reply in telegram:%s failed: %s", msg.chat.id, self._redact(exc.message))
-                return
+                return "failed: " + self._redact(exc.message)
+        return "not sent"
 
     async def flush(self, timeout: float) -> None:
-        """Let the replies under way finish, for at most ``timeout`` seconds (at shutdown)."""
+        """Let the replies under way finish, for at most ``timeout`` seconds (at shutdown); the
+        others are cancelled and report themselves."""
         pending = set(self._sending)
         if not pending:
             return
         _, late = await asyncio.wait(pending, timeout=timeout)
         for task in late:
             task.cancel()
-        if late:
-            logger.warning("stopping with %d Telegram repl(ies) not sent", len(late))
         await asyncio.gather(*late, return_exceptions=True)
 
     # ---------- button presses ----------

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.telegram.budget import BudgetClock
+from bot.telegram.budget import BudgetClock, BudgetRules
 from bot.telegram.transport import TelegramOptions
 from tests.fakes import FakeTelegram
 from tests.telegram.conftest import Start
@@ -114,3 +114,14 @@ async def test_commands_typed_while_vigie_was_stopped(fake: FakeTelegram, vigie:
     late = [(r.actor, r.details["command"], r.details["applied"]) for r in second.registre.records()
             if r.kind == "late_command"]
     assert late == [("demo-cic", "end", True), ("demo-chef", "alert", False)]
+
+
+async def test_a_reply_that_cannot_be_sent_is_in_the_registre(fake: FakeTelegram, vigie: Start) -> None:
+    v = await vigie(options=TelegramOptions(api_url=fake.url, poll_timeout=2,
+                                            budget=BudgetRules(flood_retries=1)))
+    fake.flood("sendMessage", 2, retry_after=1)  # more 429s than the budget waits out
+    fake.user_sends(GROUP, CIC, "/statut")
+    await until(lambda: any(r.kind == "room_error" for r in v.registre.records()), message="the report")
+    [error] = [r for r in v.registre.records() if r.kind == "room_error"]
+    assert error.details["operation"] == "reply" and "Flood control" in error.details["error"]
+    assert error.details["room"] == ROOM and "Aucun incident" in error.details["text"]
