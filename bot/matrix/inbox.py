@@ -109,6 +109,10 @@ class Inbox:
         """Everything queued before this is handled: ``since`` may be saved once it is."""
         self._queue.put_nowait((None, since))
 
+    def forget_position(self) -> None:
+        if self._store_dir is not None:
+            (self._store_dir / POSITION_FILE).unlink(missing_ok=True)
+
     def _save_position(self, since: str) -> None:
         if self._store_dir is None:
             return

@@ -411,10 +411,10 @@ class MatrixConnection:
             resp = await client.keys_upload()
             if isinstance(resp, nio.ErrorResponse):
                 logger.warning("matrix: keys upload: %s", resp)
+        assert self._inbox is not None  # noqa: S101 - set by start()
         if first:
             # Resume after the last event the inbox handled (not nio's token, saved as soon as a sync
             # arrives): what was said while Vigie was away is read, up to FIRST_SYNC_EVENTS a room.
-            assert self._inbox is not None  # noqa: S101 - set by start()
             self._resume_from = self._inbox.saved_position()
             resp = await client.sync(timeout=0, full_state=True, since=self._resume_from,
                                      sync_filter={"room": {"timeline": {"limit": FIRST_SYNC_EVENTS}}})
@@ -423,6 +423,11 @@ class MatrixConnection:
         if isinstance(resp, nio.SyncError):
             if token_refused(resp):
                 raise _TokenRefused()
+            if first and self._resume_from is not None and not _transient(resp):
+                # A position the server does not know (a store copied from another server, say):
+                # start from nio's own token instead of failing on it forever.
+                logger.warning("matrix: the saved inbox position was refused (%s); reading from the sync token", resp)
+                self._inbox.forget_position()
             raise MatrixRequestError(f"sync: {resp}")
         # Events first (already decrypted by nio), then the keys round: a command is not held up by it.
         self._dispatch(client, resp, first)

@@ -18,7 +18,7 @@ from bot.matrix import inbox as inbox_module
 from bot.matrix.inbox import Inbox, strip_reply_fallback
 from bot.matrix.room import edit, image, notice, op_key, split_ref
 from bot.matrix.session import SavedSession, load_session, save_session
-from bot.matrix.transport import MatrixConnection, Tuning
+from bot.matrix.transport import MatrixConnection, MatrixRequestError, Tuning
 from bot.settings import MatrixCfg
 
 
@@ -180,3 +180,21 @@ def test_confirm_keys(key: str) -> None:
     from bot.matrix.inbox import CONFIRM_KEYS
 
     assert key.replace("\ufe0f", "") in CONFIRM_KEYS
+
+
+async def test_a_refused_inbox_position_is_dropped(tmp_path: Path) -> None:
+    conn = _conn(tmp_path)
+    conn._inbox = Inbox(SimpleNamespace(), conn.cfg, "@bot:s", None, None, None, tmp_path)  # type: ignore[arg-type]
+    conn._inbox._save_position("s_from_another_server")
+    refused = nio.SyncError("Unknown since token", "M_INVALID_PARAM")
+    refused.transport_response = SimpleNamespace(status=400)  # type: ignore[assignment]
+    asked: list[Any] = []
+
+    async def sync(**kw: Any) -> Any:
+        asked.append(kw["since"])
+        return refused
+
+    client = SimpleNamespace(should_upload_keys=False, sync=sync)
+    with pytest.raises(MatrixRequestError):
+        await conn._round_once(client, first=True)
+    assert asked == ["s_from_another_server"] and conn._inbox.saved_position() is None  # next round: nio's token
