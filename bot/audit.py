@@ -95,6 +95,7 @@ KIND_LABELS: dict[str, dict[str, str]] = {
         "sia_refused": "Message de centrale refusé",
         "panel_silent": "Centrale d'alarme muette",
         "panel_back": "Centrale d'alarme revenue",
+        "late_command": "Commande reçue en retard",
     },
     "en": {
         "trigger": "Trigger",
@@ -125,6 +126,7 @@ KIND_LABELS: dict[str, dict[str, str]] = {
         "sia_refused": "Alarm panel message refused",
         "panel_silent": "Alarm panel silent",
         "panel_back": "Alarm panel back",
+        "late_command": "Command received late",
     },
 }
 
