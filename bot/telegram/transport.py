@@ -74,7 +74,6 @@ class TelegramOptions:
     write_timeout: float = 20.0  # tiles are uploads
     ready_timeout: float = 10.0  # how long a room operation waits for the bot to be connected
     reconnect_max: float = 60.0  # ceiling of the backoff between connection attempts
-    reply_flush: float = 1.0  # at stop, how long replies under way may take to leave
     wall_clock: Callable[[], datetime] = _utcnow  # Telegram dates are wall-clock, not the desk's clock
 
 
@@ -167,8 +166,8 @@ class TelegramGateway:
         self._application = self._build(self._input)
         self._task = asyncio.create_task(self._run(self._application, self._input), name="telegram:connect")
         yield
-        # Stop taking updates; the bot itself stays usable until _close, for the outboxes' drain.
-        await self._input.flush(self._opts.reply_flush)
+        # Stop taking updates; the bot itself (and replies under way) stays usable until _close,
+        # for the outboxes' drain.
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -180,6 +179,8 @@ class TelegramGateway:
             await application.stop()
 
     async def _close(self, _: web.Application) -> None:
+        if self._input is not None:
+            await self._input.abandon_replies()  # had the drain's time; each reports itself
         self._closed = True
         self._ready.clear()
         application, self._application = self._application, None

@@ -179,16 +179,13 @@ class TelegramInput:
                 return "failed: " + self._redact(exc.message)
         return "not sent"
 
-    async def flush(self, timeout: float) -> None:
-        """Let the replies under way finish, for at most ``timeout`` seconds (at shutdown); the
-        others are cancelled and report themselves."""
-        pending = set(self._sending)
-        if not pending:
-            return
-        _, late = await asyncio.wait(pending, timeout=timeout)
+    async def abandon_replies(self, timeout: float = 1.0) -> None:
+        """At close: replies still not sent are cancelled; each writes itself to the registre."""
+        late = set(self._sending)
         for task in late:
             task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
+        if late:
+            await asyncio.wait(late, timeout=timeout)
 
     # ---------- button presses ----------
 
