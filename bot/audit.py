@@ -25,6 +25,8 @@ consistently; nothing stored in the same file can detect that. Publishing the he
 elsewhere (the closure report posted in the rooms, a copy kept by the police) is what
 anchors it.
 
+The tables and triggers are numbered migrations in ``bot/migrations.py`` (``REGISTRE``).
+
 No secrets and no images: ``append`` refuses details with a key named like a password,
 token, secret, cookie or session id, and any bytes value.
 """
@@ -43,6 +45,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+
+from . import migrations
 
 logger = logging.getLogger(__name__)
 
@@ -148,51 +152,6 @@ _TEXT = {
         "seq": "#{seq}",
     },
 }
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS registre (
-    seq       INTEGER PRIMARY KEY,
-    at        TEXT NOT NULL,
-    kind      TEXT NOT NULL,
-    incident  TEXT,
-    actor     TEXT,
-    details   TEXT NOT NULL,
-    drill     INTEGER NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash      TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS registre_incident ON registre (incident);
-CREATE TABLE IF NOT EXISTS registre_head (
-    id        INTEGER PRIMARY KEY CHECK (id = 1),
-    count     INTEGER NOT NULL,
-    last_hash TEXT NOT NULL
-);
--- hex(zeroblob(32)) is GENESIS, the 64 zeros the first record chains to.
-INSERT OR IGNORE INTO registre_head (id, count, last_hash) VALUES (1, 0, hex(zeroblob(32)));
-CREATE TRIGGER IF NOT EXISTS registre_no_update BEFORE UPDATE ON registre
-BEGIN SELECT RAISE(ABORT, 'registre is append-only: UPDATE refused'); END;
-CREATE TRIGGER IF NOT EXISTS registre_no_delete BEFORE DELETE ON registre
-BEGIN SELECT RAISE(ABORT, 'registre is append-only: DELETE refused'); END;
-CREATE TRIGGER IF NOT EXISTS registre_insert_extends BEFORE INSERT ON registre
-WHEN NEW.seq IS NOT (SELECT count FROM registre_head WHERE id = 1) + 1
-  OR NEW.prev_hash IS NOT (SELECT last_hash FROM registre_head WHERE id = 1)
-BEGIN SELECT RAISE(ABORT, 'registre is append-only: INSERT must extend the chain'); END;
-CREATE TRIGGER IF NOT EXISTS registre_head_advances BEFORE UPDATE ON registre_head
-WHEN NEW.id IS NOT OLD.id
-  OR NEW.count IS NOT OLD.count + 1
-  OR NEW.last_hash IS NOT (SELECT hash FROM registre WHERE seq = NEW.count)
-BEGIN SELECT RAISE(ABORT, 'registre_head only advances with the registre'); END;
-CREATE TRIGGER IF NOT EXISTS registre_head_no_delete BEFORE DELETE ON registre_head
-BEGIN SELECT RAISE(ABORT, 'registre_head cannot be deleted'); END;
-"""
-
-_TRIGGERS = (
-    "registre_no_update",
-    "registre_no_delete",
-    "registre_insert_extends",
-    "registre_head_advances",
-    "registre_head_no_delete",
-)
 
 # Text columns are read as bytes so that a file edited with a hex editor (invalid UTF-8)
 # is reported by verify() instead of crashing the sqlite3 module.
@@ -300,12 +259,15 @@ class Registre:
             if readonly:
                 if missing is None:
                     raise ValueError(f"{path}: pas un registre Vigie / not a Vigie audit log")
+                migrations.check_not_newer(self._conn, migrations.REGISTRE, str(path))
             else:
                 self._conn.execute("PRAGMA journal_mode = WAL")
                 # In WAL mode NORMAL may lose the last commits on a power cut, never corrupt the
                 # file; the head is in the same transaction, so it stays consistent with the rows.
                 self._conn.execute("PRAGMA synchronous = NORMAL")
-                self._conn.executescript(_SCHEMA)
+                migrations.migrate(self._conn, migrations.REGISTRE, str(path))
+                for name in missing or ():  # re-arm the protections for what is written from now on
+                    self._conn.execute(migrations.REGISTRE_TRIGGERS[name])
         except BaseException:
             self._conn.close()
             raise
@@ -318,7 +280,7 @@ class Registre:
         }
         if "registre" not in names:
             return None
-        return [name for name in _TRIGGERS if name not in names]
+        return [name for name in migrations.REGISTRE_TRIGGERS if name not in names]
 
     def __enter__(self) -> Self:
         return self

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .audit import Registre
+from .migrations import SchemaTooNew
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ def _open(db: Path, out: TextIO) -> Registre | None:
         return None
     try:
         return Registre(db, readonly=True)
-    except (ValueError, sqlite3.DatabaseError) as exc:
+    except (ValueError, sqlite3.DatabaseError, SchemaTooNew) as exc:
         print(f"Registre illisible : {db} ({exc}) / unreadable audit log", file=out)
         return None
 
