@@ -26,6 +26,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import Argon2Error, InvalidHashError
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
+from .kinds import Kind
 from .policy.convention import Convention, Person
 from .policy.incident import Incident
 from .store import Store, StoredSession
@@ -75,7 +76,7 @@ class AuditSink(Protocol):
 
     def append(
         self,
-        kind: str,
+        kind: Kind,
         *,
         incident: str | None = None,
         actor: str | None = None,
@@ -257,7 +258,7 @@ class Access:
         assert incident.ends_at is not None  # noqa: S101 - grants_access implies it
         expires = min(now + timedelta(seconds=self._max_age), incident.ends_at)
         self._registre.append(
-            "link_issued",
+            Kind.LINK_ISSUED,
             incident=incident.id,
             details={"expires": expires.isoformat()},
             drill=incident.drill,
@@ -304,7 +305,7 @@ class Access:
     ) -> None:
         logger.info("live link refused: %s (%s)", reason, _echo(client))
         self._registre.append(
-            "refusal",
+            Kind.REFUSAL,
             incident=incident.id if incident else None,
             details={"reason": reason, "client": _echo(client), "what": "live_link"},
             drill=incident.drill if incident else drill,
@@ -348,7 +349,7 @@ class Access:
         self._store.save_session(
             StoredSession(_hash_cookie(cookie), person.id, incident.id, incident.ends_at, t.client)
         )
-        self._audit(t, "login_ok", at=self._clock())
+        self._audit(t, Kind.LOGIN_OK, at=self._clock())
         logger.info("viewer %s opened a session on %s", person.id, incident.id)
         return cookie, ViewerSession(person, incident.id, incident.ends_at, client)
 
@@ -358,7 +359,7 @@ class Access:
             wait = self._limiter.locked_for(key, t.now)
             if wait is None:
                 continue
-            self._audit(t, "login_locked", on="person" if key == t.person_key else "client")
+            self._audit(t, Kind.LOGIN_LOCKED, on="person" if key == t.person_key else "client")
             seconds = max(1, int(wait.total_seconds()))
             minutes = -(-seconds // 60)
             raise LoginRefused(
@@ -371,9 +372,9 @@ class Access:
 
     def _fail(self, t: _Try, reason: str) -> NoReturn:
         newly_locked = [k for k in t.keys if self._limiter.failed(k, t.now)]
-        self._audit(t, "login_failed", reason=reason)
+        self._audit(t, Kind.LOGIN_FAILED, reason=reason)
         for key in newly_locked:
-            self._audit(t, "login_locked", on="person" if key == t.person_key else "client")
+            self._audit(t, Kind.LOGIN_LOCKED, on="person" if key == t.person_key else "client")
         fr, en = _NOT_HABILITATED if reason == "not_habilitated" else _WRONG
         left = min(self._limiter.remaining(k, t.now) for k in t.keys)
         if newly_locked:
@@ -403,7 +404,7 @@ class Access:
         except Argon2Error:
             return False
 
-    def _audit(self, t: _Try, kind: str, *, at: datetime | None = None, **extra: str) -> None:
+    def _audit(self, t: _Try, kind: Kind, *, at: datetime | None = None, **extra: str) -> None:
         person = t.person.id if t.person else _echo(t.person_id)
         self._registre.append(
             kind,

@@ -19,6 +19,7 @@ from typing import Any, NoReturn, Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from .alarm import AlarmIn, AlarmResult
+from .kinds import Kind
 from .messages import Renderer, Reply
 from .outbox import Edit, Fanout, Op, Post, Remove, Tile
 from .policy import incident as sm
@@ -39,7 +40,7 @@ class LinkIssuer(Protocol):
 
 
 class Audit(Protocol):
-    def append(self, kind: str, *, incident: str | None = None, actor: str | None = None,
+    def append(self, kind: Kind, *, incident: str | None = None, actor: str | None = None,
                details: Mapping[str, Any] | None = None, drill: bool = False,
                at: datetime | None = None) -> Any: ...
 
@@ -197,7 +198,7 @@ class Desk:
             except Refused as r:
                 self._refuse(r.reason, actor.id, room, inc.drill, incident=inc.id, command="confirm")
             self.store.save(done)
-            self._audit("confirmation", done, actor.id, {"room": room})
+            self._audit(Kind.CONFIRMATION, done, actor.id, {"room": room})
             self.fanout.put(Edit(done.id, "confirm", lambda lang: self.render.confirm_closed(done, lang)))
             self._activated(done, now)
             return Reply.of(lambda lang: self._opened_reply(done, lang))
@@ -212,7 +213,7 @@ class Desk:
             except Refused as r:
                 self._refuse(r.reason, actor.id, room, inc.drill, incident=inc.id, command="extend")
             self.store.save(done)
-            self._audit("extension", done, actor.id, {"minutes": minutes, "ends_at": done.ends_at, "room": room})
+            self._audit(Kind.EXTENSION, done, actor.id, {"minutes": minutes, "ends_at": done.ends_at, "room": room})
             self._arm(done)
             n = len(done.extensions)
             self.fanout.put(Post(done.id, f"extension:{n}", lambda lang: self.render.extended(done, lang)))
@@ -234,7 +235,7 @@ class Desk:
     async def record_request(self, person: Person | None, room: str, requisition: str) -> Reply:
         async with self._lock:
             actor = self._check_actor(person, room, "record", False)
-            self.registre.append("recording_request", actor=actor.id,
+            self.registre.append(Kind.RECORDING_REQUEST, actor=actor.id,
                                  details={"room": room, "requisition": requisition[:100] or None})
             raise Refused(RECORDING)
 
@@ -245,7 +246,7 @@ class Desk:
 
     def refuse_stranger(self, actor: str, room: str, reason: str, **details: Any) -> None:
         """A message from someone or somewhere the convention does not know: audited, nothing else."""
-        self.registre.append("refusal", actor=actor, details={"reason": reason, "room": room, **details})
+        self.registre.append(Kind.REFUSAL, actor=actor, details={"reason": reason, "room": room, **details})
 
     # ---------- alarms ----------
 
@@ -275,7 +276,7 @@ class Desk:
                 lapsed = sm.lapse(inc, now)
                 if lapsed is not inc:
                     self.store.save(lapsed)
-                    self._audit("refusal", lapsed, "system", {"reason": "not_confirmed"})
+                    self._audit(Kind.REFUSAL, lapsed, "system", {"reason": "not_confirmed"})
                     self._drop_jobs(lapsed.id)
                     self.fanout.put(Edit(lapsed.id, "confirm", partial(self._confirm_closed, lapsed)))
                     continue
@@ -289,7 +290,7 @@ class Desk:
             now = self.clock()
             if inc is None or not inc.grants_access(now):
                 return
-            self._audit("reminder", inc, "system", {"ends_at": inc.ends_at})
+            self._audit(Kind.REMINDER, inc, "system", {"ends_at": inc.ends_at})
             n = len(inc.extensions)
             self.fanout.put(Post(inc.id, f"reminder:{n}", lambda lang: self.render.reminder(inc, lang, now)))
 
@@ -306,12 +307,12 @@ class Desk:
         today = now.date().isoformat()
         if self.conv.authorisation.expires_soon(now) and self._warned_on != today:
             self._warned_on = today
-            self.registre.append("authorisation_warning", actor="system",
+            self.registre.append(Kind.AUTHORISATION_WARNING, actor="system",
                                  details={"reference": self.conv.authorisation.reference,
                                           "expires": self.conv.authorisation.expires.isoformat()})
             self.fanout.put(Post(None, "authorisation", self.render.authorisation_warning))
 
-    def announce(self, kind: str, text_fr: str, text_en: str, **details: Any) -> None:
+    def announce(self, kind: Kind, text_fr: str, text_en: str, **details: Any) -> None:
         """A notice for every room outside any incident (alarm panel silent, back, …), audited."""
         self.registre.append(kind, actor="system", details={"text": text_fr, **details})
         self.fanout.put(Post(None, kind, lambda lang: self.render.notice(text_fr, text_en, lang)))
@@ -329,7 +330,7 @@ class Desk:
         return person
 
     def _refuse(self, reason: Reason, actor: str, room: str, drill: bool, incident: str | None = None, **details: Any) -> NoReturn:
-        self.registre.append("refusal", incident=incident, actor=actor, drill=drill,
+        self.registre.append(Kind.REFUSAL, incident=incident, actor=actor, drill=drill,
                              details={"reason": reason.code, "room": room, **details})
         raise Refused(reason)
 
@@ -355,7 +356,7 @@ class Desk:
         base = {k: v for k, v in base.items() if v}
         if decision.refused:
             reason = decision.reasons[0]
-            self.registre.append("refusal", actor=trig.actor, drill=trig.drill,
+            self.registre.append(Kind.REFUSAL, actor=trig.actor, drill=trig.drill,
                                  details={**base, "reason": reason.code, "text": reason.fr})
             raise Refused(reason)
         inc = decision.incident
@@ -363,8 +364,8 @@ class Desk:
         if inc.id == "new":
             inc = replace(inc, id=self._new_id(trig.drill, now))
             decision = replace(decision, incident=inc)
-        self._audit("trigger", inc, trig.actor, base)
-        self._audit("decision", inc, "system", {"outcome": decision.outcome.value,
+        self._audit(Kind.TRIGGER, inc, trig.actor, base)
+        self._audit(Kind.DECISION, inc, "system", {"outcome": decision.outcome.value,
                                                 "reasons": [r.fr for r in decision.reasons]})
         return decision
 
@@ -376,16 +377,16 @@ class Desk:
             self._activated(inc, now)
             return Reply.of(lambda lang: self._opened_reply(inc, lang))
         if decision.outcome is Outcome.PENDING:
-            self._audit("confirmation_requested", inc, "system", {"confirm_by": inc.confirm_by, "rule": inc.confirm_rule.value})
+            self._audit(Kind.CONFIRMATION_REQUESTED, inc, "system", {"confirm_by": inc.confirm_by, "rule": inc.confirm_rule.value})
             self.fanout.put(Post(inc.id, "confirm", lambda lang: self.render.confirm_request(inc, lang), confirm=True))
             self._arm(inc)
             return Reply.of(lambda lang: self.render.confirm_request(inc, lang).text)
         if decision.outcome is Outcome.CONFIRMED:
-            self._audit("confirmation", inc, trig.actor, {"by_trigger": True})
+            self._audit(Kind.CONFIRMATION, inc, trig.actor, {"by_trigger": True})
             self.fanout.put(Edit(inc.id, "confirm", lambda lang: self.render.confirm_closed(inc, lang)))
             self._activated(inc, now)
             return Reply.of(lambda lang: self._opened_reply(inc, lang))
-        self._audit("joined", inc, trig.actor, {"joined": inc.joined_count})
+        self._audit(Kind.JOINED, inc, trig.actor, {"joined": inc.joined_count})
         return Reply.of(lambda lang: (f"Incident {inc.id} is already open: your report has been added to it."
                                       if lang == "en" else
                                       f"L'incident {inc.id} est déjà ouvert : votre signalement y est rattaché."))
@@ -400,7 +401,7 @@ class Desk:
         return f"{prefix}Accès {inc.id} ouvert jusqu'à {self.render.hm(inc.ends_at)} ; le lien est publié dans les salons."
 
     def _activated(self, inc: Incident, now: datetime) -> None:
-        self._audit("activation", inc, inc.confirmed_by or inc.trigger.actor, {"ends_at": inc.ends_at})
+        self._audit(Kind.ACTIVATION, inc, inc.confirmed_by or inc.trigger.actor, {"ends_at": inc.ends_at})
         url = self._url(inc)
         self.fanout.put(Post(inc.id, "link", lambda lang: self.render.link(inc, url, lang, now)))
         self._arm(inc)
@@ -417,7 +418,7 @@ class Desk:
 
     def _closed(self, inc: Incident) -> None:
         self.store.save(inc)
-        kind = {"expired": "expiry"}.get(inc.close_reason or "", "end")
+        kind = Kind.EXPIRY if inc.close_reason == "expired" else Kind.END
         self._audit(kind, inc, inc.closed_by, {"reason": inc.close_reason})
         revoked = self.links.revoke_incident(inc.id)
         self._urls.pop(inc.id, None)
@@ -428,7 +429,7 @@ class Desk:
         records = self.registre.records(inc.id)
         viewers = [(r.actor, r.at) for r in records if r.kind == "login_ok"]
         streams = sum(1 for r in records if r.kind == "stream_opened")
-        report = self._audit("closure_report", inc, "system", {"sessions_revoked": revoked,
+        report = self._audit(Kind.CLOSURE_REPORT, inc, "system", {"sessions_revoked": revoked,
                                                                "viewers": [v for v, _ in viewers], "streams": streams})
         # The report carries the registre's head hash at closing time: copies of it in every room
         # anchor the chain outside the file, so a wholesale rewrite of the registre shows.
@@ -464,12 +465,12 @@ class Desk:
         day = now.astimezone(self.render.tz).strftime("%Y%m%d")
         return f"{prefix}-{day}-{self.store.next_number(prefix + day):02d}"
 
-    def _audit(self, kind: str, inc: Incident, actor: str | None, details: dict[str, Any]) -> Any:
+    def _audit(self, kind: Kind, inc: Incident, actor: str | None, details: dict[str, Any]) -> Any:
         clean = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in details.items()}
         return self.registre.append(kind, incident=inc.id, actor=actor, details=clean, drill=inc.drill)
 
     def on_room_failure(self, room: Room, op: Op, exc: BaseException) -> None:
         incident = getattr(op, "incident", None)
-        self.registre.append("room_error", incident=incident, actor="system",
+        self.registre.append(Kind.ROOM_ERROR, incident=incident, actor="system",
                              details={"room": room.room_id, "operation": type(op).__name__,
                                       "error": f"{type(exc).__name__}: {exc}"[:300]})

@@ -22,6 +22,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..alarm import AlarmIn, AlarmResult
+from ..kinds import Kind
 from ..store import Store
 from .verify import DEFAULT_TOLERANCE, WebhookError, verify
 
@@ -190,7 +191,7 @@ class _AlarmRoute:
         if webhook_id is not None:
             details["webhook_id"] = webhook_id
         logger.warning("alarm webhook refused: source=%r reason=%s client=%s", actor, code, client)
-        outcome = self.audit("webhook_refused", actor=actor, details=details)
+        outcome = self.audit(Kind.WEBHOOK_REFUSED, actor=actor, details=details)
         # Registre.append is synchronous today; an async registre must not be left un-awaited.
         if inspect.isawaitable(outcome):
             await outcome

@@ -31,6 +31,7 @@ from apscheduler.jobstores.base import JobLookupError
 
 from ..alarm import AlarmIn
 from ..desk import Desk
+from ..kinds import Kind
 from ..settings import Settings
 from . import codes as sia_codes
 from . import frame as sia_frame
@@ -306,7 +307,7 @@ class SiaReceiver:
                 details.update(alarm_type=key, outcome=result.outcome, refusal=result.reason_code)
                 logger.info("SIA %s from %s (%s): %s %s", ev.code, panel.name, ev.where(), result.outcome,
                             result.incident_id or result.reason_code)
-        self.desk.registre.append("sia_message", incident=incident, actor=panel.name,
+        self.desk.registre.append(Kind.SIA_MESSAGE, incident=incident, actor=panel.name,
                                   details={k: v for k, v in details.items() if v not in (None, "")})
 
     def _refused(self, r: Refusal, client: str, transport: str, now: datetime) -> bytes:
@@ -321,7 +322,7 @@ class SiaReceiver:
         level = logging.INFO if r.reason is Reason.REPLAYED else logging.WARNING
         logger.log(level, "SIA message refused: %s, answered %s (account %s, client %s)", r.reason.value,
                    r.answer.value, h.account if h else "?", client)
-        self.desk.registre.append("sia_refused", actor=panel.name if panel else "sia", details=details)
+        self.desk.registre.append(Kind.SIA_REFUSED, actor=panel.name if panel else "sia", details=details)
         return sia_frame.answer(r, panel.key if panel else None, now)
 
     # ---------- supervision ----------
@@ -345,7 +346,7 @@ class SiaReceiver:
             every = int(p.heartbeat.total_seconds())
             logger.warning("SIA panel %s (account %s) silent since %s", p.name, p.account, last.isoformat())
             self.desk.announce(
-                "panel_silent",
+                Kind.PANEL_SILENT,
                 f"⚠️ La centrale d'alarme « {p.label} » ne répond plus : aucun message depuis {since} "
                 f"({minutes} min ; un test est attendu toutes les {every} s). Ses alarmes n'arrivent plus à "
                 "Vigie : prévenez l'installateur. La commande /alert reste disponible.",
@@ -364,7 +365,7 @@ class SiaReceiver:
         since = self.desk.render.hm(last)
         logger.warning("SIA panel %s (account %s) is back", p.name, p.account)
         self.desk.announce(
-            "panel_back",
+            Kind.PANEL_BACK,
             f"✅ La centrale d'alarme « {p.label} » répond de nouveau (silencieuse depuis {since}).",
             f"✅ Alarm panel '{p.label}' is responding again (silent since {since}).",
             panel=p.name, account=p.account, last_seen=last.isoformat(),

@@ -36,6 +36,7 @@ from aiohttp import WSCloseCode, web
 from apscheduler.schedulers.base import BaseScheduler
 
 from ..access import Access, AuditSink, ViewerSession
+from ..kinds import Kind
 from ..media.pictures import Pictures
 from ..media.room_tiles import RoomTiles, TileDesk
 from ..media.service import MediaOptions, MediaService, build_media
@@ -158,7 +159,7 @@ class MediaRoutes:
         self._streams.setdefault(stream.incident, set()).add(stream)
         opened = time.monotonic()
         details = {"camera": stream.camera, "person": stream.person, "mode": stream.mode}
-        self._audit.append("stream_opened", incident=incident.id, actor=stream.person, details=details,
+        self._audit.append(Kind.STREAM_OPENED, incident=incident.id, actor=stream.person, details=details,
                            drill=incident.drill, at=self._access.now())
         logger.info("stream opened: %s watches %s (%s)", stream.person, stream.camera, stream.mode)
         feed = (self._stills(ws, stream.camera, incident.drill, session.person.name) if stream.mode != "video"
@@ -193,7 +194,7 @@ class MediaRoutes:
             with contextlib.suppress(Exception):  # the peer may be gone already
                 await ws.close(code=code, message=reason.encode())
             duration = round(time.monotonic() - opened, 1)
-            self._audit.append("stream_closed", incident=incident.id, actor=stream.person,
+            self._audit.append(Kind.STREAM_CLOSED, incident=incident.id, actor=stream.person,
                                details={**details, "duration_s": duration, "reason": reason},
                                drill=incident.drill, at=self._access.now())
             logger.info("stream closed: %s, %s after %.1f s (%s)", stream.person, stream.camera, duration, reason)
