@@ -20,13 +20,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from .alarm import AlarmIn, AlarmResult
 from .kinds import Kind
+from .locales import Msg, reason_text, t
 from .messages import Renderer, Reply
 from .outbox import Edit, Fanout, Op, Post, Remove, Tile
 from .policy import incident as sm
 from .policy.convention import Convention, Person
 from .policy.decide import Decision, Outcome, Trigger, evaluate
 from .policy.incident import Incident, Source, State
-from .policy.reasons import Reason, Refused
+from .policy.reasons import UNKNOWN_PERSON, Reason, Refused, Why
 from .rooms import Outgoing, Room
 from .store import Store
 
@@ -47,24 +48,11 @@ class Audit(Protocol):
     def records(self, incident: str | None = None, *, drill: bool | None = None) -> list[Any]: ...
 
 
-WRONG_ROOM = Reason("wrong_room", "Ce salon n'est pas prévu par la convention.", "This room is not part of the convention.")
-UNKNOWN_PERSON = Reason("unknown_person", "Vous n'êtes pas sur la liste de la convention.", "You are not on the convention's roster.")
-NOT_DRILL_ROLE = Reason("not_drill_role", "Votre rôle ne permet pas de lancer un exercice.", "Your role may not start a drill.")
-NO_SUCH_INCIDENT = Reason("no_such_incident", "Aucun incident ouvert ne porte ce numéro.", "No open incident has that number.")
-RECORDING = Reason(
-    "recording_refused",
-    "Vigie ne permet aucun enregistrement : la police ne voit que le direct. Un enregistrement ne peut être "
-    "extrait que sur réquisition judiciaire adressée à l'exploitant (responsable sécurité), qui conserve les "
-    "images au plus un mois (CSI L252-5). Votre demande est inscrite au registre.",
-    "Vigie records nothing: police see live video only. A recording can only be extracted on a judicial "
-    "requisition addressed to the venue (security chief), which keeps images at most one month (CSI L252-5). "
-    "Your request has been written to the registre.",
-)
-CAMERA_CONTROL = Reason(
-    "camera_control_refused",
-    "La commande des caméras n'est pas ouverte : la convention ne la prévoit qu'en cas de catastrophe déclarée.",
-    "Camera control is not available: the convention only allows it in a declared catastrophe.",
-)
+WRONG_ROOM = Reason(Why.WRONG_ROOM)
+NOT_DRILL_ROLE = Reason(Why.NOT_DRILL_ROLE)
+NO_SUCH_INCIDENT = Reason(Why.NO_SUCH_INCIDENT)
+RECORDING = Reason(Why.RECORDING_REFUSED)
+CAMERA_CONTROL = Reason(Why.CAMERA_CONTROL_REFUSED)
 
 
 @dataclass(frozen=True)
@@ -147,26 +135,22 @@ class Desk:
         extra = self.status_extra  # lines from other services (cameras), set by the composition root
 
         def render(lang: str) -> str:
-            en = lang == "en"
             lines: list[str] = []
             if not incs:
-                lines.append("No open incident." if en else "Aucun incident ouvert.")
+                lines.append(t(lang, Msg.STATUS_NONE))
             for inc in incs:
-                prefix = ("EXERCISE " if en else "EXERCICE ") if inc.drill else ""
-                cat = self.render.category(inc.category, lang)
+                shown = {"drill": t(lang, Msg.STATUS_DRILL) if inc.drill else "", "incident": inc.id,
+                         "category": self.render.category(inc.category, lang)}
                 if inc.state is State.PENDING:
-                    lines.append(f"{prefix}{inc.id} — {cat}: " + (f"waiting for confirmation until {self.render.hm(inc.confirm_by)}"
-                                 if en else f"en attente de confirmation jusqu'à {self.render.hm(inc.confirm_by)}"))
+                    lines.append(t(lang, Msg.STATUS_PENDING, until=self.render.hm(inc.confirm_by), **shown))
                 else:
                     left = max(0, int(((inc.ends_at or now) - now).total_seconds() // 60))
-                    lines.append(f"{prefix}{inc.id} — {cat}: " + (f"access open until {self.render.hm(inc.ends_at)} ({left} min left)"
-                                 if en else f"accès ouvert jusqu'à {self.render.hm(inc.ends_at)} (encore {left} min)"))
+                    lines.append(t(lang, Msg.STATUS_ACTIVE, until=self.render.hm(inc.ends_at), left=left, **shown))
             for rid, h in sorted(health.items()):
-                state = "ok" if h.ok else (f"FAILING: {h.last_error}" if en else f"EN ÉCHEC : {h.last_error}")
-                lines.append(f"{'Room' if en else 'Salon'} {rid}: {state}")
+                lines.append(t(lang, Msg.STATUS_ROOM_OK, room=rid) if h.ok
+                             else t(lang, Msg.STATUS_ROOM_FAILING, room=rid, error=h.last_error))
             a = self.conv.authorisation
-            lines.append(f"Prefectoral authorisation {a.reference} valid until {a.expires:%Y-%m-%d}" if en
-                          else f"Autorisation préfectorale {a.reference} valable jusqu'au {a.expires:%d/%m/%Y}")
+            lines.append(t(lang, Msg.STATUS_AUTHORISATION, reference=a.reference, expires=a.expires))
             if extra is not None:
                 lines.extend(extra(lang))
             return "\n".join(lines)
@@ -230,7 +214,7 @@ class Desk:
             except Refused as r:
                 self._refuse(r.reason, actor.id, room, inc.drill, incident=inc.id, command="end")
             self._closed(done)
-            return Reply.of(lambda lang: (f"Access {done.id} ended." if lang == "en" else f"Accès {done.id} terminé."))
+            return Reply.of(lambda lang: t(lang, Msg.ENDED_REPLY, incident=done.id))
 
     async def record_request(self, person: Person | None, room: str, requisition: str) -> Reply:
         async with self._lock:
@@ -259,7 +243,7 @@ class Desk:
                 decision = self._decide(trig, now, delivery=alarm.delivery_id)
                 self._apply(decision, trig, now)
             except Refused as r:
-                return AlarmResult(False, None, "refused", r.reason.code, r.reason.fr)
+                return AlarmResult(False, None, "refused", r.reason.code, reason_text(r.reason, "fr"))
             inc = decision.incident
             return AlarmResult(True, inc.id if inc else None, decision.outcome.value)
 
@@ -312,10 +296,10 @@ class Desk:
                                           "expires": self.conv.authorisation.expires.isoformat()})
             self.fanout.put(Post(None, "authorisation", self.render.authorisation_warning))
 
-    def announce(self, kind: Kind, text_fr: str, text_en: str, **details: Any) -> None:
-        """A notice for every room outside any incident (alarm panel silent, back, …), audited."""
-        self.registre.append(kind, actor="system", details={"text": text_fr, **details})
-        self.fanout.put(Post(None, kind, lambda lang: self.render.notice(text_fr, text_en, lang)))
+    def announce(self, kind: Kind, text: Callable[[str], str], **details: Any) -> None:
+        """A notice for every room outside any incident (alarm panel silent, back, …), audited in French."""
+        self.registre.append(kind, actor="system", details={"text": text("fr"), **details})
+        self.fanout.put(Post(None, kind, lambda lang: self.render.notice(text, lang)))
 
     def post_tile(self, incident_id: str, jpeg: bytes, caption: Callable[[str], str]) -> None:
         self.fanout.put(Tile(incident_id, jpeg, caption))
@@ -357,7 +341,7 @@ class Desk:
         if decision.refused:
             reason = decision.reasons[0]
             self.registre.append(Kind.REFUSAL, actor=trig.actor, drill=trig.drill,
-                                 details={**base, "reason": reason.code, "text": reason.fr})
+                                 details={**base, "reason": reason.code, "text": reason_text(reason, "fr")})
             raise Refused(reason)
         inc = decision.incident
         assert inc is not None  # noqa: S101 - granted decisions carry the incident
@@ -366,7 +350,7 @@ class Desk:
             decision = replace(decision, incident=inc)
         self._audit(Kind.TRIGGER, inc, trig.actor, base)
         self._audit(Kind.DECISION, inc, "system", {"outcome": decision.outcome.value,
-                                                "reasons": [r.fr for r in decision.reasons]})
+                                                "reasons": [reason_text(r, "fr") for r in decision.reasons]})
         return decision
 
     def _apply(self, decision: Decision, trig: Trigger, now: datetime) -> Reply:
@@ -387,18 +371,14 @@ class Desk:
             self._activated(inc, now)
             return Reply.of(lambda lang: self._opened_reply(inc, lang))
         self._audit(Kind.JOINED, inc, trig.actor, {"joined": inc.joined_count})
-        return Reply.of(lambda lang: (f"Incident {inc.id} is already open: your report has been added to it."
-                                      if lang == "en" else
-                                      f"L'incident {inc.id} est déjà ouvert : votre signalement y est rattaché."))
+        return Reply.of(lambda lang: t(lang, Msg.JOINED_REPLY, incident=inc.id))
 
     def _confirm_closed(self, inc: Incident, lang: str) -> Outgoing:
         return self.render.confirm_closed(inc, lang)
 
     def _opened_reply(self, inc: Incident, lang: str) -> str:
-        prefix = ("EXERCISE — " if lang == "en" else "EXERCICE — ") if inc.drill else ""
-        if lang == "en":
-            return f"{prefix}Access {inc.id} open until {self.render.hm(inc.ends_at)}; the link is posted in the rooms."
-        return f"{prefix}Accès {inc.id} ouvert jusqu'à {self.render.hm(inc.ends_at)} ; le lien est publié dans les salons."
+        drill = t(lang, Msg.DRILL_PREFIX) if inc.drill else ""
+        return t(lang, Msg.OPENED_REPLY, drill=drill, incident=inc.id, until=self.render.hm(inc.ends_at))
 
     def _activated(self, inc: Incident, now: datetime) -> None:
         self._audit(Kind.ACTIVATION, inc, inc.confirmed_by or inc.trigger.actor, {"ends_at": inc.ends_at})

@@ -13,27 +13,30 @@ the service's working language. Values may carry their own format spec in the te
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..kinds import Kind
-from ..policy.convention import Role
+from ..policy.convention import Category, Org, Role
+from ..policy.reasons import Reason, Why
 from . import en, fr
 from .keys import Msg
 
-__all__ = ["CATALOGS", "LANGS", "Catalog", "Msg", "kind_label", "role_label", "t"]
+__all__ = ["CATALOGS", "LANGS", "Catalog", "Msg", "kind_label", "phrase", "reason_text", "role_label", "t"]
 
 
 @dataclass(frozen=True)
 class Catalog:
     messages: Mapping[Msg, str]
+    reasons: Mapping[Why, str]  # why a decision went the way it did
     kinds: Mapping[Kind, str]  # labels of registre record kinds
     roles: Mapping[Role, str]
+    orgs: Mapping[Org, str]  # who took the initiative, by their organisation
 
 
 CATALOGS: Mapping[str, Catalog] = {
-    "fr": Catalog(fr.MESSAGES, fr.KINDS, fr.ROLES),
-    "en": Catalog(en.MESSAGES, en.KINDS, en.ROLES),
+    "fr": Catalog(fr.MESSAGES, fr.REASONS, fr.KINDS, fr.ROLES, fr.ORGS),
+    "en": Catalog(en.MESSAGES, en.REASONS, en.KINDS, en.ROLES, en.ORGS),
 }
 LANGS: tuple[str, ...] = tuple(CATALOGS)
 DEFAULT = "fr"
@@ -46,6 +49,11 @@ def catalog(lang: str) -> Catalog:
 def t(lang: str, key: Msg, /, **values: object) -> str:
     """The message ``key`` in ``lang`` with its placeholders filled from ``values``."""
     return catalog(lang).messages[key].format(**values)
+
+
+def phrase(key: Msg, /, **values: object) -> Callable[[str], str]:
+    """The message ``key`` with its values bound now, its language chosen later (by each room)."""
+    return lambda lang: t(lang, key, **values)
 
 
 def kind_label(kind: str, lang: str) -> str:
@@ -61,3 +69,19 @@ def role_label(role: str, lang: str) -> str:
         return catalog(lang).roles[Role(role)]
     except ValueError:
         return role
+
+
+def reason_text(reason: Reason, lang: str) -> str:
+    """Why a decision went the way it did, in ``lang``; roles, organisations and categories translated."""
+    facts = {name: _shown(value, lang) for name, value in reason.facts.items()}
+    return catalog(lang).reasons[reason.code].format(**facts)
+
+
+def _shown(value: object, lang: str) -> object:
+    if isinstance(value, Role):
+        return catalog(lang).roles[value]
+    if isinstance(value, Org):
+        return catalog(lang).orgs[value]
+    if isinstance(value, Category):
+        return value.label(lang)
+    return value

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..kinds import Kind
-from ..policy.convention import Role
+from ..policy.convention import Org, Role
+from ..policy.reasons import Why
 from .keys import Msg
 
 MESSAGES: Mapping[Msg, str] = {
@@ -16,6 +17,132 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.AUDIT_CHAIN_BAD: "Integrity chain: NOT VERIFIED — {reason}",
     Msg.AUDIT_BY: "by",
     Msg.AUDIT_SEQ: "#{seq}",
+    # the rooms: posts about an incident (bot/messages.py)
+    Msg.WHO_SYSTEM: "the system",
+    Msg.DRILL_PREFIX: "EXERCISE — ",
+    Msg.ORIGIN_ALARM: "alarm '{alarm_type}' from {who}{where}",
+    Msg.ORIGIN_PERSON: "{org}: {who}{extra}",
+    Msg.LINK_HEAD: "🚨 VIDEO ACCESS OPEN — {category} [{incident}]",
+    Msg.LINK_TRIGGERED: "Triggered at {at} — {origin}",
+    Msg.LINK_UNTIL: "Access for habilitated officers until {until} ({remaining} min left)",
+    Msg.CONFIRMED_BY: "Confirmed by {who}",
+    Msg.EXTENDED_BY: "Extended by {who}",
+    Msg.LINK_URL: "Link (personal password required): ",
+    Msg.LIVE_ONLY: "Live only: nothing is recorded through this link.",
+    Msg.CONFIRMER_ANY: "an authorised person (venue or police)",
+    Msg.CONFIRMER_COUNTERPARTY: "the police",
+    Msg.CONFIRM_HEAD: "⚠️ ALERT TO CONFIRM — {category} [{incident}]",
+    Msg.CONFIRM_ORIGIN: "Origin: {origin}",
+    Msg.CONFIRM_BEFORE: "To be confirmed by {who} before {until}: /confirm {incident}",
+    Msg.CONFIRM_BUTTON: "✅ Confirm access",
+    Msg.CONFIRMED: "✅ Alert {incident} confirmed by {who} at {at}.",
+    Msg.NOT_CONFIRMED: "⏹ Alert {incident} not confirmed in time: no access was opened.",
+    Msg.REMINDER: "⏳ Access {incident} ends in {minutes} min ({until}). To extend: /extend 30",
+    Msg.EXTENDED: "➕ Access {incident} extended until {until} by {who}.",
+    Msg.CLOSED_ENDED: "ended by {who}",
+    Msg.CLOSED_EXPIRED: "time limit reached",
+    Msg.CLOSED_LAPSED: "prefectoral authorisation lapsed",
+    Msg.CLOSED_NOT_CONFIRMED: "alert not confirmed",
+    Msg.NOBODY: "none",
+    Msg.CLOSURE_HEAD: "🔒 ACCESS ENDED — {category} [{incident}]",
+    Msg.CLOSURE_REASON: "Reason: {reason} at {at}",
+    Msg.CLOSURE_TRIGGER: "Trigger: {at}, {origin}",
+    Msg.CLOSURE_OPEN: "Access open: {start} → {end} ({minutes} min)",
+    Msg.CLOSURE_VIEWERS: "Officers who signed in: {seen}",
+    Msg.CLOSURE_STREAMS: "Video streams opened: {streams}",
+    Msg.CLOSURE_REVOKED: "Links and sessions revoked. Registre: {records} records for this incident.",
+    Msg.CLOSURE_ANCHOR: "Registre hash at closing: {anchor}",
+    Msg.AUTHORISATION_WARNING: "⚠️ Prefectoral authorisation {reference} expires on {expires:%Y-%m-%d}. Without renewal, Vigie will refuse any transmission after that date.",
+    Msg.REFUSED: "Refused: {reason}",
+
+    # the desk: answers to commands and /status (bot/desk.py)
+    Msg.STATUS_NONE: "No open incident.",
+    Msg.STATUS_DRILL: "EXERCISE ",
+    Msg.STATUS_PENDING: "{drill}{incident} — {category}: waiting for confirmation until {until}",
+    Msg.STATUS_ACTIVE: "{drill}{incident} — {category}: access open until {until} ({left} min left)",
+    Msg.STATUS_ROOM_OK: "Room {room}: ok",
+    Msg.STATUS_ROOM_FAILING: "Room {room}: FAILING: {error}",
+    Msg.STATUS_AUTHORISATION: "Prefectoral authorisation {reference} valid until {expires:%Y-%m-%d}",
+    Msg.ENDED_REPLY: "Access {incident} ended.",
+    Msg.JOINED_REPLY: "Incident {incident} is already open: your report has been added to it.",
+    Msg.OPENED_REPLY: "{drill}Access {incident} open until {until}; the link is posted in the rooms.",
+
+    # alarm panels (bot/sia/receiver.py)
+    Msg.PANEL_SILENT: "⚠️ Alarm panel '{label}' is not responding: no message since {since} ({minutes} min; a test is expected every {every} s). Its alarms no longer reach Vigie: call the installer. /alert still works.",
+    Msg.PANEL_BACK: "✅ Alarm panel '{label}' is responding again (silent since {since}).",
+
+    # commands, in every room (bot/commands.py, bot/console.py, bot/telegram/, bot/matrix/)
+    Msg.MENU_ALERT: "Open video access (grave event)",
+    Msg.MENU_CONFIRM: "Confirm a pending alert",
+    Msg.MENU_STATUS: "Access, rooms and cameras status",
+    Msg.MENU_EXTEND: "Extend access (minutes)",
+    Msg.MENU_END: "End access",
+    Msg.MENU_DRILL: "Start a drill",
+    Msg.MENU_HELP: "Help",
+    Msg.HELP: "Vigie — police live view of the venue's cameras under the convention.\n/alert <category> [details] — open access. Categories: {categories}\n/confirm [ID] — confirm a pending alert\n/status — state of access, rooms and cameras\n/extend <minutes> [ID] — extend access\n/end [ID] — end access now\n/drill [category] — start an exercise (marked EXERCISE)\n/help — this help",
+    Msg.WHICH_CATEGORY: "Which category? /alert <category> [details]:",
+    Msg.EXTEND_USAGE: "Usage: /extend <minutes> [ID], e.g. /extend 30",
+    Msg.UNKNOWN_COMMAND: "Unknown command /{command}. /help lists the commands.",
+    Msg.TYPE_HELP: "(type /help for the commands)",
+    Msg.INTERNAL_ERROR: "Internal error: see the log.",
+    Msg.INTERNAL_ERROR_SHORT: "Internal error.",
+    Msg.CATEGORY_BUTTONS: "Which grave event? A button press is /alert <category> by whoever presses it.",
+    Msg.CATEGORY_CHOSEN: "Category chosen by {name}: {label}\n→ {answer}",
+    Msg.STRANGER_ENCRYPTED: "⚠️ {user} is not on the convention's roster: Vigie sends them nothing (their devices get no keys).",
+    Msg.STRANGER_CLEAR: "⚠️ {user} is not on the convention's roster and this room is not encrypted: they can read what Vigie posts here. Remove them from the room.",
+    Msg.MATRIX_CONFIRM_HINT: "To confirm: reply /confirm to this message or react ✅.",
+    Msg.MATRIX_REDACTED: "Removed by Vigie",
+
+    # cameras (bot/media/)
+    Msg.CAMERAS_NONE: "Cameras: none in the convention's scope",
+    Msg.CAMERAS_ONLINE: "Cameras: {online}/{total} online",
+    Msg.CAMERAS_OFFLINE: " — offline: {names}",
+    Msg.MOSAIC_CAPTION: "{drill}Mosaic {at:%H:%M} — {online}/{total} cameras online",
+
+    # the console room of the demo (bot/console.py)
+    Msg.CONSOLE_EDITED: "[Vigie #{ref} updated] {text}",
+    Msg.CONSOLE_REMOVED: "[Vigie #{ref} removed]",
+    Msg.CONSOLE_TILE: "[Vigie #{ref} tile] {caption} — {kib} KiB, sha256 {digest}",
+    Msg.CONSOLE_TILE_REPLACED: "[Vigie #{ref} tile replaced] {caption} — {kib} KiB, sha256 {digest}",
+}
+
+REASONS: Mapping[Why, str] = {
+    Why.UNKNOWN_PERSON: "You are not on the convention's roster.",
+    Why.NOT_GRAVE: "'{shown}' is not a grave-event category of the convention. Accepted: {accepted}.",
+    Why.NOT_INITIATOR: "Your role ({role}) may not trigger access.",
+    Why.INITIATOR_OK: "{org} by {name}",
+    Why.UNKNOWN_SOURCE: "Unknown alarm source.",
+    Why.UNMAPPED_ALARM: "Alarm type '{alarm_type}' is not mapped for source {source}.",
+    Why.ALARM_OK: "alarm {alarm_type} from {source}",
+    Why.GRAVE_CATEGORY: "grave category: {category}",
+    Why.AUTHORISATION_LAPSED: "Prefectoral authorisation {reference} expired on {expires:%Y-%m-%d}: "
+    "no transmission is possible.",
+    Why.JOINED: "joined incident {incident}",
+    Why.NEEDS_CONFIRMATION: "confirmation required",
+    Why.NOT_PENDING: "No alert is waiting for confirmation.",
+    Why.NOT_ACTIVE: "No access is open.",
+    Why.CONFIRM_WINDOW_LAPSED: "The confirmation window has lapsed.",
+    Why.SELF_CONFIRM: "Confirmation must come from someone other than the initiator.",
+    Why.COUNTERPARTY_REQUIRED: "Confirmation must come from the other party to the convention.",
+    Why.NOT_ALLOWED_CONFIRM: "Your role may not confirm an alert.",
+    Why.NOT_ALLOWED_EXTEND: "Your role may not extend access.",
+    Why.NOT_ALLOWED_END: "Your role may not end access.",
+    Why.AT_MAXIMUM: "The convention's maximum duration is already reached.",
+    Why.BAD_EXTENSION: "The extension must be a positive number of minutes.",
+    Why.WRONG_ROOM: "This room is not part of the convention.",
+    Why.NOT_DRILL_ROLE: "Your role may not start a drill.",
+    Why.NO_SUCH_INCIDENT: "No open incident has that number.",
+    Why.RECORDING_REFUSED: "Vigie records nothing: police see live video only. A recording can only be extracted on a "
+    "judicial requisition addressed to the venue (security chief), which keeps images at most one month (CSI L252-5). "
+    "Your request has been written to the registre.",
+    Why.CAMERA_CONTROL_REFUSED: "Camera control is not available: the convention only allows it in a declared "
+    "catastrophe.",
+}
+
+ORGS: Mapping[Org, str] = {
+    Org.VENUE: "venue request",
+    Org.POLICE: "police initiative",
+
 }
 
 KINDS: Mapping[Kind, str] = {

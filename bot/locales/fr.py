@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..kinds import Kind
-from ..policy.convention import Role
+from ..policy.convention import Org, Role
+from ..policy.reasons import Why
 from .keys import Msg
 
 MESSAGES: Mapping[Msg, str] = {
@@ -16,6 +17,133 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.AUDIT_CHAIN_BAD: "Chaîne d'intégrité : NON VÉRIFIÉE — {reason}",
     Msg.AUDIT_BY: "par",
     Msg.AUDIT_SEQ: "n° {seq}",
+    # the rooms: posts about an incident (bot/messages.py)
+    Msg.WHO_SYSTEM: "le système",
+    Msg.DRILL_PREFIX: "EXERCICE — ",
+    Msg.ORIGIN_ALARM: "alarme « {alarm_type} » de {who}{where}",
+    Msg.ORIGIN_PERSON: "{org} : {who}{extra}",
+    Msg.LINK_HEAD: "🚨 ACCÈS VIDÉO OUVERT — {category} [{incident}]",
+    Msg.LINK_TRIGGERED: "Déclenché à {at} — {origin}",
+    Msg.LINK_UNTIL: "Accès des agents habilités jusqu'à {until} (encore {remaining} min)",
+    Msg.CONFIRMED_BY: "Confirmé par {who}",
+    Msg.EXTENDED_BY: "Prolongé par {who}",
+    Msg.LINK_URL: "Lien (personnel, mot de passe requis) : ",
+    Msg.LIVE_ONLY: "Direct uniquement : aucun enregistrement par ce lien.",
+    Msg.CONFIRMER_ANY: "une personne habilitée (exploitant ou police)",
+    Msg.CONFIRMER_COUNTERPARTY: "la police",
+    Msg.CONFIRM_HEAD: "⚠️ ALERTE À CONFIRMER — {category} [{incident}]",
+    Msg.CONFIRM_ORIGIN: "Origine : {origin}",
+    Msg.CONFIRM_BEFORE: "À confirmer par {who} avant {until} : /confirm {incident}",
+    Msg.CONFIRM_BUTTON: "✅ Confirmer l'accès",
+    Msg.CONFIRMED: "✅ Alerte {incident} confirmée par {who} à {at}.",
+    Msg.NOT_CONFIRMED: "⏹ Alerte {incident} non confirmée dans le délai : aucun accès n'a été ouvert.",
+    Msg.REMINDER: "⏳ L'accès {incident} se termine dans {minutes} min ({until}). Pour prolonger : /extend 30",
+    Msg.EXTENDED: "➕ Accès {incident} prolongé jusqu'à {until} par {who}.",
+    Msg.CLOSED_ENDED: "fin demandée par {who}",
+    Msg.CLOSED_EXPIRED: "durée écoulée",
+    Msg.CLOSED_LAPSED: "autorisation préfectorale expirée",
+    Msg.CLOSED_NOT_CONFIRMED: "alerte non confirmée",
+    Msg.NOBODY: "aucun",
+    Msg.CLOSURE_HEAD: "🔒 ACCÈS TERMINÉ — {category} [{incident}]",
+    Msg.CLOSURE_REASON: "Motif : {reason} à {at}",
+    Msg.CLOSURE_TRIGGER: "Déclenchement : {at}, {origin}",
+    Msg.CLOSURE_OPEN: "Accès ouvert : {start} → {end} ({minutes} min)",
+    Msg.CLOSURE_VIEWERS: "Agents connectés : {seen}",
+    Msg.CLOSURE_STREAMS: "Flux vidéo ouverts : {streams}",
+    Msg.CLOSURE_REVOKED: "Liens et sessions révoqués. Registre : {records} entrées pour cet incident.",
+    Msg.CLOSURE_ANCHOR: "Empreinte du registre à la clôture : {anchor}",
+    Msg.AUTHORISATION_WARNING: "⚠️ L'autorisation préfectorale {reference} expire le {expires:%d/%m/%Y}. Sans renouvellement, Vigie refusera toute transmission après cette date.",
+    Msg.REFUSED: "Refusé : {reason}",
+
+    # the desk: answers to commands and /status (bot/desk.py)
+    Msg.STATUS_NONE: "Aucun incident ouvert.",
+    Msg.STATUS_DRILL: "EXERCICE ",
+    Msg.STATUS_PENDING: "{drill}{incident} — {category}: en attente de confirmation jusqu'à {until}",
+    Msg.STATUS_ACTIVE: "{drill}{incident} — {category}: accès ouvert jusqu'à {until} (encore {left} min)",
+    Msg.STATUS_ROOM_OK: "Salon {room}: ok",
+    Msg.STATUS_ROOM_FAILING: "Salon {room}: EN ÉCHEC : {error}",
+    Msg.STATUS_AUTHORISATION: "Autorisation préfectorale {reference} valable jusqu'au {expires:%d/%m/%Y}",
+    Msg.ENDED_REPLY: "Accès {incident} terminé.",
+    Msg.JOINED_REPLY: "L'incident {incident} est déjà ouvert : votre signalement y est rattaché.",
+    Msg.OPENED_REPLY: "{drill}Accès {incident} ouvert jusqu'à {until} ; le lien est publié dans les salons.",
+
+    # alarm panels (bot/sia/receiver.py)
+    Msg.PANEL_SILENT: "⚠️ La centrale d'alarme « {label} » ne répond plus : aucun message depuis {since} ({minutes} min ; un test est attendu toutes les {every} s). Ses alarmes n'arrivent plus à Vigie : prévenez l'installateur. La commande /alert reste disponible.",
+    Msg.PANEL_BACK: "✅ La centrale d'alarme « {label} » répond de nouveau (silencieuse depuis {since}).",
+
+    # commands, in every room (bot/commands.py, bot/console.py, bot/telegram/, bot/matrix/)
+    Msg.MENU_ALERT: "Déclencher l'accès vidéo (événement grave)",
+    Msg.MENU_CONFIRM: "Confirmer une alerte en attente",
+    Msg.MENU_STATUS: "État de l'accès, des salons et caméras",
+    Msg.MENU_EXTEND: "Prolonger l'accès (minutes)",
+    Msg.MENU_END: "Mettre fin à l'accès",
+    Msg.MENU_DRILL: "Lancer un exercice",
+    Msg.MENU_HELP: "Aide",
+    Msg.HELP: "Vigie — accès de la police aux caméras du site, selon la convention.\n/alerte <catégorie> [précisions] — ouvrir l'accès. Catégories : {categories}\n/confirmer [N°] — confirmer une alerte en attente\n/statut — état de l'accès, des salons et caméras\n/prolonger <minutes> [N°] — prolonger l'accès\n/fin [N°] — mettre fin à l'accès\n/exercice [catégorie] — lancer un exercice (marqué EXERCICE)\n/aide — cette aide",
+    Msg.WHICH_CATEGORY: "Quelle catégorie ? /alerte <catégorie> [précisions] :",
+    Msg.EXTEND_USAGE: "Usage : /prolonger <minutes> [N°], par exemple /prolonger 30",
+    Msg.UNKNOWN_COMMAND: "Commande inconnue /{command}. /aide donne la liste des commandes.",
+    Msg.TYPE_HELP: "(tapez /aide pour la liste des commandes)",
+    Msg.INTERNAL_ERROR: "Erreur interne : voir le journal.",
+    Msg.INTERNAL_ERROR_SHORT: "Erreur interne.",
+    Msg.CATEGORY_BUTTONS: "Quel événement grave ? Le bouton vaut /alerte <catégorie> par la personne qui appuie.",
+    Msg.CATEGORY_CHOSEN: "Catégorie choisie par {name} : {label}\n→ {answer}",
+    Msg.STRANGER_ENCRYPTED: "⚠️ {user} n'est pas sur la liste de la convention : Vigie ne lui transmet rien (ses appareils ne reçoivent pas les clés).",
+    Msg.STRANGER_CLEAR: "⚠️ {user} n'est pas sur la liste de la convention et ce salon n'est pas chiffré : cette personne peut lire ce que Vigie publie ici. Retirez-la du salon.",
+    Msg.MATRIX_CONFIRM_HINT: "Pour confirmer : répondez /confirm à ce message ou réagissez ✅.",
+    Msg.MATRIX_REDACTED: "Retiré par Vigie",
+
+    # cameras (bot/media/)
+    Msg.CAMERAS_NONE: "Caméras : aucune dans le périmètre",
+    Msg.CAMERAS_ONLINE: "Caméras : {online}/{total} en ligne",
+    Msg.CAMERAS_OFFLINE: " — hors ligne : {names}",
+    Msg.MOSAIC_CAPTION: "{drill}Mosaïque {at:%H:%M} — {online}/{total} caméras en ligne",
+
+    # the console room of the demo (bot/console.py)
+    Msg.CONSOLE_EDITED: "[Vigie #{ref} mis à jour] {text}",
+    Msg.CONSOLE_REMOVED: "[Vigie #{ref} retiré]",
+    Msg.CONSOLE_TILE: "[Vigie #{ref} tuile] {caption} — {kib} ko, sha256 {digest}",
+    Msg.CONSOLE_TILE_REPLACED: "[Vigie #{ref} tuile remplacée] {caption} — {kib} ko, sha256 {digest}",
+}
+
+REASONS: Mapping[Why, str] = {
+    Why.UNKNOWN_PERSON: "Vous n'êtes pas sur la liste de la convention.",
+    Why.NOT_GRAVE: "« {shown} » n'est pas une catégorie d'événement grave prévue par la convention. "
+    "Catégories acceptées : {accepted}.",
+    Why.NOT_INITIATOR: "Votre rôle ({role}) ne permet pas de déclencher l'accès.",
+    Why.INITIATOR_OK: "{org} par {name}",
+    Why.UNKNOWN_SOURCE: "Source d'alarme inconnue.",
+    Why.UNMAPPED_ALARM: "Type d'alarme « {alarm_type} » non prévu pour la source {source}.",
+    Why.ALARM_OK: "alarme {alarm_type} de {source}",
+    Why.GRAVE_CATEGORY: "catégorie grave : {category}",
+    Why.AUTHORISATION_LAPSED: "L'autorisation préfectorale {reference} a expiré le {expires:%d/%m/%Y} : "
+    "aucune transmission n'est possible.",
+    Why.JOINED: "rattaché à l'incident {incident}",
+    Why.NEEDS_CONFIRMATION: "confirmation requise",
+    Why.NOT_PENDING: "Aucune alerte n'attend de confirmation.",
+    Why.NOT_ACTIVE: "Aucun accès n'est en cours.",
+    Why.CONFIRM_WINDOW_LAPSED: "Le délai de confirmation est dépassé.",
+    Why.SELF_CONFIRM: "La confirmation doit venir d'une autre personne que le déclencheur.",
+    Why.COUNTERPARTY_REQUIRED: "La confirmation doit venir de l'autre partie à la convention.",
+    Why.NOT_ALLOWED_CONFIRM: "Votre rôle ne permet pas de confirmer une alerte.",
+    Why.NOT_ALLOWED_EXTEND: "Votre rôle ne permet pas de prolonger l'accès.",
+    Why.NOT_ALLOWED_END: "Votre rôle ne permet pas de mettre fin à l'accès.",
+    Why.AT_MAXIMUM: "La durée maximale prévue par la convention est déjà atteinte.",
+    Why.BAD_EXTENSION: "La prolongation doit être un nombre de minutes positif.",
+    Why.WRONG_ROOM: "Ce salon n'est pas prévu par la convention.",
+    Why.NOT_DRILL_ROLE: "Votre rôle ne permet pas de lancer un exercice.",
+    Why.NO_SUCH_INCIDENT: "Aucun incident ouvert ne porte ce numéro.",
+    Why.RECORDING_REFUSED: "Vigie ne permet aucun enregistrement : la police ne voit que le direct. Un enregistrement "
+    "ne peut être extrait que sur réquisition judiciaire adressée à l'exploitant (responsable sécurité), qui conserve "
+    "les images au plus un mois (CSI L252-5). Votre demande est inscrite au registre.",
+    Why.CAMERA_CONTROL_REFUSED: "La commande des caméras n'est pas ouverte : la convention ne la prévoit qu'en cas de "
+    "catastrophe déclarée.",
+}
+
+ORGS: Mapping[Org, str] = {
+    Org.VENUE: "demande de l'exploitant",
+    Org.POLICE: "initiative de la police",
+
 }
 
 KINDS: Mapping[Kind, str] = {

@@ -20,6 +20,8 @@ import nio
 
 from .. import commands
 from ..desk import UNKNOWN_PERSON, WRONG_ROOM, Desk
+from ..locales import Msg, t
+from ..messages import refusal
 from ..policy.incident import State
 from ..settings import MatrixCfg
 from .room import plain_notice
@@ -139,16 +141,8 @@ class Inbox:
         if user == self._own or room_id not in self._cfg.rooms or self._desk.conv.by_matrix(user) is not None:
             return
         self._desk.refuse_stranger(user, self._room_key(room_id), "not_on_roster", event="joined_room")
-        en = self._lang() == "en"
-        if self._encrypted(room_id):
-            text = (f"⚠️ {user} is not on the convention's roster: Vigie sends them nothing (their devices get no keys)."
-                    if en else f"⚠️ {user} n'est pas sur la liste de la convention : Vigie ne lui transmet rien "
-                    "(ses appareils ne reçoivent pas les clés).")
-        else:
-            text = (f"⚠️ {user} is not on the convention's roster and this room is not encrypted: they can read "
-                    "what Vigie posts here. Remove them from the room." if en else
-                    f"⚠️ {user} n'est pas sur la liste de la convention et ce salon n'est pas chiffré : "
-                    "cette personne peut lire ce que Vigie publie ici. Retirez-la du salon.")
+        warning = Msg.STRANGER_ENCRYPTED if self._encrypted(room_id) else Msg.STRANGER_CLEAR
+        text = t(self._lang(), warning, user=user)
         await self._reply(room_id, text, f"member:{event.event_id}", None)
 
     async def _refused_stranger(self, room_id: str, sender: str, what: str, reply_to: str) -> bool:
@@ -161,8 +155,7 @@ class Inbox:
         self._desk.refuse_stranger(sender, self._room_key(room_id), reason.code, command=what)
         logger.info("matrix: refused %s from %s in %s (%s)", what, sender, room_id, reason.code)
         if self._cfg.strangers == "refuse":
-            lang = self._lang()
-            text = ("Refused: " if lang == "en" else "Refusé : ") + reason.text(lang)
+            text = refusal(reason, self._lang())
             await self._reply(room_id, text, f"refusal:{room_id}:{reply_to}:{sender}", reply_to)
         return True
 

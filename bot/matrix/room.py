@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image, UnidentifiedImageError
 
+from ..locales import Msg, t
 from ..rooms import Outgoing
 
 if TYPE_CHECKING:
@@ -30,11 +31,6 @@ logger = logging.getLogger(__name__)
 
 HTML_FORMAT = "org.matrix.custom.html"
 TILE_FILENAME = "vigie-tuile.jpg"
-_HINT = {
-    "fr": "Pour confirmer : répondez /confirm à ce message ou réagissez ✅.",
-    "en": "To confirm: reply /confirm to this message or react ✅.",
-}
-_REDACT_REASON = {"fr": "Retiré par Vigie", "en": "Removed by Vigie"}
 
 
 def op_key(*parts: str) -> str:
@@ -121,7 +117,7 @@ class MatrixRoom:
         await self._send(edit(event_id, msg.text, msg.html), "edit")
 
     async def ask_confirmation(self, incident_id: str, msg: Outgoing) -> str:
-        hint = _HINT.get(self._lang, _HINT["fr"])
+        hint = t(self._lang, Msg.MATRIX_CONFIRM_HINT)
         event_id = await self._send(notice(f"{msg.text}\n{hint}", f"{msg.html}<br><i>{html.escape(hint)}</i>"), "confirm")
         self.confirmations[event_id] = incident_id
         return event_id
@@ -143,6 +139,6 @@ class MatrixRoom:
 
     async def remove(self, ref: str) -> None:
         event_id, mxc = split_ref(ref)
-        await self._conn.redact(self.matrix_id, event_id, _REDACT_REASON.get(self._lang, _REDACT_REASON["fr"]))
+        await self._conn.redact(self.matrix_id, event_id, t(self._lang, Msg.MATRIX_REDACTED))
         if mxc is not None:
             await self._conn.delete_media(mxc)

@@ -43,7 +43,8 @@ class Category:
     label_en: str
 
     def label(self, lang: str) -> str:
-        return self.label_en if lang == "en" else self.label_fr
+        # Labels are the convention's own data (its TOML may rename them), not catalog text.
+        return {"fr": self.label_fr, "en": self.label_en}.get(lang, self.label_fr)
 
 
 # The grave events of DESIGN §3. A convention may enable a subset, never add a non-grave one

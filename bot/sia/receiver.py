@@ -32,6 +32,7 @@ from apscheduler.jobstores.base import JobLookupError
 from ..alarm import AlarmIn
 from ..desk import Desk
 from ..kinds import Kind
+from ..locales import Msg, phrase
 from ..settings import Settings
 from . import codes as sia_codes
 from . import frame as sia_frame
@@ -347,12 +348,7 @@ class SiaReceiver:
             logger.warning("SIA panel %s (account %s) silent since %s", p.name, p.account, last.isoformat())
             self.desk.announce(
                 Kind.PANEL_SILENT,
-                f"⚠️ La centrale d'alarme « {p.label} » ne répond plus : aucun message depuis {since} "
-                f"({minutes} min ; un test est attendu toutes les {every} s). Ses alarmes n'arrivent plus à "
-                "Vigie : prévenez l'installateur. La commande /alert reste disponible.",
-                f"⚠️ Alarm panel '{p.label}' is not responding: no message since {since} ({minutes} min; "
-                f"a test is expected every {every} s). Its alarms no longer reach Vigie: call the installer. "
-                "/alert still works.",
+                phrase(Msg.PANEL_SILENT, label=p.label, since=since, minutes=minutes, every=every),
                 panel=p.name, account=p.account, last_seen=last.isoformat(), silent_seconds=int((now - last).total_seconds()),
             )
 
@@ -366,8 +362,7 @@ class SiaReceiver:
         logger.warning("SIA panel %s (account %s) is back", p.name, p.account)
         self.desk.announce(
             Kind.PANEL_BACK,
-            f"✅ La centrale d'alarme « {p.label} » répond de nouveau (silencieuse depuis {since}).",
-            f"✅ Alarm panel '{p.label}' is responding again (silent since {since}).",
+            phrase(Msg.PANEL_BACK, label=p.label, since=since),
             panel=p.name, account=p.account, last_seen=last.isoformat(),
         )
 

@@ -42,6 +42,7 @@ from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, Mess
 
 from ..commands import MENU
 from ..desk import Desk
+from ..locales import DEFAULT, LANGS, t
 from ..settings import Settings, TelegramCfg
 from .room import TelegramRoom, TelegramRoomError
 from .updates import TelegramInput
@@ -219,11 +220,10 @@ class TelegramGateway:
                 drop_pending_updates=False, error_callback=self._poll_error)
 
     async def _publish_menu(self, bot: Bot) -> None:
-        french = [BotCommand(name, fr) for name, fr, _ in MENU]
-        english = [BotCommand(name, en) for name, _, en in MENU]
+        menus = {lang: [BotCommand(name, t(lang, key)) for name, key in MENU] for lang in LANGS}
         try:
             # Default (no language) in French: the venue's and the police's phones are French.
-            for language, menu in ((None, french), ("fr", french), ("en", english)):
+            for language, menu in ((None, menus[DEFAULT]), *menus.items()):
                 await bot.set_my_commands(menu, language_code=language)
         except TelegramError as exc:  # the menu is a convenience; commands work without it
             logger.warning("could not publish the Telegram command menu: %s", self.redact(exc.message))

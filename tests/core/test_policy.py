@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from bot.locales import reason_text
 from bot.policy import incident as sm
 from bot.policy.convention import GRAVE_CATEGORIES, ConfirmRule
 from bot.policy.decide import Outcome, Trigger, evaluate
@@ -37,7 +38,8 @@ def test_non_grave_category_refused_with_the_list() -> None:
     d = evaluate(CONV, person_trigger("chef", "vol_simple"), None, T0, "INC-1")
     assert d.refused and d.incident is None
     assert d.reasons[0].code == "not_grave"
-    assert "attaque_armee" in d.reasons[0].fr and "vol_simple" in d.reasons[0].fr
+    text = reason_text(d.reasons[0], "fr")
+    assert "attaque_armee" in text and "vol_simple" in text
 
 
 @pytest.mark.parametrize("actor,code", [("op", "not_initiator"), ("agent", "not_initiator"), ("stranger", "unknown_person")])
