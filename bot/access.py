@@ -27,6 +27,7 @@ from argon2.exceptions import Argon2Error, InvalidHashError
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from .kinds import Kind
+from .locales import Msg, phrase
 from .policy.convention import Convention, Person
 from .policy.incident import Incident
 from .store import Store, StoredSession
@@ -53,14 +54,17 @@ class LinkGone(Exception):  # noqa: N818 - an HTTP outcome (410), named after it
 
 class LoginRefused(Exception):  # noqa: N818 - a domain outcome shown to the person
     def __init__(
-        self, reason: str, fr: str, en: str, *, locked: bool = False, retry_after_s: int = 0
+        self, reason: str, *parts: Callable[[str], str], locked: bool = False, retry_after_s: int = 0
     ) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.fr = fr
-        self.en = en
+        self._parts = parts
         self.locked = locked
         self.retry_after_s = retry_after_s
+
+    def text(self, lang: str) -> str:
+        """What the person reads on the login page."""
+        return "".join(part(lang) for part in self._parts)
 
 
 @dataclass(frozen=True)
@@ -194,11 +198,6 @@ def _hash_cookie(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()
 
 
-_WRONG = ("Identité ou mot de passe incorrect.", "Wrong identity or password.")
-_NOT_HABILITATED = (
-    "Cette personne n'est pas habilitée à recevoir les images de vidéoprotection (CSI L252-3).",
-    "This person is not habilitated to receive the video protection images.",
-)
 
 
 class Access:
@@ -364,8 +363,7 @@ class Access:
             minutes = -(-seconds // 60)
             raise LoginRefused(
                 "locked",
-                f"Trop d'essais infructueux : connexion bloquée pendant {minutes} min.",
-                f"Too many failed attempts: login blocked for {minutes} min.",
+                phrase(Msg.LOGIN_LOCKED, minutes=minutes),
                 locked=True,
                 retry_after_s=seconds,
             )
@@ -375,19 +373,16 @@ class Access:
         self._audit(t, Kind.LOGIN_FAILED, reason=reason)
         for key in newly_locked:
             self._audit(t, Kind.LOGIN_LOCKED, on="person" if key == t.person_key else "client")
-        fr, en = _NOT_HABILITATED if reason == "not_habilitated" else _WRONG
+        parts = [phrase(Msg.LOGIN_NOT_HABILITATED if reason == "not_habilitated" else Msg.LOGIN_WRONG)]
         left = min(self._limiter.remaining(k, t.now) for k in t.keys)
         if newly_locked:
             minutes = -(-int(self._limiter.lockout.total_seconds()) // 60)
-            fr += f" Trop d'essais : connexion bloquée pendant {minutes} min."
-            en += f" Too many attempts: login blocked for {minutes} min."
+            parts.append(phrase(Msg.LOGIN_NOW_LOCKED, minutes=minutes))
         elif reason != "not_habilitated" and left > 0:
-            fr += f" Encore {left} essai(s) avant blocage."
-            en += f" {left} attempt(s) left before lockout."
+            parts.append(phrase(Msg.LOGIN_ATTEMPTS_LEFT, left=left))
         raise LoginRefused(
             reason,
-            fr,
-            en,
+            *parts,
             locked=bool(newly_locked),
             retry_after_s=int(self._limiter.lockout.total_seconds()) if newly_locked else 0,
         )

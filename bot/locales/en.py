@@ -104,6 +104,29 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CONSOLE_REMOVED: "[Vigie #{ref} removed]",
     Msg.CONSOLE_TILE: "[Vigie #{ref} tile] {caption} — {kib} KiB, sha256 {digest}",
     Msg.CONSOLE_TILE_REPLACED: "[Vigie #{ref} tile replaced] {caption} — {kib} KiB, sha256 {digest}",
+
+    # the live page (bot/access.py, bot/web/); its HTML templates in bot/web/static are French
+    Msg.LOGIN_WRONG: "Wrong identity or password.",
+    Msg.LOGIN_NOT_HABILITATED: "This person is not habilitated to receive the video protection images.",
+    Msg.LOGIN_LOCKED: "Too many failed attempts: login blocked for {minutes} min.",
+    Msg.LOGIN_NOW_LOCKED: " Too many attempts: login blocked for {minutes} min.",
+    Msg.LOGIN_ATTEMPTS_LEFT: " {left} attempt(s) left before lockout.",
+    Msg.PAGE_FORBIDDEN_TITLE: "Invalid link",
+    Msg.PAGE_FORBIDDEN: "This link is not valid. Open the link posted in the incident's room.",
+    Msg.PAGE_GONE_TITLE: "Access has ended",
+    Msg.PAGE_GONE: "Access to the images for this incident has ended, or this link has expired. If the incident goes on, open the latest link posted in the room.",
+    Msg.PAGE_ENDED: "Access has ended.",
+    Msg.PAGE_NO_SESSION_TITLE: "Sign-in required",
+    Msg.PAGE_NO_SESSION: "To see the images, open the link posted in the incident's room and sign in.",
+    Msg.PAGE_BAD_FORM: "The form received is invalid: choose your name and type your password.",
+    Msg.PAGE_NO_CAMERA: "No camera in the convention's scope.",
+    Msg.PAGE_DRILL: "EXERCISE — this is not a real incident",
+    Msg.PAGE_UNKNOWN_CAMERA: "Unknown camera.",
+    Msg.PAGE_ORIGIN_REFUSED: "Origin refused.",
+
+    # the live page's media routes (bot/web/media.py)
+    Msg.PAGE_MOSAIC_UNAVAILABLE: "Mosaic unavailable, trying again…",
+    Msg.PAGE_SIGN_IN: "Sign-in required.",
 }
 
 REASONS: Mapping[Why, str] = {

@@ -104,6 +104,29 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CONSOLE_REMOVED: "[Vigie #{ref} retiré]",
     Msg.CONSOLE_TILE: "[Vigie #{ref} tuile] {caption} — {kib} ko, sha256 {digest}",
     Msg.CONSOLE_TILE_REPLACED: "[Vigie #{ref} tuile remplacée] {caption} — {kib} ko, sha256 {digest}",
+
+    # the live page (bot/access.py, bot/web/); its HTML templates in bot/web/static are French
+    Msg.LOGIN_WRONG: "Identité ou mot de passe incorrect.",
+    Msg.LOGIN_NOT_HABILITATED: "Cette personne n'est pas habilitée à recevoir les images de vidéoprotection (CSI L252-3).",
+    Msg.LOGIN_LOCKED: "Trop d'essais infructueux : connexion bloquée pendant {minutes} min.",
+    Msg.LOGIN_NOW_LOCKED: " Trop d'essais : connexion bloquée pendant {minutes} min.",
+    Msg.LOGIN_ATTEMPTS_LEFT: " Encore {left} essai(s) avant blocage.",
+    Msg.PAGE_FORBIDDEN_TITLE: "Lien invalide",
+    Msg.PAGE_FORBIDDEN: "Ce lien n'est pas valide. Ouvrez le lien publié dans le salon de l'incident.",
+    Msg.PAGE_GONE_TITLE: "L'accès est terminé",
+    Msg.PAGE_GONE: "L'accès aux images pour cet incident est terminé, ou ce lien a expiré. Si l'incident se poursuit, ouvrez le dernier lien publié dans le salon.",
+    Msg.PAGE_ENDED: "L'accès est terminé.",
+    Msg.PAGE_NO_SESSION_TITLE: "Identification requise",
+    Msg.PAGE_NO_SESSION: "Pour voir les images, ouvrez le lien publié dans le salon de l'incident et identifiez-vous.",
+    Msg.PAGE_BAD_FORM: "Le formulaire reçu est invalide : choisissez votre nom et saisissez votre mot de passe.",
+    Msg.PAGE_NO_CAMERA: "Aucune caméra dans le périmètre de la convention.",
+    Msg.PAGE_DRILL: "EXERCICE — ceci n'est pas un incident réel",
+    Msg.PAGE_UNKNOWN_CAMERA: "Caméra inconnue.",
+    Msg.PAGE_ORIGIN_REFUSED: "Origine refusée.",
+
+    # the live page's media routes (bot/web/media.py)
+    Msg.PAGE_MOSAIC_UNAVAILABLE: "Mosaïque indisponible, nouvel essai…",
+    Msg.PAGE_SIGN_IN: "Identification requise.",
 }
 
 REASONS: Mapping[Why, str] = {

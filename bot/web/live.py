@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 from aiohttp import web
 
 from ..access import Access, LinkForbidden, LinkGone, LoginRefused, ViewerSession
+from ..locales import DEFAULT, Msg, t
 from ..policy.convention import Org
 from ..policy.incident import Incident
 
@@ -54,17 +55,12 @@ TEMPLATES = ("page", "login", "view", "camera", "message")
 
 PageInfo = Callable[[Incident], Mapping[str, Any]]
 
-_FORBIDDEN = ("Lien invalide", "Ce lien n'est pas valide. Ouvrez le lien publié dans le salon de l'incident.")
-_GONE = (
-    "L'accès est terminé",
-    "L'accès aux images pour cet incident est terminé, ou ce lien a expiré. "
-    "Si l'incident se poursuit, ouvrez le dernier lien publié dans le salon.",
-)
-_NO_SESSION = (
-    "Identification requise",
-    "Pour voir les images, ouvrez le lien publié dans le salon de l'incident et identifiez-vous.",
-)
-_BAD_FORM = "Le formulaire reçu est invalide : choisissez votre nom et saisissez votre mot de passe."
+# The templates in static/ are written in French: the page speaks the service's first language.
+PAGE_LANG = DEFAULT
+_FORBIDDEN = (t(PAGE_LANG, Msg.PAGE_FORBIDDEN_TITLE), t(PAGE_LANG, Msg.PAGE_FORBIDDEN))
+_GONE = (t(PAGE_LANG, Msg.PAGE_GONE_TITLE), t(PAGE_LANG, Msg.PAGE_GONE))
+_NO_SESSION = (t(PAGE_LANG, Msg.PAGE_NO_SESSION_TITLE), t(PAGE_LANG, Msg.PAGE_NO_SESSION))
+_BAD_FORM = t(PAGE_LANG, Msg.PAGE_BAD_FORM)
 
 
 class Raw(str):
@@ -178,7 +174,7 @@ class LivePage:
             return self._message(410, *_GONE)
         except LoginRefused as exc:
             page = self._login_page(
-                incident, token, 429 if exc.locked else 401, error=exc.fr, selected=person_id
+                incident, token, 429 if exc.locked else 401, error=exc.text(PAGE_LANG), selected=person_id
             )
             if exc.locked:
                 page.headers["Retry-After"] = str(exc.retry_after_s)
@@ -203,7 +199,7 @@ class LivePage:
                 render(self._tpl["camera"], id=str(c.get("id", "")), name=str(c.get("name", "")))
                 for c in info["cameras"]
             )
-            or '<p class="empty">Aucune caméra dans le périmètre de la convention.</p>'
+            or f'<p class="empty">{html.escape(t(PAGE_LANG, Msg.PAGE_NO_CAMERA))}</p>'
         )
         content = render(
             self._tpl["view"],
@@ -231,7 +227,7 @@ class LivePage:
             return web.json_response({"active": False, "message": _NO_SESSION[1]}, status=401)
         found = self._access.viewer(cookie)
         if found is None:
-            return web.json_response({"active": False, "message": "L'accès est terminé."}, status=410)
+            return web.json_response({"active": False, "message": t(PAGE_LANG, Msg.PAGE_ENDED)}, status=410)
         session, incident = found
         info = self._info(incident)
         response = web.json_response(
@@ -264,7 +260,7 @@ class LivePage:
         info = dict(self._page_info(incident))
         conv = self._access.convention
         category = conv.category(incident.category)
-        info.setdefault("category_label", category.label_fr if category else incident.category)
+        info.setdefault("category_label", category.label(PAGE_LANG) if category else incident.category)
         info.setdefault("venue", conv.venue)
         info["cameras"] = list(info.get("cameras") or [])
         return info
@@ -272,9 +268,7 @@ class LivePage:
     def _drill_banner(self, incident: Incident) -> Raw:
         if not incident.drill:
             return Raw("")
-        return Raw(
-            '<div class="drill-banner" role="status">EXERCICE — ceci n\'est pas un incident réel</div>'
-        )
+        return Raw(f'<div class="drill-banner" role="status">{html.escape(t(PAGE_LANG, Msg.PAGE_DRILL))}</div>')
 
     def _options(self, selected: str) -> Raw:
         conv = self._access.convention

@@ -37,13 +37,14 @@ from apscheduler.schedulers.base import BaseScheduler
 
 from ..access import Access, AuditSink, ViewerSession
 from ..kinds import Kind
+from ..locales import Msg, t
 from ..media.pictures import Pictures
 from ..media.room_tiles import RoomTiles, TileDesk
 from ..media.service import MediaOptions, MediaService, build_media
 from ..policy.convention import Convention
 from ..policy.incident import Incident
 from ..settings import Settings
-from .live import COOKIE
+from .live import COOKIE, PAGE_LANG
 
 logger = logging.getLogger(__name__)
 
@@ -84,10 +85,10 @@ class MediaRoutes:
     def _viewer(self, request: web.Request) -> tuple[ViewerSession, Incident] | web.Response:
         cookie = request.cookies.get(COOKIE)
         if not cookie:
-            return web.json_response({"active": False, "message": "Identification requise."}, status=401)
+            return web.json_response({"active": False, "message": t(PAGE_LANG, Msg.PAGE_SIGN_IN)}, status=401)
         found = self._access.viewer(cookie)
         if found is None:
-            return web.json_response({"active": False, "message": "L'accès est terminé."}, status=410)
+            return web.json_response({"active": False, "message": t(PAGE_LANG, Msg.PAGE_ENDED)}, status=410)
         return found
 
     def _same_origin(self, request: web.Request) -> bool:
@@ -123,9 +124,9 @@ class MediaRoutes:
             jpeg = await self._pictures.page_mosaic(incident.drill, session.person.name)
         except TimeoutError:
             logger.warning("page mosaic took longer than %.0f s", self._media.options.render_timeout)
-            return web.json_response({"message": "Mosaïque indisponible, nouvel essai…"}, status=503)
+            return web.json_response({"message": t(PAGE_LANG, Msg.PAGE_MOSAIC_UNAVAILABLE)}, status=503)
         if self._access.viewer(request.cookies.get(COOKIE)) is None:  # ended while it was drawn
-            return web.json_response({"active": False, "message": "L'accès est terminé."}, status=410)
+            return web.json_response({"active": False, "message": t(PAGE_LANG, Msg.PAGE_ENDED)}, status=410)
         return web.Response(body=jpeg, content_type="image/jpeg", headers=_NO_STORE)
 
     async def camera(self, request: web.Request) -> web.StreamResponse:
@@ -135,9 +136,9 @@ class MediaRoutes:
         session, incident = found
         camera_id = request.match_info["camera"]
         if camera_id not in self._media.names:
-            return web.json_response({"message": "Caméra inconnue."}, status=404)
+            return web.json_response({"message": t(PAGE_LANG, Msg.PAGE_UNKNOWN_CAMERA)}, status=404)
         if not self._same_origin(request):
-            return web.json_response({"message": "Origine refusée."}, status=403)
+            return web.json_response({"message": t(PAGE_LANG, Msg.PAGE_ORIGIN_REFUSED)}, status=403)
         ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=4096, compress=False, timeout=1.0)
         await ws.prepare(request)
         mode = "masked_stills" if self._media.masked(camera_id) else "video"

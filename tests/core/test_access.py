@@ -309,7 +309,7 @@ async def test_login_refused(world: World, person: str, password: str, reason: s
     with pytest.raises(LoginRefused) as exc:
         await login(world, person, password)
     assert exc.value.reason == reason and not exc.value.locked
-    assert exc.value.fr and exc.value.en
+    assert exc.value.text("fr") and exc.value.text("en")
     failed = world.records("login_failed")
     assert len(failed) == 1 and failed[0].details["reason"] == reason
     assert failed[0].details["person"] == person
