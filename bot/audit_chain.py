@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .locales import LANGS, Msg, bilingual, t
+
 GENESIS = "0" * 64
 
 
@@ -60,10 +62,12 @@ def iso(at: datetime) -> str:
 
 
 def verify_rows(rows: Iterable[tuple[Any, ...]], total: int, head: tuple[Any, Any] | None) -> VerifyResult:
-    def broken(seq: int | None, fr: str, en: str) -> VerifyResult:
-        if seq is not None:
-            fr, en = f"enregistrement {seq} : {fr}", f"record {seq}: {en}"
-        return VerifyResult(False, total, seq, f"{fr} / {en}")
+    def broken(seq: int | None, problem: Msg, **values: object) -> VerifyResult:
+        def text(lang: str) -> str:
+            said = t(lang, problem, **values)
+            return said if seq is None else t(lang, Msg.CHAIN_RECORD, seq=seq, problem=said)
+
+        return VerifyResult(False, total, seq, " / ".join(text(lang) for lang in LANGS))
 
     prev = GENESIS
     position = 0
@@ -72,16 +76,8 @@ def verify_rows(rows: Iterable[tuple[Any, ...]], total: int, head: tuple[Any, An
         seq, drill = row[0], row[6]
         if seq != position:
             if seq > position:
-                return broken(
-                    position,
-                    f"manquant (supprimé ; n° {seq} trouvé à sa place)",
-                    f"missing (removed; #{seq} found in its place)",
-                )
-            return broken(
-                position,
-                f"numéro inattendu {seq} (inséré ou renuméroté)",
-                f"unexpected number {seq} (inserted or renumbered)",
-            )
+                return broken(position, Msg.CHAIN_MISSING, found=seq)
+            return broken(position, Msg.CHAIN_UNEXPECTED, found=seq)
         try:
             at, kind, incident, actor, details_text, prev_hash, digest = (
                 None if raw is None else raw.decode("utf-8") for raw in row[1:6] + row[7:9]
@@ -97,43 +93,21 @@ def verify_rows(rows: Iterable[tuple[Any, ...]], total: int, head: tuple[Any, An
             if not isinstance(details, dict) or dumps(details) != details_text:
                 raise ValueError("details not in canonical form")
         except ValueError:  # also UnicodeDecodeError, JSONDecodeError
-            return broken(
-                position,
-                "contenu illisible ou non canonique (modifié)",
-                "unreadable or non-canonical content (altered)",
-            )
+            return broken(position, Msg.CHAIN_UNREADABLE)
         if prev_hash != prev:
-            return broken(
-                position,
-                "lien de chaîne rompu (enregistrement précédent supprimé, inséré ou déplacé)",
-                "chain link broken (a previous record was removed, inserted or moved)",
-            )
+            return broken(position, Msg.CHAIN_LINK_BROKEN)
         if chain_hash(prev, canonical(seq, at, kind, incident, actor, details, bool(drill))) != digest:
-            return broken(position, "empreinte invalide (modifié)", "hash mismatch (altered)")
+            return broken(position, Msg.CHAIN_HASH_MISMATCH)
         prev = digest
     count = position
 
     if head is None:
-        return broken(None, "en-tête du registre absent (supprimé)", "log head missing (removed)")
+        return broken(None, Msg.CHAIN_HEAD_MISSING)
     head_count, head_hash = head
     if head_count > count:
-        return broken(
-            count + 1,
-            f"manquant (registre tronqué : l'en-tête annonce {head_count} enregistrements, {count} trouvés)",
-            f"missing (log truncated: the head says {head_count} records, {count} found)",
-        )
+        return broken(count + 1, Msg.CHAIN_TRUNCATED, head=head_count, count=count)
     if head_count < count:
-        return broken(
-            head_count + 1,
-            f"ajouté hors registre (l'en-tête s'arrête à {head_count})",
-            f"added outside the log (the head stops at {head_count})",
-        )
+        return broken(head_count + 1, Msg.CHAIN_ADDED, head=head_count)
     if head_hash != prev:
-        return broken(
-            count,
-            "ne correspond pas à l'en-tête du registre (remplacé)",
-            "does not match the log head (replaced)",
-        )
-    return VerifyResult(
-        True, count, None, f"chaîne intacte, {count} enregistrements / chain intact, {count} records"
-    )
+        return broken(count, Msg.CHAIN_REPLACED)
+    return VerifyResult(True, count, None, bilingual(Msg.CHAIN_OK, count=count))

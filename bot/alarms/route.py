@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..alarm import AlarmIn, AlarmResult
 from ..kinds import Kind
+from ..locales import Msg, bilingual, t
 from ..store import Store
 from .verify import DEFAULT_TOLERANCE, WebhookError, verify
 
@@ -94,15 +95,16 @@ def _parse(body: bytes, webhook_id: str) -> _AlarmBody:
             for err in errors
         ]
         if "json_invalid" in kinds:
-            code, summary = "bad_json", "Body is not valid JSON. / Le corps n'est pas du JSON valide."
+            code, summary = "bad_json", bilingual(Msg.HOOK_BAD_JSON, first="en")
         elif "model_type" in kinds:
-            code, summary = "bad_body", "Body must be a JSON object. / Le corps doit être un objet JSON."
+            code, summary = "bad_body", bilingual(Msg.HOOK_BAD_BODY, first="en")
         else:
             code, summary = "bad_body", "; ".join(f"{f['field']}: {f['problem']}" for f in fields)
         raise _Refusal(400, code, summary, webhook_id, fields) from None
 
 
-_TOO_LARGE = "Body too large. / Corps trop volumineux."
+# Answers to the sender of an alarm, English first: the reader is the developer of the sending system.
+_TOO_LARGE = bilingual(Msg.HOOK_TOO_LARGE, first="en")
 
 
 async def _read_capped(request: web.Request, max_body: int) -> bytes:
@@ -146,7 +148,7 @@ class _AlarmRoute:
 
     async def _handle(self, request: web.Request, source: str) -> web.StreamResponse:
         if not self.known_sources(source):
-            raise _Refusal(404, "unknown_source", "Unknown alarm source. / Source d'alarme inconnue.")
+            raise _Refusal(404, "unknown_source", bilingual(Msg.HOOK_UNKNOWN_SOURCE, first="en"))
         body = await _read_capped(request, self.max_body)
 
         now = self.clock()
@@ -158,9 +160,7 @@ class _AlarmRoute:
         # Only now, with the signature good, may an id be recorded: a forger cannot burn ids.
         now_dt = datetime.fromtimestamp(now, tz=UTC)
         if not self.store.first_sighting(source, webhook_id, now_dt, keep_after=now_dt - REPLAY_WINDOW):
-            raise _Refusal(
-                409, "duplicate", "This webhook-id was already delivered. / Déjà reçu.", webhook_id
-            )
+            raise _Refusal(409, "duplicate", bilingual(Msg.HOOK_DUPLICATE, first="en"), webhook_id)
 
         parsed = _parse(body, webhook_id)
         try:
@@ -183,7 +183,7 @@ class _AlarmRoute:
             return web.json_response({"incident": result.incident_id, "outcome": result.outcome}, status=202)
         code = result.reason_code or "refused"
         status = 422 if code == "unmapped_alarm" else 403
-        raise _Refusal(status, code, result.reason_fr or "Alarme refusée.", webhook_id)
+        raise _Refusal(status, code, result.reason_fr or t("fr", Msg.HOOK_REFUSED), webhook_id)
 
     async def _refused(self, source: str, client: str, code: str, webhook_id: str | None) -> None:
         actor = source[:_MAX_ECHO]

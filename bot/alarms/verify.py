@@ -16,6 +16,8 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 
+from ..locales import Msg, bilingual
+
 logger = logging.getLogger(__name__)
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
@@ -25,18 +27,10 @@ DEFAULT_TOLERANCE = 300
 _TIMESTAMP = re.compile(r"[0-9]{1,15}")
 
 _MESSAGES = {
-    "bad_signature": "Invalid signature. / Signature invalide.",
-    "missing_headers": (
-        "Missing webhook-id, webhook-timestamp or webhook-signature header. / "
-        "En-tête webhook-id, webhook-timestamp ou webhook-signature manquant."
-    ),
-    "stale_timestamp": (
-        "webhook-timestamp is outside the accepted window; check the sender's clock. / "
-        "webhook-timestamp hors de la fenêtre acceptée ; vérifiez l'horloge de l'émetteur."
-    ),
-    "bad_timestamp": (
-        "webhook-timestamp must be Unix seconds. / webhook-timestamp doit être en secondes Unix."
-    ),
+    "bad_signature": Msg.HOOK_BAD_SIGNATURE,
+    "missing_headers": Msg.HOOK_MISSING_HEADERS,
+    "stale_timestamp": Msg.HOOK_STALE_TIMESTAMP,
+    "bad_timestamp": Msg.HOOK_BAD_TIMESTAMP,
 }
 
 
@@ -48,7 +42,8 @@ class WebhookError(Exception):
     def __init__(self, code: str) -> None:
         super().__init__(code)
         self.code = code
-        self.message = _MESSAGES[code]
+        # English first: the reader is the developer of the sending system.
+        self.message = bilingual(_MESSAGES[code], first="en")
 
 
 def decode_secret(secret: str) -> bytes:

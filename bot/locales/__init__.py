@@ -22,7 +22,7 @@ from ..policy.reasons import Reason, Why
 from . import en, fr
 from .keys import Msg
 
-__all__ = ["CATALOGS", "LANGS", "Catalog", "Msg", "kind_label", "phrase", "reason_text", "role_label", "t"]
+__all__ = ["CATALOGS", "LANGS", "Catalog", "bilingual", "Msg", "kind_label", "phrase", "reason_text", "role_label", "t"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,13 @@ def t(lang: str, key: Msg, /, **values: object) -> str:
 def phrase(key: Msg, /, **values: object) -> Callable[[str], str]:
     """The message ``key`` with its values bound now, its language chosen later (by each room)."""
     return lambda lang: t(lang, key, **values)
+
+
+def bilingual(key: Msg, /, *, first: str = DEFAULT, **values: object) -> str:
+    """Every language on one line, "français / English", for a reader whose language is unknown
+    (someone examining the registre, the developer of an alarm sender)."""
+    order = [first, *(lang for lang in LANGS if lang != first)]
+    return " / ".join(t(lang, key, **values) for lang in order)
 
 
 def kind_label(kind: str, lang: str) -> str:

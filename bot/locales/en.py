@@ -127,6 +127,40 @@ MESSAGES: Mapping[Msg, str] = {
     # the live page's media routes (bot/web/media.py)
     Msg.PAGE_MOSAIC_UNAVAILABLE: "Mosaic unavailable, trying again…",
     Msg.PAGE_SIGN_IN: "Sign-in required.",
+
+    # answers to an alarm webhook's sender, English first (bot/alarms/)
+    Msg.HOOK_BAD_SIGNATURE: "Invalid signature.",
+    Msg.HOOK_MISSING_HEADERS: "Missing webhook-id, webhook-timestamp or webhook-signature header.",
+    Msg.HOOK_STALE_TIMESTAMP: "webhook-timestamp is outside the accepted window; check the sender's clock.",
+    Msg.HOOK_BAD_TIMESTAMP: "webhook-timestamp must be Unix seconds.",
+    Msg.HOOK_BAD_JSON: "Body is not valid JSON.",
+    Msg.HOOK_BAD_BODY: "Body must be a JSON object.",
+    Msg.HOOK_TOO_LARGE: "Body too large.",
+    Msg.HOOK_UNKNOWN_SOURCE: "Unknown alarm source.",
+    Msg.HOOK_DUPLICATE: "This webhook-id was already delivered.",
+    Msg.HOOK_REFUSED: "Alarm refused.",
+
+    # the registre's check and the audit command, both languages at once (bot/audit_chain.py, bot/audit_cli.py)
+    Msg.CHAIN_RECORD: "record {seq}: {problem}",
+    Msg.CHAIN_MISSING: "missing (removed; #{found} found in its place)",
+    Msg.CHAIN_UNEXPECTED: "unexpected number {found} (inserted or renumbered)",
+    Msg.CHAIN_UNREADABLE: "unreadable or non-canonical content (altered)",
+    Msg.CHAIN_LINK_BROKEN: "chain link broken (a previous record was removed, inserted or moved)",
+    Msg.CHAIN_HASH_MISMATCH: "hash mismatch (altered)",
+    Msg.CHAIN_HEAD_MISSING: "log head missing (removed)",
+    Msg.CHAIN_TRUNCATED: "missing (log truncated: the head says {head} records, {count} found)",
+    Msg.CHAIN_ADDED: "added outside the log (the head stops at {head})",
+    Msg.CHAIN_REPLACED: "does not match the log head (replaced)",
+    Msg.CHAIN_OK: "chain intact, {count} records",
+    Msg.CLI_NOT_FOUND: "audit log not found: {db}",
+    Msg.CLI_UNREADABLE: "unreadable audit log: {db} ({error})",
+    Msg.CLI_FAILED: "FAILED",
+    Msg.CLI_ANCHOR_MISSING: "anchor {anchor} not found: the registre was rewritten",
+    Msg.CLI_OK: "OK: {count} records, chain intact{anchors}",
+    Msg.CLI_ANCHORS_FOUND: ", {n} closure anchor(s) found",
+    Msg.CLI_UNKNOWN_INCIDENT: "unknown incident: {incident} (known: {known})",
+    Msg.CLI_NONE: "none",
+    Msg.CLI_EXPORT_FAILED: "export failed: {error}",
 }
 
 REASONS: Mapping[Why, str] = {

@@ -127,6 +127,40 @@ MESSAGES: Mapping[Msg, str] = {
     # the live page's media routes (bot/web/media.py)
     Msg.PAGE_MOSAIC_UNAVAILABLE: "Mosaïque indisponible, nouvel essai…",
     Msg.PAGE_SIGN_IN: "Identification requise.",
+
+    # answers to an alarm webhook's sender, English first (bot/alarms/)
+    Msg.HOOK_BAD_SIGNATURE: "Signature invalide.",
+    Msg.HOOK_MISSING_HEADERS: "En-tête webhook-id, webhook-timestamp ou webhook-signature manquant.",
+    Msg.HOOK_STALE_TIMESTAMP: "webhook-timestamp hors de la fenêtre acceptée ; vérifiez l'horloge de l'émetteur.",
+    Msg.HOOK_BAD_TIMESTAMP: "webhook-timestamp doit être en secondes Unix.",
+    Msg.HOOK_BAD_JSON: "Le corps n'est pas du JSON valide.",
+    Msg.HOOK_BAD_BODY: "Le corps doit être un objet JSON.",
+    Msg.HOOK_TOO_LARGE: "Corps trop volumineux.",
+    Msg.HOOK_UNKNOWN_SOURCE: "Source d'alarme inconnue.",
+    Msg.HOOK_DUPLICATE: "Déjà reçu.",
+    Msg.HOOK_REFUSED: "Alarme refusée.",
+
+    # the registre's check and the audit command, both languages at once (bot/audit_chain.py, bot/audit_cli.py)
+    Msg.CHAIN_RECORD: "enregistrement {seq} : {problem}",
+    Msg.CHAIN_MISSING: "manquant (supprimé ; n° {found} trouvé à sa place)",
+    Msg.CHAIN_UNEXPECTED: "numéro inattendu {found} (inséré ou renuméroté)",
+    Msg.CHAIN_UNREADABLE: "contenu illisible ou non canonique (modifié)",
+    Msg.CHAIN_LINK_BROKEN: "lien de chaîne rompu (enregistrement précédent supprimé, inséré ou déplacé)",
+    Msg.CHAIN_HASH_MISMATCH: "empreinte invalide (modifié)",
+    Msg.CHAIN_HEAD_MISSING: "en-tête du registre absent (supprimé)",
+    Msg.CHAIN_TRUNCATED: "manquant (registre tronqué : l'en-tête annonce {head} enregistrements, {count} trouvés)",
+    Msg.CHAIN_ADDED: "ajouté hors registre (l'en-tête s'arrête à {head})",
+    Msg.CHAIN_REPLACED: "ne correspond pas à l'en-tête du registre (remplacé)",
+    Msg.CHAIN_OK: "chaîne intacte, {count} enregistrements",
+    Msg.CLI_NOT_FOUND: "Registre introuvable : {db} (aucun fichier créé)",
+    Msg.CLI_UNREADABLE: "Registre illisible : {db} ({error})",
+    Msg.CLI_FAILED: "ÉCHEC",
+    Msg.CLI_ANCHOR_MISSING: "empreinte {anchor} introuvable : le registre a été réécrit depuis ce rapport de clôture",
+    Msg.CLI_OK: "OK: {count} enregistrements, chaîne intacte{anchors}",
+    Msg.CLI_ANCHORS_FOUND: ", {n} empreinte(s) de clôture retrouvée(s)",
+    Msg.CLI_UNKNOWN_INCIDENT: "Incident inconnu : {incident} (connus : {known})",
+    Msg.CLI_NONE: "aucun",
+    Msg.CLI_EXPORT_FAILED: "Export impossible : {error}",
 }
 
 REASONS: Mapping[Why, str] = {
