@@ -161,6 +161,12 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLI_UNKNOWN_INCIDENT: "unknown incident: {incident} (known: {known})",
     Msg.CLI_NONE: "none",
     Msg.CLI_EXPORT_FAILED: "export failed: {error}",
+
+    # text drawn into pictures, in the service's first language (bot/media/tiles.py)
+    Msg.IMAGE_DRILL: "EXERCISE",
+    Msg.IMAGE_NO_CAMERA: "No camera",
+    Msg.IMAGE_TITLE_NO_CAMERA: "{title} — no camera",
+    Msg.PAGE_LOGIN_TITLE: "Vigie — Who are you?",
 }
 
 REASONS: Mapping[Why, str] = {

@@ -161,6 +161,12 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLI_UNKNOWN_INCIDENT: "Incident inconnu : {incident} (connus : {known})",
     Msg.CLI_NONE: "aucun",
     Msg.CLI_EXPORT_FAILED: "Export impossible : {error}",
+
+    # text drawn into pictures, in the service's first language (bot/media/tiles.py)
+    Msg.IMAGE_DRILL: "EXERCICE",
+    Msg.IMAGE_NO_CAMERA: "Aucune caméra",
+    Msg.IMAGE_TITLE_NO_CAMERA: "{title} — aucune caméra",
+    Msg.PAGE_LOGIN_TITLE: "Vigie — Qui êtes-vous ?",
 }
 
 REASONS: Mapping[Why, str] = {

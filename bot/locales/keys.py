@@ -149,3 +149,8 @@ class Msg(StrEnum):
     CLI_UNKNOWN_INCIDENT = "audit_cli.unknown_incident"
     CLI_NONE = "audit_cli.none"
     CLI_EXPORT_FAILED = "audit_cli.export_failed"
+    # text drawn into pictures, in the service's first language (bot/media/tiles.py)
+    IMAGE_DRILL = "image.drill"
+    IMAGE_NO_CAMERA = "image.no_camera"
+    IMAGE_TITLE_NO_CAMERA = "image.title_no_camera"
+    PAGE_LOGIN_TITLE = "page.login_title"

@@ -308,7 +308,7 @@ class LivePage:
             error=Raw(render(Template('<p class="error" role="alert">$e</p>'), e=error) if error else ""),
             options=self._options(selected),
         )
-        return self._html(status, "Vigie — Qui êtes-vous ?", content, "login", incident)
+        return self._html(status, t(PAGE_LANG, Msg.PAGE_LOGIN_TITLE), content, "login", incident)
 
     def _message(self, status: int, heading: str, text: str) -> web.Response:
         content = render(self._tpl["message"], heading=heading, text=text)
