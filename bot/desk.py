@@ -407,8 +407,8 @@ class Desk:
             self.fanout.put(Edit(inc.id, "confirm", lambda lang: self.render.confirm_closed(inc, lang)))
         self.fanout.put(Remove(inc.id, ("link", "tile")))
         records = self.registre.records(inc.id)
-        viewers = [(r.actor, r.at) for r in records if r.kind == "login_ok"]
-        streams = sum(1 for r in records if r.kind == "stream_opened")
+        viewers = [(r.actor, r.at) for r in records if r.kind == Kind.LOGIN_OK]
+        streams = sum(1 for r in records if r.kind == Kind.STREAM_OPENED)
         report = self._audit(Kind.CLOSURE_REPORT, inc, "system", {"sessions_revoked": revoked,
                                                                "viewers": [v for v, _ in viewers], "streams": streams})
         # The report carries the registre's head hash at closing time: copies of it in every room

@@ -1,14 +1,25 @@
 """Everything Vigie says to people, one catalog per language: ``fr`` (the default) and ``en``.
 
-A typed table rather than gettext: a message is a member of ``Msg`` (so mypy rejects a
-misspelt key), each language maps every member to a ``str.format`` template, and
+A typed table rather than gettext catalogs: a message is a member of ``Msg`` (so mypy rejects
+a misspelt key), each language maps every member to a ``str.format`` template, and
 ``tests/core/test_locales.py`` checks that both catalogs have every key with the same
-placeholders, every registre kind and every role. No extraction or compile step, no ``.mo``
-files to ship; a translator edits ``fr.py`` / ``en.py`` side by side.
+placeholders, and every policy reason (``Why``), registre kind, role and organisation. With two
+languages written by the same people, gettext would add an extraction and compile step, ``.mo``
+files in the package data, and would find a missing translation or placeholder only at run
+time; here a translator edits ``fr.py`` and ``en.py`` side by side.
 
-``t(lang, Msg.X, name=value)`` renders one message; an unknown language falls back to French,
-the service's working language. Values may carry their own format spec in the template
-(``{expires:%d/%m/%Y}``), so a date can be written the French or the English way.
+- ``t(lang, Msg.X, name=value)`` renders one message; an unknown language falls back to French,
+  the service's working language. A template may carry a value's format spec
+  (``{expires:%d/%m/%Y}``), so a date is written the French or the English way.
+- ``phrase(Msg.X, ...)`` binds the values now and lets each room choose its language later.
+- ``bilingual(Msg.X, ...)`` writes "français / English" on one line, for readers whose
+  language is unknown (an examiner of the registre, the developer of an alarm sender).
+- ``reason_text(reason, lang)`` words a policy ``Reason``: the pure policy keeps a code and
+  the facts; roles, organisations and categories among the facts are shown in ``lang``.
+
+This package imports only the pure ``policy`` and ``kinds``, so any layer may use it. Not
+here, on purpose: category labels and the SIA event labels are data of the convention and of
+the alarm protocol; the HTML templates in ``bot/web/static`` are French; so is the demo.
 """
 
 from __future__ import annotations
@@ -22,7 +33,10 @@ from ..policy.reasons import Reason, Why
 from . import en, fr
 from .keys import Msg
 
-__all__ = ["CATALOGS", "LANGS", "Catalog", "bilingual", "Msg", "kind_label", "phrase", "reason_text", "role_label", "t"]
+__all__ = [
+    "CATALOGS", "DEFAULT", "LANGS", "Catalog", "Msg",
+    "bilingual", "catalog", "kind_label", "phrase", "reason_text", "role_label", "t",
+]
 
 
 @dataclass(frozen=True)

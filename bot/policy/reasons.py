@@ -47,7 +47,7 @@ class Why(StrEnum):
 @dataclass(frozen=True)
 class Reason:
     code: Why
-    facts: Mapping[str, object] = field(default_factory=dict)
+    facts: Mapping[str, object] = field(default_factory=dict, hash=False)
 
 
 UNKNOWN_PERSON = Reason(Why.UNKNOWN_PERSON)

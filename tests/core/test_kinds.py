@@ -47,6 +47,19 @@ def test_no_registre_write_passes_a_bare_string() -> None:
     assert bare == [], f"pass a bot.kinds.Kind member, not a string: {bare}"
 
 
+def test_no_record_is_read_by_a_bare_kind_string() -> None:
+    values = {kind.value for kind in Kind}
+    bare = [
+        f"{path.relative_to(BOT.parent)}:{node.lineno}"
+        for path, tree in _modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Compare)
+        and any(isinstance(side, ast.Attribute) and side.attr == "kind" for side in [node.left, *node.comparators])
+        and any(isinstance(side, ast.Constant) and side.value in values for side in [node.left, *node.comparators])
+    ]
+    assert bare == [], f"compare with a bot.kinds.Kind member, not a string: {bare}"
+
+
 def test_every_kind_is_written_somewhere() -> None:
     """A kind nothing writes is a label nobody will ever read: remove it instead."""
     used = {
