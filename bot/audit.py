@@ -50,7 +50,7 @@ from .audit_chain import GENESIS, VerifyResult, canonical, chain_hash, verify_ro
 from .audit_chain import dumps as _dumps
 from .audit_chain import iso as _iso
 from .kinds import Kind
-from .locales import LANGS, Msg, kind_label, t
+from .locales import LANGS, Msg, bilingual, kind_label, t
 
 __all__ = ["GENESIS", "AuditRecord", "Kind", "Registre", "VerifyResult", "canonical", "chain_hash", "kind_label"]
 
@@ -138,7 +138,7 @@ class Registre:
                 logger.warning("registre %s: protective triggers missing: %s", path, ", ".join(missing))
             if readonly:
                 if missing is None:
-                    raise ValueError(f"{path}: pas un registre Vigie / not a Vigie audit log")
+                    raise ValueError(bilingual(Msg.AUDIT_NOT_A_REGISTRE, path=path))
                 migrations.check_not_newer(self._conn, migrations.REGISTRE, str(path))
             else:
                 self._conn.execute("PRAGMA journal_mode = WAL")
@@ -320,7 +320,7 @@ class Registre:
             raise KeyError(incident)
         drill = records[0].drill
         return {
-            "notice": "EXERCICE / EXERCISE" if drill else None,
+            "notice": bilingual(Msg.AUDIT_EXPORT_DRILL) if drill else None,
             "incident": incident,
             "drill": drill,
             "records": [record.as_dict() for record in records],
@@ -407,8 +407,6 @@ def _record_from_row(row: tuple[Any, ...]) -> AuditRecord:
             hash=_decode(digest) or "",
         )
     except ValueError as exc:
-        raise ValueError(
-            f"enregistrement {seq} illisible / record {seq} unreadable ({exc}); run `audit verify`"
-        ) from exc
+        raise ValueError(bilingual(Msg.AUDIT_UNREADABLE_RECORD, seq=seq, error=exc)) from exc
 
 

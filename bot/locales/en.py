@@ -167,6 +167,11 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.IMAGE_NO_CAMERA: "No camera",
     Msg.IMAGE_TITLE_NO_CAMERA: "{title} — no camera",
     Msg.PAGE_LOGIN_TITLE: "Vigie — Who are you?",
+
+    # the registre file itself (bot/audit.py)
+    Msg.AUDIT_EXPORT_DRILL: "EXERCISE",
+    Msg.AUDIT_NOT_A_REGISTRE: "{path}: not a Vigie audit log",
+    Msg.AUDIT_UNREADABLE_RECORD: "record {seq} unreadable ({error}); run `audit verify`",
 }
 
 REASONS: Mapping[Why, str] = {

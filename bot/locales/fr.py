@@ -167,6 +167,11 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.IMAGE_NO_CAMERA: "Aucune caméra",
     Msg.IMAGE_TITLE_NO_CAMERA: "{title} — aucune caméra",
     Msg.PAGE_LOGIN_TITLE: "Vigie — Qui êtes-vous ?",
+
+    # the registre file itself (bot/audit.py)
+    Msg.AUDIT_EXPORT_DRILL: "EXERCICE",
+    Msg.AUDIT_NOT_A_REGISTRE: "{path} : pas un registre Vigie",
+    Msg.AUDIT_UNREADABLE_RECORD: "enregistrement {seq} illisible ({error}) ; lancez `audit verify`",
 }
 
 REASONS: Mapping[Why, str] = {

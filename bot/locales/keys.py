@@ -154,3 +154,7 @@ class Msg(StrEnum):
     IMAGE_NO_CAMERA = "image.no_camera"
     IMAGE_TITLE_NO_CAMERA = "image.title_no_camera"
     PAGE_LOGIN_TITLE = "page.login_title"
+    # the registre file itself (bot/audit.py)
+    AUDIT_EXPORT_DRILL = "audit.export_drill"
+    AUDIT_NOT_A_REGISTRE = "audit.not_a_registre"
+    AUDIT_UNREADABLE_RECORD = "audit.unreadable_record"
