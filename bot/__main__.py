@@ -16,9 +16,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .app import ConsoleOptions, RedactingAccessLogger, build_app
+from .app import RedactingAccessLogger, build_app
 from .audit_cli import export_command, verify_command
 from .config_load import ConfigError, load_settings
+from .console import ConsoleOptions
 from .sia import sender as sia_sender
 
 logger = logging.getLogger("bot")

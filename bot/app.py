@@ -11,10 +11,8 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -25,18 +23,19 @@ from .access import Access
 from .alarms.route import add_routes as add_alarm_routes
 from .audit import Registre
 from .config_load import build_convention
-from .console import ConsoleInput, ConsoleRoom
-from .desk import Desk
-from .matrix.transport import MATRIX, build_matrix
-from .media.service import MediaOptions
+from .console import ConsoleOptions, ConsoleTransport
+from .desk import Desk, record_room_failure
+from .matrix.transport import build_matrix
+from .media.service import MediaOptions, build_media
 from .messages import Renderer
 from .outbox import Fanout
 from .policy.convention import Convention
 from .rooms import Room
 from .settings import Settings
-from .sia.receiver import SIA, build_receiver
+from .sia.transport import build_sia
 from .store import Store
 from .telegram.transport import TelegramGateway, TelegramOptions
+from .transport import Transport
 from .web.live import add_routes as add_live_routes
 from .web.media import MEDIA, install_media
 
@@ -51,16 +50,6 @@ CONVENTION = web.AppKey("convention", Convention)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class ConsoleOptions:
-    """The demo's console room: who types, where it reads and writes, how it ends the demo."""
-
-    person: str
-    stdin: TextIO
-    stdout: TextIO
-    on_eof: Callable[[], None]
 
 
 class RedactingAccessLogger(AbstractAccessLogger):
@@ -85,43 +74,67 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     data_dir.mkdir(parents=True, exist_ok=True)
     registre = Registre(data_dir / "registre.sqlite3")
     store = Store(data_dir / "state.sqlite3")
-    renderer = Renderer(conv, ZoneInfo(service.timezone))
     scheduler = AsyncIOScheduler(timezone=UTC)
-
-    rooms: list[Room] = list(extra_rooms)
-    console_room = ConsoleRoom(console.stdout, service.language) if console else None
-    if console_room is not None:
-        rooms.append(console_room)
-    # --- Matrix (issue 5): its rooms join the fan-out; its client starts after the outboxes, below ---
-    matrix = build_matrix(settings, data_dir) if settings.vigie.matrix.enabled else None
-    if matrix is not None:
-        rooms.extend(matrix.rooms.values())
-    # --- end Matrix ---
-    # --- Telegram (issue 4): one room per configured group; PTB starts after the outboxes, below ---
-    tg = TelegramGateway.from_settings(settings, telegram) if settings.vigie.telegram.enabled else None
-    if tg is not None:
-        rooms.extend(tg.rooms)
-    # --- end Telegram ---
-
+    transports = build_transports(settings, conv, data_dir, clock, console, telegram)
+    rooms = [*extra_rooms, *(room for t in transports for room in t.chat_rooms)]
     access = Access(conv, [k.get_secret_value() for k in settings.secrets.link_keys], registre, store, clock,
                     store.get, service.public_url)
-    failures: list[Desk] = []
-    fanout = Fanout(rooms, store, lambda room, op, exc: failures[0].on_room_failure(room, op, exc), clock)
-    desk = Desk(conv, store, registre, fanout, access, scheduler, renderer, clock, settings.camera_names())
-    failures.append(desk)
+    fanout = Fanout(rooms, store, record_room_failure(registre), clock)
+    cameras = build_media(settings.cameras.camera, conv.cameras_in_scope, media)
+    desk = Desk(conv, store, registre, fanout, access, scheduler, Renderer(conv, ZoneInfo(service.timezone)), clock,
+                settings.camera_names(), status_lines=cameras.status_lines)
 
     app = web.Application(client_max_size=256 * 1024)
     app[DESK], app[ACCESS], app[REGISTRE], app[STORE], app[CONVENTION] = desk, access, registre, store, conv
     add_live_routes(app, access, desk.page_info)
     add_alarm_routes(app, desk, settings.secrets.alarm_secrets, lambda s: conv.alarm_source(s) is not None,
-                      registre.append, store, time.time)
+                     registre.append, store, time.time)
     app.router.add_get("/healthz", healthz)
+    # Started in this order, stopped in reverse: the scheduler, the outboxes, the restored desk,
+    # the cameras, then each transport (so nothing arrives before the desk can answer it).
+    app.cleanup_ctx.extend([_scheduler_ctx(scheduler), _rooms_ctx(fanout), _desk_ctx(desk)])
+    install_media(app, cameras, settings, conv, desk, access, registre, scheduler, clock)
+    for transport in transports:
+        transport.attach(app, desk)
 
+    async def close_files(_: web.Application) -> None:
+        store.close()
+        registre.close()
+
+    app.on_cleanup.append(close_files)
+    return app
+
+
+def build_transports(settings: Settings, conv: Convention, data_dir: Path, clock: Callable[[], datetime],
+                     console: ConsoleOptions | None, telegram: TelegramOptions | None) -> list[Transport]:
+    """The enabled transports, in the order they start: Matrix, Telegram, DC-09 panels, the console."""
+    vigie = settings.vigie
+    transports: list[Transport] = []
+    if vigie.matrix.enabled:
+        transports.append(build_matrix(settings, data_dir))
+    if vigie.telegram.enabled:
+        transports.append(TelegramGateway.from_settings(settings, telegram))
+    sia = build_sia(settings, clock)
+    if sia is not None:
+        transports.append(sia)
+    if console is not None:
+        person = conv.person(console.person)
+        if person is None:
+            raise ValueError(f"console person {console.person!r} is not on the roster")
+        transports.append(ConsoleTransport(console, person, vigie.service.language))
+    return transports
+
+
+def _scheduler_ctx(scheduler: AsyncIOScheduler) -> Callable[[web.Application], AsyncIterator[None]]:
     async def scheduler_ctx(_: web.Application) -> AsyncIterator[None]:
         scheduler.start()
         yield
         scheduler.shutdown(wait=False)
 
+    return scheduler_ctx
+
+
+def _rooms_ctx(fanout: Fanout) -> Callable[[web.Application], AsyncIterator[None]]:
     async def rooms_ctx(_: web.Application) -> AsyncIterator[None]:
         fanout.start()
         yield
@@ -131,55 +144,15 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
             logger.warning("stopping with undelivered room messages (a room is down)")
         await fanout.stop()
 
+    return rooms_ctx
+
+
+def _desk_ctx(desk: Desk) -> Callable[[web.Application], AsyncIterator[None]]:
     async def desk_ctx(_: web.Application) -> AsyncIterator[None]:
         await desk.start()
         yield
 
-    app.cleanup_ctx.extend([scheduler_ctx, rooms_ctx, desk_ctx])
-    # --- Media (issue 3): cameras in scope, mosaic and live video routes, room tiles; start/stop ---
-    install_media(app, settings, conv, desk, access, registre, scheduler, clock, media)
-    # --- end Media ---
-    # --- Matrix (issue 5): sync loop and inbox after the outboxes and the restored desk ---
-    if matrix is not None:
-        app[MATRIX] = matrix
-        app.cleanup_ctx.append(matrix.lifecycle(desk))
-    # --- end Matrix ---
-    # --- Telegram (issue 4): webhook route, PTB start/stop after the outboxes and the restored desk ---
-    if tg is not None:
-        tg.attach(app, desk)
-    # --- end Telegram ---
-    # --- SIA DC-09 (issue 6): the panels' receiver listens once the desk is restored, stops before it ---
-    sia = build_receiver(settings, desk, clock)
-    if sia is not None:
-        app[SIA] = sia
-
-        async def sia_ctx(_: web.Application) -> AsyncIterator[None]:
-            await sia.start()
-            yield
-            await sia.stop()
-
-        app.cleanup_ctx.append(sia_ctx)
-    # --- end SIA DC-09 ---
-
-    if console is not None and console_room is not None:
-        person = conv.person(console.person)
-        if person is None:
-            raise ValueError(f"console person {console.person!r} is not on the roster")
-        reader = ConsoleInput(desk, console_room, person, console.stdin, console.on_eof)
-
-        async def console_ctx(_: web.Application) -> AsyncIterator[None]:
-            reader.start()
-            yield
-            await reader.stop()
-
-        app.cleanup_ctx.append(console_ctx)
-
-    async def close_files(_: web.Application) -> None:
-        store.close()
-        registre.close()
-
-    app.on_cleanup.append(close_files)
-    return app
+    return desk_ctx
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -85,6 +85,7 @@ class Desk:
         clock: Callable[[], datetime],
         camera_names: Mapping[str, str],
         config: DeskConfig = DeskConfig(),
+        status_lines: Callable[[str], list[str]] | None = None,
     ) -> None:
         self.conv = conv
         self.store = store
@@ -99,8 +100,8 @@ class Desk:
         self._lock = asyncio.Lock()
         self._urls: dict[str, str] = {}
         self._warned_on: str | None = None
-        # Lines other services add to /status (the cameras' line, issue 3).
-        self.status_extra: Callable[[str], list[str]] | None = None
+        # Lines other services add to /status (the cameras' line), given by the composition root.
+        self._status_lines = status_lines
 
     # ---------- lifecycle ----------
 
@@ -143,7 +144,7 @@ class Desk:
         now = self.clock()
         incs = self.store.open_incidents()
         health = self.fanout.health()
-        extra = self.status_extra  # lines from other services (cameras), set by the composition root
+        extra = self._status_lines
 
         def render(lang: str) -> str:
             en = lang == "en"
@@ -468,8 +469,13 @@ class Desk:
         clean = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in details.items()}
         return self.registre.append(kind, incident=inc.id, actor=actor, details=clean, drill=inc.drill)
 
-    def on_room_failure(self, room: Room, op: Op, exc: BaseException) -> None:
-        incident = getattr(op, "incident", None)
-        self.registre.append("room_error", incident=incident, actor="system",
-                             details={"room": room.room_id, "operation": type(op).__name__,
-                                      "error": f"{type(exc).__name__}: {exc}"[:300]})
+
+def record_room_failure(registre: Audit) -> Callable[[Room, Op, BaseException], None]:
+    """The outboxes' failure callback: a room that gave up on an operation, in the registre."""
+
+    def record(room: Room, op: Op, exc: BaseException) -> None:
+        registre.append("room_error", incident=getattr(op, "incident", None), actor="system",
+                        details={"room": room.room_id, "operation": type(op).__name__,
+                                 "error": f"{type(exc).__name__}: {exc}"[:300]})
+
+    return record

@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from bot.alarms.verify import sign
+from tests.config_support import copy_example
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -168,10 +169,7 @@ async def test_demo_whole_incident(demo: Demo) -> None:
 
 
 async def test_run_stops_on_sigterm_within_5s(tmp_path: Path) -> None:
-    import shutil
-
-    cfg = tmp_path / "config"
-    shutil.copytree(ROOT / "config", cfg)
+    cfg = copy_example(tmp_path)
     port = free_port()
     text = (cfg / "vigie.toml").read_text(encoding="utf-8")
     text = text.replace("port = 8080", f"port = {port}").replace('data_dir = "/var/lib/vigie"', f'data_dir = "{tmp_path / "data"}"')
