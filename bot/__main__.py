@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--port", type=int, default=8080)
     d.add_argument("--data-dir")
     d.add_argument("--cameras", type=int, default=20)
-    d.add_argument("--sia-port", type=int, default=None,  # SIA DC-09 (issue 6)
+    d.add_argument("--sia-port", type=int, default=None,
                    help="port of the demo panel's DC-09 receiver (default: a free port, shown in the banner; 0: none)")
     d.set_defaults(fn=cmd_demo)
     c = sub.add_parser("check-config", help="validate a config directory and its secrets")

@@ -164,7 +164,7 @@ async def healthz(request: web.Request) -> web.Response:
     body = {
         "status": "ok",
         "rooms": rooms,
-        "cameras": request.app[MEDIA].health(),  # cameras in scope only (issue 3)
+        "cameras": request.app[MEDIA].health(),  # cameras in scope only
         "incident_state": incidents[0]["state"] if incidents else "none",
         "incidents": incidents,
     }
