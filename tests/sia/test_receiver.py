@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.sia import frame as sia_frame
 from bot.policy.incident import State
+from bot.sia import frame as sia_frame
 from bot.sia.receiver import PanelAccount, ReceiverConfig, SiaReceiver
 from bot.sia.sender import Link, Panel, crc16_arc, frame, read_reply, send_udp
 from tests.harness import Harness
