@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 JOB_ID = "sia:supervision"
 MAX_PENDING_DATAGRAMS = 256
+BACKLOG = 512
 MAX_REPLAY_MEMORY = 10_000
 
 
@@ -145,7 +146,8 @@ class SiaReceiver:
         self._last_seen = {p.account: now for p in self.config.panels}
         host, port = self.config.host, self.config.port
         try:
-            self._server = await asyncio.start_server(self._connection, host, port)
+            # A deep accept queue: a burst of connections must reach ``connections``, which makes room.
+            self._server = await asyncio.start_server(self._connection, host, port, backlog=BACKLOG)
             self.port = int(self._server.sockets[0].getsockname()[1])
             if self.config.udp:
                 loop = asyncio.get_running_loop()
