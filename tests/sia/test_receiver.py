@@ -421,3 +421,19 @@ async def test_every_key_size(tmp_path: Path) -> None:
     finally:
         await rx.stop()
         await h.stop()
+
+
+async def test_hold_up_activates_an_intrusion_alarm_awaiting_confirmation(rig: Rig) -> None:
+    """Two messages: a burglary (a person must confirm), then a hold-up, which opens at once."""
+    now = rig.h.clock()
+    a = rig.panel_a()
+    assert await send(rig, a.sia("BA", "12", "3", at=now)[1]) == "ACK"
+    [pending] = rig.h.desk.open_incidents()
+    assert pending.state is State.PENDING
+    assert await send(rig, a.cid(1, 122, zone=4, at=now)[1]) == "ACK"
+    [inc] = rig.h.desk.open_incidents()
+    assert inc.id == pending.id and inc.state is State.ACTIVE
+    assert [r.details["outcome"] for r in rig.records("sia_message")] == ["pending", "confirmed"]
+    texts = await rig.texts()
+    assert any("ACCÈS VIDÉO OUVERT" in t for t in texts)
+    assert any(f"confirmée par {PLAIN.label}" in t for t in texts)
