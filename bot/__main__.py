@@ -18,7 +18,7 @@ from aiohttp import web
 
 from .app import RedactingAccessLogger, build_app
 from .audit_cli import export_command, verify_command
-from .config_load import ConfigError, load_settings
+from .config_load import ConfigError, load_settings, resolve_data_dir
 from .console import ConsoleOptions
 from .sia import sender as sia_sender
 
@@ -45,10 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         return 2
-    data_dir = settings.vigie.service.data_dir
-    if not data_dir.is_absolute():
-        data_dir = Path(args.config).resolve().parent / data_dir
-    app = build_app(settings, data_dir)
+    app = build_app(settings, resolve_data_dir(settings))
     svc = settings.vigie.service
     web.run_app(app, host=svc.host, port=svc.port, access_log_class=RedactingAccessLogger,
                 shutdown_timeout=2.0, print=None)

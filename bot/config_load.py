@@ -141,6 +141,12 @@ def _check_whsec(value: str) -> bool:
         return False
 
 
+def resolve_data_dir(settings: Settings) -> Path:
+    """``service.data_dir``; a relative one is read from the config directory (where vigie.toml is)."""
+    configured = settings.vigie.service.data_dir
+    return configured if configured.is_absolute() else settings.config_dir.resolve() / configured
+
+
 def load_settings(config_dir: Path, env: Mapping[str, str], today: date) -> Settings:
     """Validate the directory and resolve secrets; raise ConfigError listing every problem."""
     problems: list[str] = []

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.config_load import build_convention, load_settings
+from bot.config_load import build_convention, load_settings, resolve_data_dir
 from tests.config_support import EXAMPLE, TODAY, config_problems, copy_example, edit
 
 WHSEC = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -36,6 +36,12 @@ def test_example_config_is_valid_and_builds_the_convention(cfg: Path) -> None:
     assert {p.id for p in conv.viewers()} >= {"cic-moreau", "bac-perrin"}
     with pytest.raises(ValidationError):  # frozen
         s.vigie.service.port = 1  # type: ignore[misc]
+
+
+def test_relative_data_dir_is_read_from_the_config_directory(cfg: Path) -> None:
+    assert resolve_data_dir(load_settings(cfg, ENV, TODAY)) == Path("/var/lib/vigie")
+    edit(cfg / "vigie.toml", 'data_dir = "/var/lib/vigie"', 'data_dir = "data"')
+    assert resolve_data_dir(load_settings(cfg, ENV, TODAY)) == cfg.resolve() / "data"
 
 
 def test_example_files_hold_no_secret() -> None:
