@@ -1,9 +1,11 @@
 """Who may see the images, and for how long: signed links, personal passwords, viewer sessions.
 
 A link posted in a room carries only the incident id, signed with itsdangerous and timed by the
-injected clock; it proves nothing about the person. Opening it asks for a roster identity and a
-personal password (argon2); only then is a viewer session opened, bound to that person and that
-incident. Nothing here trusts what it saw before: every call re-reads the incident through the
+injected clock; it proves nothing about the person. Opening it asks for a typed identity (roster
+id or RIO, any case) and a personal password (argon2); only then is a viewer session opened,
+bound to that person and that incident. Failures are limited by ``bot.lockout`` (a lock per
+person and client, only a slow-down per person), and refusals anyone can cause without a
+credential are counted by ``bot.refusals`` rather than written one by one. Nothing here trusts what it saw before: every call re-reads the incident through the
 ``incidents`` callable, so ending or expiring an incident kills its links and sessions at once.
 
 Only the sha256 of a session's cookie value is stored, and no token, password or cookie ever
