@@ -59,10 +59,20 @@ def install_redaction(root: logging.Logger | None = None) -> None:
 
 
 class RedactingAccessLogger(AbstractAccessLogger):
-    """Access log without link tokens (the filter above would also catch them: belt and braces)."""
+    """Access log without link tokens (the filter above would also catch them: belt and braces).
+
+    Refused requests (4xx) are what a flood is made of: at most 20 lines a minute per status."""
+
+    def __init__(self, logger: logging.Logger, log_format: str) -> None:
+        super().__init__(logger, log_format)
+        self._refused = Bounded(logger, limit=20, level=logging.INFO)
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info("%s %s %s %.1fms", request.method, redact(request.path), response.status, time * 1000)
+        args = (request.method, redact(request.path), response.status, time * 1000)
+        if 400 <= response.status < 500:
+            self._refused.log(f"HTTP {response.status}", "%s %s %s %.1fms", *args)
+        else:
+            self.logger.info("%s %s %s %.1fms", *args)
 
     @property
     def enabled(self) -> bool:
@@ -84,19 +94,24 @@ class Bounded:
     limit: int = 10
     period: float = 60.0
     clock: Callable[[], float] = time.monotonic
+    level: int = logging.WARNING
     _windows: dict[str, _Window] = field(default_factory=dict)
 
     def warning(self, kind: str, msg: str, *args: object) -> None:
+        self.log(kind, msg, *args)
+
+    def log(self, kind: str, msg: str, *args: object) -> None:
         now = self.clock()
         w = self._windows.get(kind)
         if w is None or now - w.started >= self.period:
             if w is not None and w.dropped:
-                self.logger.warning("%s: %d more line(s) left out in the last %.0f s", kind, w.dropped, self.period)
+                self.logger.log(self.level, "%s: %d more line(s) left out in the last %.0f s",
+                                kind, w.dropped, self.period)
             if len(self._windows) > 256:  # kinds are ours, but never let the table grow unchecked
                 self._windows.clear()
             w = self._windows[kind] = _Window(now)
         if w.lines < self.limit:
             w.lines += 1
-            self.logger.warning(msg, *args)
+            self.logger.log(self.level, msg, *args)
         else:
             w.dropped += 1

@@ -25,6 +25,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from ..access import Access, LinkForbidden, LinkGone, LoginRefused, ViewerSession
+from ..logs import Bounded
 from ..policy.incident import Incident
 
 logger = logging.getLogger(__name__)
@@ -148,13 +149,14 @@ def cross_site_guard(public_url: str) -> Middleware:
     """Refuse state-changing requests from other sites (login CSRF and the like), with a generic page."""
     parts = urlsplit(public_url)
     origins = frozenset({f"{parts.scheme}://{parts.netloc}".lower()})
+    log = Bounded(logger)
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if (request.method in SAFE_METHODS or request.path.startswith(MACHINE_PREFIXES)
                 or same_site(request, origins)):
             return await handler(request)
-        logger.info("cross-site %s refused (%s)", request.method, client_of(request)[1])
+        log.warning("cross_site", "cross-site %s refused (%s)", request.method, client_of(request)[1])
         heading, text = _CROSS_SITE
         return web.Response(status=403, text=f"{heading}\n{text}\n", content_type="text/plain", charset="utf-8")
 

@@ -75,3 +75,20 @@ def test_bounded_logs_at_most_limit_lines_per_period(caplog: pytest.LogCaptureFi
     lines = [r.getMessage() for r in caplog.records]
     assert lines[:2] == ["refused 0", "other 0"] and len(lines) == 3 + 3 + 2
     assert "bad_link: 997 more line(s) left out in the last 60 s" in lines
+
+
+async def test_access_log_is_redacted_and_bounds_refusals(caplog: pytest.LogCaptureFixture) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from bot.logs import RedactingAccessLogger
+
+    log = logging.getLogger("test.logs.access")
+    access = RedactingAccessLogger(log, "")
+    with caplog.at_level(logging.INFO, "test.logs.access"):
+        for _ in range(100):
+            access.log(make_mocked_request("GET", f"/live/{TOKEN}"), web.Response(status=403), 0.001)
+        access.log(make_mocked_request("GET", "/live/view"), web.Response(status=200), 0.001)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 21 and lines[0] == "GET /live/… 403 1.0ms" and lines[-1] == "GET /live/view 200 1.0ms"
+    assert TOKEN not in caplog.text
