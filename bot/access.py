@@ -300,8 +300,8 @@ class Access:
         minutes = -(-seconds // 60)
         raise LoginRefused(
             "locked",
-            f"Trop d'essais infructueux depuis ce poste : connexion bloquée pendant {minutes} min.",
-            f"Too many failed attempts from this device: login blocked for {minutes} min.",
+            f"Trop d'essais infructueux depuis cette adresse réseau : connexion bloquée pendant {minutes} min.",
+            f"Too many failed attempts from this network address: login blocked for {minutes} min.",
             locked=True,
             retry_after_s=seconds,
         )
@@ -321,8 +321,8 @@ class Access:
         left = self._limiter.remaining(t.who, t.address, t.now)
         if newly_locked:
             minutes = -(-lock_s // 60)
-            fr += f" Trop d'essais depuis ce poste : connexion bloquée pendant {minutes} min."
-            en += f" Too many attempts from this device: login blocked for {minutes} min."
+            fr += f" Trop d'essais depuis cette adresse réseau : connexion bloquée pendant {minutes} min."
+            en += f" Too many attempts from this network address: login blocked for {minutes} min."
         elif left > 0:
             fr += f" Encore {left} essai(s) avant blocage."
             en += f" {left} attempt(s) left before lockout."

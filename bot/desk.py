@@ -259,8 +259,8 @@ class Desk:
             if target is None:
                 self._refuse(UNLOCK_WHO, actor.id, room, False, command="unlock", requested=who[:40])
             n = self.links.unlock(target, actor.id)
-            return Reply(f"Connexion de {target.name} débloquée ({n} poste(s) bloqué(s)).",
-                         f"Sign-in of {target.name} unlocked ({n} locked device(s)).")
+            return Reply(f"Connexion de {target.name} débloquée ({n} adresse(s) bloquée(s)).",
+                         f"Sign-in of {target.name} unlocked ({n} locked address(es)).")
 
     def refuse_stranger(self, actor: str, room: str, reason: str, **details: Any) -> None:
         """A message from someone or somewhere the convention does not know: audited, nothing else."""

@@ -181,11 +181,11 @@ def guessing_notice(person: Person, failures: int, clients: int) -> tuple[str, s
     """The rooms' warning when a roster member's password is being guessed (French, English)."""
     return (
         f"⚠️ Mot de passe de {person.name} ({person.id}) visé : {failures} échec(s) de connexion en 15 min "
-        f"depuis {clients} poste(s). Les essais sont ralentis ; {person.name} peut toujours se connecter. "
+        f"depuis {clients} adresse(s) réseau. Les essais sont ralentis ; {person.name} peut toujours se connecter. "
         "Si ce ne sont pas des fautes de frappe, le lien a fuité : /fin puis /alerte donnent un nouveau lien. "
-        f"Débloquer ses postes : /debloquer {person.id}",
+        f"Lever ses blocages : /debloquer {person.id}",
         f"⚠️ Password of {person.name} ({person.id}) under attack: {failures} failed sign-in(s) in 15 min "
-        f"from {clients} device(s). Attempts are slowed down; {person.name} can still sign in. "
+        f"from {clients} network address(es). Attempts are slowed down; {person.name} can still sign in. "
         "If these are not typos, the link has leaked: /end then /alert give a new link. "
-        f"Unlock their devices: /unlock {person.id}",
+        f"Lift their locks: /unlock {person.id}",
     )

@@ -152,7 +152,7 @@ async def test_ten_officers_behind_one_address_are_not_blocked_by_one_colleagues
         refused = await vigie.command("demo-agent", "/debloquer agent-00")
         assert refused.startswith("Refusé")
         answer = await vigie.command(CHIEF, "/debloquer AGENT-00")
-        assert "débloquée (1 poste(s)" in answer
+        assert "débloquée (1 adresse(s)" in answer
         assert (await sign_in(s, link, "agent-00", vigie.passwords["agent-00"], NAT))[0] == 303
     [unlocked] = [r for r in vigie.app[REGISTRE].records() if r.kind == "login_unlocked"]
     assert (unlocked.actor, unlocked.details) == (CHIEF, {"person": "agent-00", "locks": 1})
