@@ -4,8 +4,9 @@ Thin on purpose: parse the request, ask ``Access``, render. Every ``/live`` answ
 404s included, carries the headers of DESIGN §4, and every other answer of the service the
 basic ones (``nosniff``, ``no-store``, a ``Server`` without versions); they are added in
 ``on_response_prepare`` so that no code path can forget them. A state-changing request from
-another site (``Origin`` or ``Sec-Fetch-Site``) is refused before any handler runs. HTML comes from templates in ``bot/static`` filled with
-``string.Template``; every dynamic value is escaped unless it is an already-rendered fragment.
+another site (``Origin`` or ``Sec-Fetch-Site``) is refused before any handler runs. HTML comes
+from templates in ``bot/static`` filled with ``string.Template``; every dynamic value is escaped
+unless it is an already-rendered fragment.
 """
 
 from __future__ import annotations
