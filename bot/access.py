@@ -403,6 +403,9 @@ class Access:
 
     def revoke_incident(self, incident_id: str) -> int:
         self._revoked.add(incident_id)
+        # The closure report that follows counts and anchors the incident's records: write the
+        # refusals counted so far first.
+        self.tally.flush(everything=True)
         count = self._store.delete_sessions(incident_id)
         for fn in list(self._listeners):
             try:

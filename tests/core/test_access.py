@@ -543,3 +543,12 @@ async def test_no_secret_is_stored(world: World) -> None:
     assert blobs  # the databases and their WAL files were read
     for secret in secrets:
         assert secret.encode() not in blobs
+
+
+async def test_counted_refusals_are_written_before_the_incident_closes(world: World) -> None:
+    with pytest.raises(LoginRefused):
+        await login(world, "nobody", PASSWORD)
+    assert world.records("refusals") == []
+    world.access.revoke_incident("INC-1")
+    [grouped] = world.records("refusals")
+    assert grouped.incident == "INC-1" and grouped.details["reasons"] == {"login:unknown_person": 1}
