@@ -255,6 +255,25 @@ async def test_healthz_says_ok_and_nothing_else(vigie: Vigie) -> None:
             assert r.status == 403 and "incident" not in await r.text()  # relayed by the proxy: the world
 
 
+async def test_healthz_fails_when_a_room_cannot_be_reached(vigie: Vigie) -> None:
+    vigie.room.fail = 10_000
+    desk = vigie.app[DESK]
+    await desk.alert(desk.conv.person(CHIEF), ROOM, "attaque_armee", "Hall A")
+    async with aiohttp.ClientSession(vigie.base) as s:
+
+        async def failing() -> bool:
+            async with s.get("/healthz") as r:
+                return r.status == 503 and await r.json() == {"status": "failing"}
+
+        for _ in range(200):
+            if await failing():
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("/healthz never said failing")
+    vigie.room.fail = 0
+
+
 async def test_healthz_details_behind_a_token(tmp_path: Path) -> None:
     v = await Vigie(tmp_path / "data", health_token="t" * 32).start()
     try:
