@@ -16,10 +16,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .app import RedactingAccessLogger, build_app
+from .app import build_app
 from .audit_cli import export_command, verify_command
 from .config_load import ConfigError, load_settings, resolve_data_dir
 from .console import ConsoleOptions
+from .logs import RedactingAccessLogger, install_redaction
 from .sia import sender as sia_sender
 
 logger = logging.getLogger("bot")
@@ -31,6 +32,8 @@ def _logging(verbose: bool, quiet: bool = False) -> None:
     # The Telegram token is part of every Bot API URL: these libraries must never log URLs.
     for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "nio", "peewee"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # Link tokens are bearer credentials in URLs: no record, from any library, may print one.
+    install_redaction()
 
 
 def _stop_self() -> None:
@@ -94,6 +97,7 @@ def cmd_hash(_: argparse.Namespace) -> int:
 def cmd_secrets(_: argparse.Namespace) -> int:
     print("VIGIE_LINK_KEYS=" + secrets.token_urlsafe(32))
     print("webhook secret: whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())
+    print("VIGIE_HEALTH_TOKEN=" + secrets.token_urlsafe(32))
     return 0
 
 

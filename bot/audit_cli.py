@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,9 @@ from typing import TextIO
 from .audit import Registre
 
 logger = logging.getLogger(__name__)
+
+# Closure reports print 16 hex digits (64 bits); the full 64-digit hash is accepted too.
+ANCHOR = re.compile(r"[0-9a-f]{16,64}")
 
 
 def _open(db: Path, out: TextIO) -> Registre | None:
@@ -44,7 +48,11 @@ def verify_command(db: Path, out: TextIO, anchors: Sequence[str] = ()) -> int:
         return 1
     for anchor in anchors:
         a = anchor.strip().lower()
-        if len(a) < 8 or not any(h.startswith(a) for h in hashes):
+        if not ANCHOR.fullmatch(a):
+            print(f"ÉCHEC: empreinte {anchor!r} invalide : recopiez les 16 chiffres hexadécimaux du rapport de clôture"
+                  f" / anchor {anchor!r} is not the 16 hex digits printed in the closure report", file=out)
+            return 2
+        if not any(h.startswith(a) for h in hashes):
             print(f"ÉCHEC: empreinte {anchor} introuvable : le registre a été réécrit depuis ce rapport de clôture"
                   f" / anchor {anchor} not found: the registre was rewritten", file=out)
             return 1

@@ -2,7 +2,7 @@
 
 Telegram, Matrix and the console all go through ``parse`` and ``run``, so the same words do
 the same thing everywhere. French aliases: /alerte, /confirmer, /statut, /prolonger, /fin,
-/exercice, /aide, /enregistrer.
+/exercice, /aide, /enregistrer, /debloquer.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ ALIASES = {
     "help": "help", "aide": "help", "start": "help",
     "record": "record", "enregistrer": "record",
     "camera": "camera", "ptz": "camera",
+    "unlock": "unlock", "debloquer": "unlock",
 }
 # Commands registered with the chat apps' menus: (name, French, English).
 MENU = (
@@ -36,6 +37,7 @@ MENU = (
     ("extend", "Prolonger l'accès (minutes)", "Extend access (minutes)"),
     ("end", "Mettre fin à l'accès", "End access"),
     ("drill", "Lancer un exercice", "Start a drill"),
+    ("unlock", "Débloquer la connexion d'une personne", "Unlock a person's sign-in"),
     ("help", "Aide", "Help"),
 )
 MAX_LINE = 1000
@@ -72,14 +74,16 @@ def help_text(lang: str, desk: Desk) -> str:
             f"/alert <category> [details] — open access. Categories: {cats}\n"
             "/confirm [ID] — confirm a pending alert\n/status — state of access, rooms and cameras\n"
             "/extend <minutes> [ID] — extend access\n/end [ID] — end access now\n"
-            "/drill [category] — start an exercise (marked EXERCISE)\n/help — this help"
+            "/drill [category] — start an exercise (marked EXERCISE)\n"
+            "/unlock <person> — lift a sign-in lock (id or RIO)\n/help — this help"
         )
     return (
         "Vigie — accès de la police aux caméras du site, selon la convention.\n"
         f"/alerte <catégorie> [précisions] — ouvrir l'accès. Catégories : {cats}\n"
         "/confirmer [N°] — confirmer une alerte en attente\n/statut — état de l'accès, des salons et caméras\n"
         "/prolonger <minutes> [N°] — prolonger l'accès\n/fin [N°] — mettre fin à l'accès\n"
-        "/exercice [catégorie] — lancer un exercice (marqué EXERCICE)\n/aide — cette aide"
+        "/exercice [catégorie] — lancer un exercice (marqué EXERCICE)\n"
+        "/debloquer <personne> — lever un blocage de connexion (identifiant ou RIO)\n/aide — cette aide"
     )
 
 
@@ -120,6 +124,8 @@ async def run(desk: Desk, cmd: Command, person: Person | None, room: str, lang: 
             return desk.status().text(lang)
         if cmd.name == "record":
             return (await desk.record_request(person, room, cmd.rest)).text(lang)
+        if cmd.name == "unlock":
+            return (await desk.unlock(person, room, cmd.args[0] if cmd.args else "")).text(lang)
         if cmd.name == "camera":
             return (await desk.camera_control(person, room, cmd.rest)).text(lang)
         return (f"Unknown command /{cmd.args[0]}. /help lists the commands." if lang == "en"

@@ -156,7 +156,7 @@ def banner(demo: Demo, port: int, data_dir: Path) -> str:
     )
     return f"""
 === Vigie — démonstration ===
-Serveur : {base}   (santé : {base}/healthz)
+Serveur : {base}   (santé : {base}/healthz, détails depuis cette machine : {base}/healthz/details)
 Registre : {data_dir / 'registre.sqlite3'}
 Vous êtes {CONSOLE_PERSON} (chef de la sécurité du site) dans le salon « console ».
 

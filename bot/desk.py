@@ -37,6 +37,8 @@ class LinkIssuer(Protocol):
 
     def revoke_incident(self, incident_id: str) -> int: ...
 
+    def unlock(self, person: Person, actor: str) -> int: ...
+
 
 class Audit(Protocol):
     def append(self, kind: str, *, incident: str | None = None, actor: str | None = None,
@@ -59,6 +61,10 @@ RECORDING = Reason(
     "requisition addressed to the venue (security chief), which keeps images at most one month (CSI L252-5). "
     "Your request has been written to the registre.",
 )
+NOT_UNLOCK_ROLE = Reason("not_unlock_role", "Votre rôle ne permet pas de débloquer une connexion.",
+                         "Your role may not unlock a sign-in.")
+UNLOCK_WHO = Reason("unlock_who", "Qui débloquer ? /debloquer <identifiant ou RIO> d'une personne de la convention.",
+                    "Unlock whom? /unlock <id or RIO> of a person on the convention's roster.")
 CAMERA_CONTROL = Reason(
     "camera_control_refused",
     "La commande des caméras n'est pas ouverte : la convention ne la prévoit qu'en cas de catastrophe déclarée.",
@@ -243,6 +249,19 @@ class Desk:
         async with self._lock:
             actor = self._check_actor(person, room, "camera", False)
             self._refuse(CAMERA_CONTROL, actor.id, room, False, command="camera", request=what[:100])
+
+    async def unlock(self, person: Person | None, room: str, who: str) -> Reply:
+        """``/debloquer``: those who may end access may also lift an officer's sign-in locks."""
+        async with self._lock:
+            actor = self._check_actor(person, room, "unlock", False)
+            if actor.role not in self.conv.end_roles:
+                self._refuse(NOT_UNLOCK_ROLE, actor.id, room, False, command="unlock")
+            target = self.conv.identify(who)
+            if target is None:
+                self._refuse(UNLOCK_WHO, actor.id, room, False, command="unlock", requested=who[:40])
+            n = self.links.unlock(target, actor.id)
+            return Reply(f"Connexion de {target.name} débloquée ({n} adresse(s) bloquée(s)).",
+                         f"Sign-in of {target.name} unlocked ({n} locked address(es)).")
 
     def refuse_stranger(self, actor: str, room: str, reason: str, **details: Any) -> None:
         """A message from someone or somewhere the convention does not know: audited, nothing else."""

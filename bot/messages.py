@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from .policy.convention import Convention
+from .policy.convention import Convention, Person
 from .policy.decide import ROLE_LABELS_FR
 from .policy.incident import Incident, Source
 from .rooms import Button, Outgoing
@@ -175,3 +175,17 @@ class Renderer:
     @staticmethod
     def _plain(text: str) -> Outgoing:
         return Outgoing(text, html.escape(text).replace("\n", "<br>"))
+
+
+def guessing_notice(person: Person, failures: int, clients: int) -> tuple[str, str]:
+    """The rooms' warning when a roster member's password is being guessed (French, English)."""
+    return (
+        f"⚠️ Mot de passe de {person.name} ({person.id}) visé : {failures} échec(s) de connexion en 15 min "
+        f"depuis {clients} adresse(s) réseau. Les essais sont ralentis ; {person.name} peut toujours se connecter. "
+        "Si ce ne sont pas des fautes de frappe, le lien a fuité : /fin puis /alerte donnent un nouveau lien. "
+        f"Lever ses blocages : /debloquer {person.id}",
+        f"⚠️ Password of {person.name} ({person.id}) under attack: {failures} failed sign-in(s) in 15 min "
+        f"from {clients} network address(es). Attempts are slowed down; {person.name} can still sign in. "
+        "If these are not typos, the link has leaked: /end then /alert give a new link. "
+        f"Lift their locks: /unlock {person.id}",
+    )

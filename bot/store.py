@@ -12,6 +12,7 @@ import json
 import logging
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,11 @@ CREATE TABLE IF NOT EXISTS sessions (id_hash TEXT PRIMARY KEY, person TEXT NOT N
 CREATE TABLE IF NOT EXISTS webhook_ids (source TEXT NOT NULL, id TEXT NOT NULL, seen_at TEXT NOT NULL,
     PRIMARY KEY (source, id));
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+# Kept apart from _SCHEMA: created by open_lockouts() when the login limiter starts.
+LOCKOUT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lockouts (key TEXT PRIMARY KEY, failures TEXT NOT NULL, locked_until TEXT);
 """
 
 
@@ -171,3 +177,28 @@ class Store:
         """Un-see an id whose alarm could not be handled, so the sender's retry is accepted."""
         with self._lock:
             self._db.execute("DELETE FROM webhook_ids WHERE source=? AND id=?", (source, webhook_id))
+
+    # --- failed sign-ins (bot/lockout.py): written through, so a restart lifts no lock ---
+
+    def open_lockouts(self) -> list[tuple[str, list[datetime], datetime | None]]:
+        """Create the table if needed and return every row: (key, failure times, locked until)."""
+        with self._lock:
+            self._db.executescript(LOCKOUT_SCHEMA)
+            rows = self._db.execute("SELECT key, failures, locked_until FROM lockouts").fetchall()
+        return [
+            (key, [datetime.fromisoformat(t) for t in json.loads(times)],
+             datetime.fromisoformat(until) if until else None)
+            for key, times, until in rows
+        ]
+
+    def save_lockout(self, key: str, failures: list[datetime], locked_until: datetime | None) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO lockouts (key, failures, locked_until) VALUES (?,?,?) ON CONFLICT(key) DO UPDATE "
+                "SET failures=excluded.failures, locked_until=excluded.locked_until",
+                (key, json.dumps([t.isoformat() for t in failures]), locked_until.isoformat() if locked_until else None),
+            )
+
+    def delete_lockouts(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            self._db.executemany("DELETE FROM lockouts WHERE key=?", [(k,) for k in keys])

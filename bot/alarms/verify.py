@@ -23,6 +23,8 @@ DEFAULT_TOLERANCE = 300
 
 # int() would also take " 12", "+12", "1_2" and non-ASCII digits; a timestamp is plain digits.
 _TIMESTAMP = re.compile(r"[0-9]{1,15}")
+# Senders use short ids ("msg_2KWPBgLl…"); a long one is only there to fill the replay table.
+MAX_ID = 128
 
 _MESSAGES = {
     "bad_signature": "Invalid signature. / Signature invalide.",
@@ -36,6 +38,9 @@ _MESSAGES = {
     ),
     "bad_timestamp": (
         "webhook-timestamp must be Unix seconds. / webhook-timestamp doit être en secondes Unix."
+    ),
+    "bad_id": (
+        f"webhook-id is longer than {MAX_ID} characters. / webhook-id dépasse {MAX_ID} caractères."
     ),
 }
 
@@ -109,6 +114,8 @@ def verify(
     signature = lowered.get("webhook-signature", "")
     if not (msg_id and timestamp and signature):
         raise WebhookError("missing_headers")
+    if len(msg_id) > MAX_ID:
+        raise WebhookError("bad_id")
     if not _TIMESTAMP.fullmatch(timestamp):
         raise WebhookError("bad_timestamp")
     ts = int(timestamp)

@@ -34,7 +34,7 @@ async def test_panel_alarm_through_the_app(tmp_path: Path) -> None:
         reply = await link.send(panel.cid(1, 122, partition=1, zone=4, at=datetime.now(UTC))[1], KEY)
         await link.close()
         assert reply.kind == "ACK" and reply.encrypted
-        async with aiohttp.ClientSession() as s, s.get(server.make_url("/healthz")) as r:
+        async with aiohttp.ClientSession() as s, s.get(server.make_url("/healthz/details")) as r:
             health = await r.json()
         assert health["incident_state"] == "active"
     finally:
