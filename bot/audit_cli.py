@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,9 @@ from .locales import LANGS, Msg, bilingual, t
 from .migrations import SchemaTooNew
 
 logger = logging.getLogger(__name__)
+
+# Closure reports print 16 hex digits (64 bits); the full 64-digit hash is accepted too.
+ANCHOR = re.compile(r"[0-9a-f]{16,64}")
 
 
 def _open(db: Path, out: TextIO) -> Registre | None:
@@ -46,7 +50,10 @@ def verify_command(db: Path, out: TextIO, anchors: Sequence[str] = ()) -> int:
         return 1
     for anchor in anchors:
         a = anchor.strip().lower()
-        if len(a) < 8 or not any(h.startswith(a) for h in hashes):
+        if not ANCHOR.fullmatch(a):
+            print(f"{bilingual(Msg.CLI_FAILED)}: {bilingual(Msg.CLI_ANCHOR_INVALID, anchor=repr(anchor))}", file=out)
+            return 2
+        if not any(h.startswith(a) for h in hashes):
             print(f"{bilingual(Msg.CLI_FAILED)}: {bilingual(Msg.CLI_ANCHOR_MISSING, anchor=anchor)}", file=out)
             return 1
     print(" / ".join(t(lang, Msg.CLI_OK, count=result.count,

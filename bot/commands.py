@@ -2,7 +2,7 @@
 
 Telegram, Matrix and the console all go through ``parse`` and ``run``, so the same words do
 the same thing everywhere. French aliases: /alerte, /confirmer, /statut, /prolonger, /fin,
-/exercice, /aide, /enregistrer.
+/exercice, /aide, /enregistrer, /debloquer.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ ALIASES = {
     "help": "help", "aide": "help", "start": "help",
     "record": "record", "enregistrer": "record",
     "camera": "camera", "ptz": "camera",
+    "unlock": "unlock", "debloquer": "unlock",
 }
 # Commands registered with the chat apps' menus: (name, description).
 MENU = (
@@ -38,6 +39,7 @@ MENU = (
     ("extend", Msg.MENU_EXTEND),
     ("end", Msg.MENU_END),
     ("drill", Msg.MENU_DRILL),
+    ("unlock", Msg.MENU_UNLOCK),
     ("help", Msg.MENU_HELP),
 )
 MAX_LINE = 1000
@@ -105,6 +107,8 @@ async def run(desk: Desk, cmd: Command, person: Person | None, room: str, lang: 
             return desk.status().text(lang)
         if cmd.name == "record":
             return (await desk.record_request(person, room, cmd.rest)).text(lang)
+        if cmd.name == "unlock":
+            return (await desk.unlock(person, room, cmd.args[0] if cmd.args else "")).text(lang)
         if cmd.name == "camera":
             return (await desk.camera_control(person, room, cmd.rest)).text(lang)
         return t(lang, Msg.UNKNOWN_COMMAND, command=cmd.args[0])

@@ -11,8 +11,11 @@ import hashlib
 import itertools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import TextIO
+
+from aiohttp import web
 
 from . import commands
 from .desk import Desk
@@ -135,3 +138,37 @@ class ConsoleInput:
                 logger.exception("console command failed")
                 reply = t(self._room.lang, Msg.INTERNAL_ERROR)
             self._room._print(f"→ {reply}")
+
+
+@dataclass(frozen=True)
+class ConsoleOptions:
+    """The console room: who types, where it reads and writes, what end of input does."""
+
+    person: str
+    stdin: TextIO
+    stdout: TextIO
+    on_eof: Callable[[], None]
+
+
+class ConsoleTransport:
+    """The console as a transport: one room, and a reader that starts once the desk is restored."""
+
+    def __init__(self, options: ConsoleOptions, person: Person, lang: str) -> None:
+        self._options = options
+        self._person = person
+        self.room = ConsoleRoom(options.stdout, lang)
+
+    @property
+    def chat_rooms(self) -> tuple[ConsoleRoom]:
+        return (self.room,)
+
+    def attach(self, app: web.Application, desk: Desk) -> None:
+        o = self._options
+        reader = ConsoleInput(desk, self.room, self._person, o.stdin, o.on_eof)
+
+        async def console_ctx(_: web.Application) -> AsyncIterator[None]:
+            reader.start()
+            yield
+            await reader.stop()
+
+        app.cleanup_ctx.append(console_ctx)

@@ -20,7 +20,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from .alarm import AlarmIn, AlarmResult
 from .kinds import Kind
-from .locales import Msg, reason_text, t
+from .locales import Msg, phrase, reason_text, t
 from .messages import Renderer, Reply
 from .outbox import Edit, Fanout, Op, Post, Remove, Tile
 from .policy import incident as sm
@@ -39,6 +39,8 @@ class LinkIssuer(Protocol):
 
     def revoke_incident(self, incident_id: str) -> int: ...
 
+    def unlock(self, person: Person, actor: str) -> int: ...
+
 
 class Audit(Protocol):
     def append(self, kind: Kind, *, incident: str | None = None, actor: str | None = None,
@@ -52,6 +54,8 @@ WRONG_ROOM = Reason(Why.WRONG_ROOM)
 NOT_DRILL_ROLE = Reason(Why.NOT_DRILL_ROLE)
 NO_SUCH_INCIDENT = Reason(Why.NO_SUCH_INCIDENT)
 RECORDING = Reason(Why.RECORDING_REFUSED)
+NOT_UNLOCK_ROLE = Reason(Why.NOT_UNLOCK_ROLE)
+UNLOCK_WHO = Reason(Why.UNLOCK_WHO)
 CAMERA_CONTROL = Reason(Why.CAMERA_CONTROL_REFUSED)
 
 
@@ -74,6 +78,7 @@ class Desk:
         clock: Callable[[], datetime],
         camera_names: Mapping[str, str],
         config: DeskConfig = DeskConfig(),
+        status_lines: Callable[[str], list[str]] | None = None,
     ) -> None:
         self.conv = conv
         self.store = store
@@ -88,8 +93,8 @@ class Desk:
         self._lock = asyncio.Lock()
         self._urls: dict[str, str] = {}
         self._warned_on: str | None = None
-        # Lines other services add to /status (the cameras' line, issue 3).
-        self.status_extra: Callable[[str], list[str]] | None = None
+        # Lines other services add to /status (the cameras' line), given by the composition root.
+        self._status_lines = status_lines
 
     # ---------- lifecycle ----------
 
@@ -132,7 +137,7 @@ class Desk:
         now = self.clock()
         incs = self.store.open_incidents()
         health = self.fanout.health()
-        extra = self.status_extra  # lines from other services (cameras), set by the composition root
+        extra = self._status_lines
 
         def render(lang: str) -> str:
             lines: list[str] = []
@@ -227,6 +232,18 @@ class Desk:
         async with self._lock:
             actor = self._check_actor(person, room, "camera", False)
             self._refuse(CAMERA_CONTROL, actor.id, room, False, command="camera", request=what[:100])
+
+    async def unlock(self, person: Person | None, room: str, who: str) -> Reply:
+        """``/debloquer``: those who may end access may also lift an officer's sign-in locks."""
+        async with self._lock:
+            actor = self._check_actor(person, room, "unlock", False)
+            if actor.role not in self.conv.end_roles:
+                self._refuse(NOT_UNLOCK_ROLE, actor.id, room, False, command="unlock")
+            target = self.conv.identify(who)
+            if target is None:
+                self._refuse(UNLOCK_WHO, actor.id, room, False, command="unlock", requested=who[:40])
+            n = self.links.unlock(target, actor.id)
+            return Reply.of(phrase(Msg.UNLOCKED_REPLY, name=target.name, locks=n))
 
     def refuse_stranger(self, actor: str, room: str, reason: str, **details: Any) -> None:
         """A message from someone or somewhere the convention does not know: audited, nothing else."""
@@ -449,8 +466,14 @@ class Desk:
         clean = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in details.items()}
         return self.registre.append(kind, incident=inc.id, actor=actor, details=clean, drill=inc.drill)
 
-    def on_room_failure(self, room: Room, op: Op, exc: BaseException) -> None:
-        incident = getattr(op, "incident", None)
-        self.registre.append(Kind.ROOM_ERROR, incident=incident, actor="system",
-                             details={"room": room.room_id, "operation": type(op).__name__,
-                                      "error": f"{type(exc).__name__}: {exc}"[:300]})
+
+
+def record_room_failure(registre: Audit) -> Callable[[Room, Op, BaseException], None]:
+    """The outboxes' failure callback: a room that gave up on an operation, in the registre."""
+
+    def record(room: Room, op: Op, exc: BaseException) -> None:
+        registre.append(Kind.ROOM_ERROR, incident=getattr(op, "incident", None), actor="system",
+                        details={"room": room.room_id, "operation": type(op).__name__,
+                                 "error": f"{type(exc).__name__}: {exc}"[:300]})
+
+    return record

@@ -30,12 +30,15 @@ class Kind(StrEnum):
     LOGIN_OK = "login_ok"
     LOGIN_FAILED = "login_failed"
     LOGIN_LOCKED = "login_locked"
+    LOGIN_UNLOCKED = "login_unlocked"
+    PASSWORD_GUESSING = "password_guessing"  # noqa: S105 - a record kind, not a password
     STREAM_OPENED = "stream_opened"
     STREAM_CLOSED = "stream_closed"
     # the service
     ROOM_ERROR = "room_error"
     AUTHORISATION_WARNING = "authorisation_warning"
     WEBHOOK_REFUSED = "webhook_refused"
+    REFUSALS = "refusals"  # unauthenticated refusals, counted per client and minute
     SIA_MESSAGE = "sia_message"
     SIA_REFUSED = "sia_refused"
     PANEL_SILENT = "panel_silent"

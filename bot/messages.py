@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from .locales import DEFAULT, LANGS, Msg, catalog, reason_text, role_label, t
-from .policy.convention import Convention, Org
+from .locales import DEFAULT, LANGS, Msg, catalog, phrase, reason_text, role_label, t
+from .policy.convention import Convention, Org, Person
 from .policy.incident import Incident, Source
 from .policy.reasons import Reason
 from .rooms import Button, Outgoing
@@ -159,3 +159,8 @@ class Renderer:
     @staticmethod
     def _plain(text: str) -> Outgoing:
         return Outgoing(text, html.escape(text).replace("\n", "<br>"))
+
+
+def guessing_notice(person: Person, failures: int, clients: int) -> Callable[[str], str]:
+    """The rooms' warning when a roster member's password is being guessed, in each room's language."""
+    return phrase(Msg.GUESSING_NOTICE, name=person.name, id=person.id, failures=failures, clients=clients)

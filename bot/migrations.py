@@ -59,8 +59,15 @@ CREATE TABLE IF NOT EXISTS webhook_ids (source TEXT NOT NULL, id TEXT NOT NULL, 
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
+# Failed sign-ins and locks (bot/lockout.py), written through so a restart lifts no lock.
+# IF NOT EXISTS: a file from before versioning may already hold this table, created at start.
+_STATE_V2 = """
+CREATE TABLE IF NOT EXISTS lockouts (key TEXT PRIMARY KEY, failures TEXT NOT NULL, locked_until TEXT);
+"""
+
 STATE: tuple[Migration, ...] = (
     Migration(1, "incidents, message refs, viewer sessions, webhook ids, counters", _STATE_V1),
+    Migration(2, "failed sign-ins and locks per (person, client) and per person", _STATE_V2),
 )
 
 

@@ -3,7 +3,7 @@
 The registre is the append-only record of what happened; this store is the mutable present:
 open and closed incidents, the references of messages posted in each room (so a restarted bot
 can still edit or delete them), viewer sessions (hashed ids), seen webhook ids (replay
-protection) and counters. Small synchronous writes: sub-millisecond in WAL mode. Its tables are
+protection), counters and failed sign-ins. Small synchronous writes: sub-millisecond in WAL mode. Its tables are
 versioned migrations in ``bot/migrations.py`` (``STATE``).
 """
 
@@ -13,6 +13,7 @@ import json
 import logging
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -165,3 +166,27 @@ class Store:
         """Un-see an id whose alarm could not be handled, so the sender's retry is accepted."""
         with self._lock:
             self._db.execute("DELETE FROM webhook_ids WHERE source=? AND id=?", (source, webhook_id))
+
+    # --- failed sign-ins (bot/lockout.py): written through, so a restart lifts no lock ---
+
+    def open_lockouts(self) -> list[tuple[str, list[datetime], datetime | None]]:
+        """Every row: (key, failure times, locked until); the table is migration v2."""
+        with self._lock:
+            rows = self._db.execute("SELECT key, failures, locked_until FROM lockouts").fetchall()
+        return [
+            (key, [datetime.fromisoformat(t) for t in json.loads(times)],
+             datetime.fromisoformat(until) if until else None)
+            for key, times, until in rows
+        ]
+
+    def save_lockout(self, key: str, failures: list[datetime], locked_until: datetime | None) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO lockouts (key, failures, locked_until) VALUES (?,?,?) ON CONFLICT(key) DO UPDATE "
+                "SET failures=excluded.failures, locked_until=excluded.locked_until",
+                (key, json.dumps([t.isoformat() for t in failures]), locked_until.isoformat() if locked_until else None),
+            )
+
+    def delete_lockouts(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            self._db.executemany("DELETE FROM lockouts WHERE key=?", [(k,) for k in keys])

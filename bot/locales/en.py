@@ -53,6 +53,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLOSURE_REVOKED: "Links and sessions revoked. Registre: {records} records for this incident.",
     Msg.CLOSURE_ANCHOR: "Registre hash at closing: {anchor}",
     Msg.AUTHORISATION_WARNING: "⚠️ Prefectoral authorisation {reference} expires on {expires:%Y-%m-%d}. Without renewal, Vigie will refuse any transmission after that date.",
+    Msg.GUESSING_NOTICE: "⚠️ Password of {name} ({id}) under attack: {failures} failed sign-in(s) in 15 min from {clients} network address(es). Attempts are slowed down; {name} can still sign in. If these are not typos, the link has leaked: /end then /alert give a new link. Lift their locks: /unlock {id}",
     Msg.REFUSED: "Refused: {reason}",
 
     # the desk: answers to commands and /status (bot/desk.py)
@@ -66,6 +67,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.ENDED_REPLY: "Access {incident} ended.",
     Msg.JOINED_REPLY: "Incident {incident} is already open: your report has been added to it.",
     Msg.OPENED_REPLY: "{drill}Access {incident} open until {until}; the link is posted in the rooms.",
+    Msg.UNLOCKED_REPLY: "Sign-in of {name} unlocked ({locks} locked address(es)).",
 
     # alarm panels (bot/sia/receiver.py)
     Msg.PANEL_SILENT: "⚠️ Alarm panel '{label}' is not responding: no message since {since} ({minutes} min; a test is expected every {every} s). Its alarms no longer reach Vigie: call the installer. /alert still works.",
@@ -78,8 +80,9 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.MENU_EXTEND: "Extend access (minutes)",
     Msg.MENU_END: "End access",
     Msg.MENU_DRILL: "Start a drill",
+    Msg.MENU_UNLOCK: "Unlock a person's sign-in",
     Msg.MENU_HELP: "Help",
-    Msg.HELP: "Vigie — police live view of the venue's cameras under the convention.\n/alert <category> [details] — open access. Categories: {categories}\n/confirm [ID] — confirm a pending alert\n/status — state of access, rooms and cameras\n/extend <minutes> [ID] — extend access\n/end [ID] — end access now\n/drill [category] — start an exercise (marked EXERCISE)\n/help — this help",
+    Msg.HELP: "Vigie — police live view of the venue's cameras under the convention.\n/alert <category> [details] — open access. Categories: {categories}\n/confirm [ID] — confirm a pending alert\n/status — state of access, rooms and cameras\n/extend <minutes> [ID] — extend access\n/end [ID] — end access now\n/drill [category] — start an exercise (marked EXERCISE)\n/unlock <person> — lift a sign-in lock (id or RIO)\n/help — this help",
     Msg.WHICH_CATEGORY: "Which category? /alert <category> [details]:",
     Msg.EXTEND_USAGE: "Usage: /extend <minutes> [ID], e.g. /extend 30",
     Msg.UNKNOWN_COMMAND: "Unknown command /{command}. /help lists the commands.",
@@ -108,8 +111,8 @@ MESSAGES: Mapping[Msg, str] = {
     # the live page (bot/access.py, bot/web/); its HTML templates in bot/web/static are French
     Msg.LOGIN_WRONG: "Wrong identity or password.",
     Msg.LOGIN_NOT_HABILITATED: "This person is not habilitated to receive the video protection images.",
-    Msg.LOGIN_LOCKED: "Too many failed attempts: login blocked for {minutes} min.",
-    Msg.LOGIN_NOW_LOCKED: " Too many attempts: login blocked for {minutes} min.",
+    Msg.LOGIN_LOCKED: "Too many failed attempts from this network address: login blocked for {minutes} min.",
+    Msg.LOGIN_NOW_LOCKED: " Too many attempts from this network address: login blocked for {minutes} min.",
     Msg.LOGIN_ATTEMPTS_LEFT: " {left} attempt(s) left before lockout.",
     Msg.PAGE_FORBIDDEN_TITLE: "Invalid link",
     Msg.PAGE_FORBIDDEN: "This link is not valid. Open the link posted in the incident's room.",
@@ -118,11 +121,13 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.PAGE_ENDED: "Access has ended.",
     Msg.PAGE_NO_SESSION_TITLE: "Sign-in required",
     Msg.PAGE_NO_SESSION: "To see the images, open the link posted in the incident's room and sign in.",
-    Msg.PAGE_BAD_FORM: "The form received is invalid: choose your name and type your password.",
+    Msg.PAGE_BAD_FORM: "The form received is invalid: type your identity and your password.",
     Msg.PAGE_NO_CAMERA: "No camera in the convention's scope.",
     Msg.PAGE_DRILL: "EXERCISE — this is not a real incident",
     Msg.PAGE_UNKNOWN_CAMERA: "Unknown camera.",
     Msg.PAGE_ORIGIN_REFUSED: "Origin refused.",
+    Msg.PAGE_CROSS_SITE_TITLE: "Request refused",
+    Msg.PAGE_CROSS_SITE: "This request does not come from Vigie's page: open the link posted in the room.",
 
     # the live page's media routes (bot/web/media.py)
     Msg.PAGE_MOSAIC_UNAVAILABLE: "Mosaic unavailable, trying again…",
@@ -133,11 +138,13 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.HOOK_MISSING_HEADERS: "Missing webhook-id, webhook-timestamp or webhook-signature header.",
     Msg.HOOK_STALE_TIMESTAMP: "webhook-timestamp is outside the accepted window; check the sender's clock.",
     Msg.HOOK_BAD_TIMESTAMP: "webhook-timestamp must be Unix seconds.",
+    Msg.HOOK_BAD_ID: "webhook-id is longer than {max_id} characters.",
     Msg.HOOK_BAD_JSON: "Body is not valid JSON.",
     Msg.HOOK_BAD_BODY: "Body must be a JSON object.",
     Msg.HOOK_TOO_LARGE: "Body too large.",
     Msg.HOOK_UNKNOWN_SOURCE: "Unknown alarm source.",
     Msg.HOOK_DUPLICATE: "This webhook-id was already delivered.",
+    Msg.HOOK_DUPLICATE_KEY: "The same key appears twice in the body.",
     Msg.HOOK_REFUSED: "Alarm refused.",
 
     # the registre's check and the audit command, both languages at once (bot/audit_chain.py, bot/audit_cli.py)
@@ -156,6 +163,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLI_UNREADABLE: "unreadable audit log: {db} ({error})",
     Msg.CLI_FAILED: "FAILED",
     Msg.CLI_ANCHOR_MISSING: "anchor {anchor} not found: the registre was rewritten",
+    Msg.CLI_ANCHOR_INVALID: "anchor {anchor} is not the 16 hex digits printed in the closure report",
     Msg.CLI_OK: "OK: {count} records, chain intact{anchors}",
     Msg.CLI_ANCHORS_FOUND: ", {n} closure anchor(s) found",
     Msg.CLI_UNKNOWN_INCIDENT: "unknown incident: {incident} (known: {known})",
@@ -172,6 +180,9 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.AUDIT_EXPORT_DRILL: "EXERCISE",
     Msg.AUDIT_NOT_A_REGISTRE: "{path}: not a Vigie audit log",
     Msg.AUDIT_UNREADABLE_RECORD: "record {seq} unreadable ({error}); run `audit verify`",
+
+    # the registre's grouped refusals (bot/refusals.py)
+    Msg.OTHER_CLIENTS: "other clients",
 }
 
 REASONS: Mapping[Why, str] = {
@@ -205,6 +216,8 @@ REASONS: Mapping[Why, str] = {
     "Your request has been written to the registre.",
     Why.CAMERA_CONTROL_REFUSED: "Camera control is not available: the convention only allows it in a declared "
     "catastrophe.",
+    Why.NOT_UNLOCK_ROLE: "Your role may not unlock a sign-in.",
+    Why.UNLOCK_WHO: "Unlock whom? /unlock <id or RIO> of a person on the convention's roster.",
 }
 
 ORGS: Mapping[Org, str] = {
@@ -230,12 +243,15 @@ KINDS: Mapping[Kind, str] = {
     Kind.LINK_ISSUED: "Link issued",
     Kind.LOGIN_OK: "Login succeeded",
     Kind.LOGIN_FAILED: "Login failed",
-    Kind.LOGIN_LOCKED: "Account locked",
+    Kind.LOGIN_LOCKED: "Device locked for this person",
+    Kind.LOGIN_UNLOCKED: "Sign-in unlocked",
+    Kind.PASSWORD_GUESSING: "Password under attack",
     Kind.STREAM_OPENED: "Stream opened",
     Kind.STREAM_CLOSED: "Stream closed",
     Kind.ROOM_ERROR: "Room error",
     Kind.AUTHORISATION_WARNING: "Authorisation expiry warning",
     Kind.WEBHOOK_REFUSED: "Webhook refused",
+    Kind.REFUSALS: "Grouped refusals (client, minute)",
     Kind.SIA_MESSAGE: "Alarm panel message",
     Kind.SIA_REFUSED: "Alarm panel message refused",
     Kind.PANEL_SILENT: "Alarm panel silent",

@@ -53,6 +53,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLOSURE_REVOKED: "Liens et sessions révoqués. Registre : {records} entrées pour cet incident.",
     Msg.CLOSURE_ANCHOR: "Empreinte du registre à la clôture : {anchor}",
     Msg.AUTHORISATION_WARNING: "⚠️ L'autorisation préfectorale {reference} expire le {expires:%d/%m/%Y}. Sans renouvellement, Vigie refusera toute transmission après cette date.",
+    Msg.GUESSING_NOTICE: "⚠️ Mot de passe de {name} ({id}) visé : {failures} échec(s) de connexion en 15 min depuis {clients} adresse(s) réseau. Les essais sont ralentis ; {name} peut toujours se connecter. Si ce ne sont pas des fautes de frappe, le lien a fuité : /fin puis /alerte donnent un nouveau lien. Lever ses blocages : /debloquer {id}",
     Msg.REFUSED: "Refusé : {reason}",
 
     # the desk: answers to commands and /status (bot/desk.py)
@@ -66,6 +67,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.ENDED_REPLY: "Accès {incident} terminé.",
     Msg.JOINED_REPLY: "L'incident {incident} est déjà ouvert : votre signalement y est rattaché.",
     Msg.OPENED_REPLY: "{drill}Accès {incident} ouvert jusqu'à {until} ; le lien est publié dans les salons.",
+    Msg.UNLOCKED_REPLY: "Connexion de {name} débloquée ({locks} adresse(s) bloquée(s)).",
 
     # alarm panels (bot/sia/receiver.py)
     Msg.PANEL_SILENT: "⚠️ La centrale d'alarme « {label} » ne répond plus : aucun message depuis {since} ({minutes} min ; un test est attendu toutes les {every} s). Ses alarmes n'arrivent plus à Vigie : prévenez l'installateur. La commande /alert reste disponible.",
@@ -78,8 +80,9 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.MENU_EXTEND: "Prolonger l'accès (minutes)",
     Msg.MENU_END: "Mettre fin à l'accès",
     Msg.MENU_DRILL: "Lancer un exercice",
+    Msg.MENU_UNLOCK: "Débloquer la connexion d'une personne",
     Msg.MENU_HELP: "Aide",
-    Msg.HELP: "Vigie — accès de la police aux caméras du site, selon la convention.\n/alerte <catégorie> [précisions] — ouvrir l'accès. Catégories : {categories}\n/confirmer [N°] — confirmer une alerte en attente\n/statut — état de l'accès, des salons et caméras\n/prolonger <minutes> [N°] — prolonger l'accès\n/fin [N°] — mettre fin à l'accès\n/exercice [catégorie] — lancer un exercice (marqué EXERCICE)\n/aide — cette aide",
+    Msg.HELP: "Vigie — accès de la police aux caméras du site, selon la convention.\n/alerte <catégorie> [précisions] — ouvrir l'accès. Catégories : {categories}\n/confirmer [N°] — confirmer une alerte en attente\n/statut — état de l'accès, des salons et caméras\n/prolonger <minutes> [N°] — prolonger l'accès\n/fin [N°] — mettre fin à l'accès\n/exercice [catégorie] — lancer un exercice (marqué EXERCICE)\n/debloquer <personne> — lever un blocage de connexion (identifiant ou RIO)\n/aide — cette aide",
     Msg.WHICH_CATEGORY: "Quelle catégorie ? /alerte <catégorie> [précisions] :",
     Msg.EXTEND_USAGE: "Usage : /prolonger <minutes> [N°], par exemple /prolonger 30",
     Msg.UNKNOWN_COMMAND: "Commande inconnue /{command}. /aide donne la liste des commandes.",
@@ -108,8 +111,8 @@ MESSAGES: Mapping[Msg, str] = {
     # the live page (bot/access.py, bot/web/); its HTML templates in bot/web/static are French
     Msg.LOGIN_WRONG: "Identité ou mot de passe incorrect.",
     Msg.LOGIN_NOT_HABILITATED: "Cette personne n'est pas habilitée à recevoir les images de vidéoprotection (CSI L252-3).",
-    Msg.LOGIN_LOCKED: "Trop d'essais infructueux : connexion bloquée pendant {minutes} min.",
-    Msg.LOGIN_NOW_LOCKED: " Trop d'essais : connexion bloquée pendant {minutes} min.",
+    Msg.LOGIN_LOCKED: "Trop d'essais infructueux depuis cette adresse réseau : connexion bloquée pendant {minutes} min.",
+    Msg.LOGIN_NOW_LOCKED: " Trop d'essais depuis cette adresse réseau : connexion bloquée pendant {minutes} min.",
     Msg.LOGIN_ATTEMPTS_LEFT: " Encore {left} essai(s) avant blocage.",
     Msg.PAGE_FORBIDDEN_TITLE: "Lien invalide",
     Msg.PAGE_FORBIDDEN: "Ce lien n'est pas valide. Ouvrez le lien publié dans le salon de l'incident.",
@@ -118,11 +121,13 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.PAGE_ENDED: "L'accès est terminé.",
     Msg.PAGE_NO_SESSION_TITLE: "Identification requise",
     Msg.PAGE_NO_SESSION: "Pour voir les images, ouvrez le lien publié dans le salon de l'incident et identifiez-vous.",
-    Msg.PAGE_BAD_FORM: "Le formulaire reçu est invalide : choisissez votre nom et saisissez votre mot de passe.",
+    Msg.PAGE_BAD_FORM: "Le formulaire reçu est invalide : saisissez votre identifiant et votre mot de passe.",
     Msg.PAGE_NO_CAMERA: "Aucune caméra dans le périmètre de la convention.",
     Msg.PAGE_DRILL: "EXERCICE — ceci n'est pas un incident réel",
     Msg.PAGE_UNKNOWN_CAMERA: "Caméra inconnue.",
     Msg.PAGE_ORIGIN_REFUSED: "Origine refusée.",
+    Msg.PAGE_CROSS_SITE_TITLE: "Requête refusée",
+    Msg.PAGE_CROSS_SITE: "Cette demande ne vient pas de la page de Vigie : ouvrez le lien publié dans le salon.",
 
     # the live page's media routes (bot/web/media.py)
     Msg.PAGE_MOSAIC_UNAVAILABLE: "Mosaïque indisponible, nouvel essai…",
@@ -133,11 +138,13 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.HOOK_MISSING_HEADERS: "En-tête webhook-id, webhook-timestamp ou webhook-signature manquant.",
     Msg.HOOK_STALE_TIMESTAMP: "webhook-timestamp hors de la fenêtre acceptée ; vérifiez l'horloge de l'émetteur.",
     Msg.HOOK_BAD_TIMESTAMP: "webhook-timestamp doit être en secondes Unix.",
+    Msg.HOOK_BAD_ID: "webhook-id dépasse {max_id} caractères.",
     Msg.HOOK_BAD_JSON: "Le corps n'est pas du JSON valide.",
     Msg.HOOK_BAD_BODY: "Le corps doit être un objet JSON.",
     Msg.HOOK_TOO_LARGE: "Corps trop volumineux.",
     Msg.HOOK_UNKNOWN_SOURCE: "Source d'alarme inconnue.",
     Msg.HOOK_DUPLICATE: "Déjà reçu.",
+    Msg.HOOK_DUPLICATE_KEY: "Une même clé figure deux fois dans le corps.",
     Msg.HOOK_REFUSED: "Alarme refusée.",
 
     # the registre's check and the audit command, both languages at once (bot/audit_chain.py, bot/audit_cli.py)
@@ -156,6 +163,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLI_UNREADABLE: "Registre illisible : {db} ({error})",
     Msg.CLI_FAILED: "ÉCHEC",
     Msg.CLI_ANCHOR_MISSING: "empreinte {anchor} introuvable : le registre a été réécrit depuis ce rapport de clôture",
+    Msg.CLI_ANCHOR_INVALID: "empreinte {anchor} invalide : recopiez les 16 chiffres hexadécimaux du rapport de clôture",
     Msg.CLI_OK: "OK: {count} enregistrements, chaîne intacte{anchors}",
     Msg.CLI_ANCHORS_FOUND: ", {n} empreinte(s) de clôture retrouvée(s)",
     Msg.CLI_UNKNOWN_INCIDENT: "Incident inconnu : {incident} (connus : {known})",
@@ -172,6 +180,9 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.AUDIT_EXPORT_DRILL: "EXERCICE",
     Msg.AUDIT_NOT_A_REGISTRE: "{path} : pas un registre Vigie",
     Msg.AUDIT_UNREADABLE_RECORD: "enregistrement {seq} illisible ({error}) ; lancez `audit verify`",
+
+    # the registre's grouped refusals (bot/refusals.py)
+    Msg.OTHER_CLIENTS: "autres clients",
 }
 
 REASONS: Mapping[Why, str] = {
@@ -206,6 +217,8 @@ REASONS: Mapping[Why, str] = {
     "les images au plus un mois (CSI L252-5). Votre demande est inscrite au registre.",
     Why.CAMERA_CONTROL_REFUSED: "La commande des caméras n'est pas ouverte : la convention ne la prévoit qu'en cas de "
     "catastrophe déclarée.",
+    Why.NOT_UNLOCK_ROLE: "Votre rôle ne permet pas de débloquer une connexion.",
+    Why.UNLOCK_WHO: "Qui débloquer ? /debloquer <identifiant ou RIO> d'une personne de la convention.",
 }
 
 ORGS: Mapping[Org, str] = {
@@ -231,12 +244,15 @@ KINDS: Mapping[Kind, str] = {
     Kind.LINK_ISSUED: "Lien émis",
     Kind.LOGIN_OK: "Connexion réussie",
     Kind.LOGIN_FAILED: "Échec de connexion",
-    Kind.LOGIN_LOCKED: "Compte bloqué",
+    Kind.LOGIN_LOCKED: "Poste bloqué pour cette personne",
+    Kind.LOGIN_UNLOCKED: "Connexion débloquée",
+    Kind.PASSWORD_GUESSING: "Mot de passe visé",
     Kind.STREAM_OPENED: "Flux ouvert",
     Kind.STREAM_CLOSED: "Flux fermé",
     Kind.ROOM_ERROR: "Erreur de salon",
     Kind.AUTHORISATION_WARNING: "Alerte d'échéance de l'autorisation",
     Kind.WEBHOOK_REFUSED: "Webhook refusé",
+    Kind.REFUSALS: "Refus groupés (client, minute)",
     Kind.SIA_MESSAGE: "Message de la centrale d'alarme",
     Kind.SIA_REFUSED: "Message de centrale refusé",
     Kind.PANEL_SILENT: "Centrale d'alarme muette",

@@ -50,6 +50,7 @@ class Msg(StrEnum):
     CLOSURE_REVOKED = "render.closure_revoked"
     CLOSURE_ANCHOR = "render.closure_anchor"
     AUTHORISATION_WARNING = "render.authorisation_warning"
+    GUESSING_NOTICE = "render.guessing_notice"
     REFUSED = "reply.refused"
     # the desk: answers to commands and /status (bot/desk.py)
     STATUS_NONE = "desk.status_none"
@@ -62,6 +63,7 @@ class Msg(StrEnum):
     ENDED_REPLY = "desk.ended"
     JOINED_REPLY = "desk.joined"
     OPENED_REPLY = "desk.opened"
+    UNLOCKED_REPLY = "desk.unlocked"
     # alarm panels (bot/sia/receiver.py)
     PANEL_SILENT = "sia.panel_silent"
     PANEL_BACK = "sia.panel_back"
@@ -72,6 +74,7 @@ class Msg(StrEnum):
     MENU_EXTEND = "menu.extend"
     MENU_END = "menu.end"
     MENU_DRILL = "menu.drill"
+    MENU_UNLOCK = "menu.unlock"
     MENU_HELP = "menu.help"
     HELP = "command.help"
     WHICH_CATEGORY = "command.which_category"
@@ -114,6 +117,8 @@ class Msg(StrEnum):
     PAGE_DRILL = "page.drill"
     PAGE_UNKNOWN_CAMERA = "page.unknown_camera"
     PAGE_ORIGIN_REFUSED = "page.origin_refused"
+    PAGE_CROSS_SITE_TITLE = "page.cross_site_title"
+    PAGE_CROSS_SITE = "page.cross_site"
     # the live page's media routes (bot/web/media.py)
     PAGE_MOSAIC_UNAVAILABLE = "page.mosaic_unavailable"
     PAGE_SIGN_IN = "page.sign_in"
@@ -122,11 +127,13 @@ class Msg(StrEnum):
     HOOK_MISSING_HEADERS = "webhook.missing_headers"
     HOOK_STALE_TIMESTAMP = "webhook.stale_timestamp"
     HOOK_BAD_TIMESTAMP = "webhook.bad_timestamp"
+    HOOK_BAD_ID = "webhook.bad_id"
     HOOK_BAD_JSON = "webhook.bad_json"
     HOOK_BAD_BODY = "webhook.bad_body"
     HOOK_TOO_LARGE = "webhook.too_large"
     HOOK_UNKNOWN_SOURCE = "webhook.unknown_source"
     HOOK_DUPLICATE = "webhook.duplicate"
+    HOOK_DUPLICATE_KEY = "webhook.duplicate_key"
     HOOK_REFUSED = "webhook.refused"
     # the registre's check and the audit command, both languages at once (bot/audit_chain.py, bot/audit_cli.py)
     CHAIN_RECORD = "chain.record"
@@ -144,6 +151,7 @@ class Msg(StrEnum):
     CLI_UNREADABLE = "audit_cli.unreadable"
     CLI_FAILED = "audit_cli.failed"
     CLI_ANCHOR_MISSING = "audit_cli.anchor_missing"
+    CLI_ANCHOR_INVALID = "audit_cli.anchor_invalid"
     CLI_OK = "audit_cli.ok"
     CLI_ANCHORS_FOUND = "audit_cli.anchors_found"
     CLI_UNKNOWN_INCIDENT = "audit_cli.unknown_incident"
@@ -158,3 +166,5 @@ class Msg(StrEnum):
     AUDIT_EXPORT_DRILL = "audit.export_drill"
     AUDIT_NOT_A_REGISTRE = "audit.not_a_registre"
     AUDIT_UNREADABLE_RECORD = "audit.unreadable_record"
+    # the registre's grouped refusals (bot/refusals.py)
+    OTHER_CLIENTS = "refusals.other_clients"

@@ -17,15 +17,28 @@ import html
 import io
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from PIL import Image, UnidentifiedImageError
 
 from ..locales import Msg, t
 from ..rooms import Outgoing
 
-if TYPE_CHECKING:
-    from .matrix import MatrixConnection
+
+class MatrixConnection(Protocol):
+    """What a room needs of the shared connection (``bot.matrix.transport``), no more."""
+
+    async def send(self, room_id: str, content: dict[str, Any], key: str,
+                   event_type: str = "m.room.message") -> str: ...
+
+    async def redact(self, room_id: str, event_id: str, reason: str) -> None: ...
+
+    async def upload_jpeg(self, room_id: str, jpeg: bytes, key: str) -> tuple[str, dict[str, Any] | None]: ...
+
+    def forget_upload(self, key: str) -> None: ...
+
+    async def delete_media(self, mxc: str) -> bool: ...
+
 
 logger = logging.getLogger(__name__)
 

@@ -48,7 +48,7 @@ import io
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ from aiohttp import ClientError, web
 from pydantic import SecretStr
 
 from ..desk import Desk
+from ..rooms import Room
 from ..settings import MatrixCfg, Settings
 from .admin import AdminApiError, SynapseAdmin
 from .inbox import Inbox
@@ -128,6 +129,15 @@ class MatrixConnection:
         self._keys: KeyKeeper | None = None
 
     # ---------- lifecycle ----------
+
+    @property
+    def chat_rooms(self) -> Sequence[Room]:
+        return tuple(self.rooms.values())
+
+    def attach(self, app: web.Application, desk: Desk) -> None:
+        """Sync loop and inbox start after the outboxes and the restored desk, and stop before them."""
+        app[MATRIX] = self
+        app.cleanup_ctx.append(self.lifecycle(desk))
 
     def lifecycle(self, desk: Desk) -> Callable[[web.Application], AsyncIterator[None]]:
         async def matrix_ctx(_: web.Application) -> AsyncIterator[None]:

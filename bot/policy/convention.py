@@ -71,6 +71,7 @@ class Person:
     telegram_id: int | None = None
     matrix_id: str | None = None
     password_hash: str | None = field(default=None, repr=False)
+    rio: str | None = None  # the police officer's RIO number, another way to say who they are
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,13 @@ class Convention:
 
     def person(self, person_id: str) -> Person | None:
         return next((p for p in self.roster if p.id == person_id), None)
+
+    def identify(self, typed: str) -> Person | None:
+        """The roster member whose id or RIO was typed on the sign-in page, in any case."""
+        key = typed.strip().casefold()
+        if not key:
+            return None
+        return next((p for p in self.roster if key in (p.id.casefold(), (p.rio or "").casefold())), None)
 
     def by_telegram(self, telegram_id: int) -> Person | None:
         return next((p for p in self.roster if p.telegram_id == telegram_id), None)

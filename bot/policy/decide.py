@@ -106,11 +106,19 @@ def evaluate(
     if open_incident is not None and open_incident.is_open and open_incident.drill == trigger.drill:
         joined = sm.join(open_incident, info)
         reasons.append(Reason(Why.JOINED, {"incident": open_incident.id}))
-        if joined.state is sm.State.PENDING and trigger.source is Source.PERSON and rule is ConfirmRule.NONE:
-            person = conv.person(trigger.actor)
-            assert person is not None  # noqa: S101 - checked above
-            if sm.may_confirm(conv, joined, person) is None and (joined.confirm_by is None or now < joined.confirm_by):
-                activated = sm.activate(joined, now, conv.limits.default_duration, confirmed_by=person.id)
+        in_time = joined.confirm_by is None or now < joined.confirm_by
+        if joined.state is sm.State.PENDING and rule is ConfirmRule.NONE and in_time:
+            if trigger.source is Source.PERSON:
+                person = conv.person(trigger.actor)
+                assert person is not None  # noqa: S101 - checked above
+                if sm.may_confirm(conv, joined, person) is None:
+                    activated = sm.activate(joined, now, conv.limits.default_duration, confirmed_by=person.id)
+                    return Decision(Outcome.CONFIRMED, tuple(reasons), activated)
+            else:
+                # An alarm whose source opens at once (a hold-up button, a venue request) would have
+                # opened access on its own: it must not wait behind an intrusion alarm awaiting its
+                # confirmation, and be lost if nobody confirms that one.
+                activated = sm.activate(joined, now, conv.limits.default_duration, confirmed_by=trigger.actor)
                 return Decision(Outcome.CONFIRMED, tuple(reasons), activated)
         return Decision(Outcome.JOINED, tuple(reasons), joined)
 

@@ -42,6 +42,8 @@ class Why(StrEnum):
     NO_SUCH_INCIDENT = "no_such_incident"
     RECORDING_REFUSED = "recording_refused"
     CAMERA_CONTROL_REFUSED = "camera_control_refused"
+    NOT_UNLOCK_ROLE = "not_unlock_role"
+    UNLOCK_WHO = "unlock_who"
 
 
 @dataclass(frozen=True)

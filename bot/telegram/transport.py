@@ -30,7 +30,7 @@ import asyncio
 import hmac
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +43,7 @@ from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, Mess
 from ..commands import MENU
 from ..desk import Desk
 from ..locales import DEFAULT, LANGS, t
+from ..rooms import Room
 from ..settings import Settings, TelegramCfg
 from .room import TelegramRoom, TelegramRoomError
 from .updates import TelegramInput
@@ -97,6 +98,10 @@ class TelegramGateway:
         return cls(settings.vigie.telegram, token.get_secret_value(), settings.vigie.service.public_url, options)
 
     # ---------- wiring ----------
+
+    @property
+    def chat_rooms(self) -> Sequence[Room]:
+        return self.rooms
 
     def attach(self, app: web.Application, desk: Desk) -> None:
         """Route the webhook (if any), and hook start/stop into ``app``'s lifecycle."""

@@ -1,9 +1,12 @@
 """The live page: ``/live/{token}`` (who are you?), ``/live/view``, ``/live/api/state`` and its files.
 
 Thin on purpose: parse the request, ask ``Access``, render. Every ``/live`` answer, errors and
-404s included, carries the headers of DESIGN §4; they are added in ``on_response_prepare`` so
-that no code path can forget them. HTML comes from templates in ``bot/static`` filled with
-``string.Template``; every dynamic value is escaped unless it is an already-rendered fragment.
+404s included, carries the headers of DESIGN §4, and every other answer of the service the
+basic ones (``nosniff``, ``no-store``, a ``Server`` without versions); they are added in
+``on_response_prepare`` so that no code path can forget them. A state-changing request from
+another site (``Origin`` or ``Sec-Fetch-Site``) is refused before any handler runs. HTML comes
+from templates in ``bot/static`` filled with ``string.Template``; every dynamic value is escaped
+unless it is an already-rendered fragment.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from datetime import datetime
 from importlib import resources
 from string import Template
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from ..access import Access, LinkForbidden, LinkGone, LoginRefused, ViewerSession
 from ..locales import DEFAULT, Msg, t
-from ..policy.convention import Org
+from ..logs import Bounded
 from ..policy.incident import Incident
 
 logger = logging.getLogger(__name__)
@@ -46,6 +50,18 @@ SECURITY_HEADERS: Mapping[str, str] = {
     "X-Frame-Options": "DENY",
 }
 
+# Every answer of the service, /hooks and plain 404s included.
+BASE_HEADERS: Mapping[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Server": "Vigie",
+}
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Signed by a machine (Standard Webhooks, Telegram's secret token), never sent by a browser with
+# ambient credentials: these answer for themselves.
+MACHINE_PREFIXES = ("/hooks/",)
+
 STATIC_TYPES: Mapping[str, str] = {
     "app.js": "application/javascript",
     "player.js": "application/javascript",
@@ -61,6 +77,8 @@ _FORBIDDEN = (t(PAGE_LANG, Msg.PAGE_FORBIDDEN_TITLE), t(PAGE_LANG, Msg.PAGE_FORB
 _GONE = (t(PAGE_LANG, Msg.PAGE_GONE_TITLE), t(PAGE_LANG, Msg.PAGE_GONE))
 _NO_SESSION = (t(PAGE_LANG, Msg.PAGE_NO_SESSION_TITLE), t(PAGE_LANG, Msg.PAGE_NO_SESSION))
 _BAD_FORM = t(PAGE_LANG, Msg.PAGE_BAD_FORM)
+_CROSS_SITE = (t(PAGE_LANG, Msg.PAGE_CROSS_SITE_TITLE), t(PAGE_LANG, Msg.PAGE_CROSS_SITE))
+MAX_IDENTITY = 64
 
 
 class Raw(str):
@@ -100,6 +118,46 @@ def _countdown(seconds: int) -> str:
 async def _secure_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
     if request.path == "/live" or request.path.startswith("/live/"):
         response.headers.update(SECURITY_HEADERS)
+    else:
+        response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.update(BASE_HEADERS)
+
+
+def same_site(request: web.BaseRequest, public_origins: frozenset[str]) -> bool:
+    """False for a browser request made by a page of another site.
+
+    ``Sec-Fetch-Site`` when the browser sends it (all current ones do); else ``Origin``, which
+    must be the public URL's or the host the request was sent to. Neither: not a browser (curl,
+    a monitoring probe), nothing to forge with.
+    """
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    parts = urlsplit(origin)
+    return bool(parts.netloc) and (
+        f"{parts.scheme}://{parts.netloc}".lower() in public_origins or parts.netloc.lower() == request.host.lower()
+    )
+
+
+def cross_site_guard(public_url: str) -> Middleware:
+    """Refuse state-changing requests from other sites (login CSRF and the like), with a generic page."""
+    parts = urlsplit(public_url)
+    origins = frozenset({f"{parts.scheme}://{parts.netloc}".lower()})
+    log = Bounded(logger)
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if (request.method in SAFE_METHODS or request.path.startswith(MACHINE_PREFIXES)
+                or same_site(request, origins)):
+            return await handler(request)
+        log.warning("cross_site", "cross-site %s refused (%s)", request.method, client_of(request)[1])
+        heading, text = _CROSS_SITE
+        return web.Response(status=403, text=f"{heading}\n{text}\n", content_type="text/plain", charset="utf-8")
+
+    return guard
 
 
 class _BadForm(Exception):  # noqa: N818 - an HTTP outcome, named after it
@@ -163,7 +221,7 @@ class LivePage:
             form = await _read_form(request)
         except _BadForm as exc:
             return self._login_page(incident, token, exc.status, error=_BAD_FORM)
-        person_id = form.get("person", "")
+        person_id = form.get("person", "")[:MAX_IDENTITY]
         try:
             cookie, session = await self._access.login(
                 token, person_id, form.get("password", ""), client, address=address
@@ -174,7 +232,7 @@ class LivePage:
             return self._message(410, *_GONE)
         except LoginRefused as exc:
             page = self._login_page(
-                incident, token, 429 if exc.locked else 401, error=exc.text(PAGE_LANG), selected=person_id
+                incident, token, 429 if exc.locked else 401, error=exc.text(PAGE_LANG), typed=person_id
             )
             if exc.locked:
                 page.headers["Retry-After"] = str(exc.retry_after_s)
@@ -270,33 +328,8 @@ class LivePage:
             return Raw("")
         return Raw(f'<div class="drill-banner" role="status">{html.escape(t(PAGE_LANG, Msg.PAGE_DRILL))}</div>')
 
-    def _options(self, selected: str) -> Raw:
-        conv = self._access.convention
-        groups = []
-        for org, label in ((Org.POLICE, conv.police), (Org.VENUE, conv.venue)):
-            people = [p for p in conv.viewers() if p.org is org]
-            if not people:
-                continue
-            options = "".join(
-                render(
-                    Template('      <option value="$id"$sel>$name</option>\n'),
-                    id=p.id,
-                    name=p.name,
-                    sel=Raw(" selected" if p.id == selected else ""),
-                )
-                for p in people
-            )
-            groups.append(
-                render(
-                    Template('      <optgroup label="$label">\n$o      </optgroup>\n'),
-                    label=label,
-                    o=Raw(options),
-                )
-            )
-        return Raw("".join(groups))
-
     def _login_page(
-        self, incident: Incident, token: str, status: int, *, error: str = "", selected: str = ""
+        self, incident: Incident, token: str, status: int, *, error: str = "", typed: str = ""
     ) -> web.Response:
         info = self._info(incident)
         content = render(
@@ -306,7 +339,7 @@ class LivePage:
             venue=info["venue"],
             action=f"/live/{token}",
             error=Raw(render(Template('<p class="error" role="alert">$e</p>'), e=error) if error else ""),
-            options=self._options(selected),
+            typed=typed,
         )
         return self._html(status, t(PAGE_LANG, Msg.PAGE_LOGIN_TITLE), content, "login", incident)
 
@@ -336,9 +369,11 @@ class LivePage:
         )
 
 
-def add_routes(app: web.Application, access: Access, page_info: PageInfo) -> LivePage:
-    """Mount the live page on ``app`` (before it starts); returns the handler object."""
+def add_routes(app: web.Application, access: Access, page_info: PageInfo, public_url: str = "") -> LivePage:
+    """Mount the live page on ``app`` (before it starts), with the headers and the cross-site
+    guard for every route of ``app``; returns the handler object."""
     page = LivePage(access, page_info)
+    app.middlewares.append(cross_site_guard(public_url or access.public_url))
     # Fixed paths first: "/live/{token}" would otherwise also match "view".
     app.router.add_get("/live/view", page.view)
     app.router.add_get("/live/api/state", page.state)

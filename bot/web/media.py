@@ -28,7 +28,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -40,7 +40,7 @@ from ..kinds import Kind
 from ..locales import Msg, t
 from ..media.pictures import Pictures
 from ..media.room_tiles import RoomTiles, TileDesk
-from ..media.service import MediaOptions, MediaService, build_media
+from ..media.service import MediaService
 from ..policy.convention import Convention
 from ..policy.incident import Incident
 from ..settings import Settings
@@ -278,21 +278,15 @@ def add_media_routes(app: web.Application, access: Access, media: MediaService, 
 MEDIA = web.AppKey("media", MediaService)
 
 
-class StatusDesk(TileDesk, Protocol):
-    status_extra: Callable[[str], list[str]] | None
-
-
-def install_media(app: web.Application, settings: Settings, conv: Convention, desk: StatusDesk, access: Access,
-                  audit: AuditSink, scheduler: BaseScheduler, clock: Callable[[], datetime],
-                  options: MediaOptions | None = None) -> MediaService:
-    """Build the cameras in scope, their routes and room tiles, and tie them to the app's lifecycle."""
+def install_media(app: web.Application, media: MediaService, settings: Settings, conv: Convention, desk: TileDesk,
+                  access: Access,
+                  audit: AuditSink, scheduler: BaseScheduler, clock: Callable[[], datetime]) -> None:
+    """Add the cameras' routes and room tiles, and tie them to the app's lifecycle."""
     service = settings.vigie.service
-    media = build_media(settings.cameras.camera, conv.cameras_in_scope, options)
     pictures = Pictures(media, clock, ZoneInfo(service.timezone), conv.venue)
     tiles = RoomTiles(desk, pictures, scheduler, clock, service.tile_interval_seconds,
                       at_activation=media.options.tile_at_activation)
     add_media_routes(app, access, media, pictures, audit, service.public_url)
-    desk.status_extra = media.status_lines
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         media.start()
@@ -304,4 +298,3 @@ def install_media(app: web.Application, settings: Settings, conv: Convention, de
 
     app.cleanup_ctx.append(lifecycle)
     app[MEDIA] = media
-    return media

@@ -458,3 +458,19 @@ def test_verify_cli_with_closure_anchor_detects_a_wholesale_rewrite(tmp_path: Pa
     out = io.StringIO()
     assert verify_command(db, io.StringIO()) == 0  # the chain alone cannot tell
     assert verify_command(db, out, [anchor]) == 1 and "réécrit" in out.getvalue()
+
+
+@pytest.mark.parametrize("anchor", ["", "abcd", "0123abcd", "0123456789abcde", "0123456789abcdeg", "  "])
+def test_verify_cli_anchor_must_be_16_hex_digits(tmp_path: Path, anchor: str) -> None:
+    """Closure reports print 16 hex digits: 8 would match some record of a long registre by luck."""
+    import io
+
+    from bot.audit_cli import verify_command
+
+    db = tmp_path / "r.db"
+    with Registre(db) as reg:
+        full = reg.append("closure_report", incident="INC-1", actor="system", details={}, at=T0).hash
+    out = io.StringIO()
+    assert verify_command(db, out, [anchor]) == 2 and "16" in out.getvalue()
+    assert verify_command(db, io.StringIO(), [full[:16].upper()]) == 0
+    assert verify_command(db, io.StringIO(), [full]) == 0

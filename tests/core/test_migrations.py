@@ -31,6 +31,11 @@ CREATE TABLE IF NOT EXISTS webhook_ids (source TEXT NOT NULL, id TEXT NOT NULL, 
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
+# What the login limiter ran when it started, before its table became migration v2.
+PREVIOUS_LOCKOUT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lockouts (key TEXT PRIMARY KEY, failures TEXT NOT NULL, locked_until TEXT);
+"""
+
 PREVIOUS_REGISTRE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS registre (
     seq INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, incident TEXT, actor TEXT,
@@ -110,7 +115,47 @@ def test_state_file_from_the_previous_schema_is_upgraded_without_loss(tmp_path: 
     assert store.next_number("incident-2026") == 8
     assert not store.first_sighting("cms", "msg_1", datetime.now(UTC), datetime(2000, 1, 1, tzinfo=UTC))
     store.close()
-    assert _version(path) == 1 and _schema(path) == before
+    assert _version(path) == len(migrations.STATE)
+    assert _schema(path) == sorted([*before, ("table", "lockouts"), ("index", "sqlite_autoindex_lockouts_1")])
+
+
+def _v1_state(path: Path) -> None:
+    """A state file as the first versioned Vigie left it: schema v1, some data."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, migrations.STATE[:1], "state") == 0
+    conn.execute("INSERT INTO counters VALUES ('incident-2026', 3)")
+    conn.close()
+
+
+def test_a_v1_state_file_is_upgraded_to_v2_with_the_sign_in_locks(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    _v1_state(path)
+    assert _version(path) == 1 and ("table", "lockouts") not in _schema(path)
+    store = Store(path)
+    assert _version(path) == 2 and store.next_number("incident-2026") == 4
+    until = datetime(2026, 11, 25, 18, 30, tzinfo=UTC)
+    store.save_lockout("pair:cic-moreau|203.0.113.7", [datetime(2026, 11, 25, 18, 10, tzinfo=UTC)], until)
+    store.close()
+    again = Store(path)  # already at v2: nothing re-run, the lock is still there
+    assert again.open_lockouts() == [
+        ("pair:cic-moreau|203.0.113.7", [datetime(2026, 11, 25, 18, 10, tzinfo=UTC)], until)
+    ]
+    again.close()
+    assert migrations.STATE[1].description.strip()
+
+
+def test_a_pre_versioning_file_that_already_has_the_locks_table_keeps_its_locks(tmp_path: Path) -> None:
+    """The login limiter used to create its table itself when it started: such a file is adopted."""
+    path = tmp_path / "state.sqlite3"
+    _previous_state(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(PREVIOUS_LOCKOUT_SCHEMA)
+    conn.execute("INSERT INTO lockouts VALUES ('person:cic-moreau', ?, NULL)", (f'["{T0}"]',))
+    conn.close()
+    store = Store(path)
+    assert store.open_lockouts() == [("person:cic-moreau", [datetime.fromisoformat(T0)], None)]
+    store.close()
+    assert _version(path) == len(migrations.STATE)
 
 
 def test_registre_from_the_previous_schema_is_upgraded_without_loss(tmp_path: Path) -> None:
@@ -157,33 +202,36 @@ def test_appending_a_version_upgrades_existing_files_once(tmp_path: Path) -> Non
         calls.append(1)
         conn.execute("INSERT INTO panels VALUES ('centrale', ?)", (T0,))
 
-    v3 = (
+    n = len(migrations.STATE)
+    longer = (
         *migrations.STATE,
-        Migration(2, "last heartbeat of each alarm panel", "CREATE TABLE panels (name TEXT PRIMARY KEY, seen_at TEXT);"),
-        Migration(3, "a first panel", backfill),
+        Migration(n + 1, "last heartbeat of each alarm panel",
+                  "CREATE TABLE panels (name TEXT PRIMARY KEY, seen_at TEXT);"),
+        Migration(n + 2, "a first panel", backfill),
     )
     conn = sqlite3.connect(path, isolation_level=None)
-    assert migrate(conn, v3, "state") == 1
-    assert migrate(conn, v3, "state") == 3 and calls == [1]
+    assert migrate(conn, longer, "state") == n
+    assert migrate(conn, longer, "state") == n + 2 and calls == [1]
     assert conn.execute("SELECT name FROM panels").fetchall() == [("centrale",)]
     conn.close()
-    assert _version(path) == 3
+    assert _version(path) == n + 2
 
 
 def test_a_failing_migration_leaves_the_file_as_it_was(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite3"
     Store(path).close()
     before = _schema(path)
+    n = len(migrations.STATE)
     broken = (
         *migrations.STATE,
-        Migration(2, "a table", "CREATE TABLE panels (name TEXT);"),
-        Migration(3, "a typo", "CREATE TABLEE oops (x);"),
+        Migration(n + 1, "a table", "CREATE TABLE panels (name TEXT);"),
+        Migration(n + 2, "a typo", "CREATE TABLEE oops (x);"),
     )
     conn = sqlite3.connect(path, isolation_level=None)
     with pytest.raises(sqlite3.OperationalError):
         migrate(conn, broken, "state")
     conn.close()
-    assert _version(path) == 1 and _schema(path) == before
+    assert _version(path) == n and _schema(path) == before
 
 
 def test_migrations_are_numbered_from_one_without_gaps(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import pytest
@@ -92,6 +92,23 @@ def test_person_alert_confirms_a_pending_alarm() -> None:
     d = evaluate(CONV, person_trigger("cic", "attaque_armee"), pending, T0, "INC-2")
     assert d.outcome is Outcome.CONFIRMED and d.incident is not None and d.incident.id == "INC-1"
     assert d.incident.grants_access(T0)
+
+
+def test_alarm_that_opens_at_once_activates_a_pending_incident() -> None:
+    conv = convention()
+    hold_up = replace(conv.alarm_sources[0], name="panel", types={"hold_up": "attaque_armee"}, confirm=ConfirmRule.NONE)
+    conv = replace(conv, alarm_sources=(*conv.alarm_sources, hold_up))
+    pending = evaluate(conv, Trigger(Source.ALARM, "ssi", T0, alarm_type="panic"), None, T0, "INC-1").incident
+    assert pending is not None and pending.state is State.PENDING
+    # another alarm that needs a confirmation only joins
+    again = evaluate(conv, Trigger(Source.ALARM, "ssi", T0, alarm_type="bomb"), pending, T0, "INC-2")
+    assert again.outcome is Outcome.JOINED and again.incident is not None and again.incident.state is State.PENDING
+    d = evaluate(conv, Trigger(Source.ALARM, "panel", T0, alarm_type="hold_up"), pending, T0, "INC-2")
+    assert d.outcome is Outcome.CONFIRMED and d.incident is not None and d.incident.id == "INC-1"
+    assert d.incident.grants_access(T0) and d.incident.confirmed_by == "panel"
+    # not once the confirmation window is over
+    late = evaluate(conv, Trigger(Source.ALARM, "panel", T0, alarm_type="hold_up"), pending, pending.confirm_by, "INC-2")
+    assert late.outcome is Outcome.JOINED
 
 
 def test_self_confirmation_refused_when_person_confirm_required() -> None:
