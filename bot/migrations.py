@@ -15,9 +15,13 @@ one (files in the field already ran it)::
 
     STATE = (
         Migration(1, "incidents, message refs, viewer sessions, webhook ids, counters", _STATE_V1),
-        Migration(2, "last heartbeat of each alarm panel",
+        Migration(2, "failed sign-ins and locks per (person, client) and per person", _STATE_V2),
+        Migration(3, "last heartbeat of each alarm panel",
                   "CREATE TABLE panels (name TEXT PRIMARY KEY, seen_at TEXT NOT NULL);"),
     )
+
+Version 2 also keeps ``IF NOT EXISTS``: the login limiter used to create its table itself when
+it started, so a file from that time may already hold it, with its locks.
 
 ``apply`` is SQL (several statements, triggers included) or a function of the connection,
 for a step SQL alone cannot express (reshaping JSON, say); it runs inside the transaction

@@ -13,8 +13,10 @@ import pytest
 
 from bot.kinds import Kind
 from bot.locales import CATALOGS, LANGS, Msg, phrase, reason_text, t
-from bot.policy.convention import GRAVE_CATEGORIES, Org, Role
+from bot.messages import guessing_notice
+from bot.policy.convention import GRAVE_CATEGORIES, Org, Person, Role
 from bot.policy.reasons import Reason, Why
+from bot.refusals import OTHERS
 
 BOT = Path(__file__).resolve().parents[2] / "bot"
 TABLES = ("messages", "reasons", "kinds", "roles", "orgs")
@@ -90,3 +92,13 @@ def test_no_language_branches_left_in_bot() -> None:
                 if any(isinstance(side, ast.Constant) and side.value in LANGS for side in sides):
                     found.append(f"{path.relative_to(BOT.parent)}:{node.lineno}")
     assert found == []
+
+
+def test_sign_in_protection_speaks_each_rooms_language() -> None:
+    agent = Person("agent-00", "Agent 0", Org.POLICE, Role.VIEWER)
+    notice = guessing_notice(agent, 5, 2)
+    assert notice("fr").startswith("⚠️ Mot de passe de Agent 0 (agent-00) visé : 5 échec(s)")
+    assert notice("fr").endswith("/debloquer agent-00") and notice("en").endswith("/unlock agent-00")
+    assert "/unlock <id or RIO>" in reason_text(Reason(Why.UNLOCK_WHO), "en")
+    assert reason_text(Reason(Why.NOT_UNLOCK_ROLE), "fr") == "Votre rôle ne permet pas de débloquer une connexion."
+    assert OTHERS == "(autres clients / other clients)"  # stored in the registre: both languages
