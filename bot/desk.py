@@ -19,13 +19,15 @@ from typing import Any, NoReturn, Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from .alarm import AlarmIn, AlarmResult
+from .kinds import Kind
+from .locales import Msg, phrase, reason_text, t
 from .messages import Renderer, Reply
 from .outbox import Edit, Fanout, Op, Post, Remove, Tile
 from .policy import incident as sm
 from .policy.convention import Convention, Person
 from .policy.decide import Decision, Outcome, Trigger, evaluate
 from .policy.incident import Incident, Source, State
-from .policy.reasons import Reason, Refused
+from .policy.reasons import UNKNOWN_PERSON, Reason, Refused, Why
 from .rooms import Outgoing, Room
 from .store import Store
 
@@ -37,33 +39,24 @@ class LinkIssuer(Protocol):
 
     def revoke_incident(self, incident_id: str) -> int: ...
 
+    def unlock(self, person: Person, actor: str) -> int: ...
+
 
 class Audit(Protocol):
-    def append(self, kind: str, *, incident: str | None = None, actor: str | None = None,
+    def append(self, kind: Kind, *, incident: str | None = None, actor: str | None = None,
                details: Mapping[str, Any] | None = None, drill: bool = False,
                at: datetime | None = None) -> Any: ...
 
     def records(self, incident: str | None = None, *, drill: bool | None = None) -> list[Any]: ...
 
 
-WRONG_ROOM = Reason("wrong_room", "Ce salon n'est pas prévu par la convention.", "This room is not part of the convention.")
-UNKNOWN_PERSON = Reason("unknown_person", "Vous n'êtes pas sur la liste de la convention.", "You are not on the convention's roster.")
-NOT_DRILL_ROLE = Reason("not_drill_role", "Votre rôle ne permet pas de lancer un exercice.", "Your role may not start a drill.")
-NO_SUCH_INCIDENT = Reason("no_such_incident", "Aucun incident ouvert ne porte ce numéro.", "No open incident has that number.")
-RECORDING = Reason(
-    "recording_refused",
-    "Vigie ne permet aucun enregistrement : la police ne voit que le direct. Un enregistrement ne peut être "
-    "extrait que sur réquisition judiciaire adressée à l'exploitant (responsable sécurité), qui conserve les "
-    "images au plus un mois (CSI L252-5). Votre demande est inscrite au registre.",
-    "Vigie records nothing: police see live video only. A recording can only be extracted on a judicial "
-    "requisition addressed to the venue (security chief), which keeps images at most one month (CSI L252-5). "
-    "Your request has been written to the registre.",
-)
-CAMERA_CONTROL = Reason(
-    "camera_control_refused",
-    "La commande des caméras n'est pas ouverte : la convention ne la prévoit qu'en cas de catastrophe déclarée.",
-    "Camera control is not available: the convention only allows it in a declared catastrophe.",
-)
+WRONG_ROOM = Reason(Why.WRONG_ROOM)
+NOT_DRILL_ROLE = Reason(Why.NOT_DRILL_ROLE)
+NO_SUCH_INCIDENT = Reason(Why.NO_SUCH_INCIDENT)
+RECORDING = Reason(Why.RECORDING_REFUSED)
+NOT_UNLOCK_ROLE = Reason(Why.NOT_UNLOCK_ROLE)
+UNLOCK_WHO = Reason(Why.UNLOCK_WHO)
+CAMERA_CONTROL = Reason(Why.CAMERA_CONTROL_REFUSED)
 
 
 @dataclass(frozen=True)
@@ -85,6 +78,7 @@ class Desk:
         clock: Callable[[], datetime],
         camera_names: Mapping[str, str],
         config: DeskConfig = DeskConfig(),
+        status_lines: Callable[[str], list[str]] | None = None,
     ) -> None:
         self.conv = conv
         self.store = store
@@ -99,8 +93,8 @@ class Desk:
         self._lock = asyncio.Lock()
         self._urls: dict[str, str] = {}
         self._warned_on: str | None = None
-        # Lines other services add to /status (the cameras' line, issue 3).
-        self.status_extra: Callable[[str], list[str]] | None = None
+        # Lines other services add to /status (the cameras' line), given by the composition root.
+        self._status_lines = status_lines
 
     # ---------- lifecycle ----------
 
@@ -143,29 +137,25 @@ class Desk:
         now = self.clock()
         incs = self.store.open_incidents()
         health = self.fanout.health()
-        extra = self.status_extra  # lines from other services (cameras), set by the composition root
+        extra = self._status_lines
 
         def render(lang: str) -> str:
-            en = lang == "en"
             lines: list[str] = []
             if not incs:
-                lines.append("No open incident." if en else "Aucun incident ouvert.")
+                lines.append(t(lang, Msg.STATUS_NONE))
             for inc in incs:
-                prefix = ("EXERCISE " if en else "EXERCICE ") if inc.drill else ""
-                cat = self.render.category(inc.category, lang)
+                shown = {"drill": t(lang, Msg.STATUS_DRILL) if inc.drill else "", "incident": inc.id,
+                         "category": self.render.category(inc.category, lang)}
                 if inc.state is State.PENDING:
-                    lines.append(f"{prefix}{inc.id} — {cat}: " + (f"waiting for confirmation until {self.render.hm(inc.confirm_by)}"
-                                 if en else f"en attente de confirmation jusqu'à {self.render.hm(inc.confirm_by)}"))
+                    lines.append(t(lang, Msg.STATUS_PENDING, until=self.render.hm(inc.confirm_by), **shown))
                 else:
                     left = max(0, int(((inc.ends_at or now) - now).total_seconds() // 60))
-                    lines.append(f"{prefix}{inc.id} — {cat}: " + (f"access open until {self.render.hm(inc.ends_at)} ({left} min left)"
-                                 if en else f"accès ouvert jusqu'à {self.render.hm(inc.ends_at)} (encore {left} min)"))
+                    lines.append(t(lang, Msg.STATUS_ACTIVE, until=self.render.hm(inc.ends_at), left=left, **shown))
             for rid, h in sorted(health.items()):
-                state = "ok" if h.ok else (f"FAILING: {h.last_error}" if en else f"EN ÉCHEC : {h.last_error}")
-                lines.append(f"{'Room' if en else 'Salon'} {rid}: {state}")
+                lines.append(t(lang, Msg.STATUS_ROOM_OK, room=rid) if h.ok
+                             else t(lang, Msg.STATUS_ROOM_FAILING, room=rid, error=h.last_error))
             a = self.conv.authorisation
-            lines.append(f"Prefectoral authorisation {a.reference} valid until {a.expires:%Y-%m-%d}" if en
-                          else f"Autorisation préfectorale {a.reference} valable jusqu'au {a.expires:%d/%m/%Y}")
+            lines.append(t(lang, Msg.STATUS_AUTHORISATION, reference=a.reference, expires=a.expires))
             if extra is not None:
                 lines.extend(extra(lang))
             return "\n".join(lines)
@@ -197,7 +187,7 @@ class Desk:
             except Refused as r:
                 self._refuse(r.reason, actor.id, room, inc.drill, incident=inc.id, command="confirm")
             self.store.save(done)
-            self._audit("confirmation", done, actor.id, {"room": room})
+            self._audit(Kind.CONFIRMATION, done, actor.id, {"room": room})
             self.fanout.put(Edit(done.id, "confirm", lambda lang: self.render.confirm_closed(done, lang)))
             self._activated(done, now)
             return Reply.of(lambda lang: self._opened_reply(done, lang))
@@ -212,7 +202,7 @@ class Desk:
             except Refused as r:
                 self._refuse(r.reason, actor.id, room, inc.drill, incident=inc.id, command="extend")
             self.store.save(done)
-            self._audit("extension", done, actor.id, {"minutes": minutes, "ends_at": done.ends_at, "room": room})
+            self._audit(Kind.EXTENSION, done, actor.id, {"minutes": minutes, "ends_at": done.ends_at, "room": room})
             self._arm(done)
             n = len(done.extensions)
             self.fanout.put(Post(done.id, f"extension:{n}", lambda lang: self.render.extended(done, lang)))
@@ -229,12 +219,12 @@ class Desk:
             except Refused as r:
                 self._refuse(r.reason, actor.id, room, inc.drill, incident=inc.id, command="end")
             self._closed(done)
-            return Reply.of(lambda lang: (f"Access {done.id} ended." if lang == "en" else f"Accès {done.id} terminé."))
+            return Reply.of(lambda lang: t(lang, Msg.ENDED_REPLY, incident=done.id))
 
     async def record_request(self, person: Person | None, room: str, requisition: str) -> Reply:
         async with self._lock:
             actor = self._check_actor(person, room, "record", False)
-            self.registre.append("recording_request", actor=actor.id,
+            self.registre.append(Kind.RECORDING_REQUEST, actor=actor.id,
                                  details={"room": room, "requisition": requisition[:100] or None})
             raise Refused(RECORDING)
 
@@ -243,9 +233,21 @@ class Desk:
             actor = self._check_actor(person, room, "camera", False)
             self._refuse(CAMERA_CONTROL, actor.id, room, False, command="camera", request=what[:100])
 
+    async def unlock(self, person: Person | None, room: str, who: str) -> Reply:
+        """``/debloquer``: those who may end access may also lift an officer's sign-in locks."""
+        async with self._lock:
+            actor = self._check_actor(person, room, "unlock", False)
+            if actor.role not in self.conv.end_roles:
+                self._refuse(NOT_UNLOCK_ROLE, actor.id, room, False, command="unlock")
+            target = self.conv.identify(who)
+            if target is None:
+                self._refuse(UNLOCK_WHO, actor.id, room, False, command="unlock", requested=who[:40])
+            n = self.links.unlock(target, actor.id)
+            return Reply.of(phrase(Msg.UNLOCKED_REPLY, name=target.name, locks=n))
+
     def refuse_stranger(self, actor: str, room: str, reason: str, **details: Any) -> None:
         """A message from someone or somewhere the convention does not know: audited, nothing else."""
-        self.registre.append("refusal", actor=actor, details={"reason": reason, "room": room, **details})
+        self.registre.append(Kind.REFUSAL, actor=actor, details={"reason": reason, "room": room, **details})
 
     # ---------- alarms ----------
 
@@ -258,7 +260,7 @@ class Desk:
                 decision = self._decide(trig, now, delivery=alarm.delivery_id)
                 self._apply(decision, trig, now)
             except Refused as r:
-                return AlarmResult(False, None, "refused", r.reason.code, r.reason.fr)
+                return AlarmResult(False, None, "refused", r.reason.code, reason_text(r.reason, "fr"))
             inc = decision.incident
             return AlarmResult(True, inc.id if inc else None, decision.outcome.value)
 
@@ -275,7 +277,7 @@ class Desk:
                 lapsed = sm.lapse(inc, now)
                 if lapsed is not inc:
                     self.store.save(lapsed)
-                    self._audit("refusal", lapsed, "system", {"reason": "not_confirmed"})
+                    self._audit(Kind.REFUSAL, lapsed, "system", {"reason": "not_confirmed"})
                     self._drop_jobs(lapsed.id)
                     self.fanout.put(Edit(lapsed.id, "confirm", partial(self._confirm_closed, lapsed)))
                     continue
@@ -289,7 +291,7 @@ class Desk:
             now = self.clock()
             if inc is None or not inc.grants_access(now):
                 return
-            self._audit("reminder", inc, "system", {"ends_at": inc.ends_at})
+            self._audit(Kind.REMINDER, inc, "system", {"ends_at": inc.ends_at})
             n = len(inc.extensions)
             self.fanout.put(Post(inc.id, f"reminder:{n}", lambda lang: self.render.reminder(inc, lang, now)))
 
@@ -306,15 +308,15 @@ class Desk:
         today = now.date().isoformat()
         if self.conv.authorisation.expires_soon(now) and self._warned_on != today:
             self._warned_on = today
-            self.registre.append("authorisation_warning", actor="system",
+            self.registre.append(Kind.AUTHORISATION_WARNING, actor="system",
                                  details={"reference": self.conv.authorisation.reference,
                                           "expires": self.conv.authorisation.expires.isoformat()})
             self.fanout.put(Post(None, "authorisation", self.render.authorisation_warning))
 
-    def announce(self, kind: str, text_fr: str, text_en: str, **details: Any) -> None:
-        """A notice for every room outside any incident (alarm panel silent, back, …), audited."""
-        self.registre.append(kind, actor="system", details={"text": text_fr, **details})
-        self.fanout.put(Post(None, kind, lambda lang: self.render.notice(text_fr, text_en, lang)))
+    def announce(self, kind: Kind, text: Callable[[str], str], **details: Any) -> None:
+        """A notice for every room outside any incident (alarm panel silent, back, …), audited in French."""
+        self.registre.append(kind, actor="system", details={"text": text("fr"), **details})
+        self.fanout.put(Post(None, kind, lambda lang: self.render.notice(text, lang)))
 
     def post_tile(self, incident_id: str, jpeg: bytes, caption: Callable[[str], str]) -> None:
         self.fanout.put(Tile(incident_id, jpeg, caption))
@@ -329,7 +331,7 @@ class Desk:
         return person
 
     def _refuse(self, reason: Reason, actor: str, room: str, drill: bool, incident: str | None = None, **details: Any) -> NoReturn:
-        self.registre.append("refusal", incident=incident, actor=actor, drill=drill,
+        self.registre.append(Kind.REFUSAL, incident=incident, actor=actor, drill=drill,
                              details={"reason": reason.code, "room": room, **details})
         raise Refused(reason)
 
@@ -355,17 +357,17 @@ class Desk:
         base = {k: v for k, v in base.items() if v}
         if decision.refused:
             reason = decision.reasons[0]
-            self.registre.append("refusal", actor=trig.actor, drill=trig.drill,
-                                 details={**base, "reason": reason.code, "text": reason.fr})
+            self.registre.append(Kind.REFUSAL, actor=trig.actor, drill=trig.drill,
+                                 details={**base, "reason": reason.code, "text": reason_text(reason, "fr")})
             raise Refused(reason)
         inc = decision.incident
         assert inc is not None  # noqa: S101 - granted decisions carry the incident
         if inc.id == "new":
             inc = replace(inc, id=self._new_id(trig.drill, now))
             decision = replace(decision, incident=inc)
-        self._audit("trigger", inc, trig.actor, base)
-        self._audit("decision", inc, "system", {"outcome": decision.outcome.value,
-                                                "reasons": [r.fr for r in decision.reasons]})
+        self._audit(Kind.TRIGGER, inc, trig.actor, base)
+        self._audit(Kind.DECISION, inc, "system", {"outcome": decision.outcome.value,
+                                                "reasons": [reason_text(r, "fr") for r in decision.reasons]})
         return decision
 
     def _apply(self, decision: Decision, trig: Trigger, now: datetime) -> Reply:
@@ -376,31 +378,27 @@ class Desk:
             self._activated(inc, now)
             return Reply.of(lambda lang: self._opened_reply(inc, lang))
         if decision.outcome is Outcome.PENDING:
-            self._audit("confirmation_requested", inc, "system", {"confirm_by": inc.confirm_by, "rule": inc.confirm_rule.value})
+            self._audit(Kind.CONFIRMATION_REQUESTED, inc, "system", {"confirm_by": inc.confirm_by, "rule": inc.confirm_rule.value})
             self.fanout.put(Post(inc.id, "confirm", lambda lang: self.render.confirm_request(inc, lang), confirm=True))
             self._arm(inc)
             return Reply.of(lambda lang: self.render.confirm_request(inc, lang).text)
         if decision.outcome is Outcome.CONFIRMED:
-            self._audit("confirmation", inc, trig.actor, {"by_trigger": True})
+            self._audit(Kind.CONFIRMATION, inc, trig.actor, {"by_trigger": True})
             self.fanout.put(Edit(inc.id, "confirm", lambda lang: self.render.confirm_closed(inc, lang)))
             self._activated(inc, now)
             return Reply.of(lambda lang: self._opened_reply(inc, lang))
-        self._audit("joined", inc, trig.actor, {"joined": inc.joined_count})
-        return Reply.of(lambda lang: (f"Incident {inc.id} is already open: your report has been added to it."
-                                      if lang == "en" else
-                                      f"L'incident {inc.id} est déjà ouvert : votre signalement y est rattaché."))
+        self._audit(Kind.JOINED, inc, trig.actor, {"joined": inc.joined_count})
+        return Reply.of(lambda lang: t(lang, Msg.JOINED_REPLY, incident=inc.id))
 
     def _confirm_closed(self, inc: Incident, lang: str) -> Outgoing:
         return self.render.confirm_closed(inc, lang)
 
     def _opened_reply(self, inc: Incident, lang: str) -> str:
-        prefix = ("EXERCISE — " if lang == "en" else "EXERCICE — ") if inc.drill else ""
-        if lang == "en":
-            return f"{prefix}Access {inc.id} open until {self.render.hm(inc.ends_at)}; the link is posted in the rooms."
-        return f"{prefix}Accès {inc.id} ouvert jusqu'à {self.render.hm(inc.ends_at)} ; le lien est publié dans les salons."
+        drill = t(lang, Msg.DRILL_PREFIX) if inc.drill else ""
+        return t(lang, Msg.OPENED_REPLY, drill=drill, incident=inc.id, until=self.render.hm(inc.ends_at))
 
     def _activated(self, inc: Incident, now: datetime) -> None:
-        self._audit("activation", inc, inc.confirmed_by or inc.trigger.actor, {"ends_at": inc.ends_at})
+        self._audit(Kind.ACTIVATION, inc, inc.confirmed_by or inc.trigger.actor, {"ends_at": inc.ends_at})
         url = self._url(inc)
         self.fanout.put(Post(inc.id, "link", lambda lang: self.render.link(inc, url, lang, now)))
         self._arm(inc)
@@ -417,7 +415,7 @@ class Desk:
 
     def _closed(self, inc: Incident) -> None:
         self.store.save(inc)
-        kind = {"expired": "expiry"}.get(inc.close_reason or "", "end")
+        kind = Kind.EXPIRY if inc.close_reason == "expired" else Kind.END
         self._audit(kind, inc, inc.closed_by, {"reason": inc.close_reason})
         revoked = self.links.revoke_incident(inc.id)
         self._urls.pop(inc.id, None)
@@ -426,9 +424,9 @@ class Desk:
             self.fanout.put(Edit(inc.id, "confirm", lambda lang: self.render.confirm_closed(inc, lang)))
         self.fanout.put(Remove(inc.id, ("link", "tile")))
         records = self.registre.records(inc.id)
-        viewers = [(r.actor, r.at) for r in records if r.kind == "login_ok"]
-        streams = sum(1 for r in records if r.kind == "stream_opened")
-        report = self._audit("closure_report", inc, "system", {"sessions_revoked": revoked,
+        viewers = [(r.actor, r.at) for r in records if r.kind == Kind.LOGIN_OK]
+        streams = sum(1 for r in records if r.kind == Kind.STREAM_OPENED)
+        report = self._audit(Kind.CLOSURE_REPORT, inc, "system", {"sessions_revoked": revoked,
                                                                "viewers": [v for v, _ in viewers], "streams": streams})
         # The report carries the registre's head hash at closing time: copies of it in every room
         # anchor the chain outside the file, so a wholesale rewrite of the registre shows.
@@ -464,12 +462,18 @@ class Desk:
         day = now.astimezone(self.render.tz).strftime("%Y%m%d")
         return f"{prefix}-{day}-{self.store.next_number(prefix + day):02d}"
 
-    def _audit(self, kind: str, inc: Incident, actor: str | None, details: dict[str, Any]) -> Any:
+    def _audit(self, kind: Kind, inc: Incident, actor: str | None, details: dict[str, Any]) -> Any:
         clean = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in details.items()}
         return self.registre.append(kind, incident=inc.id, actor=actor, details=clean, drill=inc.drill)
 
-    def on_room_failure(self, room: Room, op: Op, exc: BaseException) -> None:
-        incident = getattr(op, "incident", None)
-        self.registre.append("room_error", incident=incident, actor="system",
-                             details={"room": room.room_id, "operation": type(op).__name__,
-                                      "error": f"{type(exc).__name__}: {exc}"[:300]})
+
+
+def record_room_failure(registre: Audit) -> Callable[[Room, Op, BaseException], None]:
+    """The outboxes' failure callback: a room that gave up on an operation, in the registre."""
+
+    def record(room: Room, op: Op, exc: BaseException) -> None:
+        registre.append(Kind.ROOM_ERROR, incident=getattr(op, "incident", None), actor="system",
+                        details={"room": room.room_id, "operation": type(op).__name__,
+                                 "error": f"{type(exc).__name__}: {exc}"[:300]})
+
+    return record

@@ -42,6 +42,7 @@ class ServiceCfg(Strict):
     timezone: str = "Europe/Paris"
     tile_interval_seconds: int = Field(default=30, ge=5, le=600)
     link_keys_file: Path | None = None
+    health_token_file: Path | None = None  # /healthz/details for monitoring (else loopback only)
 
     @field_validator("timezone")
     @classmethod
@@ -182,6 +183,7 @@ class PersonCfg(Strict):
     telegram_id: int | None = None
     matrix_id: str | None = Field(default=None, pattern=r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-:\[\]]+$")
     password_hash: str | None = None
+    rio: str | None = Field(default=None, pattern=r"^[0-9A-Za-z]{5,12}$")  # police: typed to sign in
 
 
 class RosterFile(Strict):
@@ -299,6 +301,7 @@ class Secrets(Strict):
     matrix_password: SecretStr | None = None
     alarm: tuple[AlarmSecret, ...] = ()
     sia_keys: tuple[PanelKey, ...] = ()  # SIA DC-09 panels' AES keys (issue 6)
+    health_token: SecretStr | None = None  # bearer token of /healthz/details
 
     def sia_key(self, panel: str) -> str | None:
         return next((k.key.get_secret_value() for k in self.sia_keys if k.panel == panel), None)

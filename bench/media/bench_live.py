@@ -171,7 +171,7 @@ async def browser_phase(cams: list[Cam], opens: int, rows: list[Row]) -> None:
                                                     is_mobile=True, has_touch=True)
                 page = await context.new_page()
                 await page.goto(link)
-                await page.select_option("#person", AGENT)
+                await page.fill("#person", AGENT)
                 await page.fill("#password", app.passwords[AGENT])
                 await page.click("button[type=submit]")
                 await page.wait_for_url("**/live/view")

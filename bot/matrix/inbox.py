@@ -35,6 +35,9 @@ import nio
 
 from .. import commands
 from ..desk import UNKNOWN_PERSON, WRONG_ROOM, Desk
+from ..kinds import Kind
+from ..locales import Msg, t
+from ..messages import refusal
 from ..policy.incident import State
 from ..settings import MatrixCfg
 from .room import plain_notice
@@ -174,7 +177,7 @@ class Inbox:
         if cmd.name == "confirm" and not cmd.args and reply_to:
             incident = self.incident_of(room_id, reply_to)
             if incident is not None:
-                cmd = commands.Command("confirm", (incident,), incident)
+                cmd = commands.Command("confirm", (incident,), incident, cmd.word)
         person = self._desk.conv.by_matrix(event.sender)
         text = await commands.run_late(self._desk, cmd, person, self._room_key(room_id), self._lang(),
                                        self._sent_at(event), self._wall_clock())
@@ -205,16 +208,8 @@ class Inbox:
         if user == self._own or room_id not in self._cfg.rooms or self._desk.conv.by_matrix(user) is not None:
             return
         self._desk.refuse_stranger(user, self._room_key(room_id), "not_on_roster", event="joined_room")
-        en = self._lang() == "en"
-        if self._encrypted(room_id):
-            text = (f"⚠️ {user} is not on the convention's roster: Vigie sends them nothing (their devices get no keys)."
-                    if en else f"⚠️ {user} n'est pas sur la liste de la convention : Vigie ne lui transmet rien "
-                    "(ses appareils ne reçoivent pas les clés).")
-        else:
-            text = (f"⚠️ {user} is not on the convention's roster and this room is not encrypted: they can read "
-                    "what Vigie posts here. Remove them from the room." if en else
-                    f"⚠️ {user} n'est pas sur la liste de la convention et ce salon n'est pas chiffré : "
-                    "cette personne peut lire ce que Vigie publie ici. Retirez-la du salon.")
+        warning = Msg.STRANGER_ENCRYPTED if self._encrypted(room_id) else Msg.STRANGER_CLEAR
+        text = t(self._lang(), warning, user=user)
         await self._reply(room_id, text, f"member:{event.event_id}", None)
 
     async def _refused_stranger(self, room_id: str, sender: str, what: str, reply_to: str) -> bool:
@@ -227,8 +222,7 @@ class Inbox:
         self._desk.refuse_stranger(sender, self._room_key(room_id), reason.code, command=what)
         logger.info("matrix: refused %s from %s in %s (%s)", what, sender, room_id, reason.code)
         if self._cfg.strangers == "refuse":
-            lang = self._lang()
-            text = ("Refused: " if lang == "en" else "Refusé : ") + reason.text(lang)
+            text = refusal(reason, self._lang())
             await self._reply(room_id, text, f"refusal:{room_id}:{reply_to}:{sender}", reply_to)
         return True
 
@@ -275,5 +269,5 @@ class Inbox:
     def _report(self, room_id: str, text: str, error: str) -> None:
         logger.error("matrix: reply in %s NOT delivered (%s): %s", room_id, error, text[:80])
         with contextlib.suppress(Exception):  # reporting must not mask the cause in the log
-            self._desk.registre.append("room_error", actor="system", details={
+            self._desk.registre.append(Kind.ROOM_ERROR, actor="system", details={
                 "room": self._room_key(room_id), "operation": "reply", "error": error, "text": text[:200]})

@@ -17,24 +17,35 @@ import html
 import io
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from PIL import Image, UnidentifiedImageError
 
+from ..locales import Msg, t
 from ..rooms import Outgoing
 
-if TYPE_CHECKING:
-    from .matrix import MatrixConnection
+
+class MatrixConnection(Protocol):
+    """What a room needs of the shared connection (``bot.matrix.transport``), no more."""
+
+    async def send(self, room_id: str, content: dict[str, Any], key: str,
+                   event_type: str = "m.room.message") -> str: ...
+
+    async def redact(self, room_id: str, event_id: str, reason: str) -> None: ...
+
+    async def edits_of(self, room_id: str, event_id: str) -> list[str]: ...
+
+    async def upload_jpeg(self, room_id: str, jpeg: bytes, key: str) -> tuple[str, dict[str, Any] | None]: ...
+
+    def forget_upload(self, key: str) -> None: ...
+
+    async def delete_media(self, mxc: str) -> bool: ...
+
 
 logger = logging.getLogger(__name__)
 
 HTML_FORMAT = "org.matrix.custom.html"
 TILE_FILENAME = "vigie-tuile.jpg"
-_HINT = {
-    "fr": "Pour confirmer : répondez /confirm à ce message ou réagissez ✅.",
-    "en": "To confirm: reply /confirm to this message or react ✅.",
-}
-_REDACT_REASON = {"fr": "Retiré par Vigie", "en": "Removed by Vigie"}
 
 
 def op_key(*parts: str) -> str:
@@ -125,7 +136,7 @@ class MatrixRoom:
         self._edits.setdefault(event_id, []).append(edited)
 
     async def ask_confirmation(self, incident_id: str, msg: Outgoing) -> str:
-        hint = _HINT.get(self._lang, _HINT["fr"])
+        hint = t(self._lang, Msg.MATRIX_CONFIRM_HINT)
         event_id = await self._send(notice(f"{msg.text}\n{hint}", f"{msg.html}<br><i>{html.escape(hint)}</i>"), "confirm")
         self.confirmations[event_id] = incident_id
         return event_id
@@ -150,7 +161,7 @@ class MatrixRoom:
         edits (which carry the same link) served by the homeserver. Edits made before a restart
         are found through the server's relations API."""
         event_id, mxc = split_ref(ref)
-        reason = _REDACT_REASON.get(self._lang, _REDACT_REASON["fr"])
+        reason = t(self._lang, Msg.MATRIX_REDACTED)
         known = self._edits.get(event_id, [])
         # Asked before the original goes. Tiles (with their media) are replaced, never edited.
         listed = await self._conn.edits_of(self.matrix_id, event_id) if mxc is None else []

@@ -31,7 +31,7 @@ import asyncio
 import hmac
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +43,8 @@ from telegram.ext import Application, CallbackQueryHandler, ExtBot, MessageHandl
 
 from ..commands import MENU
 from ..desk import Desk
+from ..locales import DEFAULT, LANGS, t
+from ..rooms import Room
 from ..settings import Settings, TelegramCfg
 from .budget import BudgetClock, BudgetRules, Lane, LaneLimiter, RateBudget
 from .room import TelegramRoom, TelegramRoomError
@@ -101,6 +103,10 @@ class TelegramGateway:
         return cls(settings.vigie.telegram, token.get_secret_value(), settings.vigie.service.public_url, options)
 
     # ---------- wiring ----------
+
+    @property
+    def chat_rooms(self) -> Sequence[Room]:
+        return self.rooms
 
     def attach(self, app: web.Application, desk: Desk) -> None:
         """Route the webhook (if any), and hook start/stop into ``app``'s lifecycle."""
@@ -232,11 +238,10 @@ class TelegramGateway:
                 drop_pending_updates=False, error_callback=self._poll_error)
 
     async def _publish_menu(self, bot: Bot) -> None:
-        french = [BotCommand(name, fr) for name, fr, _ in MENU]
-        english = [BotCommand(name, en) for name, _, en in MENU]
+        menus = {lang: [BotCommand(name, t(lang, key)) for name, key in MENU] for lang in LANGS}
         try:
             # Default (no language) in French: the venue's and the police's phones are French.
-            for language, menu in ((None, french), ("fr", french), ("en", english)):
+            for language, menu in ((None, menus[DEFAULT]), *menus.items()):
                 await bot.set_my_commands(menu, language_code=language)
         except TelegramError as exc:  # the menu is a convenience; commands work without it
             logger.warning("could not publish the Telegram command menu: %s", self.redact(exc.message))

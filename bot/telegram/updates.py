@@ -40,7 +40,9 @@ from telegram.ext import ContextTypes, ExtBot
 
 from .. import commands
 from ..desk import UNKNOWN_PERSON, WRONG_ROOM, Desk
-from ..messages import Reply
+from ..kinds import Kind
+from ..locales import Msg, t
+from ..messages import Reply, refusal
 from ..policy.convention import Person
 from ..policy.incident import State
 from ..policy.reasons import Reason, Refused
@@ -52,10 +54,6 @@ logger = logging.getLogger(__name__)
 REPLY_ATTEMPTS = 3
 OPENING = frozenset({"alert", "drill", "confirm"})
 REFUSAL_EVERY = 60.0  # seconds between two refusal replies to the same person in the same chat
-
-
-def _t(lang: str, fr: str, en: str) -> str:
-    return en if lang == "en" else fr
 
 
 class TelegramInput:
@@ -93,8 +91,7 @@ class TelegramInput:
             return
         if cmd is None:
             if chat.type == ChatType.PRIVATE:
-                await self._reply(context.bot, msg, _t(self._lang, "(tapez /aide pour la liste des commandes)",
-                                                       "(type /help for the commands)"))
+                await self._reply(context.bot, msg, t(self._lang, Msg.TYPE_HELP))
             return  # ordinary chat in the group, e.g. a reply to one of our messages
         if cmd.name == "alert" and not cmd.args and configured:
             await self._reply(context.bot, msg, self._category_question(), self._category_keyboard())
@@ -104,7 +101,7 @@ class TelegramInput:
             answer = await commands.run_late(self._desk, cmd, person, room, self._lang, msg.date, self._wall_clock())
         except Exception:
             logger.exception("Telegram command /%s failed", cmd.name)
-            answer = _t(self._lang, "Erreur interne : voir le journal.", "Internal error: see the log.")
+            answer = t(self._lang, Msg.INTERNAL_ERROR)
         if before is not None and self._opening_states() - before:
             return  # the link (or the confirmation request) posted in this group is the answer
         await self._reply(context.bot, msg, answer)
@@ -129,11 +126,10 @@ class TelegramInput:
         if len(self._refused_at) > 1000:
             self._refused_at.clear()  # bounded memory; at worst one extra refusal each
         self._refused_at[key] = now
-        await self._reply(bot, msg, _t(self._lang, "Refusé : ", "Refused: ") + reason.text(self._lang))
+        await self._reply(bot, msg, refusal(reason, self._lang))
 
     def _category_question(self) -> str:
-        return _t(self._lang, "Quel événement grave ? Le bouton vaut /alerte <catégorie> par la personne qui appuie.",
-                  "Which grave event? A button press is /alert <category> by whoever presses it.")
+        return t(self._lang, Msg.CATEGORY_BUTTONS)
 
     def _category_keyboard(self) -> InlineKeyboardMarkup | None:
         return keyboard([(c.label(self._lang), f"alert:{c.code}") for c in self._desk.conv.categories])
@@ -154,7 +150,7 @@ class TelegramInput:
             if error is not None:
                 logger.warning("reply in telegram:%s not delivered: %s", msg.chat.id, error)
                 with contextlib.suppress(Exception):  # reporting must not hide the cause in the log
-                    self._desk.registre.append("room_error", actor="system", details={
+                    self._desk.registre.append(Kind.ROOM_ERROR, actor="system", details={
                         "room": f"telegram:{msg.chat.id}", "operation": "reply", "error": error[:300],
                         "text": text[:200]})
 
@@ -208,7 +204,7 @@ class TelegramInput:
             self._desk.refuse_stranger(person.id if person else f"telegram:{user.id}", room, stranger.code,
                                        chat_type=chat.type, command=kind)
             await self._answer(query, None if self._strangers == "silent" else
-                               _t(self._lang, "Refusé : ", "Refused: ") + stranger.text(self._lang), alert=True)
+                               refusal(stranger, self._lang), alert=True)
             return
         try:
             if kind == "confirm":
@@ -216,12 +212,11 @@ class TelegramInput:
             else:
                 reply = await self._desk.alert(person, room, arg[:64])
         except Refused as refused:  # the desk has audited it; the presser is told why, nothing changed
-            await self._answer(query, _t(self._lang, "Refusé : ", "Refused: ") + refused.reason.text(self._lang),
-                               alert=True)
+            await self._answer(query, refusal(refused.reason, self._lang), alert=True)
             return
         except Exception:
             logger.exception("Telegram button %s failed", kind)
-            await self._answer(query, _t(self._lang, "Erreur interne.", "Internal error."), alert=True)
+            await self._answer(query, t(self._lang, Msg.INTERNAL_ERROR_SHORT), alert=True)
             return
         answer = reply.text(self._lang)
         await self._answer(query, answer)
@@ -229,8 +224,7 @@ class TelegramInput:
             # The category is chosen: the keyboard goes, so nobody presses it again by mistake.
             cat = self._desk.conv.category(arg)
             label = cat.label(self._lang) if cat else arg
-            done = _t(self._lang, f"Catégorie choisie par {person.name} : {label}\n→ {answer}",
-                      f"Category chosen by {person.name}: {label}\n→ {answer}")
+            done = t(self._lang, Msg.CATEGORY_CHOSEN, name=person.name, label=label, answer=answer)
             try:
                 await message.edit_text(clip(done, MAX_TEXT))
             except TelegramError as exc:

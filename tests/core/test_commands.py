@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import commands
+from bot.kinds import Kind
 from tests.harness import Harness
 
 
@@ -95,7 +96,7 @@ def test_late_commands(tmp_path_factory, word, late) -> None:
             reply = await commands.run_late(h.desk, cmd, h.person("chef"), "console", "fr",
                                             now - timedelta(seconds=late), now)
             after = [(i.id, i.state, i.ends_at) for i in h.store.open_incidents()]
-            records = [dict(r.details) for r in h.registre.records() if r.kind == "late_command"]
+            records = [dict(r.details) for r in h.registre.records() if r.kind == Kind.LATE_COMMAND]
             if late <= commands.LATE_WINDOW.total_seconds():
                 assert records == []
             elif cmd.name in commands.ALWAYS_APPLIED:

@@ -179,7 +179,7 @@ async def test_failing_room_never_blocks_the_others(tmp_path) -> None:
         assert any("ACCÈS VIDÉO OUVERT" in t for t in good.texts())
         await h.fanout.drain()
         assert h.fanout.health()["telegram:-1"].ok is False
-        assert "EN ÉCHEC" in h.desk.status().fr
+        assert "EN ÉCHEC" in h.desk.status().text("fr")
         assert "room_error" in h.kinds()
     finally:
         bad.fail = 0

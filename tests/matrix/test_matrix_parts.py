@@ -57,11 +57,11 @@ def _conn(tmp: Path) -> MatrixConnection:
 
 async def test_transaction_id_kept_until_success(tmp_path: Path) -> None:
     conn = _conn(tmp_path)
-    first = conn._tx("k")
-    assert conn._tx("k") == first  # a retry of the same operation
-    assert conn._tx("other") != first
-    conn._pending_tx["k"] = (first, asyncio.get_running_loop().time() - 3600)
-    assert conn._tx("k") != first  # long after: the same words are a new message
+    first = conn.writes.tx("k")
+    assert conn.writes.tx("k") == first  # a retry of the same operation
+    assert conn.writes.tx("other") != first
+    conn.writes._pending_tx["k"] = (first, asyncio.get_running_loop().time() - 3600)
+    assert conn.writes.tx("k") != first  # long after: the same words are a new message
 
 
 async def test_late_room_key_event_is_retried(tmp_path: Path) -> None:

@@ -54,6 +54,7 @@ from vigie_bot import (
 
 from bot import commands
 from bot.alarms.route import AlarmIn
+from bot.kinds import Kind
 from bot.policy.incident import State
 
 LINK = "ACCÈS VIDÉO OUVERT"
@@ -421,7 +422,7 @@ async def test_bot_restart_mid_incident(synapse: Synapse, world: World, caplog: 
     await o.wait_for(is_reply_to(w.room_id, end), since=mark)
     resend = await o.wait_for(is_reply_to(w.room_id, again), since=mark)
     assert "n'a PAS été appliquée" in resend.body and w.desk.open_incidents() == []
-    late = [(r.details["command"], r.details["applied"]) for r in w.bot.records("late_command")]
+    late = [(r.details["command"], r.details["applied"]) for r in w.bot.records(Kind.LATE_COMMAND)]
     assert late == [("end", True), ("alert", False)]
     # Neither the password nor the access token ever reaches the log, even at DEBUG.
     secret_token = json.loads(token_before)["access_token"]

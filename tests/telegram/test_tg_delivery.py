@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.kinds import Kind
 from bot.telegram.budget import BudgetClock, BudgetRules
 from bot.telegram.transport import TelegramOptions
 from tests.fakes import FakeTelegram
@@ -112,7 +113,7 @@ async def test_commands_typed_while_vigie_was_stopped(fake: FakeTelegram, vigie:
     assert second.desk.open_incidents() == []
     assert link.message_id in {m.message_id for m in fake.deleted(GROUP)}
     late = [(r.actor, r.details["command"], r.details["applied"]) for r in second.registre.records()
-            if r.kind == "late_command"]
+            if r.kind == Kind.LATE_COMMAND]
     assert late == [("demo-cic", "end", True), ("demo-chef", "alert", False)]
 
 

@@ -20,7 +20,8 @@ LINK = re.compile(r"http://127\.0\.0\.1:\d+/live/\S+")
 async def test_whole_incident_from_alert_to_end(fake: FakeTelegram, vigie: Start) -> None:
     v = await vigie()
     # the command menu: French by default and for "fr", English for "en"
-    assert [c["command"] for c in fake.commands_for("")] == ["alert", "confirm", "status", "extend", "end", "drill", "help"]
+    assert [c["command"] for c in fake.commands_for("")] == [
+        "alert", "confirm", "status", "extend", "end", "drill", "unlock", "help"]
     assert fake.commands_for("fr")[0] == {"command": "alert", "description": "Déclencher l'accès vidéo (événement grave)"}
     assert fake.commands_for("en")[0]["description"] == "Open video access (grave event)"
 
