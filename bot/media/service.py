@@ -21,8 +21,9 @@ from typing import Any
 
 from ..locales import Msg, t
 from ..settings import CameraCfg
-from .cameras import Camera, CameraHub, CameraSource, CameraStatus, RtspSource
+from .cameras import Camera, CameraHub, CameraStatus
 from .relay import Relay
+from .rtsp import CameraSource, RtspSource
 from .synthetic import EncodedLoop, SyntheticOffline, SyntheticSource, encode_loop
 from .tiles import Mask
 

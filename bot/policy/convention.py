@@ -47,7 +47,7 @@ class Category:
         return {"fr": self.label_fr, "en": self.label_en}.get(lang, self.label_fr)
 
 
-# The grave events of DESIGN §3. A convention may enable a subset, never add a non-grave one
+# The grave events the convention names (armed attack, bomb threat, mass killing, hostage taking…). A convention may enable a subset, never add a non-grave one
 # without saying so in its own file.
 GRAVE_CATEGORIES: tuple[Category, ...] = (
     Category("attaque_armee", "attaque armée", "armed attack"),

@@ -1,6 +1,6 @@
 """The SIA DC-09 receiver: the venue's intrusion and hold-up panel reports straight to Vigie.
 
-The panel's installer adds Vigie as a second receiver (``docs/sia.md``). Each frame that
+The panel's installer adds Vigie as a second receiver (see the README, "Alarm panels (SIA DC-09)"). Each frame that
 arrives, over TCP or UDP, goes through ``sia_frame.read`` (frame, length, CRC, account,
 encryption, clock window, data), then through the replay memory, and gets the answer the
 protocol calls for. Every event of an accepted message (a message may carry several) is mapped

@@ -1,7 +1,7 @@
 """The live page: ``/live/{token}`` (who are you?), ``/live/view``, ``/live/api/state`` and its files.
 
 Thin on purpose: parse the request, ask ``Access``, render. Every ``/live`` answer, errors and
-404s included, carries the headers of DESIGN §4, and every other answer of the service the
+404s included, carries the security headers (CSP, no-store, nosniff, no referrer, no framing), and every other answer of the service the
 basic ones (``nosniff``, ``no-store``, a ``Server`` without versions); they are added in
 ``on_response_prepare`` so that no code path can forget them. A state-changing request from
 another site (``Origin`` or ``Sec-Fetch-Site``) is refused before any handler runs. HTML comes
