@@ -39,6 +39,7 @@ from ..kinds import Kind
 from ..locales import Msg, t
 from ..messages import refusal
 from ..policy.incident import State
+from ..rooms import ReplyTasks
 from ..settings import MatrixCfg
 from .room import plain_notice
 
@@ -75,7 +76,7 @@ class Inbox:
         # No bound: dropping a command because many arrived at once would lose it silently.
         self._queue: asyncio.Queue[tuple[str | None, Any]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._replies: set[asyncio.Task[None]] = set()
+        self._replies = ReplyTasks()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="matrix-inbox")
@@ -89,11 +90,7 @@ class Inbox:
 
     async def abandon_replies(self, timeout: float = 1.0) -> None:
         """At close: the replies still not delivered are cancelled, each reporting itself."""
-        late = set(self._replies)
-        for task in late:
-            task.cancel()
-        if late:
-            await asyncio.wait(late, timeout=timeout)
+        await self._replies.abandon(timeout)
 
     # ---------- the position in the rooms' history ----------
 
@@ -240,9 +237,7 @@ class Inbox:
 
     async def _reply(self, room_id: str, text: str, key: str, reply_to: str | None) -> None:
         """Send from a task of its own (see the module doc); the inbox goes on with the next event."""
-        task = asyncio.create_task(self._deliver(room_id, text, key, reply_to), name=f"matrix-reply:{room_id}")
-        self._replies.add(task)
-        task.add_done_callback(self._replies.discard)
+        self._replies.spawn(self._deliver(room_id, text, key, reply_to), f"matrix-reply:{room_id}")
 
     async def _deliver(self, room_id: str, text: str, key: str, reply_to: str | None) -> None:
         loop = asyncio.get_running_loop()

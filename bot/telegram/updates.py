@@ -46,6 +46,7 @@ from ..messages import Reply, refusal
 from ..policy.convention import Person
 from ..policy.incident import State
 from ..policy.reasons import Reason, Refused
+from ..rooms import ReplyTasks
 from .budget import Lane
 from .room import MAX_CALLBACK_ANSWER, MAX_TEXT, clip, keyboard
 
@@ -66,7 +67,7 @@ class TelegramInput:
         self._redact = redact
         self._wall_clock = wall_clock
         self._refused_at: dict[tuple[int, int], float] = {}
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sending = ReplyTasks()
         self.username: str | None = None  # the bot's @username, known once connected
 
     # ---------- messages ----------
@@ -136,9 +137,7 @@ class TelegramInput:
 
     async def _reply(self, bot: ExtBot[Any], msg: Message, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
         """Answer a person's message, quoting it, from a task of its own (see the module doc)."""
-        task = asyncio.create_task(self._send_reply(bot, msg, text, markup), name=f"telegram:reply:{msg.chat.id}")
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        self._sending.spawn(self._send_reply(bot, msg, text, markup), f"telegram:reply:{msg.chat.id}")
 
     async def _send_reply(self, bot: ExtBot[Any], msg: Message, text: str, markup: InlineKeyboardMarkup | None) -> None:
         """Network errors retried briefly; a reply that cannot be sent is logged and written to the
@@ -177,11 +176,7 @@ class TelegramInput:
 
     async def abandon_replies(self, timeout: float = 1.0) -> None:
         """At close: replies still not sent are cancelled; each writes itself to the registre."""
-        late = set(self._sending)
-        for task in late:
-            task.cancel()
-        if late:
-            await asyncio.wait(late, timeout=timeout)
+        await self._sending.abandon(timeout)
 
     # ---------- button presses ----------
 
