@@ -26,8 +26,9 @@ from argon2 import PasswordHasher
 
 from bot import commands
 from bot.alarms.verify import sign
-from bot.app import DESK, REGISTRE, STORE, ConsoleOptions, build_app
+from bot.app import DESK, REGISTRE, STORE, build_app
 from bot.audit import Registre
+from bot.console import ConsoleOptions
 from bot.demo import ALARM_SOURCE, CONSOLE_PERSON, build_demo
 from bot.store import Store
 

@@ -16,9 +16,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .app import ConsoleOptions, RedactingAccessLogger, StorageError, build_app
+from .app import StorageError, build_app
 from .audit_cli import export_command, verify_command
-from .config_load import ConfigError, load_settings
+from .config_load import ConfigError, load_settings, resolve_data_dir
+from .console import ConsoleOptions
+from .logs import RedactingAccessLogger, install_redaction
 from .sia import sender as sia_sender
 
 logger = logging.getLogger("bot")
@@ -30,6 +32,8 @@ def _logging(verbose: bool, quiet: bool = False) -> None:
     # The Telegram token is part of every Bot API URL: these libraries must never log URLs.
     for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "nio", "peewee"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # Link tokens are bearer credentials in URLs: no record, from any library, may print one.
+    install_redaction()
 
 
 def _stop_self() -> None:
@@ -44,11 +48,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         return 2
-    data_dir = settings.vigie.service.data_dir
-    if not data_dir.is_absolute():
-        data_dir = Path(args.config).resolve().parent / data_dir
     try:
-        app = build_app(settings, data_dir)
+        app = build_app(settings, resolve_data_dir(settings))
     except StorageError as exc:
         print(f"Vigie cannot start: {exc}", file=sys.stderr)
         return 2
@@ -104,6 +105,7 @@ def cmd_hash(_: argparse.Namespace) -> int:
 def cmd_secrets(_: argparse.Namespace) -> int:
     print("VIGIE_LINK_KEYS=" + secrets.token_urlsafe(32))
     print("webhook secret: whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())
+    print("VIGIE_HEALTH_TOKEN=" + secrets.token_urlsafe(32))
     return 0
 
 
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--port", type=int, default=8080)
     d.add_argument("--data-dir")
     d.add_argument("--cameras", type=int, default=20)
-    d.add_argument("--sia-port", type=int, default=None,  # SIA DC-09 (issue 6)
+    d.add_argument("--sia-port", type=int, default=None,
                    help="port of the demo panel's DC-09 receiver (default: a free port, shown in the banner; 0: none)")
     d.set_defaults(fn=cmd_demo)
     c = sub.add_parser("check-config", help="validate a config directory and its secrets")

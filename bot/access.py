@@ -1,9 +1,11 @@
 """Who may see the images, and for how long: signed links, personal passwords, viewer sessions.
 
 A link posted in a room carries only the incident id, signed with itsdangerous and timed by the
-injected clock; it proves nothing about the person. Opening it asks for a roster identity and a
-personal password (argon2); only then is a viewer session opened, bound to that person and that
-incident. Nothing here trusts what it saw before: every call re-reads the incident through the
+injected clock; it proves nothing about the person. Opening it asks for a typed identity (roster
+id or RIO, any case) and a personal password (argon2); only then is a viewer session opened,
+bound to that person and that incident. Failures are limited by ``bot.lockout`` (a lock per
+person and client, only a slow-down per person), and refusals anyone can cause without a
+credential are counted by ``bot.refusals`` rather than written one by one. Nothing here trusts what it saw before: every call re-reads the incident through the
 ``incidents`` callable, so ending or expiring an incident kills its links and sessions at once.
 
 Only the sha256 of a session's cookie value is stored, and no token, password or cookie ever
@@ -18,8 +20,8 @@ import logging
 import re
 import secrets
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, Protocol
 
@@ -27,8 +29,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import Argon2Error, InvalidHashError
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
-from .policy.convention import Convention, Person
+from .kinds import Kind
+from .locales import Msg, phrase
+from .lockout import Lockout
+from .logs import Bounded
+from .policy.convention import Convention, Org, Person, Role
 from .policy.incident import Incident
+from .refusals import RefusalTally
 from .store import Store, StoredSession
 
 logger = logging.getLogger(__name__)
@@ -53,14 +60,17 @@ class LinkGone(Exception):  # noqa: N818 - an HTTP outcome (410), named after it
 
 class LoginRefused(Exception):  # noqa: N818 - a domain outcome shown to the person
     def __init__(
-        self, reason: str, fr: str, en: str, *, locked: bool = False, retry_after_s: int = 0
+        self, reason: str, *parts: Callable[[str], str], locked: bool = False, retry_after_s: int = 0
     ) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.fr = fr
-        self.en = en
+        self._parts = parts
         self.locked = locked
         self.retry_after_s = retry_after_s
+
+    def text(self, lang: str) -> str:
+        """What the person reads on the login page."""
+        return "".join(part(lang) for part in self._parts)
 
 
 @dataclass(frozen=True)
@@ -76,7 +86,7 @@ class AuditSink(Protocol):
 
     def append(
         self,
-        kind: str,
+        kind: Kind,
         *,
         incident: str | None = None,
         actor: str | None = None,
@@ -97,92 +107,22 @@ class _ClockSigner(TimestampSigner):
         return int(self._clock().timestamp())
 
 
-@dataclass
-class _Attempts:
-    times: list[datetime] = field(default_factory=list)
-    locked_until: datetime | None = None
-
-
-class _Limiter:
-    """Failures per key in a sliding window; reaching the limit locks the key for ``lockout``.
-
-    An attempt is counted *before* argon2 runs and forgiven if it succeeds, so a burst of
-    concurrent guesses cannot slip more than ``max_failures`` tries past the check.
-    """
-
-    def __init__(self, max_failures: int, window: timedelta, lockout: timedelta) -> None:
-        self.max_failures = max_failures
-        self.window = window
-        self.lockout = lockout
-        self._keys: dict[str, _Attempts] = {}
-
-    def _fresh(self, key: str, now: datetime) -> _Attempts | None:
-        a = self._keys.get(key)
-        if a is None:
-            return None
-        a.times = [t for t in a.times if t > now - self.window]
-        if a.locked_until is not None and a.locked_until <= now:
-            a.locked_until = None
-        if not a.times and a.locked_until is None:
-            del self._keys[key]
-            return None
-        return a
-
-    def locked_for(self, key: str, now: datetime) -> timedelta | None:
-        a = self._fresh(key, now)
-        if a is None:
-            return None
-        if a.locked_until is not None:
-            return a.locked_until - now
-        if len(a.times) >= self.max_failures:  # attempts still in flight fill the quota
-            return self.lockout
-        return None
-
-    def remaining(self, key: str, now: datetime) -> int:
-        a = self._fresh(key, now)
-        return self.max_failures - (len(a.times) if a else 0)
-
-    def begin(self, key: str, now: datetime) -> None:
-        if len(self._keys) > 4096:  # many distinct clients: drop the stale ones
-            for k in list(self._keys):
-                self._fresh(k, now)
-        self._keys.setdefault(key, _Attempts()).times.append(now)
-
-    def failed(self, key: str, now: datetime) -> bool:
-        """The attempt begun at ``now`` failed; True when that locks the key."""
-        a = self._fresh(key, now)
-        if a is not None and len(a.times) >= self.max_failures and a.locked_until is None:
-            a.locked_until = now + self.lockout
-            return True
-        return False
-
-    def forgive(self, key: str, at: datetime) -> None:
-        a = self._keys.get(key)
-        if a is not None and at in a.times:
-            a.times.remove(at)
-
-    def clear(self, key: str) -> None:
-        self._keys.pop(key, None)
-
-
 @dataclass(frozen=True)
 class _Try:
     """One login attempt, as the limiter and the registre see it."""
 
     incident: Incident
     person: Person | None
-    person_id: str
-    client: str
+    typed: str  # what was typed as the identity, bounded
+    client: str  # the audited description (address and user agent hash)
     now: datetime
-    client_key: str
+    address: str  # the limiter's notion of the client: its IP address
 
     @property
-    def person_key(self) -> str | None:
-        return f"person:{self.person.id}" if self.person else None
-
-    @property
-    def keys(self) -> list[str]:
-        return [k for k in (self.person_key, self.client_key) if k is not None]
+    def who(self) -> str:
+        """The limiter's key for the person: an unknown identity is keyed like a known one, so
+        locks and counts say nothing about whether it exists."""
+        return self.person.id if self.person else "?" + self.typed.strip().casefold()
 
 
 def _echo(value: str) -> str:
@@ -194,11 +134,9 @@ def _hash_cookie(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()
 
 
-_WRONG = ("Identité ou mot de passe incorrect.", "Wrong identity or password.")
-_NOT_HABILITATED = (
-    "Cette personne n'est pas habilitée à recevoir les images de vidéoprotection (CSI L252-3).",
-    "This person is not habilitated to receive the video protection images.",
-)
+# Not a password anyone has: verified against when there is no hash to check, so that an unknown
+# identity costs the same argon2 time as a known one.
+_DUMMY = "vigie: no such person"  # noqa: S105 - not a secret
 
 
 class Access:
@@ -215,12 +153,12 @@ class Access:
         max_failures: int = 5,
         lockout: timedelta = timedelta(minutes=15),
         hasher: PasswordHasher | None = None,
+        tally: RefusalTally | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         keys = [k for k in link_keys if k]
         if not keys:
             raise ValueError("at least one link signing key is required")
-        if max_failures < 1:
-            raise ValueError("max_failures must be at least 1")
         self._convention = convention
         self._registre = registre
         self._store = store
@@ -228,7 +166,14 @@ class Access:
         self._incidents = incidents
         self._public_url = public_url.rstrip("/")
         self._hasher = hasher or PasswordHasher()
-        self._limiter = _Limiter(max_failures, lockout, lockout)
+        self._limiter = Lockout(store, max_failures=max_failures, window=lockout, lock=lockout)
+        self.tally = tally or RefusalTally(registre, clock)
+        self._sleep = sleep
+        self._dummy_hash: str | None = None
+        self._log = Bounded(logger)
+        # Told when a roster member's password is being guessed (the desk posts it to the rooms).
+        self.on_guessing: Callable[[Person, int, int], None] | None = None
+        self._warned: dict[str, datetime] = {}
         self._listeners: list[Callable[[str], None]] = []
         # Closes the gap between revoke_incident() and the desk saving the closed incident.
         self._revoked: set[str] = set()
@@ -245,6 +190,10 @@ class Access:
     def convention(self) -> Convention:
         return self._convention
 
+    @property
+    def public_url(self) -> str:
+        return self._public_url
+
     def now(self) -> datetime:
         return self._clock()
 
@@ -258,7 +207,7 @@ class Access:
         assert incident.ends_at is not None  # noqa: S101 - grants_access implies it
         expires = min(now + timedelta(seconds=self._max_age), incident.ends_at)
         self._registre.append(
-            "link_issued",
+            Kind.LINK_ISSUED,
             incident=incident.id,
             details={"expires": expires.isoformat()},
             drill=incident.drill,
@@ -269,82 +218,69 @@ class Access:
     def check_link(self, token: str, client: str = "") -> Incident:
         now = self._clock()
         if not _TOKEN_RE.match(token):
-            self._refuse("bad_link", client, now)
+            self._malformed(client)
             raise LinkForbidden
         try:
             payload = self._serializer.loads(token, max_age=self._max_age)
         except SignatureExpired:
             # The signature was checked before the age: this link was ours, it is just old.
-            self._refuse("link_expired", client, now)
+            self.tally.note("live_link", "link_expired", _echo(client))
             raise LinkGone from None
         except (BadData, ValueError, TypeError):
-            self._refuse("bad_link", client, now)
+            self._malformed(client)
             raise LinkForbidden from None
         incident_id = payload.get("i") if isinstance(payload, dict) else None
         drill = payload.get("d") if isinstance(payload, dict) else None
         if not isinstance(incident_id, str) or not isinstance(drill, bool):
-            self._refuse("bad_link", client, now)
+            self._malformed(client)
             raise LinkForbidden
         incident = self._incidents(incident_id)
         if incident is None or incident.drill is not drill:
-            self._refuse("unknown_incident", client, now, drill=drill)
+            self.tally.note("live_link", "unknown_incident", _echo(client), drill=drill)
             raise LinkForbidden
         if not incident.grants_access(now) or incident.id in self._revoked:
-            self._refuse("access_ended", client, now, incident=incident)
+            self.tally.note("live_link", "access_ended", _echo(client), incident=incident.id, drill=incident.drill)
             raise LinkGone
         return incident
 
-    def _refuse(
-        self,
-        reason: str,
-        client: str,
-        now: datetime,
-        *,
-        incident: Incident | None = None,
-        drill: bool = False,
-    ) -> None:
-        logger.info("live link refused: %s (%s)", reason, _echo(client))
-        try:
-            self._registre.append(
-                "refusal",
-                incident=incident.id if incident else None,
-                details={"reason": reason, "client": _echo(client), "what": "live_link"},
-                drill=incident.drill if incident else drill,
-                at=now,
-            )
-        except sqlite3.Error as exc:  # the refusal stands even when the registre cannot take it
-            logger.error("live link refused (%s) but not recorded: %s", reason, exc)
+    def _malformed(self, client: str) -> None:
+        """Forged or damaged: anyone can send these by the thousand, so the log only, rate-bounded."""
+        self._log.warning("bad_link", "live link refused: bad_link (%s)", _echo(client))
 
     # --- login ---
 
     async def login(
-        self, token: str, person_id: str, password: str, client: str, *, address: str | None = None
+        self, token: str, identity: str, password: str, client: str, *, address: str | None = None
     ) -> tuple[str, ViewerSession]:
         """Open a viewer session, or raise LinkForbidden / LinkGone / LoginRefused.
 
-        ``address`` (the client's IP), when given, keys the per-client limit so that changing
-        the user agent does not reset it; ``client`` is the description that is audited.
+        ``identity`` is what the person typed: their roster id or RIO, in any case. ``address``
+        (the client's IP), when given, keys the limits so that changing the user agent does not
+        reset them; ``client`` is the description that is audited.
         """
         incident = self.check_link(token, client)
-        person = self._convention.person(person_id)
-        t = _Try(incident, person, person_id, _echo(client), self._clock(), f"client:{address or client}")
+        person = self._convention.identify(identity)
+        t = _Try(incident, person, _echo(identity), _echo(client), self._clock(), address or client)
         self._refuse_if_locked(t)
-        for key in t.keys:
-            self._limiter.begin(key, t.now)
+        slow = self._limiter.slowdown(t.who, t.address, t.now)
+        self._limiter.begin(t.who, t.address, t.now)
+        if slow.seconds:
+            # Slowed, never refused: the officer under attack still gets in with the right password.
+            await self._sleep(slow.seconds)
 
         reason: str | None = None
         if person is None:
             reason = "unknown_person"
         elif not self._convention.may_view(person):
             reason = "not_habilitated"
-        elif not await self._verify(person, password):
+        if reason is not None:
+            await self._verify_dummy(password)
+        elif person is not None and not await self._verify(person, password):
             reason = "wrong_password"
         if reason is not None or person is None:
             self._fail(t, reason or "unknown_person")
 
-        assert t.person_key is not None  # noqa: S101 - the person is known here
-        self._limiter.clear(t.person_key)
-        self._limiter.forgive(t.client_key, t.now)
+        self._limiter.succeeded(t.who, t.address, t.now)
         # The incident may have ended while argon2 ran: look again before opening anything.
         incident = self.check_link(token, client)
         assert incident.ends_at is not None  # noqa: S101 - grants_access implies it
@@ -352,48 +288,68 @@ class Access:
         self._store.save_session(
             StoredSession(_hash_cookie(cookie), person.id, incident.id, incident.ends_at, t.client)
         )
-        self._audit(t, "login_ok", at=self._clock())
+        self._audit(t, Kind.LOGIN_OK, at=self._clock())
         logger.info("viewer %s opened a session on %s", person.id, incident.id)
         return cookie, ViewerSession(person, incident.id, incident.ends_at, client)
 
     def _refuse_if_locked(self, t: _Try) -> None:
-        """A locked person or client is refused before argon2 runs, even with the right password."""
-        for key in t.keys:
-            wait = self._limiter.locked_for(key, t.now)
-            if wait is None:
-                continue
-            self._audit(t, "login_locked", on="person" if key == t.person_key else "client")
-            seconds = max(1, int(wait.total_seconds()))
-            minutes = -(-seconds // 60)
-            raise LoginRefused(
-                "locked",
-                f"Trop d'essais infructueux : connexion bloquée pendant {minutes} min.",
-                f"Too many failed attempts: login blocked for {minutes} min.",
-                locked=True,
-                retry_after_s=seconds,
-            )
+        """A locked (person, client) pair is refused before argon2 runs, even with the right password."""
+        wait = self._limiter.locked_for(t.who, t.address, t.now)
+        if wait is None:
+            return
+        # Counted, not recorded one by one: hammering a locked pair must not grow the registre.
+        self.tally.note("login", "locked", t.client, incident=t.incident.id, drill=t.incident.drill)
+        seconds = max(1, int(wait.total_seconds()))
+        minutes = -(-seconds // 60)
+        raise LoginRefused("locked", phrase(Msg.LOGIN_LOCKED, minutes=minutes), locked=True, retry_after_s=seconds)
 
     def _fail(self, t: _Try, reason: str) -> NoReturn:
-        newly_locked = [k for k in t.keys if self._limiter.failed(k, t.now)]
-        self._audit(t, "login_failed", reason=reason)
-        for key in newly_locked:
-            self._audit(t, "login_locked", on="person" if key == t.person_key else "client")
-        fr, en = _NOT_HABILITATED if reason == "not_habilitated" else _WRONG
-        left = min(self._limiter.remaining(k, t.now) for k in t.keys)
+        newly_locked = self._limiter.failed(t.who, t.address, t.now)
+        if t.person is None:
+            # Attacker-chosen identities are unbounded: counted per client and minute only.
+            self.tally.note("login", reason, t.client, incident=t.incident.id, drill=t.incident.drill)
+        else:
+            self._audit(t, Kind.LOGIN_FAILED, reason=reason)
+            if newly_locked:
+                self._audit(t, Kind.LOGIN_LOCKED, on="person_client")
+            self._warn_rooms(t)
+        # One answer for an unknown identity, a roster member who may not view, and a wrong password:
+        # the sign-in form must not tell a link holder who is on the roster.
+        parts = [phrase(Msg.LOGIN_WRONG)]
+        lock_s = int(self._limiter.lock.total_seconds())
+        left = self._limiter.remaining(t.who, t.address, t.now)
         if newly_locked:
-            minutes = -(-int(self._limiter.lockout.total_seconds()) // 60)
-            fr += f" Trop d'essais : connexion bloquée pendant {minutes} min."
-            en += f" Too many attempts: login blocked for {minutes} min."
-        elif reason != "not_habilitated" and left > 0:
-            fr += f" Encore {left} essai(s) avant blocage."
-            en += f" {left} attempt(s) left before lockout."
-        raise LoginRefused(
-            reason,
-            fr,
-            en,
-            locked=bool(newly_locked),
-            retry_after_s=int(self._limiter.lockout.total_seconds()) if newly_locked else 0,
-        )
+            parts.append(phrase(Msg.LOGIN_NOW_LOCKED, minutes=-(-lock_s // 60)))
+        elif left > 0:
+            parts.append(phrase(Msg.LOGIN_ATTEMPTS_LEFT, left=left))
+        raise LoginRefused(reason, *parts, locked=newly_locked, retry_after_s=lock_s if newly_locked else 0)
+
+    def _warn_rooms(self, t: _Try) -> None:
+        """Once per window and person, when their failures reach the slow-down threshold."""
+        assert t.person is not None  # noqa: S101 - only roster members are announced
+        slow = self._limiter.slowdown(t.who, t.address, t.now)
+        last = self._warned.get(t.who)
+        if slow.person < self._limiter.max_failures or (last is not None and t.now - last < self._limiter.window):
+            return
+        self._warned[t.who] = t.now
+        if self.on_guessing is not None:
+            try:
+                self.on_guessing(t.person, slow.person, self._limiter.clients_of(t.who, t.now))
+            except Exception:  # the warning must never turn a refusal into a 500
+                logger.exception("could not warn the rooms about %s", t.who)
+
+    def unlock(self, person: Person, actor: str) -> int:
+        """``/debloquer``: lift the locks and counts of a roster member; recorded in the registre."""
+        cleared = self._limiter.unlock(person.id)
+        self._warned.pop(person.id, None)
+        self._registre.append(Kind.LOGIN_UNLOCKED, actor=actor, details={"person": person.id, "locks": cleared})
+        logger.info("%s unlocked the sign-in of %s (%d lock(s))", actor, person.id, cleared)
+        return cleared
+
+    async def _verify_dummy(self, password: str) -> None:
+        if self._dummy_hash is None:
+            self._dummy_hash = await asyncio.to_thread(self._hasher.hash, _DUMMY)
+        await self._verify(Person("?", "?", Org.POLICE, Role.VIEWER, password_hash=self._dummy_hash), password)
 
     async def _verify(self, person: Person, password: str) -> bool:
         if not person.password_hash or not password or len(password) > _MAX_PASSWORD:
@@ -407,8 +363,8 @@ class Access:
         except Argon2Error:
             return False
 
-    def _audit(self, t: _Try, kind: str, *, at: datetime | None = None, **extra: str) -> None:
-        person = t.person.id if t.person else _echo(t.person_id)
+    def _audit(self, t: _Try, kind: Kind, *, at: datetime | None = None, **extra: str) -> None:
+        person = t.person.id if t.person else t.typed
         self._registre.append(
             kind,
             incident=t.incident.id,
@@ -451,8 +407,10 @@ class Access:
             except Exception:  # one broken listener must not keep streams of the others open
                 logger.exception("revocation listener failed for %s", incident_id)
         try:
-            count = len(self._store.sessions_of(incident_id))
-            self._store.delete_sessions(incident_id)
+            # The closure report that follows counts and anchors the incident's records: write the
+            # refusals counted so far first.
+            self.tally.flush(everything=True)
+            count = self._store.delete_sessions(incident_id)
         except sqlite3.Error as exc:
             logger.error("sessions of %s refused in memory, not yet deleted from storage: %s", incident_id, exc)
             return 0

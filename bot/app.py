@@ -7,38 +7,38 @@ the desk's restored timers, the console) starts and stops as a ``cleanup_ctx`` e
 
 from __future__ import annotations
 
+import hmac
 import logging
-import re
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
+from aiohttp import web, web_response
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from .access import Access
 from .alarms.route import add_routes as add_alarm_routes
 from .audit import Registre
 from .config_load import build_convention
-from .console import ConsoleInput, ConsoleRoom
-from .desk import Desk
-from .matrix.transport import MATRIX, build_matrix
-from .media.service import MediaOptions
-from .messages import Renderer
+from .console import ConsoleOptions, ConsoleTransport
+from .desk import Desk, record_room_failure
+from .kinds import Kind
+from .matrix.transport import build_matrix
+from .media.service import MediaOptions, build_media
+from .messages import Renderer, guessing_notice
 from .outbox import Fanout
 from .outbox_store import Journal
 from .policy.convention import Convention
 from .rooms import Room
 from .settings import Settings
-from .sia.receiver import SIA, build_receiver
+from .sia.transport import build_sia
 from .store import Store
 from .telegram.transport import TelegramGateway, TelegramOptions
+from .transport import Transport
 from .web.live import add_routes as add_live_routes
 from .web.media import MEDIA, install_media
 
@@ -49,34 +49,26 @@ ACCESS = web.AppKey("access", Access)
 REGISTRE = web.AppKey("registre", Registre)
 STORE = web.AppKey("store", Store)
 CONVENTION = web.AppKey("convention", Convention)
+HEALTH_TOKEN = web.AppKey("health_token", str)
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class ConsoleOptions:
-    """The demo's console room: who types, where it reads and writes, how it ends the demo."""
+def private_data_dir(data_dir: Path) -> None:
+    """Officers' names, addresses and incident timelines: the directory 0700, its databases 0600.
 
-    person: str
-    stdin: TextIO
-    stdout: TextIO
-    on_eof: Callable[[], None]
-
-
-class RedactingAccessLogger(AbstractAccessLogger):
-    """Access log without link tokens: the path segment after /live/ is a bearer credential."""
-
-    _TOKEN = re.compile(r"(/live/)(?!view\b|api/|static/)[^/?\s]+")
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        path = self._TOKEN.sub(r"\1…", request.path)
-        self.logger.info("%s %s %s %.1fms", request.method, path, response.status, time * 1000)
-
-    @property
-    def enabled(self) -> bool:
-        return self.logger.isEnabledFor(logging.INFO)
+    The SQLite files are created here, empty, with mode 0600 before SQLite opens them; SQLite
+    gives its -wal and -shm files the mode of their database.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data_dir.chmod(0o700)
+    for name in ("registre.sqlite3", "state.sqlite3"):
+        os.close(os.open(data_dir / name, os.O_CREAT | os.O_WRONLY, 0o600))
+    for path in data_dir.iterdir():
+        if path.is_file() and path.name.split(".sqlite3")[0] in ("registre", "state"):
+            path.chmod(0o600)  # files left by an older version, -wal and -shm included
 
 
 class StorageError(Exception):
@@ -86,13 +78,14 @@ class StorageError(Exception):
 def open_storage(data_dir: Path) -> tuple[Registre, Store, Journal]:
     path = data_dir
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_data_dir(data_dir)
         path = data_dir / "registre.sqlite3"
         registre = Registre(path)
         path = data_dir / "state.sqlite3"
         return registre, Store(path), Journal(path)
     except (sqlite3.Error, OSError) as exc:
         cause = getattr(exc, "strerror", None) or str(exc)
+        path = getattr(exc, "filename", None) or path  # the file the OS refused, when it says
         raise StorageError(f"{path}: {cause} — the data directory must exist, be writable by this user and "
                            "have free space") from exc
 
@@ -102,45 +95,80 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
               telegram: TelegramOptions | None = None, media: MediaOptions | None = None) -> web.Application:
     service = settings.vigie.service
     conv = build_convention(settings)
+    # Parser errors (a 400 for an over-long line) never reach the app's signals: no version there either.
+    web_response.SERVER_SOFTWARE = "Vigie"
     registre, store, journal = open_storage(data_dir)
-    renderer = Renderer(conv, ZoneInfo(service.timezone))
     scheduler = AsyncIOScheduler(timezone=UTC)
-
-    rooms: list[Room] = list(extra_rooms)
-    console_room = ConsoleRoom(console.stdout, service.language) if console else None
-    if console_room is not None:
-        rooms.append(console_room)
-    # --- Matrix (issue 5): its rooms join the fan-out; its client starts after the outboxes, below ---
-    matrix = build_matrix(settings, data_dir) if settings.vigie.matrix.enabled else None
-    if matrix is not None:
-        rooms.extend(matrix.rooms.values())
-    # --- end Matrix ---
-    # --- Telegram (issue 4): one room per configured group; PTB starts after the outboxes, below ---
-    tg = TelegramGateway.from_settings(settings, telegram) if settings.vigie.telegram.enabled else None
-    if tg is not None:
-        rooms.extend(tg.rooms)
-    # --- end Telegram ---
-
+    transports = build_transports(settings, conv, data_dir, clock, console, telegram)
+    rooms = [*extra_rooms, *(room for t in transports for room in t.chat_rooms)]
     access = Access(conv, [k.get_secret_value() for k in settings.secrets.link_keys], registre, store, clock,
                     store.get, service.public_url)
-    failures: list[Desk] = []
-    fanout = Fanout(rooms, store, lambda room, op, exc: failures[0].on_room_failure(room, op, exc), clock,
-                    journal=journal)
-    desk = Desk(conv, store, registre, fanout, access, scheduler, renderer, clock, settings.camera_names())
-    failures.append(desk)
+    fanout = Fanout(rooms, store, record_room_failure(registre, store), clock, journal=journal)
+    cameras = build_media(settings.cameras.camera, conv.cameras_in_scope, media)
+    desk = Desk(conv, store, registre, fanout, access, scheduler, Renderer(conv, ZoneInfo(service.timezone)), clock,
+                settings.camera_names(), status_lines=cameras.status_lines)
+    access.on_guessing = lambda person, n, clients: desk.announce(
+        Kind.PASSWORD_GUESSING, guessing_notice(person, n, clients), person=person.id, failures=n, clients=clients)
 
     app = web.Application(client_max_size=256 * 1024)
     app[DESK], app[ACCESS], app[REGISTRE], app[STORE], app[CONVENTION] = desk, access, registre, store, conv
     add_live_routes(app, access, desk.page_info)
     add_alarm_routes(app, desk, settings.secrets.alarm_secrets, lambda s: conv.alarm_source(s) is not None,
-                      registre.append, store, time.time)
+                     registre.append, store, time.time, tally=access.tally)
+    # Unauthenticated refusals become one registre record per client and minute.
+    scheduler.add_job(access.tally.flush, "interval", seconds=20, id="refusals:flush",
+                      replace_existing=True, coalesce=True, max_instances=1)
+    token = settings.secrets.health_token
+    app[HEALTH_TOKEN] = token.get_secret_value() if token else ""
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz/details", healthz_details)
+    # Started in this order, stopped in reverse: the scheduler, the outboxes, the restored desk,
+    # the cameras, then each transport (so nothing arrives before the desk can answer it).
+    app.cleanup_ctx.extend([_scheduler_ctx(scheduler), _rooms_ctx(fanout), _desk_ctx(desk)])
+    install_media(app, cameras, settings, conv, desk, access, registre, scheduler, clock)
+    for transport in transports:
+        transport.attach(app, desk)
 
+    async def close_files(_: web.Application) -> None:
+        access.tally.flush(everything=True)
+        store.close()
+        journal.close()
+        registre.close()
+
+    app.on_cleanup.append(close_files)
+    return app
+
+
+def build_transports(settings: Settings, conv: Convention, data_dir: Path, clock: Callable[[], datetime],
+                     console: ConsoleOptions | None, telegram: TelegramOptions | None) -> list[Transport]:
+    """The enabled transports, in the order they start: Matrix, Telegram, DC-09 panels, the console."""
+    vigie = settings.vigie
+    transports: list[Transport] = []
+    if vigie.matrix.enabled:
+        transports.append(build_matrix(settings, data_dir))
+    if vigie.telegram.enabled:
+        transports.append(TelegramGateway.from_settings(settings, telegram))
+    sia = build_sia(settings, clock)
+    if sia is not None:
+        transports.append(sia)
+    if console is not None:
+        person = conv.person(console.person)
+        if person is None:
+            raise ValueError(f"console person {console.person!r} is not on the roster")
+        transports.append(ConsoleTransport(console, person, vigie.service.language))
+    return transports
+
+
+def _scheduler_ctx(scheduler: AsyncIOScheduler) -> Callable[[web.Application], AsyncIterator[None]]:
     async def scheduler_ctx(_: web.Application) -> AsyncIterator[None]:
         scheduler.start()
         yield
         scheduler.shutdown(wait=False)
 
+    return scheduler_ctx
+
+
+def _rooms_ctx(fanout: Fanout) -> Callable[[web.Application], AsyncIterator[None]]:
     async def rooms_ctx(_: web.Application) -> AsyncIterator[None]:
         fanout.start()
         yield
@@ -150,73 +178,59 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
             logger.warning("stopping with undelivered room messages (a room is down)")
         await fanout.stop()
 
+    return rooms_ctx
+
+
+def _desk_ctx(desk: Desk) -> Callable[[web.Application], AsyncIterator[None]]:
     async def desk_ctx(_: web.Application) -> AsyncIterator[None]:
         await desk.start()
         yield
         await desk.stop()
 
-    app.cleanup_ctx.extend([scheduler_ctx, rooms_ctx, desk_ctx])
-    # --- Media (issue 3): cameras in scope, mosaic and live video routes, room tiles; start/stop ---
-    install_media(app, settings, conv, desk, access, registre, scheduler, clock, media)
-    # --- end Media ---
-    # --- Matrix (issue 5): sync loop and inbox after the outboxes and the restored desk ---
-    if matrix is not None:
-        app[MATRIX] = matrix
-        app.cleanup_ctx.append(matrix.lifecycle(desk))
-    # --- end Matrix ---
-    # --- Telegram (issue 4): webhook route, PTB start/stop after the outboxes and the restored desk ---
-    if tg is not None:
-        tg.attach(app, desk)
-    # --- end Telegram ---
-    # --- SIA DC-09 (issue 6): the panels' receiver listens once the desk is restored, stops before it ---
-    sia = build_receiver(settings, desk, clock)
-    if sia is not None:
-        app[SIA] = sia
+    return desk_ctx
 
-        async def sia_ctx(_: web.Application) -> AsyncIterator[None]:
-            await sia.start()
-            yield
-            await sia.stop()
 
-        app.cleanup_ctx.append(sia_ctx)
-    # --- end SIA DC-09 ---
-
-    if console is not None and console_room is not None:
-        person = conv.person(console.person)
-        if person is None:
-            raise ValueError(f"console person {console.person!r} is not on the roster")
-        reader = ConsoleInput(desk, console_room, person, console.stdin, console.on_eof)
-
-        async def console_ctx(_: web.Application) -> AsyncIterator[None]:
-            reader.start()
-            yield
-            await reader.stop()
-
-        app.cleanup_ctx.append(console_ctx)
-
-    async def close_files(_: web.Application) -> None:
-        store.close()
-        journal.close()
-        registre.close()
-
-    app.on_cleanup.append(close_files)
-    return app
+def _status(desk: Desk) -> str:
+    """``failing``: a room cannot be reached or still lacks a link; ``degraded``: every room is served
+    but an ended incident is not recorded yet (its access is closed all the same); else ``ok``."""
+    if any(not h.ok for h in desk.fanout.health().values()):
+        return "failing"
+    return "degraded" if desk.closer.pending else "ok"
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Public: the status word only (no incident, camera or room is named to the world)."""
+    status = _status(request.app[DESK])
+    return web.json_response({"status": status}, status=503 if status == "failing" else 200)
+
+
+def _may_see_details(request: web.Request) -> bool:
+    """The configured bearer token; without one, a direct connection from this machine only
+    (a request relayed by the reverse proxy carries X-Forwarded-For and is refused)."""
+    token = request.app[HEALTH_TOKEN]
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return hmac.compare_digest(given.encode(), token.encode())
+    forwarded = any(h in request.headers for h in ("X-Forwarded-For", "Forwarded", "X-Real-IP"))
+    return request.remote in ("127.0.0.1", "::1") and not forwarded
+
+
+async def healthz_details(request: web.Request) -> web.Response:
+    if not _may_see_details(request):
+        return web.json_response({"error": "forbidden"}, status=403)
     desk = request.app[DESK]
     rooms = {rid: {"ok": h.ok, "last_error": h.last_error, "delivered": h.delivered, "failures": h.failures,
                    "links_undelivered": sorted(h.links_failing)}
              for rid, h in desk.fanout.health().items()}
     incidents = [{"id": i.id, "state": i.state.value, "drill": i.drill,
                   "ends_at": i.ends_at.isoformat() if i.ends_at else None} for i in desk.open_incidents()]
-    failing = any(h.links_failing for h in desk.fanout.health().values()) or bool(desk.closer.pending)
     body = {
-        "status": "degraded" if failing else "ok",  # a link not delivered, or an end not yet recorded
+        "status": _status(desk),
         "closing_unrecorded": sorted(desk.closer.pending),
         "rooms": rooms,
-        "cameras": request.app[MEDIA].health(),  # cameras in scope only (issue 3)
+        "cameras": request.app[MEDIA].health(),  # cameras in scope only
         "incident_state": incidents[0]["state"] if incidents else "none",
         "incidents": incidents,
+        "refusals_pending": request.app[ACCESS].tally.pending(),
     }
-    return web.json_response(body, headers={"Cache-Control": "no-store"})
+    return web.json_response(body)

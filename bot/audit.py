@@ -25,30 +25,37 @@ consistently; nothing stored in the same file can detect that. Publishing the he
 elsewhere (the closure report posted in the rooms, a copy kept by the police) is what
 anchors it.
 
+The tables and triggers are numbered migrations in ``bot/migrations.py`` (``REGISTRE``).
+
 No secrets and no images: ``append`` refuses details with a key named like a password,
 token, secret, cookie or session id, and any bytes value.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from . import migrations
+from .audit_chain import GENESIS, VerifyResult, canonical, chain_hash, verify_rows
+from .audit_chain import dumps as _dumps
+from .audit_chain import iso as _iso
+from .kinds import Kind
+from .locales import LANGS, Msg, bilingual, kind_label, t
 from .outbox_store import BUSY_MS, rollback
 
-logger = logging.getLogger(__name__)
+__all__ = ["GENESIS", "AuditRecord", "Kind", "Registre", "VerifyResult", "canonical", "chain_hash", "kind_label"]
 
-GENESIS = "0" * 64
+logger = logging.getLogger(__name__)
 
 # Compared against keys lower-cased with everything but letters and digits removed, so
 # "Session-Id", "access_token" and "pass_word" are all caught.
@@ -66,135 +73,6 @@ SECRET_KEY_PARTS = (
 
 # Large enough for a closure report, small enough that an image (even base64) cannot hide here.
 MAX_DETAILS_CHARS = 64 * 1024
-
-KIND_LABELS: dict[str, dict[str, str]] = {
-    "fr": {
-        "trigger": "Déclenchement",
-        "decision": "Décision",
-        "refusal": "Refus",
-        "confirmation_requested": "Confirmation demandée",
-        "confirmation": "Confirmation",
-        "activation": "Accès ouvert",
-        "link_issued": "Lien émis",
-        "login_ok": "Connexion réussie",
-        "login_failed": "Échec de connexion",
-        "login_locked": "Compte bloqué",
-        "session_opened": "Session ouverte",
-        "stream_opened": "Flux ouvert",
-        "stream_closed": "Flux fermé",
-        "extension": "Prolongation",
-        "reminder": "Rappel",
-        "end": "Fin",
-        "expiry": "Expiration",
-        "joined": "Déclenchement rattaché",
-        "webhook_refused": "Webhook refusé",
-        "room_error": "Erreur de salon",
-        "recording_request": "Demande d'enregistrement",
-        "camera_control_refused": "Commande de caméra refusée",
-        "closure_report": "Rapport de clôture",
-        "authorisation_warning": "Alerte d'échéance de l'autorisation",
-        "sia_message": "Message de la centrale d'alarme",
-        "sia_refused": "Message de centrale refusé",
-        "panel_silent": "Centrale d'alarme muette",
-        "panel_back": "Centrale d'alarme revenue",
-    },
-    "en": {
-        "trigger": "Trigger",
-        "decision": "Decision",
-        "refusal": "Refusal",
-        "confirmation_requested": "Confirmation requested",
-        "confirmation": "Confirmation",
-        "activation": "Access opened",
-        "link_issued": "Link issued",
-        "login_ok": "Login succeeded",
-        "login_failed": "Login failed",
-        "login_locked": "Account locked",
-        "session_opened": "Session opened",
-        "stream_opened": "Stream opened",
-        "stream_closed": "Stream closed",
-        "extension": "Extension",
-        "reminder": "Reminder",
-        "end": "End",
-        "expiry": "Expiry",
-        "joined": "Trigger joined",
-        "webhook_refused": "Webhook refused",
-        "room_error": "Room error",
-        "recording_request": "Recording request",
-        "camera_control_refused": "Camera control refused",
-        "closure_report": "Closure report",
-        "authorisation_warning": "Authorisation expiry warning",
-        "sia_message": "Alarm panel message",
-        "sia_refused": "Alarm panel message refused",
-        "panel_silent": "Alarm panel silent",
-        "panel_back": "Alarm panel back",
-    },
-}
-
-_TEXT = {
-    "fr": {
-        "title": "Registre Vigie — incident {incident}",
-        "drill": "EXERCICE — ceci n'est pas un incident réel",
-        "count": "{n} enregistrement(s)",
-        "chain_ok": "Chaîne d'intégrité : vérifiée",
-        "chain_bad": "Chaîne d'intégrité : NON VÉRIFIÉE — {reason}",
-        "by": "par",
-        "seq": "n° {seq}",
-    },
-    "en": {
-        "title": "Vigie audit log — incident {incident}",
-        "drill": "EXERCISE — this is not a real incident",
-        "count": "{n} record(s)",
-        "chain_ok": "Integrity chain: verified",
-        "chain_bad": "Integrity chain: NOT VERIFIED — {reason}",
-        "by": "by",
-        "seq": "#{seq}",
-    },
-}
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS registre (
-    seq       INTEGER PRIMARY KEY,
-    at        TEXT NOT NULL,
-    kind      TEXT NOT NULL,
-    incident  TEXT,
-    actor     TEXT,
-    details   TEXT NOT NULL,
-    drill     INTEGER NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash      TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS registre_incident ON registre (incident);
-CREATE TABLE IF NOT EXISTS registre_head (
-    id        INTEGER PRIMARY KEY CHECK (id = 1),
-    count     INTEGER NOT NULL,
-    last_hash TEXT NOT NULL
-);
--- hex(zeroblob(32)) is GENESIS, the 64 zeros the first record chains to.
-INSERT OR IGNORE INTO registre_head (id, count, last_hash) VALUES (1, 0, hex(zeroblob(32)));
-CREATE TRIGGER IF NOT EXISTS registre_no_update BEFORE UPDATE ON registre
-BEGIN SELECT RAISE(ABORT, 'registre is append-only: UPDATE refused'); END;
-CREATE TRIGGER IF NOT EXISTS registre_no_delete BEFORE DELETE ON registre
-BEGIN SELECT RAISE(ABORT, 'registre is append-only: DELETE refused'); END;
-CREATE TRIGGER IF NOT EXISTS registre_insert_extends BEFORE INSERT ON registre
-WHEN NEW.seq IS NOT (SELECT count FROM registre_head WHERE id = 1) + 1
-  OR NEW.prev_hash IS NOT (SELECT last_hash FROM registre_head WHERE id = 1)
-BEGIN SELECT RAISE(ABORT, 'registre is append-only: INSERT must extend the chain'); END;
-CREATE TRIGGER IF NOT EXISTS registre_head_advances BEFORE UPDATE ON registre_head
-WHEN NEW.id IS NOT OLD.id
-  OR NEW.count IS NOT OLD.count + 1
-  OR NEW.last_hash IS NOT (SELECT hash FROM registre WHERE seq = NEW.count)
-BEGIN SELECT RAISE(ABORT, 'registre_head only advances with the registre'); END;
-CREATE TRIGGER IF NOT EXISTS registre_head_no_delete BEFORE DELETE ON registre_head
-BEGIN SELECT RAISE(ABORT, 'registre_head cannot be deleted'); END;
-"""
-
-_TRIGGERS = (
-    "registre_no_update",
-    "registre_no_delete",
-    "registre_insert_extends",
-    "registre_head_advances",
-    "registre_head_no_delete",
-)
 
 # Text columns are read as bytes so that a file edited with a hex editor (invalid UTF-8)
 # is reported by verify() instead of crashing the sqlite3 module.
@@ -232,46 +110,6 @@ class AuditRecord:
         }
 
 
-@dataclass(frozen=True)
-class VerifyResult:
-    ok: bool
-    count: int
-    first_broken: int | None
-    reason: str
-
-
-def kind_label(kind: str, lang: str = "fr") -> str:
-    """Human label of a record kind; an unknown kind is shown as is."""
-    return KIND_LABELS[_check_lang(lang)].get(kind, kind)
-
-
-def canonical(
-    seq: int,
-    at: str,
-    kind: str,
-    incident: str | None,
-    actor: str | None,
-    details: Mapping[str, Any],
-    drill: bool,
-) -> str:
-    """The exact text that is hashed for one record (see the module docstring)."""
-    return _dumps(
-        {
-            "seq": seq,
-            "at": at,
-            "kind": kind,
-            "incident": incident,
-            "actor": actor,
-            "details": details,
-            "drill": drill,
-        }
-    )
-
-
-def chain_hash(prev_hash: str, canonical_text: str) -> str:
-    return hashlib.sha256((prev_hash + canonical_text).encode("utf-8")).hexdigest()
-
-
 class Registre:
     """The audit log of one venue; safe to share between the event loop and worker threads."""
 
@@ -303,13 +141,16 @@ class Registre:
                 logger.warning("registre %s: protective triggers missing: %s", path, ", ".join(missing))
             if readonly:
                 if missing is None:
-                    raise ValueError(f"{path}: pas un registre Vigie / not a Vigie audit log")
+                    raise ValueError(bilingual(Msg.AUDIT_NOT_A_REGISTRE, path=path))
+                migrations.check_not_newer(self._conn, migrations.REGISTRE, str(path))
             else:
                 self._conn.execute("PRAGMA journal_mode = WAL")
                 # In WAL mode NORMAL may lose the last commits on a power cut, never corrupt the
                 # file; the head is in the same transaction, so it stays consistent with the rows.
                 self._conn.execute("PRAGMA synchronous = NORMAL")
-                self._conn.executescript(_SCHEMA)
+                migrations.migrate(self._conn, migrations.REGISTRE, str(path))
+                for name in missing or ():  # re-arm the protections for what is written from now on
+                    self._conn.execute(migrations.REGISTRE_TRIGGERS[name])
         except BaseException:
             self._conn.close()
             raise
@@ -322,7 +163,7 @@ class Registre:
         }
         if "registre" not in names:
             return None
-        return [name for name in _TRIGGERS if name not in names]
+        return [name for name in migrations.REGISTRE_TRIGGERS if name not in names]
 
     def __enter__(self) -> Self:
         return self
@@ -341,7 +182,7 @@ class Registre:
 
     def append(
         self,
-        kind: str,
+        kind: Kind,
         *,
         incident: str | None = None,
         actor: str | None = None,
@@ -352,8 +193,10 @@ class Registre:
         """Write one record, chained to the last one, in its own transaction."""
         if self.readonly:
             raise PermissionError("registre opened read-only")
-        if not isinstance(kind, str) or not kind:
-            raise ValueError("kind must be a non-empty string")
+        try:
+            kind = Kind(kind)
+        except ValueError:
+            raise ValueError(f"unknown registre kind {kind!r}: add it to bot.kinds.Kind") from None
         for name, value in (("incident", incident), ("actor", actor)):
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{name} must be a string or None")
@@ -455,7 +298,7 @@ class Registre:
             try:
                 head = self._head()
                 (total,) = self._conn.execute("SELECT count(*) FROM registre").fetchone()
-                result = _verify_rows(self._conn.execute(_SELECT + " ORDER BY seq"), total, head)
+                result = verify_rows(self._conn.execute(_SELECT + " ORDER BY seq"), total, head)
             finally:
                 self._conn.execute("COMMIT")
         if not result.ok:
@@ -480,7 +323,7 @@ class Registre:
             raise KeyError(incident)
         drill = records[0].drill
         return {
-            "notice": "EXERCICE / EXERCISE" if drill else None,
+            "notice": bilingual(Msg.AUDIT_EXPORT_DRILL) if drill else None,
             "incident": incident,
             "drill": drill,
             "records": [record.as_dict() for record in records],
@@ -489,39 +332,31 @@ class Registre:
 
     def timeline_text(self, incident: str, lang: str = "fr") -> str:
         """A readable timeline of one incident (French, or English with ``lang="en"``)."""
-        words = _TEXT[_check_lang(lang)]
+        _check_lang(lang)
         records = self.records(incident)
         if not records:
             raise KeyError(incident)
         result = self.verify()
         lines: list[str] = []
         if records[0].drill:
-            lines.append(words["drill"])
-        lines.append(words["title"].format(incident=incident))
-        lines.append(words["count"].format(n=len(records)))
-        lines.append(words["chain_ok"] if result.ok else words["chain_bad"].format(reason=result.reason))
+            lines.append(t(lang, Msg.AUDIT_DRILL))
+        lines.append(t(lang, Msg.AUDIT_TITLE, incident=incident))
+        lines.append(t(lang, Msg.AUDIT_COUNT, n=len(records)))
+        lines.append(t(lang, Msg.AUDIT_CHAIN_OK) if result.ok else t(lang, Msg.AUDIT_CHAIN_BAD, reason=result.reason))
         lines.append("")
         for record in records:
             line = f"{record.at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC  {kind_label(record.kind, lang)}"
             if record.actor:
-                line += f" — {words['by']} {record.actor}"
+                line += f" — {t(lang, Msg.AUDIT_BY)} {record.actor}"
             if record.details:
                 line += f" — {_render_details(record.details)}"
-            line += f" ({words['seq'].format(seq=record.seq)})"
+            line += f" ({t(lang, Msg.AUDIT_SEQ, seq=record.seq)})"
             lines.append(line)
         return "\n".join(lines) + "\n"
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
-
-
 def _check_lang(lang: str) -> str:
-    if lang not in _TEXT:
+    if lang not in LANGS:
         raise ValueError(f"unknown language {lang!r}; use 'fr' or 'en'")
     return lang
 
@@ -575,86 +410,6 @@ def _record_from_row(row: tuple[Any, ...]) -> AuditRecord:
             hash=_decode(digest) or "",
         )
     except ValueError as exc:
-        raise ValueError(
-            f"enregistrement {seq} illisible / record {seq} unreadable ({exc}); run `audit verify`"
-        ) from exc
+        raise ValueError(bilingual(Msg.AUDIT_UNREADABLE_RECORD, seq=seq, error=exc)) from exc
 
 
-def _verify_rows(rows: Iterable[tuple[Any, ...]], total: int, head: tuple[Any, Any] | None) -> VerifyResult:
-    def broken(seq: int | None, fr: str, en: str) -> VerifyResult:
-        if seq is not None:
-            fr, en = f"enregistrement {seq} : {fr}", f"record {seq}: {en}"
-        return VerifyResult(False, total, seq, f"{fr} / {en}")
-
-    prev = GENESIS
-    position = 0
-    for row in rows:
-        position += 1
-        seq, drill = row[0], row[6]
-        if seq != position:
-            if seq > position:
-                return broken(
-                    position,
-                    f"manquant (supprimé ; n° {seq} trouvé à sa place)",
-                    f"missing (removed; #{seq} found in its place)",
-                )
-            return broken(
-                position,
-                f"numéro inattendu {seq} (inséré ou renuméroté)",
-                f"unexpected number {seq} (inserted or renumbered)",
-            )
-        try:
-            at, kind, incident, actor, details_text, prev_hash, digest = (
-                None if raw is None else raw.decode("utf-8") for raw in row[1:6] + row[7:9]
-            )
-            if at is None or kind is None or details_text is None or prev_hash is None or digest is None:
-                raise ValueError("a required field is NULL")
-            if type(drill) is not int or drill not in (0, 1):
-                raise ValueError(f"drill is {drill!r}")
-            # Text that parses to the same values but is spelled differently was still edited.
-            if _iso(datetime.fromisoformat(at)) != at:
-                raise ValueError("time not in canonical form")
-            details = json.loads(details_text)
-            if not isinstance(details, dict) or _dumps(details) != details_text:
-                raise ValueError("details not in canonical form")
-        except ValueError:  # also UnicodeDecodeError, JSONDecodeError
-            return broken(
-                position,
-                "contenu illisible ou non canonique (modifié)",
-                "unreadable or non-canonical content (altered)",
-            )
-        if prev_hash != prev:
-            return broken(
-                position,
-                "lien de chaîne rompu (enregistrement précédent supprimé, inséré ou déplacé)",
-                "chain link broken (a previous record was removed, inserted or moved)",
-            )
-        if chain_hash(prev, canonical(seq, at, kind, incident, actor, details, bool(drill))) != digest:
-            return broken(position, "empreinte invalide (modifié)", "hash mismatch (altered)")
-        prev = digest
-    count = position
-
-    if head is None:
-        return broken(None, "en-tête du registre absent (supprimé)", "log head missing (removed)")
-    head_count, head_hash = head
-    if head_count > count:
-        return broken(
-            count + 1,
-            f"manquant (registre tronqué : l'en-tête annonce {head_count} enregistrements, {count} trouvés)",
-            f"missing (log truncated: the head says {head_count} records, {count} found)",
-        )
-    if head_count < count:
-        return broken(
-            head_count + 1,
-            f"ajouté hors registre (l'en-tête s'arrête à {head_count})",
-            f"added outside the log (the head stops at {head_count})",
-        )
-    if head_hash != prev:
-        return broken(
-            count,
-            "ne correspond pas à l'en-tête du registre (remplacé)",
-            "does not match the log head (replaced)",
-        )
-    return VerifyResult(
-        True, count, None, f"chaîne intacte, {count} enregistrements / chain intact, {count} records"
-    )

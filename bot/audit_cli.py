@@ -9,24 +9,30 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
 from .audit import Registre
+from .locales import LANGS, Msg, bilingual, t
+from .migrations import SchemaTooNew
 
 logger = logging.getLogger(__name__)
+
+# Closure reports print 16 hex digits (64 bits); the full 64-digit hash is accepted too.
+ANCHOR = re.compile(r"[0-9a-f]{16,64}")
 
 
 def _open(db: Path, out: TextIO) -> Registre | None:
     if not db.is_file():
-        print(f"Registre introuvable : {db} (aucun fichier créé) / audit log not found: {db}", file=out)
+        print(bilingual(Msg.CLI_NOT_FOUND, db=db), file=out)
         return None
     try:
         return Registre(db, readonly=True)
-    except (ValueError, sqlite3.DatabaseError) as exc:
-        print(f"Registre illisible : {db} ({exc}) / unreadable audit log", file=out)
+    except (ValueError, sqlite3.DatabaseError, SchemaTooNew) as exc:
+        print(bilingual(Msg.CLI_UNREADABLE, db=db, error=exc), file=out)
         return None
 
 
@@ -40,16 +46,19 @@ def verify_command(db: Path, out: TextIO, anchors: Sequence[str] = ()) -> int:
         result = registre.verify()
         hashes = [r.hash for r in registre.records()] if result.ok and anchors else []
     if not result.ok:
-        print(f"ÉCHEC: {result.reason}", file=out)
+        print(f"{bilingual(Msg.CLI_FAILED)}: {result.reason}", file=out)
         return 1
     for anchor in anchors:
         a = anchor.strip().lower()
-        if len(a) < 8 or not any(h.startswith(a) for h in hashes):
-            print(f"ÉCHEC: empreinte {anchor} introuvable : le registre a été réécrit depuis ce rapport de clôture"
-                  f" / anchor {anchor} not found: the registre was rewritten", file=out)
+        if not ANCHOR.fullmatch(a):
+            print(f"{bilingual(Msg.CLI_FAILED)}: {bilingual(Msg.CLI_ANCHOR_INVALID, anchor=repr(anchor))}", file=out)
+            return 2
+        if not any(h.startswith(a) for h in hashes):
+            print(f"{bilingual(Msg.CLI_FAILED)}: {bilingual(Msg.CLI_ANCHOR_MISSING, anchor=anchor)}", file=out)
             return 1
-    extra = f", {len(anchors)} empreinte(s) de clôture retrouvée(s)" if anchors else ""
-    print(f"OK: {result.count} enregistrements, chaîne intacte{extra}", file=out)
+    print(" / ".join(t(lang, Msg.CLI_OK, count=result.count,
+                         anchors=t(lang, Msg.CLI_ANCHORS_FOUND, n=len(anchors)) if anchors else "")
+                     for lang in LANGS), file=out)
     return 0
 
 
@@ -65,10 +74,10 @@ def export_command(db: Path, incident: str, text: bool, lang: str, out: TextIO) 
                 json.dump(registre.export(incident), out, indent=2, ensure_ascii=False)
                 out.write("\n")
         except KeyError:
-            known = ", ".join(registre.incidents()) or "aucun / none"
-            print(f"Incident inconnu : {incident} (connus / known: {known}) / unknown incident", file=out)
+            known = ", ".join(registre.incidents()) or bilingual(Msg.CLI_NONE)
+            print(bilingual(Msg.CLI_UNKNOWN_INCIDENT, incident=incident, known=known), file=out)
             return 1
         except ValueError as exc:  # unreadable record in a tampered file, or unknown lang
-            print(f"Export impossible : {exc}", file=out)
+            print(bilingual(Msg.CLI_EXPORT_FAILED, error=exc), file=out)
             return 1
     return 0

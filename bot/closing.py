@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .kinds import Kind
 from .messages import Renderer
 from .outbox import Edit, Fanout, Op, Post, Remove
 from .outbox_store import Journal, describe
@@ -32,9 +33,9 @@ from .store import Store
 
 logger = logging.getLogger(__name__)
 
-END_KINDS = ("end", "expiry")
+END_KINDS = (Kind.END, Kind.EXPIRY)
 
-AuditFn = Callable[[str, Incident, str | None, dict[str, Any]], Any]
+AuditFn = Callable[[Kind, Incident, str | None, dict[str, Any]], Any]
 
 
 @dataclass
@@ -133,17 +134,17 @@ class Closer:
         job.step = "registre"
         records = self._records(inc.id)
         if not any(r.kind in END_KINDS for r in records):
-            kind = {"expired": "expiry"}.get(inc.close_reason or "", "end")
+            kind = Kind.EXPIRY if inc.close_reason == "expired" else Kind.END
             self._audit(kind, inc, inc.closed_by, {"reason": inc.close_reason})
             records = self._records(inc.id)
-        report = next((r for r in records if r.kind == "closure_report"), None)
+        report = next((r for r in records if r.kind == Kind.CLOSURE_REPORT), None)
         if report is None:
-            viewers = [r.actor for r in records if r.kind == "login_ok"]
-            streams = sum(1 for r in records if r.kind == "stream_opened")
-            self._audit("closure_report", inc, "system",
+            viewers = [r.actor for r in records if r.kind == Kind.LOGIN_OK]
+            streams = sum(1 for r in records if r.kind == Kind.STREAM_OPENED)
+            self._audit(Kind.CLOSURE_REPORT, inc, "system",
                         {"sessions_revoked": job.revoked, "viewers": viewers, "streams": streams})
             records = self._records(inc.id)
-            report = next(r for r in records if r.kind == "closure_report")
+            report = next(r for r in records if r.kind == Kind.CLOSURE_REPORT)
         return records, report
 
     def _queue(self, job: _Job, records: list[Any], report: Any) -> None:
@@ -153,8 +154,8 @@ class Closer:
 
     def _messages(self, inc: Incident, records: list[Any], report: Any) -> list[Op]:
         upto = [r for r in records if r.seq <= report.seq]
-        viewers = [(r.actor, r.at) for r in upto if r.kind == "login_ok"]
-        streams = sum(1 for r in upto if r.kind == "stream_opened")
+        viewers = [(r.actor, r.at) for r in upto if r.kind == Kind.LOGIN_OK]
+        streams = sum(1 for r in upto if r.kind == Kind.STREAM_OPENED)
         # The report carries the registre's head hash at closing time: copies of it in every room
         # anchor the chain outside the file, so a wholesale rewrite of the registre shows.
         anchor = str(getattr(report, "hash", ""))[:16]

@@ -2,18 +2,28 @@
 
 Telegram, Matrix and the console all go through ``parse`` and ``run``, so the same words do
 the same thing everywhere. French aliases: /alerte, /confirmer, /statut, /prolonger, /fin,
-/exercice, /aide, /enregistrer.
+/exercice, /aide, /enregistrer, /debloquer.
+
+Commands that arrive late (typed while Vigie was stopped or cut off, read on its return) go
+through ``run_late``: ``/fin`` is always applied (ending access is never wrong), reading
+commands are answered, and anything that would open, confirm or extend access more than
+``LATE_WINDOW`` after it was typed is not applied: the person is asked to send it again, so
+nobody opens access on a situation that may be over. Each late command is in the registre.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from .desk import Desk
+from .kinds import Kind
+from .locales import Msg, reason_text, t
+from .messages import refusal
 from .policy.convention import Person
-from .policy.reasons import Refused
+from .policy.reasons import UNKNOWN_PERSON, Refused
 
 logger = logging.getLogger(__name__)
 
@@ -27,16 +37,18 @@ ALIASES = {
     "help": "help", "aide": "help", "start": "help",
     "record": "record", "enregistrer": "record",
     "camera": "camera", "ptz": "camera",
+    "unlock": "unlock", "debloquer": "unlock",
 }
-# Commands registered with the chat apps' menus: (name, French, English).
+# Commands registered with the chat apps' menus: (name, description).
 MENU = (
-    ("alert", "Déclencher l'accès vidéo (événement grave)", "Open video access (grave event)"),
-    ("confirm", "Confirmer une alerte en attente", "Confirm a pending alert"),
-    ("status", "État de l'accès, des salons et caméras", "Access, rooms and cameras status"),
-    ("extend", "Prolonger l'accès (minutes)", "Extend access (minutes)"),
-    ("end", "Mettre fin à l'accès", "End access"),
-    ("drill", "Lancer un exercice", "Start a drill"),
-    ("help", "Aide", "Help"),
+    ("alert", Msg.MENU_ALERT),
+    ("confirm", Msg.MENU_CONFIRM),
+    ("status", Msg.MENU_STATUS),
+    ("extend", Msg.MENU_EXTEND),
+    ("end", Msg.MENU_END),
+    ("drill", Msg.MENU_DRILL),
+    ("unlock", Msg.MENU_UNLOCK),
+    ("help", Msg.MENU_HELP),
 )
 MAX_LINE = 1000
 _CMD = re.compile(r"^/([A-Za-z_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.DOTALL)
@@ -47,6 +59,8 @@ class Command:
     name: str
     args: tuple[str, ...]
     rest: str
+    # The word as typed ("alerte", "alert"), to quote it back; not part of the command's meaning.
+    word: str = field(default="", compare=False)
 
 
 def parse(text: str, bot_username: str | None = None) -> Command | None:
@@ -60,33 +74,17 @@ def parse(text: str, bot_username: str | None = None) -> Command | None:
         return None  # addressed to another bot in the group
     name = ALIASES.get(word)
     if name is None:
-        return Command("unknown", (word,), rest)
-    return Command(name, tuple(rest.split()), rest)
+        return Command("unknown", (word,), rest, word)
+    return Command(name, tuple(rest.split()), rest, word)
 
 
 def help_text(lang: str, desk: Desk) -> str:
-    cats = ", ".join(c.code for c in desk.conv.categories)
-    if lang == "en":
-        return (
-            "Vigie — police live view of the venue's cameras under the convention.\n"
-            f"/alert <category> [details] — open access. Categories: {cats}\n"
-            "/confirm [ID] — confirm a pending alert\n/status — state of access, rooms and cameras\n"
-            "/extend <minutes> [ID] — extend access\n/end [ID] — end access now\n"
-            "/drill [category] — start an exercise (marked EXERCISE)\n/help — this help"
-        )
-    return (
-        "Vigie — accès de la police aux caméras du site, selon la convention.\n"
-        f"/alerte <catégorie> [précisions] — ouvrir l'accès. Catégories : {cats}\n"
-        "/confirmer [N°] — confirmer une alerte en attente\n/statut — état de l'accès, des salons et caméras\n"
-        "/prolonger <minutes> [N°] — prolonger l'accès\n/fin [N°] — mettre fin à l'accès\n"
-        "/exercice [catégorie] — lancer un exercice (marqué EXERCICE)\n/aide — cette aide"
-    )
+    return t(lang, Msg.HELP, categories=", ".join(c.code for c in desk.conv.categories))
 
 
 def _categories(lang: str, desk: Desk) -> str:
     lines = [f"  {c.code} — {c.label(lang)}" for c in desk.conv.categories]
-    head = "Which category? /alert <category> [details]:" if lang == "en" else "Quelle catégorie ? /alerte <catégorie> [précisions] :"
-    return "\n".join([head, *lines])
+    return "\n".join([t(lang, Msg.WHICH_CATEGORY), *lines])
 
 
 async def run(desk: Desk, cmd: Command, person: Person | None, room: str, lang: str) -> str:
@@ -108,24 +106,45 @@ async def run(desk: Desk, cmd: Command, person: Person | None, room: str, lang: 
         if cmd.name == "extend":
             minutes = _minutes(cmd.args[0]) if cmd.args else 30
             if minutes is None:
-                return ("Usage: /extend <minutes> [ID], e.g. /extend 30" if lang == "en"
-                        else "Usage : /prolonger <minutes> [N°], par exemple /prolonger 30")
+                return t(lang, Msg.EXTEND_USAGE)
             return (await desk.extend(person, room, minutes, cmd.args[1] if len(cmd.args) > 1 else None)).text(lang)
         if cmd.name == "end":
             return (await desk.end(person, room, cmd.args[0] if cmd.args else None)).text(lang)
         if cmd.name == "status":
             if person is None:
                 desk.refuse_stranger("unknown", room, "unknown_person", command="status")
-                return "You are not on the convention's roster." if lang == "en" else "Vous n'êtes pas sur la liste de la convention."
+                return reason_text(UNKNOWN_PERSON, lang)
             return desk.status().text(lang)
         if cmd.name == "record":
             return (await desk.record_request(person, room, cmd.rest)).text(lang)
+        if cmd.name == "unlock":
+            return (await desk.unlock(person, room, cmd.args[0] if cmd.args else "")).text(lang)
         if cmd.name == "camera":
             return (await desk.camera_control(person, room, cmd.rest)).text(lang)
-        return (f"Unknown command /{cmd.args[0]}. /help lists the commands." if lang == "en"
-                else f"Commande inconnue /{cmd.args[0]}. /aide donne la liste des commandes.")
+        return t(lang, Msg.UNKNOWN_COMMAND, command=cmd.args[0])
     except Refused as r:
-        return ("Refused: " if lang == "en" else "Refusé : ") + r.reason.text(lang)
+        return refusal(r.reason, lang)
+
+
+LATE_WINDOW = timedelta(minutes=2)
+# Applied whenever they were typed: ending access is always safe, the others only read.
+ALWAYS_APPLIED = frozenset({"end", "status", "help", "unknown"})
+
+
+async def run_late(desk: Desk, cmd: Command, person: Person | None, room: str, lang: str,
+                   sent_at: datetime, now: datetime) -> str:
+    """``run`` for a command typed at ``sent_at``: stale ones are refused with a request to resend."""
+    late = now - sent_at
+    if late <= LATE_WINDOW or person is None:
+        return await run(desk, cmd, person, room, lang)
+    applied = cmd.name in ALWAYS_APPLIED
+    desk.registre.append(Kind.LATE_COMMAND, actor=person.id, details={
+        "room": room, "command": cmd.name, "sent_at": sent_at.isoformat(),
+        "late_seconds": int(late.total_seconds()), "applied": applied})
+    if applied:
+        return await run(desk, cmd, person, room, lang)
+    minutes = max(1, int(late.total_seconds() // 60))
+    return t(lang, Msg.LATE_NOT_APPLIED, command=cmd.word or cmd.name, minutes=minutes)
 
 
 def _minutes(word: str) -> int | None:

@@ -141,6 +141,12 @@ def _check_whsec(value: str) -> bool:
         return False
 
 
+def resolve_data_dir(settings: Settings) -> Path:
+    """``service.data_dir``; a relative one is read from the config directory (where vigie.toml is)."""
+    configured = settings.vigie.service.data_dir
+    return configured if configured.is_absolute() else settings.config_dir.resolve() / configured
+
+
 def load_settings(config_dir: Path, env: Mapping[str, str], today: date) -> Settings:
     """Validate the directory and resolve secrets; raise ConfigError listing every problem."""
     problems: list[str] = []
@@ -209,6 +215,11 @@ def cross_check(
     _dupes(rf, "person", [p.id for p in roster.person], problems)
     _dupes(rf, "telegram_id", [p.telegram_id for p in roster.person if p.telegram_id is not None], problems)
     _dupes(rf, "matrix_id", [p.matrix_id for p in roster.person if p.matrix_id is not None], problems)
+    # Typed on the sign-in page, case-insensitively: an id or a RIO must name one person only.
+    rios = [p.rio.casefold() for p in roster.person if p.rio]
+    _dupes(rf, "rio", rios, problems)
+    problems.extend(f"{rf}: rio '{r}' is also a person's id — each must name one person" for r in rios
+                    if r in {p.id for p in roster.person})
     viewers = set(conv.roles.police_viewers)
     for i, p in enumerate(roster.person):
         if p.org is Org.POLICE and p.role in viewers and not (p.habilitation or "").strip():
@@ -326,6 +337,10 @@ def _secrets(d: Path, env: Mapping[str, str], vigie: VigieFile, alarms: AlarmsFi
             continue
         alarm.append(AlarmSecret(source=s.name, secrets=tuple(SecretStr(v) for v in values)))
     sia_keys = _panel_keys(d, env, alarms, problems)  # SIA DC-09 (issue 6)
+    health = _read_secret(env, "VIGIE_HEALTH_TOKEN", vigie.service.health_token_file, d,
+                          f"{vf}: service.health_token_file", problems)
+    if health is not None and len(health) < 24:
+        problems.append(f"{vf}: service.health_token_file: the health token is too short — use 24+ random characters (python -m bot new-secrets)")
     if problems:
         return None
     return Secrets(
@@ -334,6 +349,7 @@ def _secrets(d: Path, env: Mapping[str, str], vigie: VigieFile, alarms: AlarmsFi
         matrix_password=SecretStr(mx) if mx else None,
         alarm=tuple(alarm),
         sia_keys=tuple(sia_keys),
+        health_token=SecretStr(health) if health else None,
     )
 
 
@@ -355,6 +371,7 @@ def build_convention(s: Settings) -> Convention:
                 telegram_id=p.telegram_id,
                 matrix_id=p.matrix_id,
                 password_hash=p.password_hash,
+                rio=p.rio,
             )
             for p in s.roster.person
         ),

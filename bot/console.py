@@ -11,11 +11,15 @@ import hashlib
 import itertools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import TextIO
+
+from aiohttp import web
 
 from . import commands
 from .desk import Desk
+from .locales import Msg, t
 from .policy.convention import Person
 from .rooms import Outgoing
 
@@ -50,7 +54,7 @@ class ConsoleRoom:
         return ref
 
     async def edit_text(self, ref: str, msg: Outgoing) -> None:
-        self._print(f"[Vigie #{ref} {'updated' if self._lang == 'en' else 'mis à jour'}] {msg.text}")
+        self._print(t(self._lang, Msg.CONSOLE_EDITED, ref=ref, text=msg.text))
 
     async def ask_confirmation(self, incident_id: str, msg: Outgoing) -> str:
         ref = self._ref()
@@ -59,15 +63,20 @@ class ConsoleRoom:
 
     async def send_tile(self, jpeg: bytes, caption: str) -> str:
         ref = self._ref()
-        self._print(f"[Vigie #{ref} tuile] {caption} — {len(jpeg) // 1024} ko, sha256 {hashlib.sha256(jpeg).hexdigest()[:16]}")
+        self._print(t(self._lang, Msg.CONSOLE_TILE, ref=ref, caption=caption, **_size(jpeg)))
         return ref
 
     async def replace_tile(self, ref: str, jpeg: bytes, caption: str) -> str:
-        self._print(f"[Vigie #{ref} tuile remplacée] {caption} — {len(jpeg) // 1024} ko, sha256 {hashlib.sha256(jpeg).hexdigest()[:16]}")
+        self._print(t(self._lang, Msg.CONSOLE_TILE_REPLACED, ref=ref, caption=caption, **_size(jpeg)))
         return ref
 
     async def remove(self, ref: str) -> None:
-        self._print(f"[Vigie #{ref} {'removed' if self._lang == 'en' else 'retiré'}]")
+        self._print(t(self._lang, Msg.CONSOLE_REMOVED, ref=ref))
+
+
+def _size(jpeg: bytes) -> dict[str, object]:
+    """A tile is shown by its size and a short digest: the console never prints image bytes."""
+    return {"kib": len(jpeg) // 1024, "digest": hashlib.sha256(jpeg).hexdigest()[:16]}
 
 
 class ConsoleInput:
@@ -121,12 +130,45 @@ class ConsoleInput:
             cmd = commands.parse(line)
             if cmd is None:
                 if line.strip():
-                    self._room._print("(tapez /aide pour la liste des commandes)" if self._room.lang == "fr"
-                                      else "(type /help for the commands)")
+                    self._room._print(t(self._room.lang, Msg.TYPE_HELP))
                 continue
             try:
                 reply = await commands.run(self._desk, cmd, self._person, self._room.room_id, self._room.lang)
             except Exception:
                 logger.exception("console command failed")
-                reply = "Erreur interne : voir le journal." if self._room.lang == "fr" else "Internal error: see the log."
+                reply = t(self._room.lang, Msg.INTERNAL_ERROR)
             self._room._print(f"→ {reply}")
+
+
+@dataclass(frozen=True)
+class ConsoleOptions:
+    """The console room: who types, where it reads and writes, what end of input does."""
+
+    person: str
+    stdin: TextIO
+    stdout: TextIO
+    on_eof: Callable[[], None]
+
+
+class ConsoleTransport:
+    """The console as a transport: one room, and a reader that starts once the desk is restored."""
+
+    def __init__(self, options: ConsoleOptions, person: Person, lang: str) -> None:
+        self._options = options
+        self._person = person
+        self.room = ConsoleRoom(options.stdout, lang)
+
+    @property
+    def chat_rooms(self) -> tuple[ConsoleRoom]:
+        return (self.room,)
+
+    def attach(self, app: web.Application, desk: Desk) -> None:
+        o = self._options
+        reader = ConsoleInput(desk, self.room, self._person, o.stdin, o.on_eof)
+
+        async def console_ctx(_: web.Application) -> AsyncIterator[None]:
+            reader.start()
+            yield
+            await reader.stop()
+
+        app.cleanup_ctx.append(console_ctx)

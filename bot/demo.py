@@ -1,5 +1,5 @@
 """The demo's embedded defaults: a small venue, a roster with fresh passwords, an alarm source,
-and a SIA DC-09 panel account whose receiver listens on a free port (issue 6).
+and a SIA DC-09 panel account whose receiver listens on a free port.
 
 Everything is generated at start-up (passwords, link key, webhook secret, panel key) and printed once,
 so the demo needs no config directory and leaves no secret behind in a file.
@@ -49,7 +49,7 @@ CAMERA_NAMES = (
 MASKS = {"Parking public": ((0.55, 0.0, 0.45, 0.4),)}
 CONSOLE_PERSON = "demo-chef"
 ALARM_SOURCE = "demo-alarme"
-PANEL = "demo-centrale"  # SIA DC-09 panel (issue 6)
+PANEL = "demo-centrale"  # SIA DC-09 panel
 PANEL_ACCOUNT = "D3E0"
 
 # (id, name, org, role, habilitation)
@@ -114,7 +114,7 @@ def build_demo(port: int, cameras: int, today: date, hasher: PasswordHasher | No
                 name=ALARM_SOURCE, label="Centrale d'alarme (démo)", confirm=ConfirmRule.ANY,
                 types={"panic": "attaque_armee", "hold_up": "attaque_armee", "bomb_threat": "alerte_bombe"},
             ),),
-            # SIA DC-09 (issue 6): hold-up opens at once (a venue request), burglary awaits a confirmation.
+            # SIA DC-09: hold-up opens at once (a venue request), burglary awaits a confirmation.
             sia=SiaCfg(host="127.0.0.1", port=sia_port) if sia_port else None,
             panel=(PanelCfg(
                 name=PANEL, label="Centrale intrusion / agression (démo)", account=PANEL_ACCOUNT,
@@ -131,7 +131,7 @@ def build_demo(port: int, cameras: int, today: date, hasher: PasswordHasher | No
 
 
 def _panel_lines(demo: Demo) -> str:
-    """The demo panel (SIA DC-09, issue 6): where it reports and a ready-made hold-up alarm."""
+    """The demo panel (SIA DC-09): where it reports and a ready-made hold-up alarm."""
     if not demo.sia_port:
         return "Centrale d'alarme DC-09 : désactivée (--sia-port 0)\n"
     return (
@@ -156,7 +156,7 @@ def banner(demo: Demo, port: int, data_dir: Path) -> str:
     )
     return f"""
 === Vigie — démonstration ===
-Serveur : {base}   (santé : {base}/healthz)
+Serveur : {base}   (santé : {base}/healthz, détails depuis cette machine : {base}/healthz/details)
 Registre : {data_dir / 'registre.sqlite3'}
 Vous êtes {CONSOLE_PERSON} (chef de la sécurité du site) dans le salon « console ».
 

@@ -21,14 +21,16 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from .alarm import AlarmIn, AlarmResult
 from .closing import Closer
+from .kinds import Kind
 from .linkwatch import LINK_OVERDUE, LinkWatch
+from .locales import Msg, phrase, reason_text, t
 from .messages import Renderer, Reply
 from .outbox import Edit, Fanout, Item, Post, Tile
 from .policy import incident as sm
 from .policy.convention import Convention, Person
 from .policy.decide import Decision, Outcome, Trigger, evaluate
 from .policy.incident import Incident, Source, State
-from .policy.reasons import Reason, Refused
+from .policy.reasons import UNKNOWN_PERSON, Reason, Refused, Why
 from .rooms import Room
 from .status import status_text
 from .store import Store
@@ -41,33 +43,24 @@ class LinkIssuer(Protocol):
 
     def revoke_incident(self, incident_id: str) -> int: ...
 
+    def unlock(self, person: Person, actor: str) -> int: ...
+
 
 class Audit(Protocol):
-    def append(self, kind: str, *, incident: str | None = None, actor: str | None = None,
+    def append(self, kind: Kind, *, incident: str | None = None, actor: str | None = None,
                details: Mapping[str, Any] | None = None, drill: bool = False,
                at: datetime | None = None) -> Any: ...
 
     def records(self, incident: str | None = None, *, drill: bool | None = None) -> list[Any]: ...
 
 
-WRONG_ROOM = Reason("wrong_room", "Ce salon n'est pas prévu par la convention.", "This room is not part of the convention.")
-UNKNOWN_PERSON = Reason("unknown_person", "Vous n'êtes pas sur la liste de la convention.", "You are not on the convention's roster.")
-NOT_DRILL_ROLE = Reason("not_drill_role", "Votre rôle ne permet pas de lancer un exercice.", "Your role may not start a drill.")
-NO_SUCH_INCIDENT = Reason("no_such_incident", "Aucun incident ouvert ne porte ce numéro.", "No open incident has that number.")
-RECORDING = Reason(
-    "recording_refused",
-    "Vigie ne permet aucun enregistrement : la police ne voit que le direct. Un enregistrement ne peut être "
-    "extrait que sur réquisition judiciaire adressée à l'exploitant (responsable sécurité), qui conserve les "
-    "images au plus un mois (CSI L252-5). Votre demande est inscrite au registre.",
-    "Vigie records nothing: police see live video only. A recording can only be extracted on a judicial "
-    "requisition addressed to the venue (security chief), which keeps images at most one month (CSI L252-5). "
-    "Your request has been written to the registre.",
-)
-CAMERA_CONTROL = Reason(
-    "camera_control_refused",
-    "La commande des caméras n'est pas ouverte : la convention ne la prévoit qu'en cas de catastrophe déclarée.",
-    "Camera control is not available: the convention only allows it in a declared catastrophe.",
-)
+WRONG_ROOM = Reason(Why.WRONG_ROOM)
+NOT_DRILL_ROLE = Reason(Why.NOT_DRILL_ROLE)
+NO_SUCH_INCIDENT = Reason(Why.NO_SUCH_INCIDENT)
+RECORDING = Reason(Why.RECORDING_REFUSED)
+NOT_UNLOCK_ROLE = Reason(Why.NOT_UNLOCK_ROLE)
+UNLOCK_WHO = Reason(Why.UNLOCK_WHO)
+CAMERA_CONTROL = Reason(Why.CAMERA_CONTROL_REFUSED)
 
 
 @dataclass(frozen=True)
@@ -92,6 +85,7 @@ class Desk:
         clock: Callable[[], datetime],
         camera_names: Mapping[str, str],
         config: DeskConfig = DeskConfig(),
+        status_lines: Callable[[str], list[str]] | None = None,
     ) -> None:
         self.conv = conv
         self.store = store
@@ -105,8 +99,8 @@ class Desk:
         self.config = config
         self._lock = asyncio.Lock()
         self._warned_on: str | None = None
-        # Lines other services add to /status (the cameras' line, issue 3).
-        self.status_extra: Callable[[str], list[str]] | None = None
+        # Lines other services add to /status (the cameras' line), given by the composition root.
+        self._status_lines = status_lines
         self.closer = Closer(store, registre.records, self._audit, fanout, fanout.journal, renderer,
                              config.closing_retry_max, str(getattr(registre, "path", "registre")))
         self.linkwatch = LinkWatch(fanout, store, registre.append, renderer, clock, links.issue_link,
@@ -162,8 +156,7 @@ class Desk:
 
     def status(self) -> Reply:
         now, incs, health, closing = self.clock(), self.open_incidents(), self.fanout.health(), self.closer.pending
-        extra = self.status_extra  # lines from other services (cameras), set by the composition root
-        auth = self.conv.authorisation
+        extra, auth = self._status_lines, self.conv.authorisation
         return Reply.of(lambda lang: status_text(lang, self.render, now, incs, health, sorted(closing), auth, extra))
 
     # ---------- commands from people ----------
@@ -191,7 +184,7 @@ class Desk:
             except Refused as r:
                 self._refuse(r.reason, actor.id, room, inc.drill, incident=inc.id, command="confirm")
             self.store.save(done)
-            self._audit("confirmation", done, actor.id, {"room": room})
+            self._audit(Kind.CONFIRMATION, done, actor.id, {"room": room})
             self.fanout.put(Edit(done.id, "confirm", lambda lang: self.render.confirm_closed(done, lang)))
             self._activated(done, now)
             return Reply.of(lambda lang: self._opened_reply(done, lang))
@@ -206,7 +199,7 @@ class Desk:
             except Refused as r:
                 self._refuse(r.reason, actor.id, room, inc.drill, incident=inc.id, command="extend")
             self.store.save(done)
-            self._audit("extension", done, actor.id, {"minutes": minutes, "ends_at": done.ends_at, "room": room})
+            self._audit(Kind.EXTENSION, done, actor.id, {"minutes": minutes, "ends_at": done.ends_at, "room": room})
             self._arm(done)
             n = len(done.extensions)
             self.fanout.put(Post(done.id, f"extension:{n}", lambda lang: self.render.extended(done, lang)))
@@ -223,12 +216,12 @@ class Desk:
             except Refused as r:
                 self._refuse(r.reason, actor.id, room, inc.drill, incident=inc.id, command="end")
             self._closed(done)
-            return Reply.of(lambda lang: (f"Access {done.id} ended." if lang == "en" else f"Accès {done.id} terminé."))
+            return Reply.of(lambda lang: t(lang, Msg.ENDED_REPLY, incident=done.id))
 
     async def record_request(self, person: Person | None, room: str, requisition: str) -> Reply:
         async with self._lock:
             actor = self._check_actor(person, room, "record", False)
-            self.registre.append("recording_request", actor=actor.id,
+            self.registre.append(Kind.RECORDING_REQUEST, actor=actor.id,
                                  details={"room": room, "requisition": requisition[:100] or None})
             raise Refused(RECORDING)
 
@@ -237,9 +230,21 @@ class Desk:
             actor = self._check_actor(person, room, "camera", False)
             self._refuse(CAMERA_CONTROL, actor.id, room, False, command="camera", request=what[:100])
 
+    async def unlock(self, person: Person | None, room: str, who: str) -> Reply:
+        """``/debloquer``: those who may end access may also lift an officer's sign-in locks."""
+        async with self._lock:
+            actor = self._check_actor(person, room, "unlock", False)
+            if actor.role not in self.conv.end_roles:
+                self._refuse(NOT_UNLOCK_ROLE, actor.id, room, False, command="unlock")
+            target = self.conv.identify(who)
+            if target is None:
+                self._refuse(UNLOCK_WHO, actor.id, room, False, command="unlock", requested=who[:40])
+            n = self.links.unlock(target, actor.id)
+            return Reply.of(phrase(Msg.UNLOCKED_REPLY, name=target.name, locks=n))
+
     def refuse_stranger(self, actor: str, room: str, reason: str, **details: Any) -> None:
         """A message from someone or somewhere the convention does not know: audited, nothing else."""
-        self.registre.append("refusal", actor=actor, details={"reason": reason, "room": room, **details})
+        self.registre.append(Kind.REFUSAL, actor=actor, details={"reason": reason, "room": room, **details})
 
     # ---------- alarms ----------
 
@@ -252,7 +257,7 @@ class Desk:
                 decision = self._decide(trig, now, delivery=alarm.delivery_id)
                 self._apply(decision, trig, now)
             except Refused as r:
-                return AlarmResult(False, None, "refused", r.reason.code, r.reason.fr)
+                return AlarmResult(False, None, "refused", r.reason.code, reason_text(r.reason, "fr"))
             inc = decision.incident
             return AlarmResult(True, inc.id if inc else None, decision.outcome.value)
 
@@ -269,7 +274,7 @@ class Desk:
                 lapsed = sm.lapse(inc, now)
                 if lapsed is not inc:
                     self.store.save(lapsed)
-                    self._audit("refusal", lapsed, "system", {"reason": "not_confirmed"})
+                    self._audit(Kind.REFUSAL, lapsed, "system", {"reason": "not_confirmed"})
                     self._drop_jobs(lapsed.id)
                     self.fanout.put(Edit(lapsed.id, "confirm", partial(self.render.confirm_closed, lapsed)))
                     continue
@@ -283,7 +288,7 @@ class Desk:
             now = self.clock()
             if inc is None or not inc.grants_access(now):
                 return
-            self._audit("reminder", inc, "system", {"ends_at": inc.ends_at})
+            self._audit(Kind.REMINDER, inc, "system", {"ends_at": inc.ends_at})
             n = len(inc.extensions)
             self.fanout.put(Post(inc.id, f"reminder:{n}", lambda lang: self.render.reminder(inc, lang, now)))
 
@@ -300,15 +305,15 @@ class Desk:
         today = now.date().isoformat()
         if self.conv.authorisation.expires_soon(now) and self._warned_on != today:
             self._warned_on = today
-            self.registre.append("authorisation_warning", actor="system",
+            self.registre.append(Kind.AUTHORISATION_WARNING, actor="system",
                                  details={"reference": self.conv.authorisation.reference,
                                           "expires": self.conv.authorisation.expires.isoformat()})
             self.fanout.put(Post(None, "authorisation", self.render.authorisation_warning))
 
-    def announce(self, kind: str, text_fr: str, text_en: str, **details: Any) -> None:
-        """A notice for every room outside any incident (alarm panel silent, back, …), audited."""
-        self.registre.append(kind, actor="system", details={"text": text_fr, **details})
-        self.fanout.put(Post(None, kind, lambda lang: self.render.notice(text_fr, text_en, lang)))
+    def announce(self, kind: Kind, text: Callable[[str], str], **details: Any) -> None:
+        """A notice for every room outside any incident (alarm panel silent, back, …), audited in French."""
+        self.registre.append(kind, actor="system", details={"text": text("fr"), **details})
+        self.fanout.put(Post(None, kind, lambda lang: self.render.notice(text, lang)))
 
     def post_tile(self, incident_id: str, jpeg: bytes, caption: Callable[[str], str]) -> None:
         self.fanout.put(Tile(incident_id, jpeg, caption))
@@ -324,7 +329,7 @@ class Desk:
 
     def _refuse(self, reason: Reason, actor: str, room: str, drill: bool, incident: str | None = None, **details: Any) -> NoReturn:
         try:
-            self.registre.append("refusal", incident=incident, actor=actor, drill=drill,
+            self.registre.append(Kind.REFUSAL, incident=incident, actor=actor, drill=drill,
                                  details={"reason": reason.code, "room": room, **details})
         except sqlite3.Error as exc:  # the person still gets the answer; the log says what was lost
             logger.error("refusal %s not recorded: %s", reason.code, exc)
@@ -352,17 +357,17 @@ class Desk:
         base = {k: v for k, v in base.items() if v}
         if decision.refused:
             reason = decision.reasons[0]
-            self.registre.append("refusal", actor=trig.actor, drill=trig.drill,
-                                 details={**base, "reason": reason.code, "text": reason.fr})
+            self.registre.append(Kind.REFUSAL, actor=trig.actor, drill=trig.drill,
+                                 details={**base, "reason": reason.code, "text": reason_text(reason, "fr")})
             raise Refused(reason)
         inc = decision.incident
         assert inc is not None  # noqa: S101 - granted decisions carry the incident
         if inc.id == "new":
             inc = replace(inc, id=self._new_id(trig.drill, now))
             decision = replace(decision, incident=inc)
-        self._audit("trigger", inc, trig.actor, base)
-        self._audit("decision", inc, "system", {"outcome": decision.outcome.value,
-                                                "reasons": [r.fr for r in decision.reasons]})
+        self._audit(Kind.TRIGGER, inc, trig.actor, base)
+        self._audit(Kind.DECISION, inc, "system", {"outcome": decision.outcome.value,
+                                                "reasons": [reason_text(r, "fr") for r in decision.reasons]})
         return decision
 
     def _apply(self, decision: Decision, trig: Trigger, now: datetime) -> Reply:
@@ -373,28 +378,24 @@ class Desk:
             self._activated(inc, now)
             return Reply.of(lambda lang: self._opened_reply(inc, lang))
         if decision.outcome is Outcome.PENDING:
-            self._audit("confirmation_requested", inc, "system", {"confirm_by": inc.confirm_by, "rule": inc.confirm_rule.value})
+            self._audit(Kind.CONFIRMATION_REQUESTED, inc, "system", {"confirm_by": inc.confirm_by, "rule": inc.confirm_rule.value})
             self.fanout.put(Post(inc.id, "confirm", lambda lang: self.render.confirm_request(inc, lang), confirm=True))
             self._arm(inc)
             return Reply.of(lambda lang: self.render.confirm_request(inc, lang).text)
         if decision.outcome is Outcome.CONFIRMED:
-            self._audit("confirmation", inc, trig.actor, {"by_trigger": True})
+            self._audit(Kind.CONFIRMATION, inc, trig.actor, {"by_trigger": True})
             self.fanout.put(Edit(inc.id, "confirm", lambda lang: self.render.confirm_closed(inc, lang)))
             self._activated(inc, now)
             return Reply.of(lambda lang: self._opened_reply(inc, lang))
-        self._audit("joined", inc, trig.actor, {"joined": inc.joined_count})
-        return Reply.of(lambda lang: (f"Incident {inc.id} is already open: your report has been added to it."
-                                      if lang == "en" else
-                                      f"L'incident {inc.id} est déjà ouvert : votre signalement y est rattaché."))
+        self._audit(Kind.JOINED, inc, trig.actor, {"joined": inc.joined_count})
+        return Reply.of(lambda lang: t(lang, Msg.JOINED_REPLY, incident=inc.id))
 
     def _opened_reply(self, inc: Incident, lang: str) -> str:
-        prefix = ("EXERCISE — " if lang == "en" else "EXERCICE — ") if inc.drill else ""
-        if lang == "en":
-            return f"{prefix}Access {inc.id} open until {self.render.hm(inc.ends_at)}; the link is posted in the rooms."
-        return f"{prefix}Accès {inc.id} ouvert jusqu'à {self.render.hm(inc.ends_at)} ; le lien est publié dans les salons."
+        drill = t(lang, Msg.DRILL_PREFIX) if inc.drill else ""
+        return t(lang, Msg.OPENED_REPLY, drill=drill, incident=inc.id, until=self.render.hm(inc.ends_at))
 
     def _activated(self, inc: Incident, now: datetime) -> None:
-        self._audit("activation", inc, inc.confirmed_by or inc.trigger.actor, {"ends_at": inc.ends_at})
+        self._audit(Kind.ACTIVATION, inc, inc.confirmed_by or inc.trigger.actor, {"ends_at": inc.ends_at})
         self.linkwatch.post(inc, now)
         self._arm(inc)
 
@@ -438,12 +439,19 @@ class Desk:
         day = now.astimezone(self.render.tz).strftime("%Y%m%d")
         return f"{prefix}-{day}-{self.store.next_number(prefix + day):02d}"
 
-    def _audit(self, kind: str, inc: Incident, actor: str | None, details: dict[str, Any]) -> Any:
+    def _audit(self, kind: Kind, inc: Incident, actor: str | None, details: dict[str, Any]) -> Any:
         clean = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in details.items()}
         return self.registre.append(kind, incident=inc.id, actor=actor, details=clean, drill=inc.drill)
 
-    def on_room_failure(self, room: Room, item: Item, exc: BaseException) -> None:
-        inc = self.store.get(item.incident) if item.incident else None
-        self.registre.append("room_error", incident=item.incident, actor="system", drill=bool(inc and inc.drill),
-                             details={"room": room.room_id, "operation": f"{item.kind}:{item.key}",
-                                      "attempt": item.failures, "error": f"{type(exc).__name__}: {exc}"[:300]})
+
+
+def record_room_failure(registre: Audit, store: Store | None = None) -> Callable[[Room, Item, BaseException], None]:
+    """The outboxes' failure callback: an operation a room keeps failing (or refused for good), in the registre."""
+
+    def record(room: Room, item: Item, exc: BaseException) -> None:
+        inc = store.get(item.incident) if store is not None and item.incident else None
+        registre.append(Kind.ROOM_ERROR, incident=item.incident, actor="system", drill=bool(inc and inc.drill),
+                        details={"room": room.room_id, "operation": f"{item.kind}:{item.key}",
+                                 "attempt": item.failures, "error": f"{type(exc).__name__}: {exc}"[:300]})
+
+    return record

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from .kinds import Kind
 from .messages import Renderer
 from .outbox import LINK_KEY, Edit, Fanout, Post
 from .policy.incident import Incident, State
@@ -82,16 +83,16 @@ class LinkWatch:
                     # Overdue is failing, even while one attempt is still waiting (a long flood wait).
                     o.health.links_failing.setdefault(item.incident, item.queued_at)
                     o.health.ok = False
-                    self._tell("link_undelivered", rid, item.incident, self._render.link_undelivered,
+                    self._tell(Kind.LINK_UNDELIVERED, rid, item.incident, self._render.link_undelivered,
                                since=item.queued_at.isoformat(), error=o.health.last_error)
         for rid, incident in sorted(self._told):
             if self._store.get_ref(incident, rid, LINK_KEY) is not None:
                 self._told.discard((rid, incident))
-                self._tell("link_delivered", rid, incident, self._render.link_delivered_late)
+                self._tell(Kind.LINK_DELIVERED, rid, incident, self._render.link_delivered_late)
             elif (inc := self._store.get(incident)) is None or inc.state is not State.ACTIVE:
                 self._told.discard((rid, incident))
 
-    def _tell(self, kind: str, rid: str, incident: str, render: Callable[[str, str, str], Any], **details: Any) -> None:
+    def _tell(self, kind: Kind, rid: str, incident: str, render: Callable[[str, str, str], Any], **details: Any) -> None:
         logger.warning("%s: room %s, incident %s", kind, rid, incident)
         others = self._fanout.room_ids - {rid}
         self._fanout.put(Post(incident, f"{kind}:{rid}", lambda lang: render(incident, rid, lang)), rooms=others)

@@ -1,39 +1,40 @@
 """What the bot says in the rooms, in French (default) and English.
 
 Pure rendering: incident + convention + time → text and minimal HTML. Times are shown in the
-venue's time zone; the registre keeps UTC.
+venue's time zone; the registre keeps UTC. The words are in the catalogs (``bot/locales``).
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from .policy.convention import Convention
-from .policy.decide import ROLE_LABELS_FR
+from .locales import DEFAULT, LANGS, Msg, catalog, phrase, reason_text, role_label, t
+from .policy.convention import Convention, Org, Person
 from .policy.incident import Incident, Source
+from .policy.reasons import Reason
 from .rooms import Button, Outgoing
 
 
 @dataclass(frozen=True)
 class Reply:
-    """A short answer to the person who typed a command, in both languages."""
+    """A short answer to the person who typed a command, in every language."""
 
-    fr: str
-    en: str
+    texts: Mapping[str, str]
 
     def text(self, lang: str) -> str:
-        return self.en if lang == "en" else self.fr
+        return self.texts.get(lang) or self.texts[DEFAULT]
 
     @classmethod
     def of(cls, render: Callable[[str], str]) -> Reply:
-        return cls(render("fr"), render("en"))
+        return cls({lang: render(lang) for lang in LANGS})
 
 
-def _t(lang: str, fr: str, en: str) -> str:
-    return en if lang == "en" else fr
+def refusal(reason: Reason, lang: str) -> str:
+    """What a refused person reads: "Refusé : " and why."""
+    return t(lang, Msg.REFUSED, reason=reason_text(reason, lang))
 
 
 class Renderer:
@@ -53,145 +54,122 @@ class Renderer:
 
     def who(self, actor: str | None, lang: str) -> str:
         if actor is None or actor == "system":
-            return _t(lang, "le système", "the system")
+            return t(lang, Msg.WHO_SYSTEM)
         person = self.conv.person(actor)
         if person is not None:
-            role = ROLE_LABELS_FR.get(person.role, person.role) if lang != "en" else person.role.replace("_", " ")
-            return f"{person.name} ({role})"
+            return f"{person.name} ({role_label(person.role, lang)})"
         source = self.conv.alarm_source(actor)
         return source.label if source else actor
 
     def _prefix(self, inc: Incident, lang: str) -> str:
-        return _t(lang, "EXERCICE — ", "EXERCISE — ") if inc.drill else ""
+        return t(lang, Msg.DRILL_PREFIX) if inc.drill else ""
 
     def origin(self, inc: Incident, lang: str) -> str:
-        t = inc.trigger
-        if t.source is Source.ALARM:
-            where = f", zone {t.details}" if t.details else ""
-            return _t(lang, f"alarme « {t.alarm_type} » de {self.who(t.actor, lang)}{where}",
-                      f"alarm '{t.alarm_type}' from {self.who(t.actor, lang)}{where}")
-        person = self.conv.person(t.actor)
-        kind = (_t(lang, "demande de l'exploitant", "venue request") if person and person.org == "venue"
-                else _t(lang, "initiative de la police", "police initiative"))
-        extra = f" — {t.details}" if t.details else ""
-        return f"{kind} : {self.who(t.actor, lang)}{extra}" if lang != "en" else f"{kind}: {self.who(t.actor, lang)}{extra}"
+        trig = inc.trigger
+        if trig.source is Source.ALARM:
+            where = f", zone {trig.details}" if trig.details else ""
+            return t(lang, Msg.ORIGIN_ALARM, alarm_type=trig.alarm_type, who=self.who(trig.actor, lang), where=where)
+        person = self.conv.person(trig.actor)
+        org = Org.VENUE if person and person.org == Org.VENUE else Org.POLICE
+        extra = f" — {trig.details}" if trig.details else ""
+        return t(lang, Msg.ORIGIN_PERSON, org=catalog(lang).orgs[org], who=self.who(trig.actor, lang), extra=extra)
 
     def link(self, inc: Incident, url: str, lang: str, now: datetime) -> Outgoing:
         cat = self.category(inc.category, lang)
         remaining = max(0, int(((inc.ends_at or now) - now).total_seconds() // 60))
         lines = [
-            f"{self._prefix(inc, lang)}🚨 {_t(lang, 'ACCÈS VIDÉO OUVERT', 'VIDEO ACCESS OPEN')} — {cat} [{inc.id}]",
-            _t(lang, f"Déclenché à {self.hm(inc.trigger.at)} — {self.origin(inc, lang)}",
-               f"Triggered at {self.hm(inc.trigger.at)} — {self.origin(inc, lang)}"),
-            _t(lang, f"Accès des agents habilités jusqu'à {self.hm(inc.ends_at)} (encore {remaining} min)",
-               f"Access for habilitated officers until {self.hm(inc.ends_at)} ({remaining} min left)"),
+            self._prefix(inc, lang) + t(lang, Msg.LINK_HEAD, category=cat, incident=inc.id),
+            t(lang, Msg.LINK_TRIGGERED, at=self.hm(inc.trigger.at), origin=self.origin(inc, lang)),
+            t(lang, Msg.LINK_UNTIL, until=self.hm(inc.ends_at), remaining=remaining),
         ]
         if inc.confirmed_by:
-            lines.append(_t(lang, f"Confirmé par {self.who(inc.confirmed_by, lang)}", f"Confirmed by {self.who(inc.confirmed_by, lang)}"))
+            lines.append(t(lang, Msg.CONFIRMED_BY, who=self.who(inc.confirmed_by, lang)))
         if inc.extensions:
-            e = inc.extensions[-1]
-            lines.append(_t(lang, f"Prolongé par {self.who(e.actor, lang)}", f"Extended by {self.who(e.actor, lang)}"))
-        lines.append(_t(lang, f"Lien (personnel, mot de passe requis) : {url}", f"Link (personal password required): {url}"))
-        lines.append(_t(lang, "Direct uniquement : aucun enregistrement par ce lien.", "Live only: nothing is recorded through this link."))
+            lines.append(t(lang, Msg.EXTENDED_BY, who=self.who(inc.extensions[-1].actor, lang)))
+        lines.append(t(lang, Msg.LINK_URL) + url)
+        lines.append(t(lang, Msg.LIVE_ONLY))
         text = "\n".join(lines)
         esc = [html.escape(line) for line in lines[:-2]]
         body = "<br>".join([f"<b>{esc[0]}</b>", *esc[1:]])
-        body += "<br>" + _t(lang, "Lien (personnel, mot de passe requis) : ", "Link (personal password required): ")
+        body += "<br>" + t(lang, Msg.LINK_URL)
         body += f'<a href="{html.escape(url)}">{html.escape(url)}</a><br><i>{html.escape(lines[-1])}</i>'
-        return Outgoing(text, body)
+        return Outgoing(text, body, urgent=True)
 
     def confirm_request(self, inc: Incident, lang: str) -> Outgoing:
         cat = self.category(inc.category, lang)
-        who = {"any_authorised": _t(lang, "une personne habilitée (exploitant ou police)", "an authorised person (venue or police)"),
-               "counterparty": _t(lang, "la police", "the police")}.get(inc.confirm_rule.value, "")
+        confirmers = {"any_authorised": Msg.CONFIRMER_ANY, "counterparty": Msg.CONFIRMER_COUNTERPARTY}
+        key = confirmers.get(inc.confirm_rule.value)
+        who = t(lang, key) if key else ""
         text = "\n".join([
-            f"{self._prefix(inc, lang)}⚠️ {_t(lang, 'ALERTE À CONFIRMER', 'ALERT TO CONFIRM')} — {cat} [{inc.id}]",
-            _t(lang, f"Origine : {self.origin(inc, lang)}", f"Origin: {self.origin(inc, lang)}"),
-            _t(lang, f"À confirmer par {who} avant {self.hm(inc.confirm_by)} : /confirm {inc.id}",
-               f"To be confirmed by {who} before {self.hm(inc.confirm_by)}: /confirm {inc.id}"),
+            self._prefix(inc, lang) + t(lang, Msg.CONFIRM_HEAD, category=cat, incident=inc.id),
+            t(lang, Msg.CONFIRM_ORIGIN, origin=self.origin(inc, lang)),
+            t(lang, Msg.CONFIRM_BEFORE, who=who, until=self.hm(inc.confirm_by), incident=inc.id),
         ])
-        buttons = (Button(_t(lang, "✅ Confirmer l'accès", "✅ Confirm access"), f"confirm:{inc.id}"),)
+        buttons = (Button(t(lang, Msg.CONFIRM_BUTTON), f"confirm:{inc.id}"),)
         return Outgoing(text, html.escape(text).replace("\n", "<br>"), buttons)
 
     def confirm_closed(self, inc: Incident, lang: str) -> Outgoing:
         if inc.confirmed_by:
-            text = _t(lang, f"✅ Alerte {inc.id} confirmée par {self.who(inc.confirmed_by, lang)} à {self.hm(inc.activated_at)}.",
-                      f"✅ Alert {inc.id} confirmed by {self.who(inc.confirmed_by, lang)} at {self.hm(inc.activated_at)}.")
+            text = t(lang, Msg.CONFIRMED, incident=inc.id, who=self.who(inc.confirmed_by, lang),
+                     at=self.hm(inc.activated_at))
         else:
-            text = _t(lang, f"⏹ Alerte {inc.id} non confirmée dans le délai : aucun accès n'a été ouvert.",
-                      f"⏹ Alert {inc.id} not confirmed in time: no access was opened.")
+            text = t(lang, Msg.NOT_CONFIRMED, incident=inc.id)
         return Outgoing(self._prefix(inc, lang) + text, html.escape(self._prefix(inc, lang) + text))
 
     def reminder(self, inc: Incident, lang: str, now: datetime) -> Outgoing:
         mins = max(0, round(((inc.ends_at or now) - now).total_seconds() / 60))
-        text = _t(lang, f"⏳ L'accès {inc.id} se termine dans {mins} min ({self.hm(inc.ends_at)}). Pour prolonger : /extend 30",
-                  f"⏳ Access {inc.id} ends in {mins} min ({self.hm(inc.ends_at)}). To extend: /extend 30")
+        text = t(lang, Msg.REMINDER, incident=inc.id, minutes=mins, until=self.hm(inc.ends_at))
         return self._plain(self._prefix(inc, lang) + text)
 
     def extended(self, inc: Incident, lang: str) -> Outgoing:
         e = inc.extensions[-1]
-        text = _t(lang, f"➕ Accès {inc.id} prolongé jusqu'à {self.hm(e.ends_at)} par {self.who(e.actor, lang)}.",
-                  f"➕ Access {inc.id} extended until {self.hm(e.ends_at)} by {self.who(e.actor, lang)}.")
+        text = t(lang, Msg.EXTENDED, incident=inc.id, until=self.hm(e.ends_at), who=self.who(e.actor, lang))
         return self._plain(self._prefix(inc, lang) + text)
 
     def closure(self, inc: Incident, lang: str, viewers: Sequence[tuple[str, datetime]], streams: int, records: int,
                 anchor: str = "") -> Outgoing:
-        reason = {
-            "ended": _t(lang, f"fin demandée par {self.who(inc.closed_by, lang)}", f"ended by {self.who(inc.closed_by, lang)}"),
-            "expired": _t(lang, "durée écoulée", "time limit reached"),
-            "authorisation_lapsed": _t(lang, "autorisation préfectorale expirée", "prefectoral authorisation lapsed"),
-            "not_confirmed": _t(lang, "alerte non confirmée", "alert not confirmed"),
-        }.get(inc.close_reason or "", inc.close_reason or "")
+        reasons = {"ended": Msg.CLOSED_ENDED, "expired": Msg.CLOSED_EXPIRED,
+                   "authorisation_lapsed": Msg.CLOSED_LAPSED, "not_confirmed": Msg.CLOSED_NOT_CONFIRMED}
+        key = reasons.get(inc.close_reason or "")
+        reason = t(lang, key, who=self.who(inc.closed_by, lang)) if key else inc.close_reason or ""
         start = inc.activated_at or inc.opened_at
         minutes = int(((inc.closed_at or start) - start).total_seconds() // 60)
-        seen = ", ".join(f"{self.who(p, lang)} ({self.hm(at)})" for p, at in viewers) or _t(lang, "aucun", "none")
+        seen = ", ".join(f"{self.who(p, lang)} ({self.hm(at)})" for p, at in viewers) or t(lang, Msg.NOBODY)
         lines = [
-            f"{self._prefix(inc, lang)}🔒 {_t(lang, 'ACCÈS TERMINÉ', 'ACCESS ENDED')} — {self.category(inc.category, lang)} [{inc.id}]",
-            _t(lang, f"Motif : {reason} à {self.hm(inc.closed_at)}", f"Reason: {reason} at {self.hm(inc.closed_at)}"),
-            _t(lang, f"Déclenchement : {self.hm(inc.trigger.at)}, {self.origin(inc, lang)}",
-               f"Trigger: {self.hm(inc.trigger.at)}, {self.origin(inc, lang)}"),
-            _t(lang, f"Accès ouvert : {self.hm(inc.activated_at)} → {self.hm(inc.closed_at)} ({minutes} min)",
-               f"Access open: {self.hm(inc.activated_at)} → {self.hm(inc.closed_at)} ({minutes} min)"),
-            _t(lang, f"Agents connectés : {seen}", f"Officers who signed in: {seen}"),
-            _t(lang, f"Flux vidéo ouverts : {streams}", f"Video streams opened: {streams}"),
-            _t(lang, f"Liens et sessions révoqués. Registre : {records} entrées pour cet incident.",
-               f"Links and sessions revoked. Registre: {records} records for this incident."),
+            self._prefix(inc, lang)
+            + t(lang, Msg.CLOSURE_HEAD, category=self.category(inc.category, lang), incident=inc.id),
+            t(lang, Msg.CLOSURE_REASON, reason=reason, at=self.hm(inc.closed_at)),
+            t(lang, Msg.CLOSURE_TRIGGER, at=self.hm(inc.trigger.at), origin=self.origin(inc, lang)),
+            t(lang, Msg.CLOSURE_OPEN, start=self.hm(inc.activated_at), end=self.hm(inc.closed_at), minutes=minutes),
+            t(lang, Msg.CLOSURE_VIEWERS, seen=seen),
+            t(lang, Msg.CLOSURE_STREAMS, streams=streams),
+            t(lang, Msg.CLOSURE_REVOKED, records=records),
         ]
         if anchor:
-            lines.append(_t(lang, f"Empreinte du registre à la clôture : {anchor}", f"Registre hash at closing: {anchor}"))
+            lines.append(t(lang, Msg.CLOSURE_ANCHOR, anchor=anchor))
         return self._plain("\n".join(lines))
 
     def authorisation_warning(self, lang: str) -> Outgoing:
         a = self.conv.authorisation
-        return self._plain(_t(
-            lang,
-            f"⚠️ L'autorisation préfectorale {a.reference} expire le {a.expires:%d/%m/%Y}. Sans renouvellement, Vigie refusera toute transmission après cette date.",
-            f"⚠️ Prefectoral authorisation {a.reference} expires on {a.expires:%Y-%m-%d}. Without renewal, Vigie will refuse any transmission after that date.",
-        ))
+        return self._plain(t(lang, Msg.AUTHORISATION_WARNING, reference=a.reference, expires=a.expires))
 
     def link_undelivered(self, incident: str, room: str, lang: str) -> Outgoing:
-        return self._plain(_t(
-            lang,
-            f"⚠️ Le lien de l'incident {incident} n'a pas pu être remis au salon {room}. Vigie réessaie sans "
-            "relâche ; prévenez ce salon par un autre moyen.",
-            f"⚠️ The link of incident {incident} could not be delivered to room {room}. Vigie keeps retrying; "
-            "warn that room by other means."))
+        return self._plain(t(lang, Msg.LINK_UNDELIVERED, incident=incident, room=room))
 
     def link_delivered_late(self, incident: str, room: str, lang: str) -> Outgoing:
-        return self._plain(_t(lang, f"Le lien de l'incident {incident} a finalement été remis au salon {room}.",
-                              f"The link of incident {incident} has now been delivered to room {room}."))
+        return self._plain(t(lang, Msg.LINK_DELIVERED_LATE, incident=incident, room=room))
 
     def close_unrecorded(self, incident: str, cause: str, lang: str) -> Outgoing:
-        return self._plain(_t(
-            lang,
-            f"🔒 Accès {incident} fermé : liens, sessions et flux sont coupés. Vigie n'a pas pu l'inscrire "
-            f"({cause}) ; nouvel essai automatique, le rapport de clôture suivra.",
-            f"🔒 Access {incident} closed: links, sessions and streams are cut. Vigie could not record it "
-            f"({cause}); retrying automatically, the closure report will follow."))
+        return self._plain(t(lang, Msg.CLOSE_UNRECORDED, incident=incident, cause=cause))
 
-    def notice(self, text_fr: str, text_en: str, lang: str) -> Outgoing:
-        return self._plain(_t(lang, text_fr, text_en))
+    def notice(self, text: Callable[[str], str], lang: str) -> Outgoing:
+        return self._plain(text(lang))
 
     @staticmethod
     def _plain(text: str) -> Outgoing:
         return Outgoing(text, html.escape(text).replace("\n", "<br>"))
+
+
+def guessing_notice(person: Person, failures: int, clients: int) -> Callable[[str], str]:
+    """The rooms' warning when a roster member's password is being guessed, in each room's language."""
+    return phrase(Msg.GUESSING_NOTICE, name=person.name, id=person.id, failures=failures, clients=clients)

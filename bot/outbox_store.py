@@ -8,9 +8,10 @@ them at start from the state (a room without a link message gets one posted).
 A ``closing`` row holds an ended incident until its end record, closure report and message
 removals are all owed to the outbox: the desk resumes every such row at start.
 
-Both tables have their own schema strings, applied with ``CREATE TABLE IF NOT EXISTS`` on their
-own connection: the state store's migrations can adopt them unchanged. Every wait for a lock is
-short and bounded (``BUSY_MS``): a locked file is an error to retry, never a frozen event loop.
+Both tables are state migration v3 (``bot/migrations.py``); the journal runs the state migrations on
+its own connection too, so it works on a file (or ``:memory:``) the store has not opened. Every wait
+for a lock is short and bounded (``BUSY_MS``): a locked file is an error to retry, never a frozen
+event loop.
 """
 
 from __future__ import annotations
@@ -25,20 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import migrations
+
 logger = logging.getLogger(__name__)
 
 BUSY_MS = 200
-
-OUTBOX_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL, lane INTEGER NOT NULL,
-    incident TEXT, kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, closing INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS outbox_room ON outbox (room, lane, id);
-"""
-
-CLOSING_SCHEMA = """
-CREATE TABLE IF NOT EXISTS closing (incident TEXT PRIMARY KEY, data TEXT NOT NULL, revoked INTEGER NOT NULL);
-"""
-
 
 @dataclass(frozen=True)
 class Row:
@@ -73,7 +65,7 @@ class Journal:
             if self.path != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(OUTBOX_SCHEMA + CLOSING_SCHEMA)
+            migrations.migrate(self._db, migrations.STATE, self.path)
         except BaseException:
             self._db.close()
             raise

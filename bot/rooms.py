@@ -8,8 +8,10 @@ a restarted bot can still edit or delete what it posted before.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,8 @@ class Outgoing:
     text: str  # plain text, already in the room's language
     html: str  # the same with minimal HTML (<b>, <i>, <a>, <code>, <br>)
     buttons: tuple[Button, ...] = ()
+    # Carries the access link: a room that must pace its messages sends this one first.
+    urgent: bool = False
 
 
 @runtime_checkable
@@ -46,3 +50,24 @@ class Room(Protocol):
     async def replace_tile(self, ref: str, jpeg: bytes, caption: str) -> str: ...
 
     async def remove(self, ref: str) -> None: ...
+
+
+class ReplyTasks:
+    """Answers to people, each sent from a task of its own so that one waiting for the room never
+    holds up the next command. At close, those still under way are cancelled: each reports itself
+    (log and registre), none is dropped silently."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)  # a reference, or the task could be collected mid-send
+        task.add_done_callback(self._tasks.discard)
+
+    async def abandon(self, timeout: float) -> None:
+        late = set(self._tasks)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=timeout)

@@ -13,6 +13,7 @@ import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -41,6 +42,7 @@ class ServiceCfg(Strict):
     timezone: str = "Europe/Paris"
     tile_interval_seconds: int = Field(default=30, ge=5, le=600)
     link_keys_file: Path | None = None
+    health_token_file: Path | None = None  # /healthz/details for monitoring (else loopback only)
 
     @field_validator("timezone")
     @classmethod
@@ -59,6 +61,31 @@ class ServiceCfg(Strict):
         return v.rstrip("/")
 
 
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+BOT_API = "https://api.telegram.org"
+
+
+def bot_api_base(v: str) -> str:
+    """A Bot API base URL (the official server, a local Bot API server, an outbound proxy).
+
+    HTTPS, because the token travels in every request path; plain HTTP only to this machine
+    (a local ``telegram-bot-api`` server). No credentials, query or fragment: Vigie appends
+    ``/bot<token>/<method>`` (``/file/bot<token>/<path>`` for files) itself.
+    """
+    parts = urlsplit(v.strip())
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError("must be an absolute URL such as https://api.telegram.org")
+    if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
+        raise ValueError("must use https (the bot token is in every request); http is only allowed to localhost")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("must not carry credentials, a query or a fragment")
+    path = parts.path.rstrip("/")
+    if path.endswith(("/bot", "/file/bot")):
+        raise ValueError("give the server's base URL without the /bot suffix, e.g. https://api.telegram.org")
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
 class TelegramCfg(Strict):
     enabled: bool = False
     chats: tuple[int, ...] = ()
@@ -66,6 +93,13 @@ class TelegramCfg(Strict):
     strangers: Literal["refuse", "silent"] = "refuse"
     token_file: Path | None = None
     webhook: bool = False
+    api_url: str = BOT_API  # the Bot API server: Telegram's, a local Bot API server, or a proxy
+    file_url: str | None = None  # where files are fetched; default: api_url
+
+    @field_validator("api_url", "file_url")
+    @classmethod
+    def _api(cls, v: str | None) -> str | None:
+        return None if v is None else bot_api_base(v)
 
 
 class MatrixCfg(Strict):
@@ -149,6 +183,7 @@ class PersonCfg(Strict):
     telegram_id: int | None = None
     matrix_id: str | None = Field(default=None, pattern=r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-:\[\]]+$")
     password_hash: str | None = None
+    rio: str | None = Field(default=None, pattern=r"^[0-9A-Za-z]{5,12}$")  # police: typed to sign in
 
 
 class RosterFile(Strict):
@@ -266,6 +301,7 @@ class Secrets(Strict):
     matrix_password: SecretStr | None = None
     alarm: tuple[AlarmSecret, ...] = ()
     sia_keys: tuple[PanelKey, ...] = ()  # SIA DC-09 panels' AES keys (issue 6)
+    health_token: SecretStr | None = None  # bearer token of /healthz/details
 
     def sia_key(self, panel: str) -> str | None:
         return next((k.key.get_secret_value() for k in self.sia_keys if k.panel == panel), None)

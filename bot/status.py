@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
+from .locales import Msg, t
 from .messages import Renderer
 from .outbox import RoomHealth
 from .policy.convention import Authorisation
@@ -18,31 +19,27 @@ from .policy.incident import Incident, State
 def status_text(lang: str, render: Renderer, now: datetime, incs: Sequence[Incident],
                 health: Mapping[str, RoomHealth], closing: Sequence[str], auth: Authorisation,
                 extra: Callable[[str], list[str]] | None) -> str:
-    en = lang == "en"
     lines: list[str] = []
     if not incs:
-        lines.append("No open incident." if en else "Aucun incident ouvert.")
+        lines.append(t(lang, Msg.STATUS_NONE))
     for inc in incs:
-        prefix = ("EXERCISE " if en else "EXERCICE ") if inc.drill else ""
-        cat = render.category(inc.category, lang)
+        shown = {"drill": t(lang, Msg.STATUS_DRILL) if inc.drill else "", "incident": inc.id,
+                 "category": render.category(inc.category, lang)}
         if inc.state is State.PENDING:
-            lines.append(f"{prefix}{inc.id} — {cat}: " + (f"waiting for confirmation until {render.hm(inc.confirm_by)}"
-                         if en else f"en attente de confirmation jusqu'à {render.hm(inc.confirm_by)}"))
+            lines.append(t(lang, Msg.STATUS_PENDING, until=render.hm(inc.confirm_by), **shown))
         else:
             left = max(0, int(((inc.ends_at or now) - now).total_seconds() // 60))
-            lines.append(f"{prefix}{inc.id} — {cat}: " + (f"access open until {render.hm(inc.ends_at)} ({left} min left)"
-                         if en else f"accès ouvert jusqu'à {render.hm(inc.ends_at)} (encore {left} min)"))
+            lines.append(t(lang, Msg.STATUS_ACTIVE, until=render.hm(inc.ends_at), left=left, **shown))
     for rid, h in sorted(health.items()):
-        owed = ", ".join(h.links_failing)
-        why = ((f"link {owed} not delivered — " if en else f"lien {owed} non remis — ") if owed else "")
-        error = h.last_error or ("no answer yet" if en else "toujours sans réponse")
-        state = "ok" if h.ok else (f"FAILING: {why}{error}" if en else f"EN ÉCHEC : {why}{error}")
-        lines.append(f"{'Room' if en else 'Salon'} {rid}: {state}")
+        if h.ok:
+            lines.append(t(lang, Msg.STATUS_ROOM_OK, room=rid))
+            continue
+        owed = t(lang, Msg.STATUS_LINK_OWED, incidents=", ".join(h.links_failing)) if h.links_failing else ""
+        error = h.last_error or t(lang, Msg.STATUS_NO_ANSWER)
+        lines.append(t(lang, Msg.STATUS_ROOM_FAILING, room=rid, error=owed + error))
     if closing:
-        lines.append(("Closing not yet recorded (retrying): " if en else
-                      "Clôture pas encore inscrite (nouvel essai en cours) : ") + ", ".join(closing))
-    lines.append(f"Prefectoral authorisation {auth.reference} valid until {auth.expires:%Y-%m-%d}" if en
-                 else f"Autorisation préfectorale {auth.reference} valable jusqu'au {auth.expires:%d/%m/%Y}")
+        lines.append(t(lang, Msg.STATUS_CLOSING, incidents=", ".join(closing)))
+    lines.append(t(lang, Msg.STATUS_AUTHORISATION, reference=auth.reference, expires=auth.expires))
     if extra is not None:
         lines.extend(extra(lang))
     return "\n".join(lines)

@@ -3,7 +3,8 @@
 The registre is the append-only record of what happened; this store is the mutable present:
 open and closed incidents, the references of messages posted in each room (so a restarted bot
 can still edit or delete them), viewer sessions (hashed ids), seen webhook ids (replay
-protection) and counters. Small synchronous writes: sub-millisecond in WAL mode.
+protection), counters and failed sign-ins. Small synchronous writes: sub-millisecond in WAL mode. Its tables are
+versioned migrations in ``bot/migrations.py`` (``STATE``).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import logging
 import re
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from . import migrations
 from .outbox_store import BUSY_MS, rollback
 from .policy import incident as sm
 from .policy.incident import Incident
@@ -24,18 +27,6 @@ from .policy.incident import Incident
 logger = logging.getLogger(__name__)
 
 _NUMBERED = re.compile(r"^([A-Z]+)-(\d{8})-(\d+)$")  # INC-20261125-01 counts under INC20261125
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS incidents (id TEXT PRIMARY KEY, drill INTEGER NOT NULL, state TEXT NOT NULL,
-    opened_at TEXT NOT NULL, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS refs (incident TEXT NOT NULL, room TEXT NOT NULL, key TEXT NOT NULL, ref TEXT NOT NULL,
-    live INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (incident, room, key));
-CREATE TABLE IF NOT EXISTS sessions (id_hash TEXT PRIMARY KEY, person TEXT NOT NULL, incident TEXT NOT NULL,
-    expires TEXT NOT NULL, client TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS webhook_ids (source TEXT NOT NULL, id TEXT NOT NULL, seen_at TEXT NOT NULL,
-    PRIMARY KEY (source, id));
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
 
 
 @dataclass(frozen=True)
@@ -54,7 +45,11 @@ class Store:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=BUSY_MS / 1000)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            migrations.migrate(self._db, migrations.STATE, str(path))
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -180,3 +175,27 @@ class Store:
         """Un-see an id whose alarm could not be handled, so the sender's retry is accepted."""
         with self._lock:
             self._db.execute("DELETE FROM webhook_ids WHERE source=? AND id=?", (source, webhook_id))
+
+    # --- failed sign-ins (bot/lockout.py): written through, so a restart lifts no lock ---
+
+    def open_lockouts(self) -> list[tuple[str, list[datetime], datetime | None]]:
+        """Every row: (key, failure times, locked until); the table is migration v2."""
+        with self._lock:
+            rows = self._db.execute("SELECT key, failures, locked_until FROM lockouts").fetchall()
+        return [
+            (key, [datetime.fromisoformat(t) for t in json.loads(times)],
+             datetime.fromisoformat(until) if until else None)
+            for key, times, until in rows
+        ]
+
+    def save_lockout(self, key: str, failures: list[datetime], locked_until: datetime | None) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO lockouts (key, failures, locked_until) VALUES (?,?,?) ON CONFLICT(key) DO UPDATE "
+                "SET failures=excluded.failures, locked_until=excluded.locked_until",
+                (key, json.dumps([t.isoformat() for t in failures]), locked_until.isoformat() if locked_until else None),
+            )
+
+    def delete_lockouts(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            self._db.executemany("DELETE FROM lockouts WHERE key=?", [(k,) for k in keys])

@@ -16,8 +16,15 @@ TODAY = date(2026, 11, 25)
 
 
 def copy_example(tmp_path: Path) -> Path:
+    """A copy of the example config whose cameras point at loopback addresses.
+
+    The example's cameras sit on a venue LAN (10.42.0.x); a test that starts the app must never
+    send traffic there, so the copy keeps the same shape on 127.0.0.x, where nothing answers.
+    """
     d = tmp_path / "config"
     shutil.copytree(EXAMPLE, d)
+    cams = d / "cameras.toml"
+    cams.write_text(cams.read_text(encoding="utf-8").replace("rtsp://10.42.0.", "rtsp://127.0.0."), encoding="utf-8")
     return d
 
 

@@ -12,7 +12,7 @@ from argon2 import PasswordHasher
 
 from bot.access import Access
 from bot.audit import Registre
-from bot.desk import Desk, DeskConfig
+from bot.desk import Desk, DeskConfig, record_room_failure
 from bot.messages import Renderer
 from bot.outbox import Fanout
 from bot.outbox_store import Journal
@@ -109,14 +109,12 @@ class Harness:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.access = Access(self.conv, ["k" * 40], self.registre, self.store, self.clock, self.store.get,
                              "https://vigie.test", hasher=FAST_HASHER)
-        holder: list[Desk] = []
-        self.fanout = Fanout(self.rooms, self.store, lambda r, o, e: holder[0].on_room_failure(r, o, e), self.clock,
+        self.fanout = Fanout(self.rooms, self.store, record_room_failure(self.registre, self.store), self.clock,
                              journal=self.journal, base_delay=0.01, max_delay=0.05)
         self.desk = Desk(self.conv, self.store, self.registre, self.fanout, self.access, self.scheduler,
                          Renderer(self.conv, ZoneInfo("Europe/Paris")), self.clock,
                          {"hall": "Hall d'entrée", "fosse": "Fosse", "loges": "Loges"},
                          config or DeskConfig(closing_retry_max=0.2))
-        holder.append(self.desk)
 
     async def start(self) -> Harness:
         self.scheduler.start(paused=True)  # timers are driven by the test through desk.sweep()

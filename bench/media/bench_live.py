@@ -1,4 +1,4 @@
-"""Live figures of DESIGN §9, in a real browser and a real bot process, beside their baselines.
+"""Live figures against the design's performance targets, in a real browser and a real bot process, beside their baselines.
 
     .venv/bin/python -m bench.media.bench_live [--cameras 20] [--viewers 10] [--opens 10]
         [--soak-minutes 10] [--source farm|synthetic]
@@ -28,7 +28,7 @@ Debian's packages are there, else synthetic cameras in the bot. Two phases:
    Baselines: the RSS of the same process before any viewer, and the demux-only floor of the
    same cameras measured in this process (PyAV threads doing nothing but receive).
 
-Nothing here asserts: each figure is printed beside its DESIGN §9 target and its baseline.
+Nothing here asserts: each figure is printed beside its design target and its baseline.
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ async def browser_phase(cams: list[Cam], opens: int, rows: list[Row]) -> None:
                                                     is_mobile=True, has_touch=True)
                 page = await context.new_page()
                 await page.goto(link)
-                await page.select_option("#person", AGENT)
+                await page.fill("#person", AGENT)
                 await page.fill("#password", app.passwords[AGENT])
                 await page.click("button[type=submit]")
                 await page.wait_for_url("**/live/view")
@@ -339,7 +339,7 @@ def main() -> None:
         if farm is not None:
             farm.stop()
     print(f"\nsource: {source}, {args.cameras} cameras" + (" (farm, 1080p25 ~4 Mbit/s)" if urls else " (synthetic)"))
-    print(f"{'figure':52} {'measured':>22}  {'DESIGN §9':>20}  baseline (same run)")
+    print(f"{'figure':52} {'measured':>22}  {'target':>20}  baseline (same run)")
     for r in rows:
         print(f"{r.name:52} {r.value:>22}  {r.target:>20}  {r.baseline}")
 

@@ -27,9 +27,10 @@ import av
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bot.media.cameras import Camera, CameraHub, RtspSource  # noqa: E402
+from bot.media.cameras import Camera, CameraHub  # noqa: E402
 from bot.media.fmp4 import FragmentWriter  # noqa: E402
 from bot.media.relay import Relay  # noqa: E402
+from bot.media.rtsp import RtspSource  # noqa: E402
 from bot.media.synthetic import EncodedLoop, SyntheticSource, encode_loop  # noqa: E402
 from bot.media.tiles import MosaicRenderer, decode_keyframe, tile_inputs  # noqa: E402
 from tests.media.conftest import farm_available, start_farm  # noqa: E402

@@ -16,6 +16,8 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 
+from ..locales import Msg, bilingual
+
 logger = logging.getLogger(__name__)
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
@@ -23,20 +25,15 @@ DEFAULT_TOLERANCE = 300
 
 # int() would also take " 12", "+12", "1_2" and non-ASCII digits; a timestamp is plain digits.
 _TIMESTAMP = re.compile(r"[0-9]{1,15}")
+# Senders use short ids ("msg_2KWPBgLl…"); a long one is only there to fill the replay table.
+MAX_ID = 128
 
 _MESSAGES = {
-    "bad_signature": "Invalid signature. / Signature invalide.",
-    "missing_headers": (
-        "Missing webhook-id, webhook-timestamp or webhook-signature header. / "
-        "En-tête webhook-id, webhook-timestamp ou webhook-signature manquant."
-    ),
-    "stale_timestamp": (
-        "webhook-timestamp is outside the accepted window; check the sender's clock. / "
-        "webhook-timestamp hors de la fenêtre acceptée ; vérifiez l'horloge de l'émetteur."
-    ),
-    "bad_timestamp": (
-        "webhook-timestamp must be Unix seconds. / webhook-timestamp doit être en secondes Unix."
-    ),
+    "bad_signature": Msg.HOOK_BAD_SIGNATURE,
+    "missing_headers": Msg.HOOK_MISSING_HEADERS,
+    "stale_timestamp": Msg.HOOK_STALE_TIMESTAMP,
+    "bad_timestamp": Msg.HOOK_BAD_TIMESTAMP,
+    "bad_id": Msg.HOOK_BAD_ID,
 }
 
 
@@ -48,7 +45,8 @@ class WebhookError(Exception):
     def __init__(self, code: str) -> None:
         super().__init__(code)
         self.code = code
-        self.message = _MESSAGES[code]
+        # English first: the reader is the developer of the sending system.
+        self.message = bilingual(_MESSAGES[code], first="en", max_id=MAX_ID)  # only bad_id shows max_id
 
 
 def decode_secret(secret: str) -> bytes:
@@ -109,6 +107,8 @@ def verify(
     signature = lowered.get("webhook-signature", "")
     if not (msg_id and timestamp and signature):
         raise WebhookError("missing_headers")
+    if len(msg_id) > MAX_ID:
+        raise WebhookError("bad_id")
     if not _TIMESTAMP.fullmatch(timestamp):
         raise WebhookError("bad_timestamp")
     ts = int(timestamp)

@@ -6,21 +6,40 @@ the roster (by Matrix user id) are served; anyone else gets a short refusal or s
 ``strangers`` setting) and a line in the registre. Ordinary chat is not a command and is left
 alone. A pending alarm is confirmed by ``/confirm`` (a reply to the confirmation message names
 its incident) or by a ✅ reaction on that message.
+
+What was said while Vigie was away is not lost: after the events of each sync, the sync loop
+queues the sync's position; the inbox saves it (``inbox-position.json`` in the Matrix store)
+once it has handled everything before it, and the first sync after a start resumes from there.
+Commands typed long ago go through ``commands.run_late`` (``/fin`` applied, a stale ``/alerte``
+answered with a request to resend, all in the registre).
+
+Replies and the stranger announcement leave from tasks of their own, retried until
+``REPLY_DEADLINE``; one that cannot be delivered (or is still pending at shutdown) is written to
+the registre as a ``room_error`` and logged, never dropped silently.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
+import os
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import nio
 
 from .. import commands
 from ..desk import UNKNOWN_PERSON, WRONG_ROOM, Desk
+from ..kinds import Kind
+from ..locales import Msg, t
+from ..messages import refusal
 from ..policy.incident import State
+from ..rooms import ReplyTasks
 from ..settings import MatrixCfg
 from .room import plain_notice
 
@@ -28,8 +47,9 @@ logger = logging.getLogger(__name__)
 
 # Reaction keys that mean "confirm", after dropping emoji variation selectors (✔️ → ✔).
 CONFIRM_KEYS = frozenset({"✅", "✔", "☑"})
-REPLY_TIMEOUT = 30.0
-_QUEUE_MAX = 1000
+REPLY_TIMEOUT = 30.0  # one attempt
+REPLY_DEADLINE = 300.0  # retried until then, then reported
+POSITION_FILE = "inbox-position.json"
 _FALLBACK = re.compile(r"\A(?:>[^\n]*\n)+\n?")
 
 SendNotice = Callable[[str, dict[str, Any], str], Awaitable[str]]
@@ -43,34 +63,78 @@ def strip_reply_fallback(body: str) -> str:
 
 class Inbox:
     def __init__(self, desk: Desk, cfg: MatrixCfg, own_user: str, send: SendNotice,
-                 confirmations: Lookup, encrypted: Callable[[str], bool]) -> None:
+                 confirmations: Lookup, encrypted: Callable[[str], bool], store_dir: Path | None = None,
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._desk = desk
         self._cfg = cfg
         self._own = own_user
         self._send = send
         self._confirmations = confirmations
         self._encrypted = encrypted
-        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(_QUEUE_MAX)
+        self._store_dir = store_dir
+        self._wall_clock = wall_clock
+        # No bound: dropping a command because many arrived at once would lose it silently.
+        self._queue: asyncio.Queue[tuple[str | None, Any]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._replies = ReplyTasks()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="matrix-inbox")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 1.0) -> None:
+        """Stop reading; replies under way go on (the client is still open for the outboxes' drain)."""
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait({self._task}, timeout=timeout)
             self._task = None
 
-    def put(self, room_id: str, event: Any) -> None:
+    async def abandon_replies(self, timeout: float = 1.0) -> None:
+        """At close: the replies still not delivered are cancelled, each reporting itself."""
+        await self._replies.abandon(timeout)
+
+    # ---------- the position in the rooms' history ----------
+
+    def saved_position(self) -> str | None:
+        """The sync token after the last event this inbox finished handling (None: never saved)."""
+        if self._store_dir is None:
+            return None
         try:
-            self._queue.put_nowait((room_id, event))
-        except asyncio.QueueFull:
-            logger.warning("matrix: inbox full, dropping %s in %s", type(event).__name__, room_id)
+            data = json.loads((self._store_dir / POSITION_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        since = data.get("since") if isinstance(data, dict) else None
+        return since if isinstance(since, str) and since else None
+
+    def put_position(self, since: str) -> None:
+        """Everything queued before this is handled: ``since`` may be saved once it is."""
+        self._queue.put_nowait((None, since))
+
+    def forget_position(self) -> None:
+        if self._store_dir is not None:
+            (self._store_dir / POSITION_FILE).unlink(missing_ok=True)
+
+    def _save_position(self, since: str) -> None:
+        if self._store_dir is None:
+            return
+        path = self._store_dir / POSITION_FILE
+        tmp = path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps({"since": since}), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:  # the next sync saves it again; a restart may re-read a few events
+            logger.warning("matrix: could not save the inbox position: %s", exc)
+
+    # ---------- events ----------
+
+    def put(self, room_id: str, event: Any) -> None:
+        self._queue.put_nowait((room_id, event))
 
     async def _run(self) -> None:
         while True:
             room_id, event = await self._queue.get()
+            if room_id is None:
+                self._save_position(str(event))
+                continue
             try:
                 await self.handle(room_id, event)
             except asyncio.CancelledError:
@@ -110,9 +174,10 @@ class Inbox:
         if cmd.name == "confirm" and not cmd.args and reply_to:
             incident = self.incident_of(room_id, reply_to)
             if incident is not None:
-                cmd = commands.Command("confirm", (incident,), incident)
+                cmd = commands.Command("confirm", (incident,), incident, cmd.word)
         person = self._desk.conv.by_matrix(event.sender)
-        text = await commands.run(self._desk, cmd, person, self._room_key(room_id), self._lang())
+        text = await commands.run_late(self._desk, cmd, person, self._room_key(room_id), self._lang(),
+                                       self._sent_at(event), self._wall_clock())
         # Let the outboxes woken by the command put their link on the wire first: Synapse persists one
         # room's events one at a time, and the link is what the officers are waiting for.
         await asyncio.sleep(0)
@@ -129,7 +194,8 @@ class Inbox:
             return
         person = self._desk.conv.by_matrix(event.sender)
         cmd = commands.Command("confirm", (current.id,), current.id)
-        text = await commands.run(self._desk, cmd, person, self._room_key(room_id), self._lang())
+        text = await commands.run_late(self._desk, cmd, person, self._room_key(room_id), self._lang(),
+                                       self._sent_at(event), self._wall_clock())
         await self._reply(room_id, text, f"reply:{event.event_id}", event.reacts_to)
 
     async def _member(self, room_id: str, event: nio.RoomMemberEvent) -> None:
@@ -139,16 +205,8 @@ class Inbox:
         if user == self._own or room_id not in self._cfg.rooms or self._desk.conv.by_matrix(user) is not None:
             return
         self._desk.refuse_stranger(user, self._room_key(room_id), "not_on_roster", event="joined_room")
-        en = self._lang() == "en"
-        if self._encrypted(room_id):
-            text = (f"⚠️ {user} is not on the convention's roster: Vigie sends them nothing (their devices get no keys)."
-                    if en else f"⚠️ {user} n'est pas sur la liste de la convention : Vigie ne lui transmet rien "
-                    "(ses appareils ne reçoivent pas les clés).")
-        else:
-            text = (f"⚠️ {user} is not on the convention's roster and this room is not encrypted: they can read "
-                    "what Vigie posts here. Remove them from the room." if en else
-                    f"⚠️ {user} n'est pas sur la liste de la convention et ce salon n'est pas chiffré : "
-                    "cette personne peut lire ce que Vigie publie ici. Retirez-la du salon.")
+        warning = Msg.STRANGER_ENCRYPTED if self._encrypted(room_id) else Msg.STRANGER_CLEAR
+        text = t(self._lang(), warning, user=user)
         await self._reply(room_id, text, f"member:{event.event_id}", None)
 
     async def _refused_stranger(self, room_id: str, sender: str, what: str, reply_to: str) -> bool:
@@ -161,8 +219,7 @@ class Inbox:
         self._desk.refuse_stranger(sender, self._room_key(room_id), reason.code, command=what)
         logger.info("matrix: refused %s from %s in %s (%s)", what, sender, room_id, reason.code)
         if self._cfg.strangers == "refuse":
-            lang = self._lang()
-            text = ("Refused: " if lang == "en" else "Refusé : ") + reason.text(lang)
+            text = refusal(reason, self._lang())
             await self._reply(room_id, text, f"refusal:{room_id}:{reply_to}:{sender}", reply_to)
         return True
 
@@ -174,10 +231,38 @@ class Inbox:
                 return inc.id
         return self._confirmations(room_id, event_id)
 
+    def _sent_at(self, event: Any) -> datetime:
+        ts = getattr(event, "server_timestamp", None)
+        return datetime.fromtimestamp(ts / 1000, UTC) if isinstance(ts, int) and ts > 0 else self._wall_clock()
+
     async def _reply(self, room_id: str, text: str, key: str, reply_to: str | None) -> None:
+        """Send from a task of its own (see the module doc); the inbox goes on with the next event."""
+        self._replies.spawn(self._deliver(room_id, text, key, reply_to), f"matrix-reply:{room_id}")
+
+    async def _deliver(self, room_id: str, text: str, key: str, reply_to: str | None) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REPLY_DEADLINE
+        delay = 0.5
+        error = "stopping"
         try:
-            await asyncio.wait_for(self._send(room_id, plain_notice(text, reply_to), key), REPLY_TIMEOUT)
+            while True:
+                try:
+                    await asyncio.wait_for(self._send(room_id, plain_notice(text, reply_to), key), REPLY_TIMEOUT)
+                    return
+                except Exception as exc:  # the same key each time: Synapse never posts it twice
+                    error = f"{type(exc).__name__}: {exc}"[:300]
+                if loop.time() + delay > deadline:
+                    break
+                logger.info("matrix: reply in %s not delivered yet (%s), again in %.1fs", room_id, error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
         except asyncio.CancelledError:
+            self._report(room_id, text, error)
             raise
-        except Exception as exc:
-            logger.warning("matrix: reply in %s not delivered: %s: %s", room_id, type(exc).__name__, exc)
+        self._report(room_id, text, error)
+
+    def _report(self, room_id: str, text: str, error: str) -> None:
+        logger.error("matrix: reply in %s NOT delivered (%s): %s", room_id, error, text[:80])
+        with contextlib.suppress(Exception):  # reporting must not mask the cause in the log
+            self._desk.registre.append(Kind.ROOM_ERROR, actor="system", details={
+                "room": self._room_key(room_id), "operation": "reply", "error": error, "text": text[:200]})

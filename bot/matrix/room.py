@@ -17,24 +17,35 @@ import html
 import io
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from PIL import Image, UnidentifiedImageError
 
+from ..locales import Msg, t
 from ..rooms import Outgoing
 
-if TYPE_CHECKING:
-    from .matrix import MatrixConnection
+
+class MatrixConnection(Protocol):
+    """What a room needs of the shared connection (``bot.matrix.transport``), no more."""
+
+    async def send(self, room_id: str, content: dict[str, Any], key: str,
+                   event_type: str = "m.room.message") -> str: ...
+
+    async def redact(self, room_id: str, event_id: str, reason: str) -> None: ...
+
+    async def edits_of(self, room_id: str, event_id: str) -> list[str]: ...
+
+    async def upload_jpeg(self, room_id: str, jpeg: bytes, key: str) -> tuple[str, dict[str, Any] | None]: ...
+
+    def forget_upload(self, key: str) -> None: ...
+
+    async def delete_media(self, mxc: str) -> bool: ...
+
 
 logger = logging.getLogger(__name__)
 
 HTML_FORMAT = "org.matrix.custom.html"
 TILE_FILENAME = "vigie-tuile.jpg"
-_HINT = {
-    "fr": "Pour confirmer : répondez /confirm à ce message ou réagissez ✅.",
-    "en": "To confirm: reply /confirm to this message or react ✅.",
-}
-_REDACT_REASON = {"fr": "Retiré par Vigie", "en": "Removed by Vigie"}
 
 
 def op_key(*parts: str) -> str:
@@ -98,6 +109,8 @@ class MatrixRoom:
         self._lang = lang
         # confirmation message event id → incident id, for ✅ reactions and /confirm replies
         self.confirmations: dict[str, str] = {}
+        # event id → the ids of our edits of it, to redact them with it (the server is asked too)
+        self._edits: dict[str, list[str]] = {}
         # old tile ref → its replacement already posted, so a retried replace_tile posts no second tile
         self._replacements: dict[str, str] = {}
 
@@ -118,10 +131,12 @@ class MatrixRoom:
 
     async def edit_text(self, ref: str, msg: Outgoing) -> None:
         event_id, _ = split_ref(ref)
-        await self._send(edit(event_id, msg.text, msg.html), "edit")
+        edited = await self._send(edit(event_id, msg.text, msg.html), "edit")
+        # An edit of the link message carries the link too: it is redacted with the original.
+        self._edits.setdefault(event_id, []).append(edited)
 
     async def ask_confirmation(self, incident_id: str, msg: Outgoing) -> str:
-        hint = _HINT.get(self._lang, _HINT["fr"])
+        hint = t(self._lang, Msg.MATRIX_CONFIRM_HINT)
         event_id = await self._send(notice(f"{msg.text}\n{hint}", f"{msg.html}<br><i>{html.escape(hint)}</i>"), "confirm")
         self.confirmations[event_id] = incident_id
         return event_id
@@ -142,7 +157,17 @@ class MatrixRoom:
         return new
 
     async def remove(self, ref: str) -> None:
+        """Redact the event and every edit of it: redacting an original leaves its ``m.replace``
+        edits (which carry the same link) served by the homeserver. Edits made before a restart
+        are found through the server's relations API."""
         event_id, mxc = split_ref(ref)
-        await self._conn.redact(self.matrix_id, event_id, _REDACT_REASON.get(self._lang, _REDACT_REASON["fr"]))
+        reason = t(self._lang, Msg.MATRIX_REDACTED)
+        known = self._edits.get(event_id, [])
+        # Asked before the original goes. Tiles (with their media) are replaced, never edited.
+        listed = await self._conn.edits_of(self.matrix_id, event_id) if mxc is None else []
+        await self._conn.redact(self.matrix_id, event_id, reason)
+        for edited in dict.fromkeys(known + listed):
+            await self._conn.redact(self.matrix_id, edited, reason)
+        self._edits.pop(event_id, None)
         if mxc is not None:
             await self._conn.delete_media(mxc)

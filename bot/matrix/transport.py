@@ -1,19 +1,23 @@
 """Matrix for the police duty officers' rooms (Tchap is Matrix on Synapse): one nio client, E2EE.
 
 ``build_matrix(settings, data_dir)`` makes a ``MatrixConnection`` (one matrix-nio ``AsyncClient``)
-and one ``MatrixRoom`` (matrix_room.py) per configured room; ``lifecycle(desk)`` is the aiohttp
-``cleanup_ctx`` that starts and stops it. Beside this file: matrix_inbox.py (incoming events →
-desk), matrix_trust.py (device trust, keys housekeeping), matrix_session.py (login, saved
-session), matrix_admin.py (Synapse admin API: media deletion).
+and one ``MatrixRoom`` (room.py) per configured room; ``attach(app, desk)`` adds its lifecycle to
+the application. Beside this file: inbox.py (incoming events → desk), writes.py (posts,
+redactions, uploads: transaction ids and retries), trust.py (device trust, keys housekeeping),
+session.py (login, saved session), admin.py (Synapse admin API: media deletion), relations.py
+(our edits of a message, to redact them with it).
 
 Session. Password login the first time, then the saved access token (``session.json``, 0600,
-matrix_session.py); the device id from settings and nio's store (Olm/Megolm keys,
+session.py); the device id from settings and nio's store (Olm/Megolm keys,
 sync token) live in ``<data_dir>/<store_dir>`` too, so a restarted bot is the same device, keeps
 its keys and resumes sync where it stopped. nio keeps no room state, so the first sync of every
-start is ``full_state``; its timeline (everything from before start-up) is never acted upon.
-Invites to configured rooms are accepted; other invites are ignored.
+start is ``full_state``; it starts from the inbox's saved position (``inbox-position.json``: the
+sync after the last event handled), so commands said while Vigie was stopped are read (up to
+``FIRST_SYNC_EVENTS`` a room) and go through ``commands.run_late``. A new device has no position:
+its first timeline is history and is not acted upon. Invites to configured rooms are accepted;
+other invites are ignored.
 
-Device trust (matrix_trust.py): trust on first use for the roster, nothing for
+Device trust (trust.py): trust on first use for the roster, nothing for
 anyone else. After every keys query and before every encrypted send, every device of a person
 whose Matrix id is on the roster is verified, and every other device (strangers in the room, the
 bot's own other sessions) is blacklisted: it never gets a Megolm key, so it cannot read the link
@@ -30,8 +34,13 @@ a re-login when the token is refused. nio itself retries a request on connection
 not to a warning every 2 s) and waits out 429 ``M_LIMIT_EXCEEDED`` for ``retry_after_ms``. Room
 methods wait (bounded) for the first sync and the room, retry 5xx answers and connection failures
 until a deadline, and otherwise raise so the room's outbox retries.
-Every write carries a transaction id kept per operation until it succeeds: a retry after a lost
-answer is deduplicated by Synapse, nothing is posted twice.
+Writes (writes.py) carry a transaction id kept per operation until it succeeds, so a retry after
+a lost answer posts nothing twice, and a send racing a device-list change is made again.
+
+Stopping: the ``cleanup_ctx`` exit stops the sync loop and the inbox only; the client stays open
+through the outboxes' drain and is closed by ``close`` (an ``on_cleanup`` hook), each wait
+bounded, so SIGTERM ends in the drain's time whatever the homeserver does. The closed aiohttp
+session is left on the client so that nothing re-opens one behind our back.
 
 Media. Tiles are uploaded from memory (encrypted attachments in encrypted rooms) and redacted
 when replaced or at the end. If the bot's account is a server admin (asked once:
@@ -44,39 +53,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
-import secrets
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nio
-from aiohttp import ClientError, web
+from aiohttp import web
 from pydantic import SecretStr
 
 from ..desk import Desk
+from ..rooms import Room
 from ..settings import MatrixCfg, Settings
 from .admin import AdminApiError, SynapseAdmin
 from .inbox import Inbox
+from .relations import own_edits
 from .room import MatrixRoom
 from .session import forget_session, login, secure_dir, token_refused
 from .trust import KeyKeeper
+from .writes import MatrixRequestError, MatrixUnavailable, Writes, transient
 
 logger = logging.getLogger(__name__)
 
-_MEMO = 500  # pending transaction ids / uploads kept for retries, oldest dropped first
-_TX_REUSE_SECONDS = 600.0  # an outbox gives up on an operation well within this
+FIRST_SYNC_EVENTS = 100  # events per room read from while Vigie was away
+_STOP_WAIT = 1.0  # each step of stop(): SIGTERM must finish in 5 s whatever the homeserver does
 
 
-class MatrixUnavailable(RuntimeError):
-    """Not connected, not synced or not in the room (yet): the caller retries later."""
-
-
-class MatrixRequestError(RuntimeError):
-    """The homeserver refused a request."""
+__all__ = ["MATRIX", "MatrixConnection", "MatrixRequestError", "MatrixUnavailable", "Tuning", "build_matrix"]
 
 
 class _TokenRefused(Exception):  # noqa: N818 - control flow inside the sync loop
@@ -96,16 +100,6 @@ class Tuning:
     backoff_max: float = 30.0
 
 
-def _status(resp: Any) -> int | None:
-    transport = getattr(resp, "transport_response", None)
-    return getattr(transport, "status", None)
-
-
-def _transient(resp: Any) -> bool:
-    status = _status(resp)
-    return status is None or status >= 500 or status == 429
-
-
 class MatrixConnection:
     def __init__(self, cfg: MatrixCfg, password: SecretStr | None, store_dir: Path, tuning: Tuning = Tuning()) -> None:
         self.cfg = cfg
@@ -119,29 +113,42 @@ class MatrixConnection:
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._round = asyncio.Event()
-        self._stopped = False
-        self._pending_tx: OrderedDict[str, tuple[str, float]] = OrderedDict()
-        self._uploads: OrderedDict[str, tuple[str, dict[str, Any] | None]] = OrderedDict()
+        self._stopped = False  # no more reading the rooms
+        self._closed = False  # no more requests at all
+        self.writes = Writes(self, tuning.send_deadline, tuning.upload_timeout)
         self._joining: set[str] = set()
         self._undecrypted: list[tuple[str, Any, float]] = []
         self._admin = SynapseAdmin(cfg.user_id, tuning.request_timeout)
         self._keys: KeyKeeper | None = None
+        self._resume_from: str | None = None
 
     # ---------- lifecycle ----------
 
+    @property
+    def chat_rooms(self) -> Sequence[Room]:
+        return tuple(self.rooms.values())
+
+    def attach(self, app: web.Application, desk: Desk) -> None:
+        """Sync loop and inbox start after the outboxes and the restored desk, and stop before them;
+        the client itself is closed after the outboxes' drain (``on_cleanup``), like Telegram's."""
+        app[MATRIX] = self
+        app.cleanup_ctx.append(self.lifecycle(desk))
+        app.on_cleanup.append(self.close)
+
     def lifecycle(self, desk: Desk) -> Callable[[web.Application], AsyncIterator[None]]:
+        """The ``cleanup_ctx`` entry: start; at exit stop reading the rooms, but keep the client
+        for the outboxes' drain (``close`` is the app's ``on_cleanup`` hook, after it)."""
         async def matrix_ctx(_: web.Application) -> AsyncIterator[None]:
             await self.start(desk)
             yield
-            await self.drain(desk)
-            await self.stop()
+            await self.stop_sync()
 
         return matrix_ctx
 
     async def start(self, desk: Desk) -> None:
         """Start the sync loop; login and the first sync happen in it (Synapse may be down now)."""
         self._desk = desk
-        self._stopped = False
+        self._stopped = self._closed = False
         self._keys = KeyKeeper(lambda user_id: desk.conv.by_matrix(user_id) is not None)
         secure_dir(self.store_dir)
         config = nio.AsyncClientConfig(
@@ -150,45 +157,59 @@ class MatrixConnection:
         )
         self._client = nio.AsyncClient(self.cfg.homeserver, self.cfg.user_id, device_id=self.cfg.device_id,
                                        store_path=str(self.store_dir), config=config)
-        self._inbox = Inbox(desk, self.cfg, self.cfg.user_id, self.send, self._confirmation, self.is_encrypted)
+        self._inbox = Inbox(desk, self.cfg, self.cfg.user_id, self.send, self._confirmation, self.is_encrypted,
+                            self.store_dir)
         self._inbox.start()
         self._task = asyncio.create_task(self._run(), name="matrix-sync")
 
-    async def drain(self, desk: Desk, timeout: float = 3.0) -> None:
-        """Let the Matrix rooms' outboxes finish while the client is still up (shutdown)."""
-        # Only rooms the bot is in: an outbox waiting for an invite that never came has nothing to flush.
-        joined = set(self._client.rooms) if self._client is not None else set()
-        mine = [o for o in desk.fanout.outboxes
-                if any(o.room is r and r.matrix_id in joined for r in self.rooms.values())]
-        try:
-            await asyncio.wait_for(asyncio.gather(*(o.drain() for o in mine)), timeout)
-        except TimeoutError:
-            logger.warning("matrix: stopping with undelivered messages")
-
-    async def stop(self) -> None:
+    async def stop_sync(self) -> None:
+        """Stop reading the rooms (sync loop, inbox); sends keep working until ``close``."""
         self._stopped = True
         self._wake()
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait({self._task}, timeout=_STOP_WAIT)
             self._task = None
         if self._inbox is not None:
-            await self._inbox.stop()
-        if self._client is not None:
-            await self._client.close()
+            await self._inbox.stop(_STOP_WAIT)
+
+    async def close(self, _: web.Application | None = None) -> None:
+        """Close the HTTP session for good; every wait bounded, whatever the homeserver does."""
+        await self.stop_sync()
+        if self._inbox is not None:
+            await self._inbox.abandon_replies(_STOP_WAIT)
+        self._closed = True
         self._ready.clear()
+        self._wake()
+        client = self._client
+        if client is not None:
+            session = client.client_session
+            if session is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(session.close(), _STOP_WAIT)
+            # nio opens a new session on its next request when the attribute is None: an operation
+            # still under way (an outbox retry) would leak it ("Unclosed client session"). Leave
+            # the closed one in place, so such a request fails instead.
+            client.client_session = session
+
+    async def stop(self) -> None:
+        await self.close()
 
     # ---------- state ----------
 
     @property
     def client(self) -> Any:
-        if self._client is None or self._stopped:
+        if self._client is None or self._closed:
             raise MatrixUnavailable("the Matrix connection is not running")
         return self._client
 
     @property
     def ready(self) -> bool:
-        return self._ready.is_set() and not self._stopped
+        return self._ready.is_set() and not self._closed
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     @property
     def is_admin(self) -> bool | None:
@@ -224,103 +245,31 @@ class MatrixConnection:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._round.wait(), left)
 
-    # ---------- writes (used by MatrixRoom and the inbox) ----------
-
-    def _tx(self, key: str) -> str:
-        """The transaction id of an operation, the same for all its retries (for a while: much later the
-        same words are a new message, e.g. tomorrow's authorisation warning)."""
-        now = asyncio.get_running_loop().time()
-        kept = self._pending_tx.get(key)
-        if kept is not None and now - kept[1] < _TX_REUSE_SECONDS:
-            return kept[0]
-        tx = f"vigie.{secrets.token_hex(12)}"
-        self._pending_tx[key] = (tx, now)
-        self._pending_tx.move_to_end(key)
-        while len(self._pending_tx) > _MEMO:
-            self._pending_tx.popitem(last=False)
-        return tx
+    # ---------- writes (used by MatrixRoom and the inbox; see writes.py) ----------
 
     async def send(self, room_id: str, content: dict[str, Any], key: str, event_type: str = "m.room.message") -> str:
-        """Post an event once, whatever the retries; returns its event id."""
-        client = await self.wait_room(room_id)
-        tx = self._tx(key)
-
-        async def once() -> Any:
-            if self.is_encrypted(room_id) and self._keys is not None:
-                try:
-                    await self._keys.before_send(client, room_id)
-                except RuntimeError as exc:
-                    raise MatrixUnavailable(str(exc)) from exc
-            try:
-                return await client.room_send(room_id, event_type, content, tx_id=tx)
-            except nio.OlmUnverifiedDeviceError:
-                # A device appeared between our keys query and nio's: classify it and go again.
-                self._trust()
-                return await client.room_send(room_id, event_type, content, tx_id=tx)
-            except nio.LocalProtocolError as exc:
-                raise MatrixUnavailable(f"room {room_id}: {exc}") from exc
-
-        resp = await self._retrying(f"send to {room_id}", once)
-        if not isinstance(resp, nio.RoomSendResponse):
-            raise MatrixRequestError(f"send to {room_id}: {resp}")
-        self._pending_tx.pop(key, None)
-        return str(resp.event_id)
+        return await self.writes.send(room_id, content, key, event_type)
 
     async def redact(self, room_id: str, event_id: str, reason: str) -> None:
-        client = await self.wait_room(room_id)
-        key = f"redact:{room_id}:{event_id}"
-        tx = self._tx(key)
-        resp = await self._retrying(f"redact in {room_id}",
-                                    lambda: client.room_redact(room_id, event_id, reason=reason, tx_id=tx))
-        if isinstance(resp, nio.RoomRedactError) and resp.status_code == "M_NOT_FOUND":
-            logger.info("matrix: %s in %s already gone", event_id, room_id)
-        elif not isinstance(resp, nio.RoomRedactResponse):
-            raise MatrixRequestError(f"redact in {room_id}: {resp}")
-        self._pending_tx.pop(key, None)
-
-    async def _retrying(self, what: str, call: Callable[[], Any]) -> Any:
-        """``call()`` again on a 5xx answer or a connection failure until the deadline (same transaction
-        id, so at most one event results); then the last answer, or the error raised."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.tuning.send_deadline
-        delay = 0.25
-        while True:
-            try:
-                resp = await call()
-            except (ClientError, TimeoutError) as exc:  # nio gave up its own connection retries
-                if loop.time() + delay > deadline:
-                    raise MatrixUnavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
-                why = type(exc).__name__
-            else:
-                if not isinstance(resp, nio.ErrorResponse) or not _transient(resp):
-                    return resp
-                if loop.time() + delay > deadline:
-                    return resp
-                why = f"{resp.status_code} (HTTP {_status(resp)})"
-            logger.info("matrix: %s: %s, retrying in %.2fs", what, why, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 4.0)
+        await self.writes.redact(room_id, event_id, reason)
 
     async def upload_jpeg(self, room_id: str, jpeg: bytes, key: str) -> tuple[str, dict[str, Any] | None]:
-        """Upload from memory (encrypted in an encrypted room); a retry of the same operation reuses it."""
-        cached = self._uploads.get(key)
-        if cached is not None:
-            return cached
-        client = await self.wait_room(room_id)
-        encrypt = self.is_encrypted(room_id)
-        resp, file_keys = await asyncio.wait_for(
-            client.upload(io.BytesIO(jpeg), content_type="image/jpeg", filename="vigie-tuile.jpg",
-                          encrypt=encrypt, filesize=len(jpeg)),
-            self.tuning.upload_timeout)
-        if not isinstance(resp, nio.UploadResponse):
-            raise MatrixRequestError(f"upload: {resp}")
-        result = self._uploads[key] = (str(resp.content_uri), file_keys if encrypt else None)
-        while len(self._uploads) > _MEMO:
-            self._uploads.popitem(last=False)
-        return result
+        return await self.writes.upload_jpeg(room_id, jpeg, key)
 
     def forget_upload(self, key: str) -> None:
-        self._uploads.pop(key, None)
+        self.writes.forget_upload(key)
+
+    async def edits_of(self, room_id: str, event_id: str) -> list[str]:
+        """The bot's own ``m.replace`` edits of ``event_id`` as the server lists them ([] if it cannot)."""
+        client = await self.wait_room(room_id)
+        return await own_edits(client, room_id, event_id, self.cfg.user_id, self.tuning.request_timeout)
+
+    async def share_keys(self, client: Any, room_id: str) -> None:
+        if self._keys is not None:
+            try:
+                await self._keys.before_send(client, room_id)
+            except RuntimeError as exc:
+                raise MatrixUnavailable(str(exc)) from exc
 
     async def delete_media(self, mxc: str) -> bool:
         return await self._admin.delete_media(self.client, mxc)
@@ -328,7 +277,7 @@ class MatrixConnection:
     async def check_admin(self) -> bool:
         return await self._admin.check(self.client)
 
-    def _trust(self) -> None:
+    def trust(self) -> None:
         if self._keys is not None and self._client is not None:
             self._keys.apply(self._client)
 
@@ -368,10 +317,23 @@ class MatrixConnection:
             resp = await client.keys_upload()
             if isinstance(resp, nio.ErrorResponse):
                 logger.warning("matrix: keys upload: %s", resp)
-        resp = await client.sync(timeout=0 if first else self.tuning.sync_timeout_ms, full_state=True if first else None)
+        assert self._inbox is not None  # noqa: S101 - set by start()
+        if first:
+            # Resume after the last event the inbox handled (not nio's token, saved as soon as a sync
+            # arrives): what was said while Vigie was away is read, up to FIRST_SYNC_EVENTS a room.
+            self._resume_from = self._inbox.saved_position()
+            resp = await client.sync(timeout=0, full_state=True, since=self._resume_from,
+                                     sync_filter={"room": {"timeline": {"limit": FIRST_SYNC_EVENTS}}})
+        else:
+            resp = await client.sync(timeout=self.tuning.sync_timeout_ms)
         if isinstance(resp, nio.SyncError):
             if token_refused(resp):
                 raise _TokenRefused()
+            if first and self._resume_from is not None and not transient(resp):
+                # A position the server does not know (a store copied from another server, say):
+                # start from nio's own token instead of failing on it forever.
+                logger.warning("matrix: the saved inbox position was refused (%s); reading from the sync token", resp)
+                self._inbox.forget_position()
             raise MatrixRequestError(f"sync: {resp}")
         # Events first (already decrypted by nio), then the keys round: a command is not held up by it.
         self._dispatch(client, resp, first)
@@ -384,15 +346,21 @@ class MatrixConnection:
         assert self._inbox is not None  # noqa: S101 - started before the loop
         loop = asyncio.get_running_loop()
         self._retry_undecrypted(client)
-        if first:
-            return  # everything in the first sync happened before start-up
+        if first and self._resume_from is None:
+            # A new device, or no position saved yet: the timeline is history, not commands to us.
+            self._inbox.put_position(resp.next_batch)
+            return
         for room_id, info in resp.rooms.join.items():
+            if first and info.timeline.limited:
+                logger.warning("matrix: more than %d events in %s while Vigie was away: only the last %d are read",
+                               FIRST_SYNC_EVENTS, room_id, FIRST_SYNC_EVENTS)
             for event in info.timeline.events:
                 if isinstance(event, nio.MegolmEvent):
                     # The key may come in a later sync (to-device messages are not ordered with the room).
                     self._undecrypted.append((room_id, event, loop.time() + 30))
                 else:
                     self._inbox.put(room_id, event)
+        self._inbox.put_position(resp.next_batch)
 
     def _retry_undecrypted(self, client: Any) -> None:
         assert self._inbox is not None  # noqa: S101
@@ -424,7 +392,7 @@ class MatrixConnection:
                 self._joining.discard(room_id)
             else:
                 logger.warning("matrix: joining %s failed: %s", room_id, joined)
-                if not _transient(joined):
+                if not transient(joined):
                     self._joining.discard(room_id)
 
     def _after_first_sync(self, client: Any, resp: Any) -> None:

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from apscheduler.schedulers.base import BaseScheduler
 
+from ..locales import Msg, t
 from ..policy.incident import Incident
 from .pictures import Pictures, RoomTile
 
@@ -39,11 +40,8 @@ class TileDesk(Protocol):
 
 def caption(tile: RoomTile, drill: bool) -> Callable[[str], str]:
     def render(lang: str) -> str:
-        if lang == "en":
-            text = f"Mosaic {tile.at:%H:%M} — {tile.online}/{tile.total} cameras online"
-            return f"EXERCISE — {text}" if drill else text
-        text = f"Mosaïque {tile.at:%H:%M} — {tile.online}/{tile.total} caméras en ligne"
-        return f"EXERCICE — {text}" if drill else text
+        prefix = t(lang, Msg.DRILL_PREFIX) if drill else ""
+        return t(lang, Msg.MOSAIC_CAPTION, drill=prefix, at=tile.at, online=tile.online, total=tile.total)
 
     return render
 

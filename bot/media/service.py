@@ -19,9 +19,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..locales import Msg, t
 from ..settings import CameraCfg
-from .cameras import Camera, CameraHub, CameraSource, CameraStatus, RtspSource
+from .cameras import Camera, CameraHub, CameraStatus
 from .relay import Relay
+from .rtsp import CameraSource, RtspSource
 from .synthetic import EncodedLoop, SyntheticOffline, SyntheticSource, encode_loop
 from .tiles import Mask
 
@@ -159,14 +161,12 @@ class MediaService:
     def status_lines(self, lang: str) -> list[str]:
         """The cameras' line of /status: how many are online and which are not."""
         statuses = self.statuses()
-        en = lang == "en"
         if not statuses:
-            return ["Cameras: none in the convention's scope" if en else "Caméras : aucune dans le périmètre"]
+            return [t(lang, Msg.CAMERAS_NONE)]
         offline = [s.name for s in statuses if not s.online]
-        line = (f"Cameras: {len(statuses) - len(offline)}/{len(statuses)} online" if en
-                else f"Caméras : {len(statuses) - len(offline)}/{len(statuses)} en ligne")
+        line = t(lang, Msg.CAMERAS_ONLINE, online=len(statuses) - len(offline), total=len(statuses))
         if offline:
-            line += (" — offline: " if en else " — hors ligne : ") + ", ".join(offline)
+            line += t(lang, Msg.CAMERAS_OFFLINE, names=", ".join(offline))
         return [line]
 
     # --- lifecycle ---

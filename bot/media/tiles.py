@@ -28,6 +28,7 @@ from datetime import datetime
 import av
 from PIL import Image, ImageDraw
 
+from ..locales import DEFAULT, Msg, t
 from .cameras import Camera
 from .fonts import Font, load_font
 from .units import AccessUnit
@@ -35,7 +36,8 @@ from .units import AccessUnit
 logger = logging.getLogger(__name__)
 
 OFFLINE_TEXT = "HORS LIGNE"
-DRILL_TEXT = "EXERCICE"
+# A picture is seen by everyone, whatever their room's language: it speaks the service's first one.
+DRILL_TEXT = t(DEFAULT, Msg.IMAGE_DRILL)
 _BG = (16, 16, 16)
 _HEADER = (28, 32, 40)
 _DRILL = (255, 196, 0)
@@ -327,7 +329,7 @@ class MosaicRenderer:
             draw.text((width // 2, hh // 2), DRILL_TEXT, font=self._header_font, fill=fg, anchor="mm")
         left = title or ""
         if not count:
-            left = f"{left} — aucune caméra" if left else "Aucune caméra"
+            left = t(DEFAULT, Msg.IMAGE_TITLE_NO_CAMERA, title=left) if left else t(DEFAULT, Msg.IMAGE_NO_CAMERA)
         if left:
             room = width // 2 - 8 - (self._text_width(DRILL_TEXT) // 2 + 8 if drill else 0)
             draw.text(

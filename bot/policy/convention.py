@@ -43,10 +43,11 @@ class Category:
     label_en: str
 
     def label(self, lang: str) -> str:
-        return self.label_en if lang == "en" else self.label_fr
+        # Labels are the convention's own data (its TOML may rename them), not catalog text.
+        return {"fr": self.label_fr, "en": self.label_en}.get(lang, self.label_fr)
 
 
-# The grave events of DESIGN §3. A convention may enable a subset, never add a non-grave one
+# The grave events the convention names (armed attack, bomb threat, mass killing, hostage taking…). A convention may enable a subset, never add a non-grave one
 # without saying so in its own file.
 GRAVE_CATEGORIES: tuple[Category, ...] = (
     Category("attaque_armee", "attaque armée", "armed attack"),
@@ -70,6 +71,7 @@ class Person:
     telegram_id: int | None = None
     matrix_id: str | None = None
     password_hash: str | None = field(default=None, repr=False)
+    rio: str | None = None  # the police officer's RIO number, another way to say who they are
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,13 @@ class Convention:
 
     def person(self, person_id: str) -> Person | None:
         return next((p for p in self.roster if p.id == person_id), None)
+
+    def identify(self, typed: str) -> Person | None:
+        """The roster member whose id or RIO was typed on the sign-in page, in any case."""
+        key = typed.strip().casefold()
+        if not key:
+            return None
+        return next((p for p in self.roster if key in (p.id.casefold(), (p.rio or "").casefold())), None)
 
     def by_telegram(self, telegram_id: int) -> Person | None:
         return next((p for p in self.roster if p.telegram_id == telegram_id), None)

@@ -14,16 +14,7 @@ from enum import StrEnum
 from . import incident as sm
 from .convention import ConfirmRule, Convention, Org
 from .incident import Incident, Source, TriggerInfo
-from .reasons import Reason
-
-ROLE_LABELS_FR = {
-    "security_chief": "chef de la sécurité",
-    "director": "directeur",
-    "operator": "opérateur vidéo",
-    "cic_officer": "officier du CIC",
-    "field_commander": "commandant des opérations",
-    "viewer": "agent habilité",
-}
+from .reasons import UNKNOWN_PERSON, Reason, Why
 
 
 class Outcome(StrEnum):
@@ -64,12 +55,7 @@ def _refuse(*reasons: Reason) -> Decision:
 def unknown_category(conv: Convention, given: str | None) -> Reason:
     accepted = ", ".join(c.code for c in conv.categories)
     shown = given or "—"
-    return Reason(
-        "not_grave",
-        f"« {shown} » n'est pas une catégorie d'événement grave prévue par la convention. "
-        f"Catégories acceptées : {accepted}.",
-        f"'{shown}' is not a grave-event category of the convention. Accepted: {accepted}.",
-    )
+    return Reason(Why.NOT_GRAVE, {"shown": shown, "accepted": accepted})
 
 
 def evaluate(
@@ -80,58 +66,31 @@ def evaluate(
     if trigger.source is Source.PERSON:
         person = conv.person(trigger.actor)
         if person is None:
-            return _refuse(
-                Reason("unknown_person", "Vous n'êtes pas sur la liste de la convention.", "You are not on the convention's roster.")
-            )
+            return _refuse(UNKNOWN_PERSON)
         category = conv.category(trigger.category or "")
         if category is None:
             return _refuse(unknown_category(conv, trigger.category))
         if not conv.may_initiate(person):
-            return _refuse(
-                Reason(
-                    "not_initiator",
-                    f"Votre rôle ({ROLE_LABELS_FR.get(person.role, person.role)}) ne permet pas de déclencher l'accès.",
-                    f"Your role ({person.role}) may not trigger access.",
-                )
-            )
-        kind_fr = "demande de l'exploitant" if person.org is Org.VENUE else "initiative de la police"
-        kind_en = "venue request" if person.org is Org.VENUE else "police initiative"
-        reasons.append(
-            Reason("initiator_ok", f"{kind_fr} par {person.name}", f"{kind_en} by {person.name}")
-        )
+            return _refuse(Reason(Why.NOT_INITIATOR, {"role": person.role}))
+        reasons.append(Reason(Why.INITIATOR_OK, {"org": person.org, "name": person.name}))
         rule = conv.person_confirm
         org = person.org
     else:
         source = conv.alarm_source(trigger.actor)
         if source is None:
-            return _refuse(Reason("unknown_source", "Source d'alarme inconnue.", "Unknown alarm source."))
+            return _refuse(Reason(Why.UNKNOWN_SOURCE))
         code = source.types.get(trigger.alarm_type or "")
         category = conv.category(code or "")
         if category is None:
-            return _refuse(
-                Reason(
-                    "unmapped_alarm",
-                    f"Type d'alarme « {trigger.alarm_type} » non prévu pour la source {source.label}.",
-                    f"Alarm type '{trigger.alarm_type}' is not mapped for source {source.label}.",
-                )
-            )
-        reasons.append(
-            Reason("alarm_ok", f"alarme {trigger.alarm_type} de {source.label}", f"alarm {trigger.alarm_type} from {source.label}")
-        )
+            return _refuse(Reason(Why.UNMAPPED_ALARM, {"alarm_type": trigger.alarm_type, "source": source.label}))
+        reasons.append(Reason(Why.ALARM_OK, {"alarm_type": trigger.alarm_type, "source": source.label}))
         rule = source.confirm
         org = Org.VENUE
-    reasons.append(Reason("grave_category", f"catégorie grave : {category.label_fr}", f"grave category: {category.label_en}"))
+    reasons.append(Reason(Why.GRAVE_CATEGORY, {"category": category}))
 
     if not conv.authorisation.in_force(now):
-        return _refuse(
-            Reason(
-                "authorisation_lapsed",
-                f"L'autorisation préfectorale {conv.authorisation.reference} a expiré le "
-                f"{conv.authorisation.expires:%d/%m/%Y} : aucune transmission n'est possible.",
-                f"Prefectoral authorisation {conv.authorisation.reference} expired on "
-                f"{conv.authorisation.expires:%Y-%m-%d}: no transmission is possible.",
-            )
-        )
+        a = conv.authorisation
+        return _refuse(Reason(Why.AUTHORISATION_LAPSED, {"reference": a.reference, "expires": a.expires}))
 
     info = TriggerInfo(
         source=trigger.source,
@@ -146,19 +105,27 @@ def evaluate(
 
     if open_incident is not None and open_incident.is_open and open_incident.drill == trigger.drill:
         joined = sm.join(open_incident, info)
-        reasons.append(Reason("joined", f"rattaché à l'incident {open_incident.id}", f"joined incident {open_incident.id}"))
-        if joined.state is sm.State.PENDING and trigger.source is Source.PERSON and rule is ConfirmRule.NONE:
-            person = conv.person(trigger.actor)
-            assert person is not None  # noqa: S101 - checked above
-            if sm.may_confirm(conv, joined, person) is None and (joined.confirm_by is None or now < joined.confirm_by):
-                activated = sm.activate(joined, now, conv.limits.default_duration, confirmed_by=person.id)
+        reasons.append(Reason(Why.JOINED, {"incident": open_incident.id}))
+        in_time = joined.confirm_by is None or now < joined.confirm_by
+        if joined.state is sm.State.PENDING and rule is ConfirmRule.NONE and in_time:
+            if trigger.source is Source.PERSON:
+                person = conv.person(trigger.actor)
+                assert person is not None  # noqa: S101 - checked above
+                if sm.may_confirm(conv, joined, person) is None:
+                    activated = sm.activate(joined, now, conv.limits.default_duration, confirmed_by=person.id)
+                    return Decision(Outcome.CONFIRMED, tuple(reasons), activated)
+            else:
+                # An alarm whose source opens at once (a hold-up button, a venue request) would have
+                # opened access on its own: it must not wait behind an intrusion alarm awaiting its
+                # confirmation, and be lost if nobody confirms that one.
+                activated = sm.activate(joined, now, conv.limits.default_duration, confirmed_by=trigger.actor)
                 return Decision(Outcome.CONFIRMED, tuple(reasons), activated)
         return Decision(Outcome.JOINED, tuple(reasons), joined)
 
     if rule is ConfirmRule.NONE:
         pending = sm.open_pending(new_id, info, rule, conv.limits.confirm_window, trigger.drill)
         return Decision(Outcome.OPENED, tuple(reasons), sm.activate(pending, now, conv.limits.default_duration))
-    reasons.append(Reason("needs_confirmation", "confirmation requise", "confirmation required"))
+    reasons.append(Reason(Why.NEEDS_CONFIRMATION))
     return Decision(
         Outcome.PENDING,
         tuple(reasons),

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from .convention import ConfirmRule, Convention, Org, Person
-from .reasons import Reason, Refused
+from .reasons import Reason, Refused, Why
 
 
 class State(StrEnum):
@@ -84,48 +84,16 @@ class Incident:
 
 
 # Reasons shared by the transitions and the decision function.
-NOT_PENDING = Reason(
-    "not_pending",
-    "Aucune alerte n'attend de confirmation.",
-    "No alert is waiting for confirmation.",
-)
-NOT_ACTIVE = Reason("not_active", "Aucun accès n'est en cours.", "No access is open.")
-WINDOW_LAPSED = Reason(
-    "confirm_window_lapsed",
-    "Le délai de confirmation est dépassé.",
-    "The confirmation window has lapsed.",
-)
-SELF_CONFIRM = Reason(
-    "self_confirm",
-    "La confirmation doit venir d'une autre personne que le déclencheur.",
-    "Confirmation must come from someone other than the initiator.",
-)
-COUNTERPARTY = Reason(
-    "counterparty_required",
-    "La confirmation doit venir de l'autre partie à la convention.",
-    "Confirmation must come from the other party to the convention.",
-)
-NOT_ALLOWED_CONFIRM = Reason(
-    "not_allowed_confirm",
-    "Votre rôle ne permet pas de confirmer une alerte.",
-    "Your role may not confirm an alert.",
-)
-NOT_ALLOWED_EXTEND = Reason(
-    "not_allowed_extend", "Votre rôle ne permet pas de prolonger l'accès.", "Your role may not extend access."
-)
-NOT_ALLOWED_END = Reason(
-    "not_allowed_end", "Votre rôle ne permet pas de mettre fin à l'accès.", "Your role may not end access."
-)
-AT_MAXIMUM = Reason(
-    "at_maximum",
-    "La durée maximale prévue par la convention est déjà atteinte.",
-    "The convention's maximum duration is already reached.",
-)
-BAD_EXTENSION = Reason(
-    "bad_extension",
-    "La prolongation doit être un nombre de minutes positif.",
-    "The extension must be a positive number of minutes.",
-)
+NOT_PENDING = Reason(Why.NOT_PENDING)
+NOT_ACTIVE = Reason(Why.NOT_ACTIVE)
+WINDOW_LAPSED = Reason(Why.CONFIRM_WINDOW_LAPSED)
+SELF_CONFIRM = Reason(Why.SELF_CONFIRM)
+COUNTERPARTY = Reason(Why.COUNTERPARTY_REQUIRED)
+NOT_ALLOWED_CONFIRM = Reason(Why.NOT_ALLOWED_CONFIRM)
+NOT_ALLOWED_EXTEND = Reason(Why.NOT_ALLOWED_EXTEND)
+NOT_ALLOWED_END = Reason(Why.NOT_ALLOWED_END)
+AT_MAXIMUM = Reason(Why.AT_MAXIMUM)
+BAD_EXTENSION = Reason(Why.BAD_EXTENSION)
 
 
 def open_pending(

@@ -14,8 +14,9 @@ Hold-up events reach the convention as the panel's own alarm source, whose confi
 is the panel's ``hold_up_confirm`` (a silent hold-up button is a venue request: "none" by
 default). Every other mapped event goes to a second source, ``<panel>.intrusion``, whose rule
 is never "none": an automatic detector must be confirmed by a person. Restores (Contact ID
-qualifier 3, SIA "…Restore"/"…Restoral") and status reports (qualifier 6) never open anything,
-whatever the mapping says.
+qualifier 3, SIA "…Restore"/"…Restoral") and status reports (qualifier 6, SIA old events) never
+open anything, whatever the mapping says; nor does a malformed event (``events``), which never
+becomes a ``PanelEvent``.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class PanelEvent:
     zone: str  # zone number (or user number, see ``zone_is_user``), "" when absent
     zone_name: str
     partition: str  # partition / area, "" when absent
+    old: bool = False  # SIA "old event" block: a condition already reported, still present
 
     @property
     def code(self) -> str:
@@ -109,8 +111,8 @@ class PanelEvent:
 
     @property
     def status_report(self) -> bool:
-        """Contact ID qualifier 6: a condition already reported and still present."""
-        return self.cid is not None and self.qualifier == "6"
+        """A condition already reported and still present: Contact ID qualifier 6, a SIA old-event block."""
+        return self.old or (self.cid is not None and self.qualifier == "6")
 
     @property
     def test(self) -> bool:

@@ -14,13 +14,13 @@ The checks run cheapest first and each refusal carries the answer the protocol c
   the account's window, the NAK carrying our time so the panel can correct its clock (§5.5.3.2);
 - DUH (the panel does not retry): a message received intact that we cannot process (§5.5.3.3):
   unknown account, unsupported protocol, encryption where none is configured or the reverse,
-  a wrong key, unparsable data, an unknown SIA code.
+  a wrong key, data none of whose events can be trusted (see ``parse_events``).
 
-pysiaalarm parses the data once it is in clear (SIA-DCS fields, Contact ID fields, its SIA code
-table and its Contact ID → SIA translation). Framing, CRC, length, decryption and the answers are
-done here because pysiaalarm cannot report why a message failed, does not check the length,
-checks timestamps against the wall clock only, cannot tell a wrong key from bad data, and frames
-its NAK with the receiver and line fields swapped.
+The data in clear is read by ``events`` (every event of the message). Framing, CRC, length,
+decryption and the answers are done here, not by pysiaalarm (whose code tables ``events`` uses):
+it cannot report why a message failed, does not check the length, checks timestamps against the
+wall clock only, cannot tell a wrong key from bad data, reads only the first event of a message,
+and frames its NAK with the receiver and line fields swapped.
 """
 
 from __future__ import annotations
@@ -34,10 +34,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from Crypto.Cipher import AES
-from pysiaalarm import SIAEvent
-from pysiaalarm.errors import EventFormatError
 
 from .codes import PanelEvent
+from .events import Item, Malformed, data_part, read_events
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +53,6 @@ _HEADER = re.compile(
 _TIMESTAMP = re.compile(r"_(\d{2}):(\d{2}):(\d{2}),(\d{2})-(\d{2})-(\d{4})$")
 _PRINTABLE = frozenset(range(0x20, 0x7F))
 _PAD_ALPHABET = "".join(c for c in string.ascii_letters + string.digits + string.punctuation if c not in "|[]")
-_ZONE = re.compile(r"(\d*)(?:\^([^^]*)\^)?")
 
 
 class Answer(StrEnum):
@@ -79,6 +77,7 @@ class Reason(StrEnum):
     BAD_TIMESTAMP = "bad_timestamp"
     TIMESTAMP_OUTSIDE_WINDOW = "timestamp_outside_window"
     UNKNOWN_CODE = "unknown_code"
+    UNDEFINED_QUALIFIER = "undefined_qualifier"
     REPLAYED = "replayed"
     INTERNAL_ERROR = "internal_error"
 
@@ -97,6 +96,7 @@ ANSWERS: dict[Reason, Answer] = {
     Reason.BAD_TIMESTAMP: Answer.NAK,
     Reason.TIMESTAMP_OUTSIDE_WINDOW: Answer.NAK,
     Reason.UNKNOWN_CODE: Answer.DUH,
+    Reason.UNDEFINED_QUALIFIER: Answer.DUH,
     # A retransmission (our ACK was lost) or a replay: acknowledged so the panel stops, not acted on twice.
     Reason.REPLAYED: Answer.ACK,
     # Our fault, not the panel's: a NAK makes it retry.
@@ -139,12 +139,23 @@ class Body:
 class Message:
     header: Header
     body: Body
-    event: PanelEvent | None  # None for a NULL (link test)
+    items: tuple[Item, ...]  # every event in the order sent, readable or not; () for a NULL
 
     @property
-    def replay_key(self) -> tuple[str, str, str, str]:
-        # No pad and no timestamp: a retransmission re-encrypted with a fresh timestamp still matches.
-        return (self.header.account, self.header.protocol, self.header.seq, self.body.data)
+    def events(self) -> tuple[PanelEvent, ...]:
+        return tuple(i for i in self.items if isinstance(i, PanelEvent))
+
+    @property
+    def replay_key(self) -> tuple[str, str, str, str, str]:
+        """What a retransmission repeats: the sequence, the timestamp and the data (not the pad).
+
+        A panel that gets no ACK sends the same message again: same sequence, same timestamp, same
+        data (re-encrypted with a fresh pad). A new report differs in one of them: a new sequence
+        number, or, after a dialler reboot that restarts its sequence, a new timestamp. Only the
+        first case may be ignored.
+        """
+        stamp = self.body.timestamp.isoformat() if self.body.timestamp else ""
+        return (self.header.account, self.header.protocol, self.header.seq, stamp, self.body.data)
 
 
 def crc16(data: bytes) -> int:
@@ -200,9 +211,9 @@ def _timestamp(m: re.Match[str], header: Header) -> datetime:
 def open_body(header: Header, key: bytes | None) -> Body:
     """The data in clear, checked against the account's encryption setting."""
     if not header.encrypted:
-        # A plain event on an encrypted account could be forged by anyone who knows the account
-        # number. A plain NULL is allowed by the standard (§5.5.2.1.1): it opens nothing.
-        if key is not None and header.protocol != "NULL":
+        # Anyone who knows the account number could forge a plain frame: on an account with a key,
+        # a plain event could open access and a plain NULL could keep a cut panel "alive".
+        if key is not None:
             raise Refusal(Reason.ENCRYPTION_REQUIRED, header)
         data = header.rest
         m = _TIMESTAMP.search(data)
@@ -242,50 +253,27 @@ def check_clock(header: Header, body: Body, now: datetime, max_past: float, max_
         raise Refusal(Reason.TIMESTAMP_OUTSIDE_WINDOW, header, skew_seconds=round(skew))
 
 
-def parse_event(header: Header, body: Body) -> PanelEvent | None:
-    """The event in the data, through pysiaalarm's parser; None for a NULL (link test)."""
+def parse_events(header: Header, body: Body) -> tuple[Item, ...]:
+    """Every event of the message (none for a NULL), refused when not one of them can be trusted.
+
+    The answer for a message none of whose events can be trusted (an undefined Contact ID
+    qualifier, a SIA code outside the DC-03 table, data that is not DC-03/DC-05) is DUH, not NAK
+    nor ACK: DC-09 §5.5.3 keeps NAK for a frame damaged in transit or a rejected timestamp (the
+    panel retransmits the same message, which would be refused again), and ACK means "received
+    and accepted", which would tell the panel and its installer the event was understood. DUH
+    says "received intact, cannot be processed" and the panel does not retry. A message of which
+    at least one event was read and acted on is ACKed: it was accepted, and a DUH could make the
+    panel report a failure and resend, through a backup path, a message already acted on; its
+    unreadable events are in the registre as malformed, with their raw fields.
+    """
     if header.protocol == "NULL":
-        return None
-    try:
-        ev = SIAEvent(
-            message_type=header.protocol,
-            encrypted=False,  # already in clear, pad removed
-            content=body.data,
-            account=header.account,
-            sequence=header.seq,
-            receiver=header.receiver or "R0",
-            line=header.line or "L0",
-        )
-    except (EventFormatError, ValueError, IndexError, KeyError, TypeError):
-        # Hostile data can trip more than EventFormatError in a third-party parser.
-        raise Refusal(Reason.BAD_FORMAT, header) from None
-    if header.protocol == "ADM-CID":
-        if ev.event_type is None or ev.event_qualifier is None:
-            raise Refusal(Reason.BAD_FORMAT, header)
-        return PanelEvent(
-            protocol=header.protocol,
-            cid=ev.event_type,
-            qualifier=ev.event_qualifier,
-            sia=ev.code,
-            sia_type=ev.sia_code.type if ev.sia_code else "",
-            zone=ev.ri or "",
-            zone_name="",
-            partition=ev.partition or "",
-        )
-    if ev.code is None or ev.sia_code is None:
-        raise Refusal(Reason.UNKNOWN_CODE, header, code=(ev.code or "")[:4])
-    zone = _ZONE.match((ev.message or "").strip())
-    zone_number, zone_name = (zone.group(1), zone.group(2) or "") if zone else ("", "")
-    return PanelEvent(
-        protocol=header.protocol,
-        cid=None,
-        qualifier=None,
-        sia=ev.code.upper(),
-        sia_type=ev.sia_code.type,
-        zone=zone_number,
-        zone_name=zone_name.strip()[:60],
-        partition=ev.ri or "",
-    )
+        return ()
+    items = tuple(read_events(header.protocol, body.data))
+    if not any(isinstance(i, PanelEvent) for i in items):
+        flaws = [i for i in items if isinstance(i, Malformed)]
+        reason = Reason(flaws[0].flaw) if flaws else Reason.BAD_FORMAT
+        raise Refusal(reason, header, events=[f.details() for f in flaws] or [{"raw": data_part(body.data)[:80]}])
+    return items
 
 
 def read(raw: bytes, keys: dict[str, bytes | None], now: datetime, window: dict[str, tuple[float, float]]) -> Message:
@@ -298,7 +286,7 @@ def read(raw: bytes, keys: dict[str, bytes | None], now: datetime, window: dict[
     body = open_body(header, keys[header.account])
     max_past, max_future = window[header.account]
     check_clock(header, body, now, max_past, max_future)
-    return Message(header, body, parse_event(header, body))
+    return Message(header, body, parse_events(header, body))
 
 
 # ---------- answers ----------
@@ -313,10 +301,18 @@ def frame(body: str) -> bytes:
     return b"\n" + f"{crc16(data):04X}{len(data):04X}".encode("ascii") + data + b"\r"
 
 
+def pad_length(length: int) -> int:
+    """16 to 31 pad characters, bringing pad + ``length`` to a multiple of 16 (DC-09-2026 §5.4.4.3).
+
+    The 2013 edition asked only for the multiple of 16 (1 to 16 characters); the current edition
+    wants at least a whole block of pad before the data, and its receivers (siadc09, written to
+    DC-09-2026) log a shorter pad as too short.
+    """
+    return 16 + (-length) % 16
+
+
 def _pad(length: int) -> str:
-    """Random pad so that ``length`` + pad is a multiple of 16 (at least one character)."""
-    n = 16 - length % 16
-    return "".join(secrets.choice(_PAD_ALPHABET) for _ in range(n))
+    return "".join(secrets.choice(_PAD_ALPHABET) for _ in range(pad_length(length)))
 
 
 def encrypt(key: bytes, text: str) -> str:

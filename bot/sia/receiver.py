@@ -1,19 +1,23 @@
 """The SIA DC-09 receiver: the venue's intrusion and hold-up panel reports straight to Vigie.
 
-The panel's installer adds Vigie as a second receiver (``docs/sia.md``). Each frame that
+The panel's installer adds Vigie as a second receiver (see the README, "Alarm panels (SIA DC-09)"). Each frame that
 arrives, over TCP or UDP, goes through ``sia_frame.read`` (frame, length, CRC, account,
 encryption, clock window, data), then through the replay memory, and gets the answer the
-protocol calls for. An accepted event is mapped (``sia_codes``) to an alarm type of one of the
-panel's alarm sources and handed to the desk as an ``AlarmIn``, exactly as the webhook does: the
-convention decides. Every frame, accepted or refused, is one registre record (``sia_message`` or
-``sia_refused``, with its reason); no frame, however malformed, stops the receiver.
+protocol calls for. Every event of an accepted message (a message may carry several) is mapped
+(``sia_codes``) to an alarm type of one of the panel's alarm sources and handed to the desk as
+an ``AlarmIn``, exactly as the webhook does: the convention decides. An accepted message is one
+``sia_message`` record per event (its outcome: opened, joined, restore, malformed…), a refused
+one a ``sia_refused`` record with its reason; no frame, however malformed, stops the receiver.
 
 Supervision: a panel with ``heartbeat_seconds`` must send something (a NULL link test, a periodic
 test, any event) at least that often. Silent for that plus the margin, the rooms are told; told
-again when it is back. Only accepted messages count as signs of life.
+again when it is back. Only accepted messages count as signs of life, and on an account with a
+key only encrypted ones are accepted: a plain NULL cannot keep a cut panel "alive".
 
-The listening sockets, every connection and every datagram being handled are owned here and
-closed or cancelled by ``stop``; the supervision check is a job on the desk's scheduler.
+TCP connections are admitted and timed out by ``connections`` (idle and slow sockets cannot
+starve a hold-up); datagrams are handled each on its own. The listening sockets, every
+connection and every datagram being handled are owned here and closed or cancelled by ``stop``;
+the supervision check is a job on the desk's scheduler.
 """
 
 from __future__ import annotations
@@ -31,17 +35,21 @@ from apscheduler.jobstores.base import JobLookupError
 
 from ..alarm import AlarmIn
 from ..desk import Desk
+from ..kinds import Kind
+from ..locales import Msg, phrase
 from ..settings import Settings
 from . import codes as sia_codes
 from . import frame as sia_frame
-from .frame import Reason, Refusal
+from .codes import PanelEvent
+from .connections import Connection, Limits, Pool
+from .events import Malformed
+from .frame import Answer, Reason, Refusal
 
 logger = logging.getLogger(__name__)
 
 JOB_ID = "sia:supervision"
-MAX_CONNECTIONS = 64
 MAX_PENDING_DATAGRAMS = 256
-IDLE_TIMEOUT = 300.0  # a panel may keep its connection between messages; a dead peer may not keep it forever
+BACKLOG = 512
 MAX_REPLAY_MEMORY = 10_000
 
 
@@ -92,11 +100,6 @@ def receiver_config(settings: Settings) -> ReceiverConfig | None:
     return ReceiverConfig(sia.host, sia.port, sia.udp, timedelta(seconds=sia.heartbeat_margin_seconds), tuple(accounts))
 
 
-def build_receiver(settings: Settings, desk: Desk, clock: Callable[[], datetime]) -> SiaReceiver | None:
-    config = receiver_config(settings)
-    return SiaReceiver(config, desk, clock) if config is not None else None
-
-
 class _Datagrams(asyncio.DatagramProtocol):
     def __init__(self, receiver: SiaReceiver) -> None:
         self.receiver = receiver
@@ -112,7 +115,8 @@ class _Datagrams(asyncio.DatagramProtocol):
 
 
 class SiaReceiver:
-    def __init__(self, config: ReceiverConfig, desk: Desk, clock: Callable[[], datetime]) -> None:
+    def __init__(self, config: ReceiverConfig, desk: Desk, clock: Callable[[], datetime],
+                 limits: Limits | None = None) -> None:
         self.config = config
         self.desk = desk
         self.clock = clock
@@ -121,16 +125,14 @@ class SiaReceiver:
         self._window = {p.account: (p.max_past, p.max_future) for p in config.panels}
         self._last_seen: dict[str, datetime] = {}
         self._silent: set[str] = set()
-        self._recent: dict[tuple[str, str, str, str], datetime] = {}  # replay key → forget after
+        self._recent: dict[tuple[str, str, str, str, str], datetime] = {}  # replay key → forget after
         self._server: asyncio.Server | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._connections: set[asyncio.Task[Any]] = set()
+        self.pool = Pool(limits or _limits(config))
         self._datagrams: set[asyncio.Task[None]] = set()
         self.port = 0  # the bound port, once started
         self._closing = False
-        # A panel that keeps its connection open ("connect on demand" off) is quiet between its tests.
-        beats = [p.heartbeat.total_seconds() for p in config.panels if p.heartbeat is not None]
-        self._idle = max([IDLE_TIMEOUT, *(3 * b for b in beats)])
 
     # ---------- lifecycle ----------
 
@@ -141,7 +143,8 @@ class SiaReceiver:
         self._last_seen = {p.account: now for p in self.config.panels}
         host, port = self.config.host, self.config.port
         try:
-            self._server = await asyncio.start_server(self._connection, host, port)
+            # A deep accept queue: a burst of connections must reach ``connections``, which makes room.
+            self._server = await asyncio.start_server(self._connection, host, port, backlog=BACKLOG)
             self.port = int(self._server.sockets[0].getsockname()[1])
             if self.config.udp:
                 loop = asyncio.get_running_loop()
@@ -184,32 +187,40 @@ class SiaReceiver:
         task = asyncio.current_task()
         peer = writer.get_extra_info("peername")
         client = str(peer[0]) if peer else "?"
-        if self._closing or task is None or len(self._connections) >= MAX_CONNECTIONS:
-            logger.warning("SIA connection from %s closed: %d connections already open", client, MAX_CONNECTIONS)
+        loop = asyncio.get_running_loop()
+        conn = Connection(client, writer.transport, loop.time())
+        if self._closing or task is None or not self.pool.admit(conn):
+            logger.warning("SIA connection from %s refused: %d connections open, all busy", client, len(self.pool))
             writer.close()
             return
         self._connections.add(task)
+        limits = self.pool.limits
         buf = bytearray()
+        deadline = 0.0  # when the frame being received must be complete
         try:
             while True:
+                wait = deadline - loop.time() if buf else conn.idle_timeout(limits)
                 try:
-                    chunk = await asyncio.wait_for(reader.read(4096), self._idle)
+                    chunk = await asyncio.wait_for(reader.read(4096), max(wait, 0.0))
                 except TimeoutError:
+                    logger.info("SIA connection from %s closed: %s", client, "frame incomplete" if buf else "idle")
                     break
                 if not chunk:
                     break
+                conn.last = loop.time()
+                if not buf:
+                    deadline = conn.last + limits.frame_time
                 buf += chunk
                 # A panel may send several frames before reading our answers: each ends with CR.
                 while (end := buf.find(b"\r")) >= 0:
                     raw = bytes(buf[: end + 1])
                     del buf[: end + 1]
                     if raw.strip():
-                        writer.write(await self.handle_frame(raw, client, "tcp"))
-                        await writer.drain()
+                        await self._answer(conn, writer, raw)
+                    deadline = loop.time() + limits.frame_time
                 if len(buf) > sia_frame.MAX_FRAME:
-                    writer.write(await self.handle_frame(bytes(buf), client, "tcp"))  # refused: too long
+                    await self._answer(conn, writer, bytes(buf))  # refused: too long
                     buf.clear()
-                    await writer.drain()
         except (ConnectionError, OSError) as exc:
             logger.info("SIA connection from %s lost: %s", client, exc)
         except asyncio.CancelledError:
@@ -217,10 +228,21 @@ class SiaReceiver:
             # cancelled connection task as an "unhandled exception".
             pass
         finally:
+            self.pool.remove(conn)
             self._connections.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _answer(self, conn: Connection, writer: asyncio.StreamWriter, raw: bytes) -> None:
+        conn.busy = True  # not evicted while its frame is handled and answered
+        try:
+            reply, accepted = await self._frame(raw, conn.client, "tcp")
+            conn.known = conn.known or accepted
+            writer.write(reply)
+            await writer.drain()
+        finally:
+            conn.busy = False
 
     def datagram(self, data: bytes, addr: tuple[str | Any, int], transport: asyncio.DatagramTransport) -> None:
         if self._closing:
@@ -241,32 +263,38 @@ class SiaReceiver:
 
     async def handle_frame(self, raw: bytes, client: str, transport: str = "tcp") -> bytes:
         """Check, act on and record one frame; return the answer for the panel. Never raises."""
+        return (await self._frame(raw, client, transport))[0]
+
+    async def _frame(self, raw: bytes, client: str, transport: str) -> tuple[bytes, bool]:
+        """The answer, and whether the message was accepted."""
         now = self.clock()
         try:
             return await self._handle(raw, client, transport, now)
         except Exception:
             # Even the registre failing must not silence the receiver: the panel retries on a NAK.
             logger.exception("SIA frame from %s could not be handled", client)
-            return sia_frame.nak(now)
+            return sia_frame.nak(now), False
 
-    async def _handle(self, raw: bytes, client: str, transport: str, now: datetime) -> bytes:
+    async def _handle(self, raw: bytes, client: str, transport: str, now: datetime) -> tuple[bytes, bool]:
         try:
             msg = sia_frame.read(raw, self._keys, now, self._window)
             panel = self._panels[msg.header.account]
-            if msg.event is not None:
+            if msg.items:
                 self._reserve(msg, panel, now)
         except Refusal as r:
-            return self._refused(r, client, transport, now)
+            return self._refused(r, client, transport, now), False
         try:
             await self._accept(panel, msg, client, transport, now)
         except Exception:
             # Not handled: the panel's retransmission must not be taken for a replay.
             self._recent.pop(msg.replay_key, None)
             logger.exception("SIA message %s from account %s could not be handled", msg.header.seq, panel.account)
-            return self._refused(Refusal(Reason.INTERNAL_ERROR, msg.header), client, transport, now)
-        return sia_frame.ack(msg.header, panel.key, now)
+            return self._refused(Refusal(Reason.INTERNAL_ERROR, msg.header), client, transport, now), False
+        return sia_frame.ack(msg.header, panel.key, now), True
 
     def _reserve(self, msg: sia_frame.Message, panel: PanelAccount, now: datetime) -> None:
+        # A retransmission (same sequence, timestamp and data: ``Message.replay_key``) within the
+        # memory is answered ACK and not acted on again; anything else is a new report.
         for k, until in list(self._recent.items()):
             if until < now:
                 del self._recent[k]
@@ -279,34 +307,57 @@ class SiaReceiver:
 
     async def _accept(self, panel: PanelAccount, msg: sia_frame.Message, client: str, transport: str,
                       now: datetime) -> None:
+        """Evaluate every event of the message, then write one record per event, in the order sent."""
         self._alive(panel, now)
-        h, ev = msg.header, msg.event
-        details: dict[str, Any] = {"account": h.account, "sequence": h.seq, "protocol": h.protocol,
-                                   "encrypted": h.encrypted, "answer": "ACK", "client": client,
-                                   "transport": transport}
-        incident = None
-        if ev is None:
-            details["outcome"] = "link_test"
-        else:
-            details.update(event=ev.code, description=ev.label_fr(), zone=ev.zone, partition=ev.partition)
-            key = sia_codes.mapped_key(panel.types, ev)
-            if key is None:
-                details["outcome"] = ("restore" if ev.restore else "status" if ev.status_report
-                                      else "test" if ev.test else "not_mapped")
+        h = msg.header
+        base: dict[str, Any] = {"account": h.account, "sequence": h.seq, "protocol": h.protocol,
+                                "encrypted": h.encrypted, "answer": Answer.ACK.value, "client": client,
+                                "transport": transport}
+        if not msg.items:
+            self._record(panel, None, {**base, "outcome": "link_test"})
+            return
+        n = len(msg.items)
+        rows: list[tuple[str | None, dict[str, Any]]] = []
+        mapped: list[tuple[int, str]] = []
+        for i, item in enumerate(msg.items):
+            details = {**base, **({"event_index": i + 1, "events": n} if n > 1 else {})}
+            if isinstance(item, Malformed):
+                # Never acted on; its raw fields are kept for the installer.
+                details.update(outcome="malformed", **item.details())
+                logger.warning("SIA event from %s unreadable (%s): %r", panel.name, item.flaw, item.raw)
             else:
-                result = await self.desk.alarm(AlarmIn(
-                    source=sia_codes.source_for(panel.name, key),
-                    alarm_type=key,
-                    zone=ev.where() or "—",
-                    message=f"{ev.label_fr()} ({ev.code})",
-                    occurred_at=msg.body.timestamp,
-                    delivery_id=f"sia:{h.account}:{h.seq}",
-                ))
-                incident = result.incident_id
-                details.update(alarm_type=key, outcome=result.outcome, refusal=result.reason_code)
-                logger.info("SIA %s from %s (%s): %s %s", ev.code, panel.name, ev.where(), result.outcome,
-                            result.incident_id or result.reason_code)
-        self.desk.registre.append("sia_message", incident=incident, actor=panel.name,
+                details.update(event=item.code, description=item.label_fr(), zone=item.zone,
+                               partition=item.partition)
+                key = sia_codes.mapped_key(panel.types, item)
+                if key is None:
+                    details["outcome"] = ("restore" if item.restore else "status" if item.status_report
+                                          else "test" if item.test else "not_mapped")
+                else:
+                    mapped.append((i, key))
+            rows.append((None, details))
+        # Hold-ups first: a hold-up that opens at once must not merely join an intrusion alarm
+        # the same message opened a moment before, awaiting a confirmation.
+        mapped.sort(key=lambda ik: (not sia_codes.is_hold_up_key(ik[1]), ik[0]))
+        for i, key in mapped:
+            ev = msg.items[i]
+            assert isinstance(ev, PanelEvent)  # noqa: S101 - only events are mapped
+            result = await self.desk.alarm(AlarmIn(
+                source=sia_codes.source_for(panel.name, key),
+                alarm_type=key,
+                zone=ev.where() or "—",
+                message=f"{ev.label_fr()} ({ev.code})",
+                occurred_at=msg.body.timestamp,
+                delivery_id=f"sia:{h.account}:{h.seq}" + (f":{i + 1}" if n > 1 else ""),
+            ))
+            rows[i][1].update(alarm_type=key, outcome=result.outcome, refusal=result.reason_code)
+            rows[i] = (result.incident_id, rows[i][1])
+            logger.info("SIA %s from %s (%s): %s %s", ev.code, panel.name, ev.where(), result.outcome,
+                        result.incident_id or result.reason_code)
+        for incident, details in rows:
+            self._record(panel, incident, details)
+
+    def _record(self, panel: PanelAccount, incident: str | None, details: dict[str, Any]) -> None:
+        self.desk.registre.append(Kind.SIA_MESSAGE, incident=incident, actor=panel.name,
                                   details={k: v for k, v in details.items() if v not in (None, "")})
 
     def _refused(self, r: Refusal, client: str, transport: str, now: datetime) -> bytes:
@@ -321,7 +372,7 @@ class SiaReceiver:
         level = logging.INFO if r.reason is Reason.REPLAYED else logging.WARNING
         logger.log(level, "SIA message refused: %s, answered %s (account %s, client %s)", r.reason.value,
                    r.answer.value, h.account if h else "?", client)
-        self.desk.registre.append("sia_refused", actor=panel.name if panel else "sia", details=details)
+        self.desk.registre.append(Kind.SIA_REFUSED, actor=panel.name if panel else "sia", details=details)
         return sia_frame.answer(r, panel.key if panel else None, now)
 
     # ---------- supervision ----------
@@ -345,13 +396,8 @@ class SiaReceiver:
             every = int(p.heartbeat.total_seconds())
             logger.warning("SIA panel %s (account %s) silent since %s", p.name, p.account, last.isoformat())
             self.desk.announce(
-                "panel_silent",
-                f"⚠️ La centrale d'alarme « {p.label} » ne répond plus : aucun message depuis {since} "
-                f"({minutes} min ; un test est attendu toutes les {every} s). Ses alarmes n'arrivent plus à "
-                "Vigie : prévenez l'installateur. La commande /alert reste disponible.",
-                f"⚠️ Alarm panel '{p.label}' is not responding: no message since {since} ({minutes} min; "
-                f"a test is expected every {every} s). Its alarms no longer reach Vigie: call the installer. "
-                "/alert still works.",
+                Kind.PANEL_SILENT,
+                phrase(Msg.PANEL_SILENT, label=p.label, since=since, minutes=minutes, every=every),
                 panel=p.name, account=p.account, last_seen=last.isoformat(), silent_seconds=int((now - last).total_seconds()),
             )
 
@@ -364,11 +410,17 @@ class SiaReceiver:
         since = self.desk.render.hm(last)
         logger.warning("SIA panel %s (account %s) is back", p.name, p.account)
         self.desk.announce(
-            "panel_back",
-            f"✅ La centrale d'alarme « {p.label} » répond de nouveau (silencieuse depuis {since}).",
-            f"✅ Alarm panel '{p.label}' is responding again (silent since {since}).",
+            Kind.PANEL_BACK,
+            phrase(Msg.PANEL_BACK, label=p.label, since=since),
             panel=p.name, account=p.account, last_seen=last.isoformat(),
         )
+
+
+def _limits(config: ReceiverConfig) -> Limits:
+    # A panel that keeps its connection open ("connect on demand" off) is quiet between its
+    # tests: a connection that carried an accepted message may wait for the next one.
+    beats = [p.heartbeat.total_seconds() for p in config.panels if p.heartbeat is not None]
+    return Limits(idle_known=min(3600.0, max([Limits.idle_known, *(2 * b for b in beats)])))
 
 
 SIA = web.AppKey("sia", SiaReceiver)

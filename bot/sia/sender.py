@@ -4,8 +4,9 @@ It builds frames (§5.5.1): ``<LF><crc><0LLL><"id"><seq>[Rrcvr]<Lpref>#<acct>[<d
 ``crc`` is CRC-16/ARC over everything from the first quote to the end of the timestamp (4 upper-case
 hex digits) and ``0LLL`` the length of that part (hex, leading zero). Encrypted accounts star the
 id (``"*SIA-DCS"``) and send, after ``[``, the hex of AES-CBC with a zero IV over
-``<pad>|<data><timestamp>``, the pad being random characters other than ``|``, ``[`` and ``]`` that
-bring the length to a multiple of 16 (§5.4). The timestamp ``_HH:MM:SS,MM-DD-YYYY`` is UTC.
+``<pad>|<data><timestamp>``, the pad being 16 to 31 random characters other than ``|``, ``[`` and
+``]`` that bring the length to a multiple of 16 (§5.4; 2026 edition). The timestamp
+``_HH:MM:SS,MM-DD-YYYY`` is UTC.
 
 It also reads the receiver's answers (ACK, NAK, DUH; ``*ACK`` decrypted) and checks their CRC
 and length. Run it by hand against the demo::
@@ -54,9 +55,13 @@ PAD_CHARS = [chr(c) for c in range(0x21, 0x7F) if chr(c) not in "|[]"]
 
 
 def encrypt(key: bytes, text: str, rng: random.Random) -> str:
-    """``<pad>|text`` under AES-CBC (zero IV), upper-case hex; the pad fills to a multiple of 16."""
+    """``<pad>|text`` under AES-CBC (zero IV), upper-case hex.
+
+    The pad fills to a multiple of 16 with 16 to 31 characters: DC-09-2026 wants a whole block
+    of pad at least (the 2013 edition's 1 to 16 characters are logged as too short).
+    """
     clear = "|" + text
-    pad = "".join(rng.choice(PAD_CHARS) for _ in range(16 - len(clear) % 16))
+    pad = "".join(rng.choice(PAD_CHARS) for _ in range(16 + (16 - len(clear) % 16) % 16))
     cipher = AES.new(key, AES.MODE_CBC, iv=b"\x00" * 16)
     return cipher.encrypt((pad + clear).encode("ascii")).hex().upper()
 

@@ -5,6 +5,8 @@ and bounds each attempt with a timeout; this class only speaks the Bot API corre
 - message references are ``"<chat_id>:<message_id>"``, plain strings that survive a restart;
 - the link message is edited in place (``editMessageText``), the tile is sent once with
   ``protect_content`` and then replaced with ``editMessageMedia`` under the same reference;
+- the group's rate budget (``budget``) is never waited for by a tile: a frame that does not fit
+  is skipped (the first one leaves a placeholder reference, ``NO_TILE``), so the outbox moves on;
 - operations are idempotent where Telegram lets them be: an edit that changes nothing and a
   delete of a message already gone count as done, so a retry after a lost answer converges;
 - every Telegram error leaves as ``TelegramRoomError`` with the token redacted, because the
@@ -16,13 +18,15 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, LinkPreviewOptions
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
+from telegram.ext import ExtBot
 
 from ..rooms import Outgoing
+from .budget import Lane
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +35,7 @@ MAX_CAPTION = 1024
 MAX_CALLBACK_ANSWER = 200
 # Telegram would otherwise fetch the live link to build a preview: an access nobody asked for.
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+NO_TILE = 0  # message id of a tile not posted yet (Telegram's ids start at 1)
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _T = TypeVar("_T")
 
@@ -42,11 +47,15 @@ class TelegramRoomError(Exception):
 class BotLink(Protocol):
     """What a room needs from the gateway: the connected bot, and a way to scrub secrets."""
 
-    async def ready_bot(self) -> Bot:
+    async def ready_bot(self) -> ExtBot[Any]:
         """The bot once connected; raises ``TelegramRoomError`` if it is not (yet, or any more)."""
         ...
 
     def redact(self, text: str) -> str: ...
+
+    def spare(self, chat_id: int, lane: Lane) -> bool:
+        """Whether the chat's rate budget lets a request of ``lane`` leave now."""
+        ...
 
 
 def make_ref(chat_id: int, message_id: int) -> str:
@@ -88,6 +97,10 @@ def body(msg: Outgoing) -> tuple[str, str | None]:
     return clip(msg.text, MAX_TEXT), None
 
 
+def lane(msg: Outgoing) -> Lane:
+    return Lane.LINK if msg.urgent else Lane.NORMAL
+
+
 def keyboard(buttons: list[tuple[str, str]]) -> InlineKeyboardMarkup | None:
     """One button per row: long French labels stay readable on a phone."""
     if not buttons:
@@ -100,6 +113,7 @@ class TelegramRoom:
         self._link = link
         self.chat_id = chat_id
         self._lang = lang
+        self.tiles_skipped = 0
 
     @property
     def room_id(self) -> str:
@@ -122,7 +136,8 @@ class TelegramRoom:
         bot = await self._link.ready_bot()
         try:
             await bot.edit_message_text(text, chat_id=chat_id, message_id=message_id, parse_mode=mode,
-                                        reply_markup=markup, link_preview_options=NO_PREVIEW)
+                                        reply_markup=markup, link_preview_options=NO_PREVIEW,
+                                        rate_limit_args=lane(msg))
         except BadRequest as exc:
             if _is(exc, "message is not modified"):
                 return  # the same text again, e.g. a retry after a lost answer: already done
@@ -132,16 +147,30 @@ class TelegramRoom:
 
     async def send_tile(self, jpeg: bytes, caption: str) -> str:
         bot = await self._link.ready_bot()
+        if not self._link.spare(self.chat_id, Lane.TILE):
+            # Waiting here would hold up the room's outbox, and the next link behind it: the tile
+            # is posted by a later frame instead (``replace_tile`` of this placeholder).
+            self.tiles_skipped += 1
+            return make_ref(self.chat_id, NO_TILE)
         sent = await self._call("sendPhoto", lambda: bot.send_photo(
-            self.chat_id, jpeg, caption=clip(caption, MAX_CAPTION), protect_content=True, filename="vigie.jpg"))
+            self.chat_id, jpeg, caption=clip(caption, MAX_CAPTION), protect_content=True, filename="vigie.jpg",
+            rate_limit_args=Lane.TILE))
         return make_ref(sent.chat_id, sent.message_id)
 
     async def replace_tile(self, ref: str, jpeg: bytes, caption: str) -> str:
         chat_id, message_id = parse_ref(ref)
+        if message_id == NO_TILE:
+            return await self.send_tile(jpeg, caption)
         bot = await self._link.ready_bot()
+        if not self._link.spare(chat_id, Lane.TILE):
+            # The group's budget is kept for the link and the people: this frame is skipped, the
+            # tile keeps the previous one until the next period.
+            self.tiles_skipped += 1
+            logger.debug("room %s: tile frame skipped, rate budget low", self.room_id)
+            return ref
         media = InputMediaPhoto(jpeg, caption=clip(caption, MAX_CAPTION), filename="vigie.jpg")
         try:
-            await bot.edit_message_media(media, chat_id=chat_id, message_id=message_id)
+            await bot.edit_message_media(media, chat_id=chat_id, message_id=message_id, rate_limit_args=Lane.TILE)
         except BadRequest as exc:
             if _is(exc, "message to edit not found"):
                 # Someone deleted the tile by hand: post a fresh one so the group keeps a tile.
@@ -156,6 +185,8 @@ class TelegramRoom:
 
     async def remove(self, ref: str) -> None:
         chat_id, message_id = parse_ref(ref)
+        if message_id == NO_TILE:
+            return  # a tile that was never posted
         bot = await self._link.ready_bot()
         try:
             await bot.delete_message(chat_id, message_id)
@@ -175,7 +206,7 @@ class TelegramRoom:
         # for forwarding out of the group.
         sent = await self._call("sendMessage", lambda: bot.send_message(
             self.chat_id, text, parse_mode=mode, reply_markup=markup, protect_content=True,
-            link_preview_options=NO_PREVIEW))
+            link_preview_options=NO_PREVIEW, rate_limit_args=lane(msg)))
         return make_ref(sent.chat_id, sent.message_id)
 
     async def _call(self, method: str, fn: Callable[[], Awaitable[_T]]) -> _T:

@@ -12,7 +12,8 @@ configured group (``telegram_room``); incoming updates go to ``TelegramInput``
 - an ``on_cleanup`` hook shuts the bot's HTTP client down last, after the outboxes have drained,
   so messages queued before a graceful stop still reach the groups.
 
-Flood limits: PTB's ``AIORateLimiter`` (30 messages/s overall, 20/min per group) waits out a 429
+Flood limits: a rate budget per group (``budget``) in place of PTB's first-come-first-served
+limiter, so the access link never waits behind replies or tiles; it waits out a 429
 ``retry_after`` and retries; every request has connect/read/write timeouts; the room outbox
 retries network failures with backoff and bounds each attempt.
 
@@ -30,19 +31,22 @@ import asyncio
 import hmac
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 from telegram import Bot, BotCommand, Update
 from telegram.error import BadRequest, InvalidToken, TelegramError
-from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, MessageHandler, filters
+from telegram.ext import Application, CallbackQueryHandler, ExtBot, MessageHandler, filters
 
 from ..commands import MENU
 from ..desk import Desk
+from ..locales import DEFAULT, LANGS, t
+from ..rooms import Room
 from ..settings import Settings, TelegramCfg
+from .budget import BudgetClock, BudgetRules, Lane, LaneLimiter, RateBudget
 from .room import TelegramRoom, TelegramRoomError
 from .updates import TelegramInput
 
@@ -59,17 +63,19 @@ def _utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class TelegramOptions:
-    """Knobs that are not settings: where the Bot API is (a fake in tests), timeouts, retries."""
+    """Knobs that are not settings: timeouts, retries, and an override of the Bot API's address
+    (``telegram.api_url`` / ``telegram.file_url`` otherwise; a fake in tests)."""
 
-    api_url: str = "https://api.telegram.org"
+    api_url: str | None = None
+    file_url: str | None = None
     poll_timeout: int = 10  # long-poll seconds
-    flood_retries: int = 5  # 429s waited out by the rate limiter before the outbox sees an error
+    budget: BudgetRules = BudgetRules()  # Telegram's flood limits, and the room kept for links
+    budget_clock: BudgetClock = BudgetClock()
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
     write_timeout: float = 20.0  # tiles are uploads
     ready_timeout: float = 10.0  # how long a room operation waits for the bot to be connected
     reconnect_max: float = 60.0  # ceiling of the backoff between connection attempts
-    max_update_age: timedelta = timedelta(minutes=10)
     wall_clock: Callable[[], datetime] = _utcnow  # Telegram dates are wall-clock, not the desk's clock
 
 
@@ -79,6 +85,7 @@ class TelegramGateway:
         self._token = token
         self._public_url = public_url.rstrip("/")
         self._opts = options or TelegramOptions()
+        self.budget = RateBudget(self._opts.budget, self._opts.budget_clock)
         self.rooms = [TelegramRoom(self, chat, cfg.language) for chat in cfg.chats]
         self._hook_path = HOOK_PREFIX + secrets.token_urlsafe(24) if cfg.webhook else None
         self._hook_secret = secrets.token_urlsafe(32)
@@ -97,10 +104,14 @@ class TelegramGateway:
 
     # ---------- wiring ----------
 
+    @property
+    def chat_rooms(self) -> Sequence[Room]:
+        return self.rooms
+
     def attach(self, app: web.Application, desk: Desk) -> None:
         """Route the webhook (if any), and hook start/stop into ``app``'s lifecycle."""
         self._input = TelegramInput(desk, frozenset(self._cfg.chats), self._cfg.language, self._cfg.strangers,
-                                    self.redact, self._opts.wall_clock, self._opts.max_update_age)
+                                    self.redact, self._opts.wall_clock)
         if self._hook_path is not None:
             app.router.add_post(self._hook_path, self._webhook)
         app.cleanup_ctx.append(self._lifecycle)
@@ -112,7 +123,7 @@ class TelegramGateway:
                 text = text.replace(secret, "…")
         return text
 
-    async def ready_bot(self) -> Bot:
+    async def ready_bot(self) -> ExtBot[Any]:
         if not self._ready.is_set():
             if self._closed:
                 raise TelegramRoomError("Telegram is stopped")
@@ -124,6 +135,9 @@ class TelegramGateway:
             raise TelegramRoomError("Telegram is stopped")
         return self._application.bot
 
+    def spare(self, chat_id: int, lane: Lane) -> bool:
+        return self.budget.spare(chat_id if chat_id < 0 else None, lane)
+
     @property
     def connected(self) -> bool:
         return self._ready.is_set()
@@ -132,10 +146,12 @@ class TelegramGateway:
 
     def _build(self, input_: TelegramInput) -> Application[Any, Any, Any, Any, Any, Any]:
         o = self._opts
+        api_url = o.api_url or self._cfg.api_url
+        file_url = o.file_url or self._cfg.file_url or api_url
         builder = (
             Application.builder().token(self._token)
-            .base_url(f"{o.api_url}/bot").base_file_url(f"{o.api_url}/file/bot")
-            .rate_limiter(AIORateLimiter(max_retries=o.flood_retries))
+            .base_url(f"{api_url}/bot").base_file_url(f"{file_url}/file/bot")
+            .rate_limiter(LaneLimiter(self.budget))
             .connect_timeout(o.connect_timeout).read_timeout(o.read_timeout)
             .write_timeout(o.write_timeout).media_write_timeout(o.write_timeout).pool_timeout(o.connect_timeout)
             .get_updates_connect_timeout(o.connect_timeout).get_updates_read_timeout(o.read_timeout)
@@ -156,7 +172,8 @@ class TelegramGateway:
         self._application = self._build(self._input)
         self._task = asyncio.create_task(self._run(self._application, self._input), name="telegram:connect")
         yield
-        # Stop taking updates; the bot itself stays usable until _close, for the outboxes' drain.
+        # Stop taking updates; the bot itself (and replies under way) stays usable until _close,
+        # for the outboxes' drain.
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -168,6 +185,8 @@ class TelegramGateway:
             await application.stop()
 
     async def _close(self, _: web.Application) -> None:
+        if self._input is not None:
+            await self._input.abandon_replies()  # had the drain's time; each reports itself
         self._closed = True
         self._ready.clear()
         application, self._application = self._application, None
@@ -219,11 +238,10 @@ class TelegramGateway:
                 drop_pending_updates=False, error_callback=self._poll_error)
 
     async def _publish_menu(self, bot: Bot) -> None:
-        french = [BotCommand(name, fr) for name, fr, _ in MENU]
-        english = [BotCommand(name, en) for name, _, en in MENU]
+        menus = {lang: [BotCommand(name, t(lang, key)) for name, key in MENU] for lang in LANGS}
         try:
             # Default (no language) in French: the venue's and the police's phones are French.
-            for language, menu in ((None, french), ("fr", french), ("en", english)):
+            for language, menu in ((None, menus[DEFAULT]), *menus.items()):
                 await bot.set_my_commands(menu, language_code=language)
         except TelegramError as exc:  # the menu is a convenience; commands work without it
             logger.warning("could not publish the Telegram command menu: %s", self.redact(exc.message))

@@ -12,50 +12,62 @@ stranger cannot make the bot spend the group's flood allowance.
 
 Button presses are decided by the desk like typed commands: the presser is the actor, so a
 press by someone not allowed changes nothing, is audited, and gets a callback alert.
+
+Messages typed while Vigie was stopped are read on its return (Telegram keeps them 24 h) and go
+through ``commands.run_late``: ``/fin`` is applied, a stale ``/alerte`` gets a request to resend.
+
+Replies are protected from forwarding like everything the bot posts, leave in the group's REPLY
+lane (after any link), and are sent from their own task so a reply waiting for the group's
+budget never holds up the next command. When a command opened access (or asked for its
+confirmation) in this very group, there is no separate reply: the link message (or the
+confirmation request) posted in the group is the answer, one request fewer before the link.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
-from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, NetworkError, TelegramError
-from telegram.ext import ContextTypes
+from telegram.ext import ContextTypes, ExtBot
 
 from .. import commands
 from ..desk import UNKNOWN_PERSON, WRONG_ROOM, Desk
-from ..messages import Reply
+from ..kinds import Kind
+from ..locales import Msg, t
+from ..messages import Reply, refusal
 from ..policy.convention import Person
+from ..policy.incident import State
 from ..policy.reasons import Reason, Refused
+from ..rooms import ReplyTasks
+from .budget import Lane
 from .room import MAX_CALLBACK_ANSWER, MAX_TEXT, clip, keyboard
 
 logger = logging.getLogger(__name__)
 
 REPLY_ATTEMPTS = 3
+OPENING = frozenset({"alert", "drill", "confirm"})
 REFUSAL_EVERY = 60.0  # seconds between two refusal replies to the same person in the same chat
-
-
-def _t(lang: str, fr: str, en: str) -> str:
-    return en if lang == "en" else fr
 
 
 class TelegramInput:
     def __init__(self, desk: Desk, chats: frozenset[int], lang: str, strangers: Literal["refuse", "silent"],
-                 redact: Callable[[str], str], wall_clock: Callable[[], datetime], max_age: timedelta) -> None:
+                 redact: Callable[[str], str], wall_clock: Callable[[], datetime]) -> None:
         self._desk = desk
         self._chats = chats
         self._lang = lang
         self._strangers = strangers
         self._redact = redact
         self._wall_clock = wall_clock
-        self._max_age = max_age
         self._refused_at: dict[tuple[int, int], float] = {}
+        self._sending = ReplyTasks()
         self.username: str | None = None  # the bot's @username, known once connected
 
     # ---------- messages ----------
@@ -68,10 +80,6 @@ class TelegramInput:
         cmd = commands.parse(text, self.username) if text else None
         if cmd is None and text.lstrip().startswith("/"):
             return  # addressed to another bot of the group
-        if self._wall_clock() - msg.date > self._max_age:
-            # Typed while the bot was down: acting on it now (opening access an hour late) would be wrong.
-            logger.info("ignoring a message of %s in %s, too old", msg.date.isoformat(), msg.chat.id)
-            return
         chat, user = msg.chat, msg.from_user
         room = f"telegram:{chat.id}"
         person = self._desk.conv.by_telegram(user.id)
@@ -84,20 +92,25 @@ class TelegramInput:
             return
         if cmd is None:
             if chat.type == ChatType.PRIVATE:
-                await self._reply(context.bot, msg, _t(self._lang, "(tapez /aide pour la liste des commandes)",
-                                                       "(type /help for the commands)"))
+                await self._reply(context.bot, msg, t(self._lang, Msg.TYPE_HELP))
             return  # ordinary chat in the group, e.g. a reply to one of our messages
         if cmd.name == "alert" and not cmd.args and configured:
             await self._reply(context.bot, msg, self._category_question(), self._category_keyboard())
             return
+        before = self._opening_states() if configured and cmd.name in OPENING else None
         try:
-            answer = await commands.run(self._desk, cmd, person, room, self._lang)
+            answer = await commands.run_late(self._desk, cmd, person, room, self._lang, msg.date, self._wall_clock())
         except Exception:
             logger.exception("Telegram command /%s failed", cmd.name)
-            answer = _t(self._lang, "Erreur interne : voir le journal.", "Internal error: see the log.")
+            answer = t(self._lang, Msg.INTERNAL_ERROR)
+        if before is not None and self._opening_states() - before:
+            return  # the link (or the confirmation request) posted in this group is the answer
         await self._reply(context.bot, msg, answer)
 
-    async def _stranger(self, bot: Bot, msg: Message, reason: Reason, person: Person | None,
+    def _opening_states(self) -> set[tuple[str, State]]:
+        return {(i.id, i.state) for i in self._desk.open_incidents()}
+
+    async def _stranger(self, bot: ExtBot[Any], msg: Message, reason: Reason, person: Person | None,
                         cmd: commands.Command | None) -> None:
         user = msg.from_user
         if user is None:
@@ -114,35 +127,56 @@ class TelegramInput:
         if len(self._refused_at) > 1000:
             self._refused_at.clear()  # bounded memory; at worst one extra refusal each
         self._refused_at[key] = now
-        await self._reply(bot, msg, _t(self._lang, "Refusé : ", "Refused: ") + reason.text(self._lang))
+        await self._reply(bot, msg, refusal(reason, self._lang))
 
     def _category_question(self) -> str:
-        return _t(self._lang, "Quel événement grave ? Le bouton vaut /alerte <catégorie> par la personne qui appuie.",
-                  "Which grave event? A button press is /alert <category> by whoever presses it.")
+        return t(self._lang, Msg.CATEGORY_BUTTONS)
 
     def _category_keyboard(self) -> InlineKeyboardMarkup | None:
         return keyboard([(c.label(self._lang), f"alert:{c.code}") for c in self._desk.conv.categories])
 
-    async def _reply(self, bot: Bot, msg: Message, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-        """Answer a person's message, quoting it; network errors retried briefly, never raised."""
+    async def _reply(self, bot: ExtBot[Any], msg: Message, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+        """Answer a person's message, quoting it, from a task of its own (see the module doc)."""
+        self._sending.spawn(self._send_reply(bot, msg, text, markup), f"telegram:reply:{msg.chat.id}")
+
+    async def _send_reply(self, bot: ExtBot[Any], msg: Message, text: str, markup: InlineKeyboardMarkup | None) -> None:
+        """Network errors retried briefly; a reply that cannot be sent is logged and written to the
+        registre (``room_error``), never raised."""
+        error: str | None = "stopping"
+        try:
+            error = await self._try_reply(bot, msg, text, markup)
+        finally:
+            if error is not None:
+                logger.warning("reply in telegram:%s not delivered: %s", msg.chat.id, error)
+                with contextlib.suppress(Exception):  # reporting must not hide the cause in the log
+                    self._desk.registre.append(Kind.ROOM_ERROR, actor="system", details={
+                        "room": f"telegram:{msg.chat.id}", "operation": "reply", "error": error[:300],
+                        "text": text[:200]})
+
+    async def _try_reply(self, bot: ExtBot[Any], msg: Message, text: str,
+                         markup: InlineKeyboardMarkup | None) -> str | None:
+        """None once sent, else why not."""
         quote = ReplyParameters(message_id=msg.message_id, allow_sending_without_reply=True)
         delay = 0.5
         for attempt in range(1, REPLY_ATTEMPTS + 1):
             try:
-                await bot.send_message(msg.chat.id, clip(text, MAX_TEXT), reply_parameters=quote, reply_markup=markup)
-                return
+                await bot.send_message(msg.chat.id, clip(text, MAX_TEXT), reply_parameters=quote, reply_markup=markup,
+                                       protect_content=True, rate_limit_args=Lane.REPLY)
+                return None
             except BadRequest as exc:  # a subclass of NetworkError in PTB: never worth retrying
-                logger.warning("reply in telegram:%s refused: %s", msg.chat.id, self._redact(exc.message))
-                return
+                return "refused: " + self._redact(exc.message)
             except NetworkError as exc:
                 if attempt == REPLY_ATTEMPTS:
-                    logger.warning("reply in telegram:%s lost: %s", msg.chat.id, self._redact(exc.message))
-                    return
+                    return "lost: " + self._redact(exc.message)
                 await asyncio.sleep(delay)
                 delay *= 2
             except TelegramError as exc:
-                logger.warning("reply in telegram:%s failed: %s", msg.chat.id, self._redact(exc.message))
-                return
+                return "failed: " + self._redact(exc.message)
+        return "not sent"
+
+    async def abandon_replies(self, timeout: float = 1.0) -> None:
+        """At close: replies still not sent are cancelled; each writes itself to the registre."""
+        await self._sending.abandon(timeout)
 
     # ---------- button presses ----------
 
@@ -165,7 +199,7 @@ class TelegramInput:
             self._desk.refuse_stranger(person.id if person else f"telegram:{user.id}", room, stranger.code,
                                        chat_type=chat.type, command=kind)
             await self._answer(query, None if self._strangers == "silent" else
-                               _t(self._lang, "Refusé : ", "Refused: ") + stranger.text(self._lang), alert=True)
+                               refusal(stranger, self._lang), alert=True)
             return
         try:
             if kind == "confirm":
@@ -173,12 +207,11 @@ class TelegramInput:
             else:
                 reply = await self._desk.alert(person, room, arg[:64])
         except Refused as refused:  # the desk has audited it; the presser is told why, nothing changed
-            await self._answer(query, _t(self._lang, "Refusé : ", "Refused: ") + refused.reason.text(self._lang),
-                               alert=True)
+            await self._answer(query, refusal(refused.reason, self._lang), alert=True)
             return
         except Exception:
             logger.exception("Telegram button %s failed", kind)
-            await self._answer(query, _t(self._lang, "Erreur interne.", "Internal error."), alert=True)
+            await self._answer(query, t(self._lang, Msg.INTERNAL_ERROR_SHORT), alert=True)
             return
         answer = reply.text(self._lang)
         await self._answer(query, answer)
@@ -186,8 +219,7 @@ class TelegramInput:
             # The category is chosen: the keyboard goes, so nobody presses it again by mistake.
             cat = self._desk.conv.category(arg)
             label = cat.label(self._lang) if cat else arg
-            done = _t(self._lang, f"Catégorie choisie par {person.name} : {label}\n→ {answer}",
-                      f"Category chosen by {person.name}: {label}\n→ {answer}")
+            done = t(self._lang, Msg.CATEGORY_CHOSEN, name=person.name, label=label, answer=answer)
             try:
                 await message.edit_text(clip(done, MAX_TEXT))
             except TelegramError as exc:

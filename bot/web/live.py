@@ -1,9 +1,12 @@
 """The live page: ``/live/{token}`` (who are you?), ``/live/view``, ``/live/api/state`` and its files.
 
 Thin on purpose: parse the request, ask ``Access``, render. Every ``/live`` answer, errors and
-404s included, carries the headers of DESIGN §4; they are added in ``on_response_prepare`` so
-that no code path can forget them. HTML comes from templates in ``bot/static`` filled with
-``string.Template``; every dynamic value is escaped unless it is an already-rendered fragment.
+404s included, carries the security headers (CSP, no-store, nosniff, no referrer, no framing), and every other answer of the service the
+basic ones (``nosniff``, ``no-store``, a ``Server`` without versions); they are added in
+``on_response_prepare`` so that no code path can forget them. A state-changing request from
+another site (``Origin`` or ``Sec-Fetch-Site``) is refused before any handler runs. HTML comes
+from templates in ``bot/static`` filled with ``string.Template``; every dynamic value is escaped
+unless it is an already-rendered fragment.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from datetime import datetime
 from importlib import resources
 from string import Template
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from ..access import Access, LinkForbidden, LinkGone, LoginRefused, ViewerSession
-from ..policy.convention import Org
+from ..locales import DEFAULT, Msg, t
+from ..logs import Bounded
 from ..policy.incident import Incident
 
 logger = logging.getLogger(__name__)
@@ -45,6 +50,18 @@ SECURITY_HEADERS: Mapping[str, str] = {
     "X-Frame-Options": "DENY",
 }
 
+# Every answer of the service, /hooks and plain 404s included.
+BASE_HEADERS: Mapping[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Server": "Vigie",
+}
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Signed by a machine (Standard Webhooks, Telegram's secret token), never sent by a browser with
+# ambient credentials: these answer for themselves.
+MACHINE_PREFIXES = ("/hooks/",)
+
 STATIC_TYPES: Mapping[str, str] = {
     "app.js": "application/javascript",
     "player.js": "application/javascript",
@@ -54,17 +71,14 @@ TEMPLATES = ("page", "login", "view", "camera", "message")
 
 PageInfo = Callable[[Incident], Mapping[str, Any]]
 
-_FORBIDDEN = ("Lien invalide", "Ce lien n'est pas valide. Ouvrez le lien publié dans le salon de l'incident.")
-_GONE = (
-    "L'accès est terminé",
-    "L'accès aux images pour cet incident est terminé, ou ce lien a expiré. "
-    "Si l'incident se poursuit, ouvrez le dernier lien publié dans le salon.",
-)
-_NO_SESSION = (
-    "Identification requise",
-    "Pour voir les images, ouvrez le lien publié dans le salon de l'incident et identifiez-vous.",
-)
-_BAD_FORM = "Le formulaire reçu est invalide : choisissez votre nom et saisissez votre mot de passe."
+# The templates in static/ are written in French: the page speaks the service's first language.
+PAGE_LANG = DEFAULT
+_FORBIDDEN = (t(PAGE_LANG, Msg.PAGE_FORBIDDEN_TITLE), t(PAGE_LANG, Msg.PAGE_FORBIDDEN))
+_GONE = (t(PAGE_LANG, Msg.PAGE_GONE_TITLE), t(PAGE_LANG, Msg.PAGE_GONE))
+_NO_SESSION = (t(PAGE_LANG, Msg.PAGE_NO_SESSION_TITLE), t(PAGE_LANG, Msg.PAGE_NO_SESSION))
+_BAD_FORM = t(PAGE_LANG, Msg.PAGE_BAD_FORM)
+_CROSS_SITE = (t(PAGE_LANG, Msg.PAGE_CROSS_SITE_TITLE), t(PAGE_LANG, Msg.PAGE_CROSS_SITE))
+MAX_IDENTITY = 64
 
 
 class Raw(str):
@@ -104,6 +118,46 @@ def _countdown(seconds: int) -> str:
 async def _secure_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
     if request.path == "/live" or request.path.startswith("/live/"):
         response.headers.update(SECURITY_HEADERS)
+    else:
+        response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.update(BASE_HEADERS)
+
+
+def same_site(request: web.BaseRequest, public_origins: frozenset[str]) -> bool:
+    """False for a browser request made by a page of another site.
+
+    ``Sec-Fetch-Site`` when the browser sends it (all current ones do); else ``Origin``, which
+    must be the public URL's or the host the request was sent to. Neither: not a browser (curl,
+    a monitoring probe), nothing to forge with.
+    """
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    parts = urlsplit(origin)
+    return bool(parts.netloc) and (
+        f"{parts.scheme}://{parts.netloc}".lower() in public_origins or parts.netloc.lower() == request.host.lower()
+    )
+
+
+def cross_site_guard(public_url: str) -> Middleware:
+    """Refuse state-changing requests from other sites (login CSRF and the like), with a generic page."""
+    parts = urlsplit(public_url)
+    origins = frozenset({f"{parts.scheme}://{parts.netloc}".lower()})
+    log = Bounded(logger)
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if (request.method in SAFE_METHODS or request.path.startswith(MACHINE_PREFIXES)
+                or same_site(request, origins)):
+            return await handler(request)
+        log.warning("cross_site", "cross-site %s refused (%s)", request.method, client_of(request)[1])
+        heading, text = _CROSS_SITE
+        return web.Response(status=403, text=f"{heading}\n{text}\n", content_type="text/plain", charset="utf-8")
+
+    return guard
 
 
 class _BadForm(Exception):  # noqa: N818 - an HTTP outcome, named after it
@@ -167,7 +221,7 @@ class LivePage:
             form = await _read_form(request)
         except _BadForm as exc:
             return self._login_page(incident, token, exc.status, error=_BAD_FORM)
-        person_id = form.get("person", "")
+        person_id = form.get("person", "")[:MAX_IDENTITY]
         try:
             cookie, session = await self._access.login(
                 token, person_id, form.get("password", ""), client, address=address
@@ -178,7 +232,7 @@ class LivePage:
             return self._message(410, *_GONE)
         except LoginRefused as exc:
             page = self._login_page(
-                incident, token, 429 if exc.locked else 401, error=exc.fr, selected=person_id
+                incident, token, 429 if exc.locked else 401, error=exc.text(PAGE_LANG), typed=person_id
             )
             if exc.locked:
                 page.headers["Retry-After"] = str(exc.retry_after_s)
@@ -203,7 +257,7 @@ class LivePage:
                 render(self._tpl["camera"], id=str(c.get("id", "")), name=str(c.get("name", "")))
                 for c in info["cameras"]
             )
-            or '<p class="empty">Aucune caméra dans le périmètre de la convention.</p>'
+            or f'<p class="empty">{html.escape(t(PAGE_LANG, Msg.PAGE_NO_CAMERA))}</p>'
         )
         content = render(
             self._tpl["view"],
@@ -231,7 +285,7 @@ class LivePage:
             return web.json_response({"active": False, "message": _NO_SESSION[1]}, status=401)
         found = self._access.viewer(cookie)
         if found is None:
-            return web.json_response({"active": False, "message": "L'accès est terminé."}, status=410)
+            return web.json_response({"active": False, "message": t(PAGE_LANG, Msg.PAGE_ENDED)}, status=410)
         session, incident = found
         info = self._info(incident)
         response = web.json_response(
@@ -264,7 +318,7 @@ class LivePage:
         info = dict(self._page_info(incident))
         conv = self._access.convention
         category = conv.category(incident.category)
-        info.setdefault("category_label", category.label_fr if category else incident.category)
+        info.setdefault("category_label", category.label(PAGE_LANG) if category else incident.category)
         info.setdefault("venue", conv.venue)
         info["cameras"] = list(info.get("cameras") or [])
         return info
@@ -272,37 +326,10 @@ class LivePage:
     def _drill_banner(self, incident: Incident) -> Raw:
         if not incident.drill:
             return Raw("")
-        return Raw(
-            '<div class="drill-banner" role="status">EXERCICE — ceci n\'est pas un incident réel</div>'
-        )
-
-    def _options(self, selected: str) -> Raw:
-        conv = self._access.convention
-        groups = []
-        for org, label in ((Org.POLICE, conv.police), (Org.VENUE, conv.venue)):
-            people = [p for p in conv.viewers() if p.org is org]
-            if not people:
-                continue
-            options = "".join(
-                render(
-                    Template('      <option value="$id"$sel>$name</option>\n'),
-                    id=p.id,
-                    name=p.name,
-                    sel=Raw(" selected" if p.id == selected else ""),
-                )
-                for p in people
-            )
-            groups.append(
-                render(
-                    Template('      <optgroup label="$label">\n$o      </optgroup>\n'),
-                    label=label,
-                    o=Raw(options),
-                )
-            )
-        return Raw("".join(groups))
+        return Raw(f'<div class="drill-banner" role="status">{html.escape(t(PAGE_LANG, Msg.PAGE_DRILL))}</div>')
 
     def _login_page(
-        self, incident: Incident, token: str, status: int, *, error: str = "", selected: str = ""
+        self, incident: Incident, token: str, status: int, *, error: str = "", typed: str = ""
     ) -> web.Response:
         info = self._info(incident)
         content = render(
@@ -312,9 +339,9 @@ class LivePage:
             venue=info["venue"],
             action=f"/live/{token}",
             error=Raw(render(Template('<p class="error" role="alert">$e</p>'), e=error) if error else ""),
-            options=self._options(selected),
+            typed=typed,
         )
-        return self._html(status, "Vigie — Qui êtes-vous ?", content, "login", incident)
+        return self._html(status, t(PAGE_LANG, Msg.PAGE_LOGIN_TITLE), content, "login", incident)
 
     def _message(self, status: int, heading: str, text: str) -> web.Response:
         content = render(self._tpl["message"], heading=heading, text=text)
@@ -342,9 +369,11 @@ class LivePage:
         )
 
 
-def add_routes(app: web.Application, access: Access, page_info: PageInfo) -> LivePage:
-    """Mount the live page on ``app`` (before it starts); returns the handler object."""
+def add_routes(app: web.Application, access: Access, page_info: PageInfo, public_url: str = "") -> LivePage:
+    """Mount the live page on ``app`` (before it starts), with the headers and the cross-site
+    guard for every route of ``app``; returns the handler object."""
     page = LivePage(access, page_info)
+    app.middlewares.append(cross_site_guard(public_url or access.public_url))
     # Fixed paths first: "/live/{token}" would otherwise also match "view".
     app.router.add_get("/live/view", page.view)
     app.router.add_get("/live/api/state", page.state)

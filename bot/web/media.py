@@ -28,7 +28,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -36,13 +36,15 @@ from aiohttp import WSCloseCode, web
 from apscheduler.schedulers.base import BaseScheduler
 
 from ..access import Access, AuditSink, ViewerSession
+from ..kinds import Kind
+from ..locales import Msg, t
 from ..media.pictures import Pictures
 from ..media.room_tiles import RoomTiles, TileDesk
-from ..media.service import MediaOptions, MediaService, build_media
+from ..media.service import MediaService
 from ..policy.convention import Convention
 from ..policy.incident import Incident
 from ..settings import Settings
-from .live import COOKIE
+from .live import COOKIE, PAGE_LANG
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +85,10 @@ class MediaRoutes:
     def _viewer(self, request: web.Request) -> tuple[ViewerSession, Incident] | web.Response:
         cookie = request.cookies.get(COOKIE)
         if not cookie:
-            return web.json_response({"active": False, "message": "Identification requise."}, status=401)
+            return web.json_response({"active": False, "message": t(PAGE_LANG, Msg.PAGE_SIGN_IN)}, status=401)
         found = self._access.viewer(cookie)
         if found is None:
-            return web.json_response({"active": False, "message": "L'accès est terminé."}, status=410)
+            return web.json_response({"active": False, "message": t(PAGE_LANG, Msg.PAGE_ENDED)}, status=410)
         return found
 
     def _same_origin(self, request: web.Request) -> bool:
@@ -122,9 +124,9 @@ class MediaRoutes:
             jpeg = await self._pictures.page_mosaic(incident.drill, session.person.name)
         except TimeoutError:
             logger.warning("page mosaic took longer than %.0f s", self._media.options.render_timeout)
-            return web.json_response({"message": "Mosaïque indisponible, nouvel essai…"}, status=503)
+            return web.json_response({"message": t(PAGE_LANG, Msg.PAGE_MOSAIC_UNAVAILABLE)}, status=503)
         if self._access.viewer(request.cookies.get(COOKIE)) is None:  # ended while it was drawn
-            return web.json_response({"active": False, "message": "L'accès est terminé."}, status=410)
+            return web.json_response({"active": False, "message": t(PAGE_LANG, Msg.PAGE_ENDED)}, status=410)
         return web.Response(body=jpeg, content_type="image/jpeg", headers=_NO_STORE)
 
     async def camera(self, request: web.Request) -> web.StreamResponse:
@@ -134,9 +136,9 @@ class MediaRoutes:
         session, incident = found
         camera_id = request.match_info["camera"]
         if camera_id not in self._media.names:
-            return web.json_response({"message": "Caméra inconnue."}, status=404)
+            return web.json_response({"message": t(PAGE_LANG, Msg.PAGE_UNKNOWN_CAMERA)}, status=404)
         if not self._same_origin(request):
-            return web.json_response({"message": "Origine refusée."}, status=403)
+            return web.json_response({"message": t(PAGE_LANG, Msg.PAGE_ORIGIN_REFUSED)}, status=403)
         ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=4096, compress=False, timeout=1.0)
         await ws.prepare(request)
         mode = "masked_stills" if self._media.masked(camera_id) else "video"
@@ -158,7 +160,7 @@ class MediaRoutes:
         self._streams.setdefault(stream.incident, set()).add(stream)
         opened = time.monotonic()
         details = {"camera": stream.camera, "person": stream.person, "mode": stream.mode}
-        self._audit.append("stream_opened", incident=incident.id, actor=stream.person, details=details,
+        self._audit.append(Kind.STREAM_OPENED, incident=incident.id, actor=stream.person, details=details,
                            drill=incident.drill, at=self._access.now())
         logger.info("stream opened: %s watches %s (%s)", stream.person, stream.camera, stream.mode)
         feed = (self._stills(ws, stream.camera, incident.drill, session.person.name) if stream.mode != "video"
@@ -193,7 +195,7 @@ class MediaRoutes:
             with contextlib.suppress(Exception):  # the peer may be gone already
                 await ws.close(code=code, message=reason.encode())
             duration = round(time.monotonic() - opened, 1)
-            self._audit.append("stream_closed", incident=incident.id, actor=stream.person,
+            self._audit.append(Kind.STREAM_CLOSED, incident=incident.id, actor=stream.person,
                                details={**details, "duration_s": duration, "reason": reason},
                                drill=incident.drill, at=self._access.now())
             logger.info("stream closed: %s, %s after %.1f s (%s)", stream.person, stream.camera, duration, reason)
@@ -276,21 +278,15 @@ def add_media_routes(app: web.Application, access: Access, media: MediaService, 
 MEDIA = web.AppKey("media", MediaService)
 
 
-class StatusDesk(TileDesk, Protocol):
-    status_extra: Callable[[str], list[str]] | None
-
-
-def install_media(app: web.Application, settings: Settings, conv: Convention, desk: StatusDesk, access: Access,
-                  audit: AuditSink, scheduler: BaseScheduler, clock: Callable[[], datetime],
-                  options: MediaOptions | None = None) -> MediaService:
-    """Build the cameras in scope, their routes and room tiles, and tie them to the app's lifecycle."""
+def install_media(app: web.Application, media: MediaService, settings: Settings, conv: Convention, desk: TileDesk,
+                  access: Access,
+                  audit: AuditSink, scheduler: BaseScheduler, clock: Callable[[], datetime]) -> None:
+    """Add the cameras' routes and room tiles, and tie them to the app's lifecycle."""
     service = settings.vigie.service
-    media = build_media(settings.cameras.camera, conv.cameras_in_scope, options)
     pictures = Pictures(media, clock, ZoneInfo(service.timezone), conv.venue)
     tiles = RoomTiles(desk, pictures, scheduler, clock, service.tile_interval_seconds,
                       at_activation=media.options.tile_at_activation)
     add_media_routes(app, access, media, pictures, audit, service.public_url)
-    desk.status_extra = media.status_lines
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         media.start()
@@ -302,4 +298,3 @@ def install_media(app: web.Application, settings: Settings, conv: Convention, de
 
     app.cleanup_ctx.append(lifecycle)
     app[MEDIA] = media
-    return media

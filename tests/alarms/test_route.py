@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from bot.alarms.route import AlarmIn, AlarmResult, _read_capped, _Refusal, add_routes
 from bot.alarms.verify import sign
 from bot.audit import Registre
+from bot.refusals import RefusalTally
 from bot.store import Store
 
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
@@ -79,6 +80,7 @@ class Rig:
     audit: Audit
     store: Store
     clock: list[float]
+    tally: RefusalTally
 
     async def post(
         self,
@@ -119,6 +121,7 @@ async def rig(tmp_path: Path, store: Store) -> AsyncIterator[Rig]:
     registre = Registre(tmp_path / "registre.sqlite3")
     audit = Audit(registre)
     clock = [float(NOW)]
+    tally = RefusalTally(audit, lambda: datetime.fromtimestamp(clock[0], UTC))
     app = web.Application()
     add_routes(
         app,
@@ -129,9 +132,10 @@ async def rig(tmp_path: Path, store: Store) -> AsyncIterator[Rig]:
         store=store,
         clock=lambda: clock[0],
         max_body=MAX_BODY,
+        tally=tally,
     )
     async with TestClient(TestServer(app)) as client:
-        yield Rig(client, desk, audit, store, clock)
+        yield Rig(client, desk, audit, store, clock, tally)
     registre.close()
 
 
@@ -145,6 +149,12 @@ def assert_refused(rig: Rig, reason: str, *, webhook_id: str | None = None, acto
     if webhook_id is not None:
         expected["webhook_id"] = webhook_id
     assert kw["details"] == expected
+
+
+def assert_logged_only(rig: Rig, reason: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Refused before the signature was proved: anyone's request, so the log and not the registre."""
+    assert rig.desk.calls == [] and rig.audit.records == [] and rig.tally.pending() == 0
+    assert any(f"reason={reason}" in r.getMessage() for r in caplog.records)
 
 
 # --- accepted ---
@@ -193,10 +203,10 @@ async def test_body_of_exactly_max_size_accepted(rig: Rig) -> None:
 # --- 401 ---
 
 
-async def test_forged_signature(rig: Rig) -> None:
+async def test_forged_signature(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     status, body = await rig.post(secret=OTHER)
     assert status == 401 and body["error"] == "bad_signature"
-    assert_refused(rig, "bad_signature")
+    assert_logged_only(rig, "bad_signature", caplog)
 
 
 async def test_forger_cannot_burn_an_id(rig: Rig) -> None:
@@ -210,17 +220,32 @@ async def test_other_sources_secret_is_not_accepted(rig: Rig) -> None:
 
 
 @pytest.mark.parametrize("skew", [-301, 301, -3600])
-async def test_stale_timestamp(rig: Rig, skew: int) -> None:
+async def test_stale_timestamp(rig: Rig, skew: int, caplog: pytest.LogCaptureFixture) -> None:
     status, body = await rig.post(ts=NOW + skew)
     assert status == 401 and body["error"] == "stale_timestamp"
-    assert_refused(rig, "stale_timestamp")
+    assert_logged_only(rig, "stale_timestamp", caplog)
 
 
 @pytest.mark.parametrize("header", ["webhook-id", "webhook-timestamp", "webhook-signature"])
-async def test_missing_headers(rig: Rig, header: str) -> None:
+async def test_missing_headers(rig: Rig, header: str, caplog: pytest.LogCaptureFixture) -> None:
     status, body = await rig.post(drop=header)
     assert status == 401 and body["error"] == "missing_headers"
-    assert_refused(rig, "missing_headers")
+    assert_logged_only(rig, "missing_headers", caplog)
+
+
+async def test_over_long_webhook_id(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    status, body = await rig.post(msg_id="m" * 7000)
+    assert status == 400 and body["error"] == "bad_id"
+    assert_logged_only(rig, "bad_id", caplog)
+    assert (await rig.post(msg_id="m" * 128))[0] == 202
+
+
+async def test_duplicate_json_keys(rig: Rig) -> None:
+    raw = b'{"type": "panic", "zone": "Hall A", "zone": "Parking"}'
+    status, body = await rig.post(raw=raw, msg_id="msg_dup")
+    assert status == 400 and body["error"] == "duplicate_key"
+    assert rig.desk.calls == []
+    assert_refused(rig, "duplicate_key", webhook_id="msg_dup")  # signed: the source's own mistake
 
 
 # --- 409 ---
@@ -253,21 +278,21 @@ async def test_same_id_from_two_sources_is_not_a_replay(rig: Rig) -> None:
 # --- 413 ---
 
 
-async def test_oversized_with_content_length(rig: Rig) -> None:
+async def test_oversized_with_content_length(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     raw = json.dumps({"type": "panic", "message": "x" * MAX_BODY}).encode()
     status, body = await rig.post(raw=raw)
     assert status == 413 and body["error"] == "too_large"
-    assert_refused(rig, "too_large")
+    assert_logged_only(rig, "too_large", caplog)
 
 
-async def test_oversized_chunked_without_content_length(rig: Rig) -> None:
+async def test_oversized_chunked_without_content_length(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         for _ in range(8):
             yield b" " * 1024
 
     async with rig.client.post("/hooks/alarm/venue", data=chunks()) as resp:
         assert resp.status == 413
-    assert_refused(rig, "too_large")
+    assert_logged_only(rig, "too_large", caplog)
 
 
 class _Stream:
@@ -365,15 +390,16 @@ async def test_desk_refusals(rig: Rig, code: str, status: int) -> None:
 # --- 404 ---
 
 
-async def test_unknown_source(rig: Rig) -> None:
-    status, body = await rig.post(source="nowhere")
-    assert status == 404 and body["error"] == "unknown_source"
-    assert_refused(rig, "unknown_source", actor="nowhere")
-
-
-async def test_unknown_source_name_is_truncated_in_the_registre(rig: Rig) -> None:
-    assert (await rig.post(source="n" * 300))[0] == 404
-    assert rig.audit.records[0][1]["actor"] == "n" * 64
+async def test_unknown_sources_are_counted_per_client_and_minute(rig: Rig) -> None:
+    for i in range(50):
+        status, body = await rig.post(source=f"nowhere-{i}")
+        assert status == 404 and body["error"] == "unknown_source"
+    assert rig.audit.records == [] and rig.tally.pending() == 50
+    rig.clock[0] += 60  # the next minute: the bucket becomes one record
+    assert rig.tally.flush() == 1
+    [(kind, kw)] = rig.audit.records
+    assert kind == "refusals" and kw["details"]["client"] == "127.0.0.1"
+    assert kw["details"]["count"] == 50 and kw["details"]["reasons"] == {"webhook:unknown_source": 50}
 
 
 async def test_registre_never_sees_signature_or_secret(rig: Rig) -> None:

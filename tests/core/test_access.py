@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -92,6 +92,16 @@ def make_incident(incident_id: str, now: datetime, *, drill: bool = False) -> In
     return sm.activate(pending, now, timedelta(minutes=60))
 
 
+class Sleeps:
+    """Stands in for asyncio.sleep: records the slow-down asked for, waits for nothing."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.asked.append(seconds)
+
+
 @dataclass
 class World:
     access: Access
@@ -102,6 +112,7 @@ class World:
     convention: Convention
     tmp: Path
     hasher: PasswordHasher
+    sleeps: Sleeps = field(default_factory=Sleeps)
 
     def make(self, keys: list[str], **kw: Any) -> Access:
         return Access(
@@ -113,11 +124,21 @@ class World:
             self.incidents.get,
             "https://vigie.example.fr/",
             hasher=self.hasher,
+            sleep=self.sleeps,
             **kw,
         )
 
     def records(self, kind: str) -> list[Any]:
         return [r for r in self.registre.records() if r.kind == kind]
+
+    def tallied(self) -> dict[str, int]:
+        """Every reason counted in the grouped refusal records so far, written out first."""
+        self.access.tally.flush(everything=True)
+        counts: dict[str, int] = {}
+        for r in self.records("refusals"):
+            for reason, n in r.details["reasons"].items():
+                counts[reason] = counts.get(reason, 0) + n
+        return counts
 
 
 @pytest.fixture
@@ -182,7 +203,7 @@ def _flip(token: str, index: int) -> str:
     return token[:index] + ("A" if c != "A" else "B") + token[index + 1 :]
 
 
-def test_forged_links_are_forbidden(world: World) -> None:
+def test_forged_links_are_forbidden(world: World, caplog: pytest.LogCaptureFixture) -> None:
     token = token_of(world.access.issue_link(world.incidents["INC-1"]))
     other_key = signer_at_t0("another-key-0123456789abcdef0123456789", SALT, digest_method=hashlib.sha256)
     other_salt = signer_at_t0([KEY_OLD, KEY_NEW], "vigie.something-else", digest_method=hashlib.sha256)
@@ -199,13 +220,13 @@ def test_forged_links_are_forbidden(world: World) -> None:
         "../../etc/passwd",
         token + "é",
     ]
-    for bad in forged:
+    for bad in forged * 3:
         with pytest.raises(LinkForbidden):
             world.access.check_link(bad, "198.51.100.7 ua:abcd")
-    refusals = world.records("refusal")
-    assert len(refusals) == len(forged)
-    assert all(r.details["reason"] == "bad_link" and r.incident is None for r in refusals)
-    assert refusals[0].details["client"] == "198.51.100.7 ua:abcd"
+    # Forged links are anyone's: the log only, and at most 10 lines a minute of it.
+    assert world.tallied() == {} and world.registre.records() == world.records("link_issued")
+    lines = [r for r in caplog.records if "bad_link" in r.getMessage()]
+    assert len(lines) == 10 and "198.51.100.7 ua:abcd" in lines[0].getMessage()
 
 
 def test_signed_but_wrong_payloads_are_forbidden(world: World) -> None:
@@ -217,7 +238,7 @@ def test_signed_but_wrong_payloads_are_forbidden(world: World) -> None:
     # The drill flag is part of what was signed: a real incident cannot be opened as a drill.
     with pytest.raises(LinkForbidden):
         world.access.check_link(ours.dumps({"i": "INC-1", "d": True}))
-    assert world.records("refusal")[-1].details["reason"] == "unknown_incident"
+    assert world.tallied() == {"live_link:unknown_incident": 2}
 
 
 def test_expired_link_is_gone(world: World) -> None:
@@ -227,7 +248,7 @@ def test_expired_link_is_gone(world: World) -> None:
     world.clock.advance(seconds=1)
     with pytest.raises(LinkGone):
         world.access.check_link(token)
-    assert world.records("refusal")[-1].details["reason"] == "link_expired"
+    assert world.tallied() == {"live_link:link_expired": 1}
     # A fresh link for the same, still active incident works.
     assert world.access.check_link(token_of(world.access.issue_link(world.incidents["INC-1"]))).id == "INC-1"
 
@@ -237,8 +258,8 @@ def test_link_of_an_ended_or_expired_incident_is_gone(world: World) -> None:
     end_incident(world, "INC-1")
     with pytest.raises(LinkGone):
         world.access.check_link(token)
-    refusal = world.records("refusal")[-1]
-    assert (refusal.incident, refusal.details["reason"]) == ("INC-1", "access_ended")
+    assert world.tallied() == {"live_link:access_ended": 1}
+    assert world.records("refusals")[-1].incident == "INC-1"  # in the incident's timeline
 
     drill = token_of(world.access.issue_link(world.incidents["DRL-1"]))
     # The incident's end, not the link's age, decides: move past ends_at without re-reading the link.
@@ -299,7 +320,6 @@ async def test_login_ok(world: World) -> None:
         ("cic-moreau", "wrong", "wrong_password"),
         ("cic-moreau", "", "wrong_password"),
         ("cic-moreau", "x" * 5000, "wrong_password"),
-        ("nobody", PASSWORD, "unknown_person"),
         ("fc-nohab", PASSWORD, "not_habilitated"),  # police without habilitation (CSI L252-3)
         ("sbonnet", PASSWORD, "not_habilitated"),  # venue operator: not a viewer role
         ("nopass", PASSWORD, "not_habilitated"),  # no personal password in the roster
@@ -309,70 +329,138 @@ async def test_login_refused(world: World, person: str, password: str, reason: s
     with pytest.raises(LoginRefused) as exc:
         await login(world, person, password)
     assert exc.value.reason == reason and not exc.value.locked
-    assert exc.value.fr and exc.value.en
+    # One answer for all: the form does not tell who is on the roster or may view.
+    assert exc.value.text("fr") == "Identité ou mot de passe incorrect. Encore 4 essai(s) avant blocage."
+    assert exc.value.text("en") == "Wrong identity or password. 4 attempt(s) left before lockout."
     failed = world.records("login_failed")
     assert len(failed) == 1 and failed[0].details["reason"] == reason
     assert failed[0].details["person"] == person
     assert world.records("login_ok") == []
 
 
-async def test_login_needs_a_valid_link(world: World) -> None:
-    with pytest.raises(LinkForbidden):
-        await world.access.login("forged" * 4, "cic-moreau", PASSWORD, "c")
-    token = token_of(world.access.issue_link(world.incidents["INC-1"]))
-    end_incident(world, "INC-1")
-    with pytest.raises(LinkGone):
-        await world.access.login(token, "cic-moreau", PASSWORD, "c")
+async def test_unknown_identities_look_like_known_ones(world: World) -> None:
+    calls = world.hasher.calls  # type: ignore[attr-defined]
+    with pytest.raises(LoginRefused) as unknown:
+        await login(world, "nobody", PASSWORD)
+    with pytest.raises(LoginRefused) as known:
+        await login(world, "cic-roux", "wrong")
+    assert all(unknown.value.text(lang) == known.value.text(lang) for lang in ("fr", "en"))
+    # argon2 ran for the unknown identity too (same time), and it is counted, not recorded.
+    assert world.hasher.calls == calls + 2  # type: ignore[attr-defined]
+    assert [r.details["person"] for r in world.records("login_failed")] == ["cic-roux"]
+    assert world.tallied() == {"login:unknown_person": 1}
 
 
-async def test_lockout_per_person(world: World) -> None:
-    for i in range(5):
+async def test_identity_is_the_id_or_rio_in_any_case(world: World) -> None:
+    with_rio = tuple(replace(p, rio="1234567") if p.id == "cic-roux" else p for p in world.convention.roster)
+    world.convention = make_convention(with_rio)
+    world.access = world.make([KEY_NEW])
+    for typed in ("  CIC-Moreau ", "cic-moreau"):
+        _, session = await login(world, typed)
+        assert session.person.id == "cic-moreau"
+    _, session = await login(world, "1234567")
+    assert session.person.id == "cic-roux"
+
+
+async def test_attacker_cannot_lock_an_officer_out(world: World) -> None:
+    attacker = "198.51.100.66 ua:1"
+    for _ in range(5):
+        with pytest.raises(LoginRefused) as exc:
+            await login(world, "cic-moreau", "wrong", client=attacker)
+    assert exc.value.locked and exc.value.retry_after_s == 15 * 60
+    # The attacker's device is locked for this officer, before argon2 runs, even with the right password.
+    calls = world.hasher.calls  # type: ignore[attr-defined]
+    for _ in range(20):
+        with pytest.raises(LoginRefused) as exc:
+            await login(world, "cic-moreau", PASSWORD, client=attacker)
+        assert exc.value.locked and exc.value.reason == "locked"
+    assert world.hasher.calls == calls  # type: ignore[attr-defined]
+    # The officer, from their own device, gets in: slowed down, never refused.
+    world.sleeps.asked.clear()
+    _, session = await login(world, "cic-moreau", client="192.0.2.99 ua:2")
+    assert session.person.id == "cic-moreau" and world.sleeps.asked == [1.0]
+    locked = world.records("login_locked")
+    assert len(locked) == 1 and locked[0].details["on"] == "person_client" and locked[0].actor == "cic-moreau"
+    assert world.tallied() == {"login:locked": 20}  # hammering a locked pair: counted, not recorded
+    world.clock.advance(minutes=15, seconds=1)
+    await login(world, "cic-moreau", client=attacker)  # the lock lifts after 15 minutes
+
+
+async def test_slow_down_grows_with_failures_across_clients(world: World) -> None:
+    for i in range(9):
         with pytest.raises(LoginRefused) as exc:
             await login(world, "cic-moreau", "wrong", client=f"198.51.100.{i} ua:1")
-    assert exc.value.locked and exc.value.retry_after_s == 15 * 60
-    calls = world.hasher.calls  # type: ignore[attr-defined]
-    # Locked: refused with the right password, from a fresh client, without running argon2.
-    with pytest.raises(LoginRefused) as exc:
-        await login(world, "cic-moreau", PASSWORD, client="192.0.2.99 ua:2")
-    assert exc.value.locked and exc.value.reason == "locked"
-    assert world.hasher.calls == calls  # type: ignore[attr-defined]
-    locked = world.records("login_locked")
-    assert locked[0].details["on"] == "person" and locked[-1].actor == "cic-moreau"
-    # Others are not affected, and the lock lifts after 15 minutes.
-    await login(world, "cic-roux", client="192.0.2.99 ua:2")
-    world.clock.advance(minutes=15, seconds=1)
+        assert not exc.value.locked  # one failure per client: nobody is locked
+    assert world.sleeps.asked == [1.0, 2.0, 4.0, 8.0]  # from the 6th attempt on, doubling, capped
     await login(world, "cic-moreau", client="192.0.2.99 ua:2")
+    assert world.sleeps.asked[-1] == 8.0
 
 
-async def test_lockout_per_client(world: World) -> None:
-    client = "198.51.100.66 ua:1"
-    for person in ("cic-moreau", "cic-roux", "nobody", "mlefevre", "ghost"):
+async def test_colleagues_behind_one_address_are_not_blocked(world: World) -> None:
+    nat = "203.0.113.1"
+    for _ in range(5):  # one colleague's typos lock only that colleague, on that address
         with pytest.raises(LoginRefused):
-            await login(world, person, "wrong", client=client)
-    # The same address with another user agent is the same client for the limit.
+            await login(world, "cic-roux", "wrong", client=f"{nat} ua:typo")
+    officers = ("cic-moreau", "mlefevre", "evil")
+    for person in officers:
+        _, session = await login(world, person, client=f"{nat} ua:other")
+        assert session.person.id == person
+    assert world.sleeps.asked == []  # 5 failures on the address are below its slow-down
     with pytest.raises(LoginRefused) as exc:
-        await login(world, "evil", PASSWORD, client="198.51.100.66 ua:other")
+        await login(world, "cic-roux", PASSWORD, client=f"{nat} ua:other")  # same address, any browser
     assert exc.value.locked
-    assert world.records("login_locked")[-1].details["on"] == "client"
-    # From elsewhere the same people may still sign in (each has only one failure).
-    await login(world, "cic-moreau", client="203.0.113.9 ua:1")
 
 
-async def test_success_forgives_the_person_not_the_client(world: World) -> None:
+async def test_success_clears_the_pair_not_the_person(world: World) -> None:
     for _ in range(4):
         with pytest.raises(LoginRefused):
             await login(world, "cic-moreau", "wrong", client="198.51.100.1 ua:1")
-    await login(world, "cic-moreau", client="198.51.100.2 ua:1")
-    for _ in range(4):  # the person's count restarted after the success
-        with pytest.raises(LoginRefused) as exc:
-            await login(world, "cic-moreau", "wrong", client="198.51.100.3 ua:1")
-        assert not exc.value.locked
+    await login(world, "cic-moreau", client="198.51.100.1 ua:1")
+    with pytest.raises(LoginRefused) as exc:  # the pair starts afresh
+        await login(world, "cic-moreau", "wrong", client="198.51.100.1 ua:1")
+    assert "Encore 4 essai(s)" in exc.value.text("fr")
+    # The person's count (5 failures) did not restart: watching an officer sign in does not
+    # reset the slow-down.
+    with pytest.raises(LoginRefused):
+        await login(world, "cic-moreau", "wrong", client="198.51.100.1 ua:1")
+    assert world.sleeps.asked == [1.0]
+
+
+async def test_lockouts_survive_a_restart(world: World) -> None:
+    for _ in range(5):
+        with pytest.raises(LoginRefused):
+            await login(world, "cic-moreau", "wrong", client="198.51.100.1 ua:1")
+    world.store.close()
+    world.store = Store(world.tmp / "state.sqlite3")
+    world.access = world.make([KEY_OLD, KEY_NEW])
+    with pytest.raises(LoginRefused) as exc:
+        await login(world, "cic-moreau", PASSWORD, client="198.51.100.1 ua:1")
+    assert exc.value.locked
+    await login(world, "cic-moreau", client="192.0.2.1 ua:1")
+    assert world.sleeps.asked == [1.0]  # the person's failures were remembered too
+
+
+async def test_rooms_are_warned_once_and_unlock_lifts_the_locks(world: World) -> None:
+    warned: list[tuple[str, int, int]] = []
+    world.access.on_guessing = lambda p, n, c: warned.append((p.id, n, c))
+    for i in range(12):
+        with pytest.raises(LoginRefused):
+            await login(world, "cic-moreau", "wrong", client=f"198.51.100.{i % 2} ua:1")
+    assert warned == [("cic-moreau", 5, 2)]  # once per 15 minutes, not per failure
+    person = world.convention.person("cic-moreau")
+    assert person is not None
+    assert world.access.unlock(person, "mlefevre") == 2
+    record = world.records("login_unlocked")[-1]
+    assert (record.actor, record.details) == ("mlefevre", {"person": "cic-moreau", "locks": 2})
+    world.sleeps.asked.clear()
+    await login(world, "cic-moreau", client="198.51.100.0 ua:1")
+    assert world.sleeps.asked == []
 
 
 async def test_concurrent_guesses_cannot_exceed_the_limit(world: World) -> None:
     token = token_of(world.access.issue_link(world.incidents["INC-1"]))
     results = await asyncio.gather(
-        *(world.access.login(token, "cic-moreau", f"guess{i}", f"10.0.0.{i} ua:1") for i in range(20)),
+        *(world.access.login(token, "cic-moreau", f"guess{i}", "10.0.0.1 ua:1") for i in range(20)),
         return_exceptions=True,
     )
     assert all(isinstance(r, LoginRefused) for r in results)
@@ -456,3 +544,12 @@ async def test_no_secret_is_stored(world: World) -> None:
     assert blobs  # the databases and their WAL files were read
     for secret in secrets:
         assert secret.encode() not in blobs
+
+
+async def test_counted_refusals_are_written_before_the_incident_closes(world: World) -> None:
+    with pytest.raises(LoginRefused):
+        await login(world, "nobody", PASSWORD)
+    assert world.records("refusals") == []
+    world.access.revoke_incident("INC-1")
+    [grouped] = world.records("refusals")
+    assert grouped.incident == "INC-1" and grouped.details["reasons"] == {"login:unknown_person": 1}

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from bot.audit import GENESIS, KIND_LABELS, Registre, canonical, chain_hash
+from bot.audit import GENESIS, Registre, canonical, chain_hash
+from bot.kinds import Kind
+from bot.locales import CATALOGS
 
 T0 = datetime(2026, 11, 25, 18, 4, 12, tzinfo=UTC)
 FIELDS = "seq, at, kind, incident, actor, details, drill, prev_hash, hash"
@@ -343,7 +345,7 @@ def test_export_says_unverified_when_tampered(tmp_path: Path) -> None:
 
 
 def _incident(reg: Registre, incident: str, drill: bool = False) -> None:
-    for i, kind in enumerate(KIND_LABELS["fr"]):
+    for i, kind in enumerate(Kind):
         reg.append(
             kind,
             incident=incident,
@@ -352,7 +354,30 @@ def _incident(reg: Registre, incident: str, drill: bool = False) -> None:
             drill=drill,
             at=T0 + timedelta(seconds=i),
         )
-    reg.append("custom_kind", incident=incident, actor=None, drill=drill, at=T0 + timedelta(minutes=5))
+    _newer_vigie_appends(reg.path, "custom_kind", incident, drill, T0 + timedelta(minutes=5))
+
+
+def _newer_vigie_appends(path: Path, kind: str, incident: str, drill: bool, at: datetime) -> None:
+    """A record of a kind this version does not know, chained as a newer Vigie would write it."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    count, prev = conn.execute("SELECT count, last_hash FROM registre_head").fetchone()
+    at_iso = at.isoformat(timespec="microseconds")
+    digest = chain_hash(prev, canonical(count + 1, at_iso, kind, incident, None, {}, drill))
+    conn.execute(
+        f"INSERT INTO registre ({FIELDS}) VALUES (?, ?, ?, ?, NULL, '{{}}', ?, ?, ?)",
+        (count + 1, at_iso, kind, incident, int(drill), prev, digest),
+    )
+    conn.execute("UPDATE registre_head SET count = ?, last_hash = ? WHERE id = 1", (count + 1, digest))
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def test_unknown_kinds_are_refused_on_append(tmp_path: Path) -> None:
+    with Registre(tmp_path / "r.db") as reg:
+        with pytest.raises(ValueError, match="unknown registre kind 'custom_kind'"):
+            reg.append("custom_kind", incident="INC-1")  # type: ignore[arg-type]
+        assert reg.records() == []
 
 
 def test_timeline_french(tmp_path: Path) -> None:
@@ -373,10 +398,10 @@ def test_timeline_french(tmp_path: Path) -> None:
     lines = text.splitlines()
     assert lines[0] == "Registre Vigie — incident INC-1"
     assert "Chaîne d'intégrité : vérifiée" in text and "EXERCICE" not in text
-    for label in KIND_LABELS["fr"].values():
+    for label in CATALOGS["fr"].kinds.values():
         assert label in text
     assert "2026-11-25 18:04:12 UTC  Déclenchement — par cic-dupont — n=0 (n° 1)" in lines
-    n_kinds = len(KIND_LABELS["fr"])
+    n_kinds = len(Kind)
     assert f"2026-11-25 18:09:12 UTC  custom_kind (n° {n_kinds + 1})" in lines
     last = lines[-1]
     assert "Flux ouvert — par p1 — camera=hall" in last and 'zones=["a","b"]' in last and "…" in last
@@ -391,7 +416,7 @@ def test_timeline_english_and_drill(tmp_path: Path) -> None:
     assert english.splitlines()[0].startswith("EXERCISE")
     assert french.splitlines()[0].startswith("EXERCICE")
     assert "Vigie audit log — incident EX-1" in english and "Integrity chain: verified" in english
-    for label in KIND_LABELS["en"].values():
+    for label in CATALOGS["en"].kinds.values():
         assert label in english
     assert "2026-11-25 18:04:12 UTC  Trigger — by cic-dupont — n=0 (#1)" in english
 
@@ -433,3 +458,19 @@ def test_verify_cli_with_closure_anchor_detects_a_wholesale_rewrite(tmp_path: Pa
     out = io.StringIO()
     assert verify_command(db, io.StringIO()) == 0  # the chain alone cannot tell
     assert verify_command(db, out, [anchor]) == 1 and "réécrit" in out.getvalue()
+
+
+@pytest.mark.parametrize("anchor", ["", "abcd", "0123abcd", "0123456789abcde", "0123456789abcdeg", "  "])
+def test_verify_cli_anchor_must_be_16_hex_digits(tmp_path: Path, anchor: str) -> None:
+    """Closure reports print 16 hex digits: 8 would match some record of a long registre by luck."""
+    import io
+
+    from bot.audit_cli import verify_command
+
+    db = tmp_path / "r.db"
+    with Registre(db) as reg:
+        full = reg.append("closure_report", incident="INC-1", actor="system", details={}, at=T0).hash
+    out = io.StringIO()
+    assert verify_command(db, out, [anchor]) == 2 and "16" in out.getvalue()
+    assert verify_command(db, io.StringIO(), [full[:16].upper()]) == 0
+    assert verify_command(db, io.StringIO(), [full]) == 0

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import commands
+from bot.kinds import Kind
 from tests.harness import Harness
 
 
@@ -70,6 +72,40 @@ def test_fuzzed_sessions_by_authorised_people_keep_invariants(tmp_path_factory, 
                     if inc.ends_at and inc.activated_at:
                         assert inc.ends_at - inc.activated_at <= h.conv.limits.max_duration
             assert h.registre.verify().ok
+        finally:
+            await h.stop()
+
+    asyncio.run(go())
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(word=st.sampled_from(["/alerte attaque_armee Hall A", "/exercice", "/fin", "/statut", "/aide", "/prolonger 30",
+                             "/confirmer"]),
+       late=st.integers(0, 24 * 3600))
+def test_late_commands(tmp_path_factory, word, late) -> None:
+    """Typed while Vigie was away: /fin and reading commands apply; opening ones past the window do not."""
+
+    async def go() -> None:
+        h = await Harness(tmp_path_factory.mktemp("late")).start()
+        try:
+            await h.desk.alert(h.person("chef"), "console", "attaque_armee")  # an incident is open
+            before = [(i.id, i.state, i.ends_at) for i in h.store.open_incidents()]
+            cmd = commands.parse(word)
+            assert cmd is not None
+            now = h.clock()
+            reply = await commands.run_late(h.desk, cmd, h.person("chef"), "console", "fr",
+                                            now - timedelta(seconds=late), now)
+            after = [(i.id, i.state, i.ends_at) for i in h.store.open_incidents()]
+            records = [dict(r.details) for r in h.registre.records() if r.kind == Kind.LATE_COMMAND]
+            if late <= commands.LATE_WINDOW.total_seconds():
+                assert records == []
+            elif cmd.name in commands.ALWAYS_APPLIED:
+                assert [(r["command"], r["applied"]) for r in records] == [(cmd.name, True)]
+            else:
+                assert [(r["command"], r["applied"]) for r in records] == [(cmd.name, False)]
+                assert "n'a PAS été appliquée" in reply and after == before
+            if cmd.name == "end":
+                assert after == []  # ending access is applied whenever it was typed
         finally:
             await h.stop()
 

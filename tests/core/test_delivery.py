@@ -18,7 +18,8 @@ from aiohttp.test_utils import make_mocked_request
 
 from bot import commands
 from bot.access import LinkGone
-from bot.app import DESK, StorageError, healthz, open_storage
+from bot.app import ACCESS, DESK, HEALTH_TOKEN, StorageError, healthz, healthz_details, open_storage
+from bot.kinds import Kind
 from bot.outbox_store import rollback
 from bot.policy.convention import Convention
 from bot.web.media import MEDIA
@@ -49,8 +50,12 @@ async def health_of(h: Harness) -> dict[str, Any]:
     app = web.Application()
     app[DESK] = h.desk
     app[MEDIA] = SimpleNamespace(health=lambda: [])  # type: ignore[assignment]
-    response = await healthz(make_mocked_request("GET", "/healthz", app=app))
-    return json.loads(response.text or "{}")  # type: ignore[no-any-return]
+    app[ACCESS], app[HEALTH_TOKEN] = h.access, "t"
+    public = json.loads((await healthz(make_mocked_request("GET", "/healthz", app=app))).text or "{}")
+    request = make_mocked_request("GET", "/healthz/details", headers={"Authorization": "Bearer t"}, app=app)
+    details = json.loads((await healthz_details(request)).text or "{}")
+    assert public == {"status": details["status"]}  # the world sees the word, never the names
+    return details  # type: ignore[no-any-return]
 
 
 def with_password() -> Convention:
@@ -75,9 +80,9 @@ async def test_room_down_longer_than_the_old_retries_gets_the_link_when_it_retur
         await until(lambda: h.fanout.health()["telegram:-1"].failures >= 8)  # the old outbox gave up after 4
         health = h.fanout.health()["telegram:-1"]
         assert not health.ok and inc.id in health.links_failing
-        assert f"Salon telegram:-1: EN ÉCHEC : lien {inc.id} non remis" in h.desk.status().fr
+        assert f"Salon telegram:-1: EN ÉCHEC : lien {inc.id} non remis" in h.desk.status().text("fr")
         body = await health_of(h)
-        assert body["status"] == "degraded" and body["rooms"]["telegram:-1"]["links_undelivered"] == [inc.id]
+        assert body["status"] == "failing" and body["rooms"]["telegram:-1"]["links_undelivered"] == [inc.id]
         assert "room_error" in h.kinds(inc.id)
 
         h.desk.linkwatch.check()  # under the threshold: the others are not told yet
@@ -90,7 +95,7 @@ async def test_room_down_longer_than_the_old_retries_gets_the_link_when_it_retur
         bad.fail = 0  # the room is back
         await h.fanout.drain()
         assert links(bad) == 1 and links(good) == 1
-        assert h.fanout.health()["telegram:-1"].ok and "EN ÉCHEC" not in h.desk.status().fr
+        assert h.fanout.health()["telegram:-1"].ok and "EN ÉCHEC" not in h.desk.status().text("fr")
         assert (await health_of(h))["status"] == "ok"
         h.desk.linkwatch.check()
         await h.fanout.drain()
@@ -105,7 +110,7 @@ async def test_the_link_goes_before_what_was_queued_earlier(tmp_path: Path) -> N
     room = RecordingRoom("console", fail=DOWN)
     h = await Harness(tmp_path, rooms=[room]).start()
     try:
-        h.desk.announce("panel_silent", "Centrale muette.", "Panel silent.")
+        h.desk.announce(Kind.PANEL_SILENT, lambda _: "Centrale muette.")
         await until(lambda: h.fanout.health()["console"].failures >= 1)
         await run(h, "/alerte attaque_armee")
         await until(lambda: bool(h.fanout.health()["console"].links_failing))
@@ -203,8 +208,8 @@ async def test_end_on_a_full_disk_closes_access_at_once_and_records_it_later(tmp
             await h.fanout.drain()
             for room in h.rooms:
                 assert any(f"Accès {inc.id} fermé" in t or f"Access {inc.id} closed" in t for t in room.texts())
-            assert inc.id in h.desk.closer.pending and "Clôture pas encore inscrite" in h.desk.status().fr
-            assert h.desk.open_incidents() == [] and "Aucun incident ouvert" in h.desk.status().fr
+            assert inc.id in h.desk.closer.pending and "Clôture pas encore inscrite" in h.desk.status().text("fr")
+            assert h.desk.open_incidents() == [] and "Aucun incident ouvert" in h.desk.status().text("fr")
             assert "Refusé" in await run(h, "/fin", who="cic")  # nothing left to end
         await asyncio.wait_for(h.desk.closer.wait(), 20)  # the disk has room again
         await h.fanout.drain()
@@ -296,11 +301,11 @@ async def test_a_link_stuck_on_the_wire_is_failing_once_overdue(tmp_path: Path) 
         await slow.waiting.wait()
         h.clock.advance(seconds=31)
         h.desk.linkwatch.check()
-        assert "Salon console: EN ÉCHEC : lien INC-20261125-01 non remis — toujours sans réponse" in h.desk.status().fr
-        assert (await health_of(h))["status"] == "degraded"
+        assert "Salon console: EN ÉCHEC : lien INC-20261125-01 non remis — toujours sans réponse" in h.desk.status().text("fr")
+        assert (await health_of(h))["status"] == "failing"
         slow.gate.set()
         await h.fanout.drain()
-        assert links(slow) == 1 and "EN ÉCHEC" not in h.desk.status().fr
+        assert links(slow) == 1 and "EN ÉCHEC" not in h.desk.status().text("fr")
     finally:
         slow.gate.set()
         await h.stop()

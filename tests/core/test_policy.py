@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import pytest
@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from bot.locales import reason_text
 from bot.policy import incident as sm
 from bot.policy.convention import GRAVE_CATEGORIES, ConfirmRule
 from bot.policy.decide import Outcome, Trigger, evaluate
@@ -37,7 +38,8 @@ def test_non_grave_category_refused_with_the_list() -> None:
     d = evaluate(CONV, person_trigger("chef", "vol_simple"), None, T0, "INC-1")
     assert d.refused and d.incident is None
     assert d.reasons[0].code == "not_grave"
-    assert "attaque_armee" in d.reasons[0].fr and "vol_simple" in d.reasons[0].fr
+    text = reason_text(d.reasons[0], "fr")
+    assert "attaque_armee" in text and "vol_simple" in text
 
 
 @pytest.mark.parametrize("actor,code", [("op", "not_initiator"), ("agent", "not_initiator"), ("stranger", "unknown_person")])
@@ -90,6 +92,23 @@ def test_person_alert_confirms_a_pending_alarm() -> None:
     d = evaluate(CONV, person_trigger("cic", "attaque_armee"), pending, T0, "INC-2")
     assert d.outcome is Outcome.CONFIRMED and d.incident is not None and d.incident.id == "INC-1"
     assert d.incident.grants_access(T0)
+
+
+def test_alarm_that_opens_at_once_activates_a_pending_incident() -> None:
+    conv = convention()
+    hold_up = replace(conv.alarm_sources[0], name="panel", types={"hold_up": "attaque_armee"}, confirm=ConfirmRule.NONE)
+    conv = replace(conv, alarm_sources=(*conv.alarm_sources, hold_up))
+    pending = evaluate(conv, Trigger(Source.ALARM, "ssi", T0, alarm_type="panic"), None, T0, "INC-1").incident
+    assert pending is not None and pending.state is State.PENDING
+    # another alarm that needs a confirmation only joins
+    again = evaluate(conv, Trigger(Source.ALARM, "ssi", T0, alarm_type="bomb"), pending, T0, "INC-2")
+    assert again.outcome is Outcome.JOINED and again.incident is not None and again.incident.state is State.PENDING
+    d = evaluate(conv, Trigger(Source.ALARM, "panel", T0, alarm_type="hold_up"), pending, T0, "INC-2")
+    assert d.outcome is Outcome.CONFIRMED and d.incident is not None and d.incident.id == "INC-1"
+    assert d.incident.grants_access(T0) and d.incident.confirmed_by == "panel"
+    # not once the confirmation window is over
+    late = evaluate(conv, Trigger(Source.ALARM, "panel", T0, alarm_type="hold_up"), pending, pending.confirm_by, "INC-2")
+    assert late.outcome is Outcome.JOINED
 
 
 def test_self_confirmation_refused_when_person_confirm_required() -> None:

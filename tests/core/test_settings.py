@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.config_load import build_convention, load_settings
+from bot.config_load import build_convention, load_settings, resolve_data_dir
 from tests.config_support import EXAMPLE, TODAY, config_problems, copy_example, edit
 
 WHSEC = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -38,6 +38,12 @@ def test_example_config_is_valid_and_builds_the_convention(cfg: Path) -> None:
         s.vigie.service.port = 1  # type: ignore[misc]
 
 
+def test_relative_data_dir_is_read_from_the_config_directory(cfg: Path) -> None:
+    assert resolve_data_dir(load_settings(cfg, ENV, TODAY)) == Path("/var/lib/vigie")
+    edit(cfg / "vigie.toml", 'data_dir = "/var/lib/vigie"', 'data_dir = "data"')
+    assert resolve_data_dir(load_settings(cfg, ENV, TODAY)) == cfg.resolve() / "data"
+
+
 def test_example_files_hold_no_secret() -> None:
     for f in EXAMPLE.glob("*.toml"):
         text = f.read_text(encoding="utf-8")
@@ -58,6 +64,12 @@ def test_example_files_hold_no_secret() -> None:
         ("alarms.toml", 'bomb_threat = "alerte_bombe"', 'bomb_threat = "incendie"', r"types.bomb_threat: 'incendie' is not an enabled grave category"),
         ("cameras.toml", 'id = "fosse"', 'id = "Fosse !"', r"cameras.toml: camera\[6\].id: .*fix: use lowercase"),
         ("convention.toml", "expires = 2029-06-30", "expires = 30/06/2029", r"convention.toml: not valid TOML"),
+        # Typed on the sign-in page: an id or a RIO must name one person only.
+        ("roster.toml", 'habilitation = "DDSP42-VP-2025-017"\n', 'habilitation = "DDSP42-VP-2025-017"\nrio = "1234567"\n',
+         r"roster.toml: rio '1234567' appears twice"),
+        ("roster.toml", 'rio = "1234567"', 'rio = "mlefevre"', r"roster.toml: rio 'mlefevre' is also a person's id"),
+        ("vigie.toml", '# health_token_file = "/etc/vigie/secrets/health_token"', 'health_token_file = "short"',
+         r"health_token_file: secret file .*short cannot be read"),
     ],
 )
 def test_each_broken_config_is_named_with_file_key_and_fix(cfg: Path, file: str, old: str, new: str, expect: str) -> None:
@@ -107,3 +119,33 @@ def test_check_config_cli(cfg: Path) -> None:
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "authorisation.expires" in bad.stderr
     assert ENV["VIGIE_LINK_KEYS"] not in bad.stderr + bad.stdout
+
+
+@pytest.mark.parametrize(
+    "value,expect",
+    [
+        ('"http://proxy.example.fr"', "must use https"),
+        ('"https://api.telegram.org/bot"', "without the /bot suffix"),
+        ('"https://user:pw@proxy.example.fr"', "must not carry credentials"),
+        ('"api.telegram.org"', "must be an absolute URL"),
+    ],
+)
+def test_telegram_api_url_is_checked(cfg: Path, value: str, expect: str) -> None:
+    edit(cfg / "vigie.toml", 'api_url = "https://api.telegram.org"', f"api_url = {value}")
+    found = problems(cfg)
+    assert any("vigie.toml: telegram.api_url:" in p and expect in p for p in found), found
+
+
+@pytest.mark.parametrize("value", ["https://tg-proxy.zenith.fr/telegram", "http://localhost:8081", "http://127.0.0.1:8081/"])
+def test_telegram_api_url_accepts_a_local_server_or_a_proxy(cfg: Path, value: str) -> None:
+    edit(cfg / "vigie.toml", 'api_url = "https://api.telegram.org"', f'api_url = "{value}"\nfile_url = "{value}"')
+    s = load_settings(cfg, ENV, TODAY)
+    assert s.vigie.telegram.api_url == value.rstrip("/") == s.vigie.telegram.file_url
+
+
+def test_health_token(cfg: Path) -> None:
+    assert any("health token is too short" in p for p in problems(cfg, {**ENV, "VIGIE_HEALTH_TOKEN": "abc123xyz"}))
+    token = "h" * 8 + "Q2w9Zr4kLm7Tn1Bv5Xc8Jd3F"
+    s = load_settings(cfg, {**ENV, "VIGIE_HEALTH_TOKEN": token}, TODAY)
+    assert s.secrets.health_token is not None and s.secrets.health_token.get_secret_value() == token
+    assert load_settings(cfg, ENV, TODAY).secrets.health_token is None

@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from bot.alarms.verify import sign
+from tests.config_support import copy_example
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,7 +98,7 @@ async def test_demo_whole_incident(demo: Demo) -> None:
     passwords = {m.group(1): m.group(2) for m in re.finditer(r"^\s+(demo-[a-z]+)\s.*mot de passe : (\S+)$",
                                                               "".join(demo.lines), re.M)}
     assert set(passwords) == {"demo-chef", "demo-directeur", "demo-cic", "demo-agent"}
-    health = json.loads(await asyncio.to_thread(lambda: __import__("urllib.request").request.urlopen(f"{demo.base}/healthz").read()))
+    health = json.loads(await asyncio.to_thread(lambda: __import__("urllib.request").request.urlopen(f"{demo.base}/healthz/details").read()))
     assert "console" in health["rooms"] and health["incident_state"] == "none" and len(health["cameras"]) == 4
 
     demo.type("/alert attaque_armee Hall A")
@@ -168,10 +169,7 @@ async def test_demo_whole_incident(demo: Demo) -> None:
 
 
 async def test_run_stops_on_sigterm_within_5s(tmp_path: Path) -> None:
-    import shutil
-
-    cfg = tmp_path / "config"
-    shutil.copytree(ROOT / "config", cfg)
+    cfg = copy_example(tmp_path)
     port = free_port()
     text = (cfg / "vigie.toml").read_text(encoding="utf-8")
     text = text.replace("port = 8080", f"port = {port}").replace('data_dir = "/var/lib/vigie"', f'data_dir = "{tmp_path / "data"}"')

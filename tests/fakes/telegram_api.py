@@ -25,13 +25,17 @@ What it enforces, as Telegram does:
   getUpdates call supersedes a waiting one; setWebhook delivers to a loopback URL with
   X-Telegram-Bot-Api-Secret-Token and retries failures; privacy mode in groups;
 - setMyCommands: tdlib + server rules (1-32 chars [a-z0-9_], description 1-256, <= 100), scopes
-  and language codes; flood control on demand (``flood``), or opt-in group/global rate limits.
+  and language codes; flood control on demand (``flood``), or opt-in rate limits (``rate_limits``):
+  at most 20 sends/edits per group in any 60 s and 30 per second overall, counted when they
+  arrive, answered past that with 429 ``retry_after`` = seconds until a slot frees, as Telegram does.
+  ``clock`` lets a benchmark run the fake's time (limits, message dates) faster than real time.
 Parameters the fake does not model are refused with a ``[fake] ... not supported`` 400, never ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import json
 import math
@@ -86,7 +90,7 @@ class FakeTelegram:
 
     def __init__(self, token: str, username: str = "vigie_test_bot", *, privacy_mode: bool = True,
                  rate_limits: bool = False, callback_timeout: float = 15.0,
-                 webhook_retry_delay: float = 0.2) -> None:
+                 webhook_retry_delay: float = 0.2, clock: Callable[[], float] = time.time) -> None:
         head, _, rest = token.partition(":")
         if not head.isdigit() or not rest:
             raise ValueError("token must look like '<bot id>:<secret>'")
@@ -98,6 +102,7 @@ class FakeTelegram:
         self.callback_timeout = callback_timeout
         self.webhook_retry_delay = webhook_retry_delay
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.call_times: list[float] = []  # when each of ``calls`` arrived, on the fake's clock
         self.errors: list[tuple[str, int, str]] = []  # (method, error_code, description) answered
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.commands: dict[tuple[str, str], list[dict[str, str]]] = {}
@@ -117,7 +122,9 @@ class FakeTelegram:
         self._floods: list[list[Any]] = []  # [method or None, remaining, retry_after]
         self._drop_before = 0
         self._drop_after = 0
-        self._buckets: dict[object, tuple[float, float]] = {}
+        self._windows: dict[object, collections.deque[float]] = {}
+        self.accepted: dict[int, list[float]] = {}  # group → when each counted request was accepted
+        self._clock = clock
         self._clock_offset = 0.0
         self._ids = itertools.count(1)
         self._webhook: dict[str, Any] | None = None
@@ -160,7 +167,7 @@ class FakeTelegram:
         await self.stop()
 
     def now(self) -> float:
-        return time.time() + self._clock_offset
+        return self._clock() + self._clock_offset
 
     def advance(self, seconds: float) -> None:
         """Move the fake's clock (message age, callback expiry, rate buckets) forward."""
@@ -393,7 +400,8 @@ class FakeTelegram:
             name, handler, accepted = entry
             params = await self._read(request)
             self.calls.append((name, params.record))
-            self._check_flood(name, params)
+            self.call_times.append(now := self.now())
+            self._check_flood(name, params, now)
             extra = params.names() - accepted
             if extra:
                 raise fake_unsupported(f"parameter(s) {sorted(extra)} of {name}")
@@ -448,7 +456,7 @@ class FakeTelegram:
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
         return web.Response(body=data, content_type="image/jpeg")
 
-    def _check_flood(self, name: str, p: Params) -> None:
+    def _check_flood(self, name: str, p: Params, now: float) -> None:
         for rule in self._floods:
             if rule[1] > 0 and rule[0] in (None, name.lower()):
                 rule[1] -= 1
@@ -459,19 +467,23 @@ class FakeTelegram:
             chat_id = p.integer("chat_id")
         except ApiError:
             return
-        self._leak("global", 30, 1.0)
-        if chat_id is not None and chat_id < 0:
-            self._leak(chat_id, 20, 60.0)
+        group = chat_id is not None and chat_id < 0
+        self._window("global", 30, 1.0, now)
+        if group:
+            self._window(chat_id, 20, 60.0, now)
+            self.accepted.setdefault(chat_id, []).append(now)
+        self._windows["global"].append(now)
+        if group:
+            self._windows[chat_id].append(now)
 
-    def _leak(self, key: object, capacity: int, period: float) -> None:
-        """Leaky bucket like PTB's AIORateLimiter: ``capacity`` per ``period``, bursts up to capacity."""
-        rate, now = capacity / period, self.now()
-        level, last = self._buckets.get(key, (0.0, now))
-        level = max(0.0, level - (now - last) * rate)
-        if level + 1 > capacity:
-            wait = max(1, math.ceil((level + 1 - capacity) / rate))
+    def _window(self, key: object, capacity: int, period: float, now: float) -> None:
+        """At most ``capacity`` requests in any ``period`` seconds; 429 until the oldest leaves."""
+        times = self._windows.setdefault(key, collections.deque())
+        while times and times[0] <= now - period:
+            times.popleft()
+        if len(times) >= capacity:
+            wait = max(1, math.ceil(times[0] + period - now))
             raise ApiError(429, f"Too Many Requests: retry after {wait}", retry_after=wait)
-        self._buckets[key] = (level + 1, now)
 
     # ------------------------------------------------------------------ helpers for methods
     def _chat(self, p: Params) -> FakeChat:

@@ -59,7 +59,7 @@ async def test_homeserver_down_longer_than_the_old_retries(world: World) -> None
     await asyncio.sleep(DOWN_SECONDS)
     health = w.desk.fanout.health()[f"matrix:{w.room_id}"]
     assert not health.ok and incident in health.links_failing
-    assert "EN ÉCHEC" in w.desk.status().fr
+    assert "EN ÉCHEC" in w.desk.status().text("fr")
     mark = len(w.officer.events)
     await asyncio.to_thread(w.synapse.start)
     await w.officer.wait_for(is_notice(w.room_id, LINK, w.bot_user.user_id), since=mark, timeout=90)

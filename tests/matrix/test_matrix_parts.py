@@ -14,10 +14,11 @@ import pytest
 from pydantic import SecretStr
 from vigie_bot import jpeg
 
-from bot.matrix.inbox import strip_reply_fallback
+from bot.matrix import inbox as inbox_module
+from bot.matrix.inbox import Inbox, strip_reply_fallback
 from bot.matrix.room import edit, image, notice, op_key, split_ref
 from bot.matrix.session import SavedSession, load_session, save_session
-from bot.matrix.transport import MatrixConnection, Tuning
+from bot.matrix.transport import MatrixConnection, MatrixRequestError, Tuning
 from bot.settings import MatrixCfg
 
 
@@ -56,17 +57,18 @@ def _conn(tmp: Path) -> MatrixConnection:
 
 async def test_transaction_id_kept_until_success(tmp_path: Path) -> None:
     conn = _conn(tmp_path)
-    first = conn._tx("k")
-    assert conn._tx("k") == first  # a retry of the same operation
-    assert conn._tx("other") != first
-    conn._pending_tx["k"] = (first, asyncio.get_running_loop().time() - 3600)
-    assert conn._tx("k") != first  # long after: the same words are a new message
+    first = conn.writes.tx("k")
+    assert conn.writes.tx("k") == first  # a retry of the same operation
+    assert conn.writes.tx("other") != first
+    conn.writes._pending_tx["k"] = (first, asyncio.get_running_loop().time() - 3600)
+    assert conn.writes.tx("k") != first  # long after: the same words are a new message
 
 
 async def test_late_room_key_event_is_retried(tmp_path: Path) -> None:
     conn = _conn(tmp_path)
     got: list[Any] = []
-    conn._inbox = SimpleNamespace(put=lambda room, ev: got.append((room, ev)))  # type: ignore[assignment]
+    conn._inbox = SimpleNamespace(put=lambda room, ev: got.append((room, ev)),  # type: ignore[assignment]
+                                  put_position=lambda since: None)
     megolm = object.__new__(nio.MegolmEvent)
     decrypted = object()
     answers: list[Any] = [nio.EncryptionError("no session yet"), decrypted]
@@ -79,25 +81,85 @@ async def test_late_room_key_event_is_retried(tmp_path: Path) -> None:
 
     client = SimpleNamespace(decrypt_event=decrypt)
     timeline = SimpleNamespace(events=[megolm])
-    resp = SimpleNamespace(rooms=SimpleNamespace(join={"!r:s": SimpleNamespace(timeline=timeline)}))
+    resp = SimpleNamespace(rooms=SimpleNamespace(join={"!r:s": SimpleNamespace(timeline=timeline)}), next_batch="s1")
     conn._dispatch(client, resp, first=False)
     assert got == []  # kept back
-    conn._dispatch(client, SimpleNamespace(rooms=SimpleNamespace(join={})), first=False)
+    empty = SimpleNamespace(rooms=SimpleNamespace(join={}), next_batch="s2")
+    conn._dispatch(client, empty, first=False)
     assert got == []  # key still missing
-    conn._dispatch(client, SimpleNamespace(rooms=SimpleNamespace(join={})), first=False)
+    conn._dispatch(client, empty, first=False)
     assert got == [("!r:s", decrypted)]  # the key came: handled in order after all
 
 
-async def test_first_sync_timeline_is_never_acted_upon(tmp_path: Path) -> None:
+async def test_first_sync_reads_what_was_said_while_away(tmp_path: Path) -> None:
     conn = _conn(tmp_path)
     got: list[Any] = []
-    conn._inbox = SimpleNamespace(put=lambda room, ev: got.append(ev))  # type: ignore[assignment]
+    positions: list[str] = []
+    conn._inbox = SimpleNamespace(put=lambda room, ev: got.append(ev),  # type: ignore[assignment]
+                                  put_position=positions.append)
     ev = object()
-    resp = SimpleNamespace(rooms=SimpleNamespace(join={"!r:s": SimpleNamespace(timeline=SimpleNamespace(events=[ev]))}))
+    timeline = SimpleNamespace(events=[ev], limited=False)
+    resp = SimpleNamespace(rooms=SimpleNamespace(join={"!r:s": SimpleNamespace(timeline=timeline)}), next_batch="s9")
     conn._dispatch(SimpleNamespace(), resp, first=True)
-    assert got == []
-    conn._dispatch(SimpleNamespace(), resp, first=False)
-    assert got == [ev]
+    assert got == [] and positions == ["s9"]  # a new device: the timeline is history
+    conn._resume_from = "s5"  # a position was saved by the inbox before the stop
+    conn._dispatch(SimpleNamespace(), resp, first=True)
+    assert got == [ev] and positions == ["s9", "s9"]
+
+
+async def test_inbox_position_saved_after_the_events_before_it(tmp_path: Path) -> None:
+    handled: list[str] = []
+
+    class Probe(Inbox):
+        async def handle(self, room_id: str, event: Any) -> None:
+            assert self.saved_position() is None  # not saved before the event is handled
+            handled.append(event)
+
+    inbox = Probe(SimpleNamespace(), _conn(tmp_path).cfg, "@bot:s", None, None, None, tmp_path)  # type: ignore[arg-type]
+    inbox.start()
+    inbox.put("!r:s", "cmd")
+    inbox.put_position("s42")
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if inbox.saved_position():
+            break
+    await inbox.stop()
+    assert handled == ["cmd"] and inbox.saved_position() == "s42"
+
+
+async def test_send_retried_when_device_lists_change_under_it(tmp_path: Path) -> None:
+    conn = _conn(tmp_path)
+    calls: list[str] = []
+
+    async def room_send(room_id: str, event_type: str, content: Any, tx_id: str) -> Any:
+        calls.append(tx_id)
+        if len(calls) == 1:
+            raise KeyError("@officer:s")  # what nio raises when the sync loop changes the device lists
+        return nio.RoomSendResponse("$sent", room_id)
+
+    client = SimpleNamespace(rooms={"!r:s": SimpleNamespace(encrypted=False)}, room_send=room_send)
+    conn._client = client
+    conn._ready.set()
+    assert await conn.send("!r:s", {"body": "x"}, "k") == "$sent"
+    assert len(calls) == 2 and calls[0] == calls[1]  # the same transaction: never posted twice
+
+
+async def test_reply_not_delivered_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inbox_module, "REPLY_DEADLINE", 0.3)
+    records: list[tuple[str, dict[str, Any]]] = []
+    desk = SimpleNamespace(registre=SimpleNamespace(append=lambda kind, **kw: records.append((kind, kw["details"]))))
+
+    async def send(room_id: str, content: Any, key: str) -> str:
+        raise KeyError("@officer:s")
+
+    inbox = Inbox(desk, _conn(tmp_path).cfg, "@bot:s", send, None, None, tmp_path)  # type: ignore[arg-type]
+    await inbox._reply("!r:s", "Accès INC-1 terminé.", "reply:$x", "$x")
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if records:
+            break
+    [(kind, details)] = records
+    assert kind == "room_error" and details["operation"] == "reply" and "KeyError" in details["error"]
 
 
 def test_session_file(tmp_path: Path) -> None:
@@ -118,3 +180,21 @@ def test_confirm_keys(key: str) -> None:
     from bot.matrix.inbox import CONFIRM_KEYS
 
     assert key.replace("\ufe0f", "") in CONFIRM_KEYS
+
+
+async def test_a_refused_inbox_position_is_dropped(tmp_path: Path) -> None:
+    conn = _conn(tmp_path)
+    conn._inbox = Inbox(SimpleNamespace(), conn.cfg, "@bot:s", None, None, None, tmp_path)  # type: ignore[arg-type]
+    conn._inbox._save_position("s_from_another_server")
+    refused = nio.SyncError("Unknown since token", "M_INVALID_PARAM")
+    refused.transport_response = SimpleNamespace(status=400)  # type: ignore[assignment]
+    asked: list[Any] = []
+
+    async def sync(**kw: Any) -> Any:
+        asked.append(kw["since"])
+        return refused
+
+    client = SimpleNamespace(should_upload_keys=False, sync=sync)
+    with pytest.raises(MatrixRequestError):
+        await conn._round_once(client, first=True)
+    assert asked == ["s_from_another_server"] and conn._inbox.saved_position() is None  # next round: nio's token

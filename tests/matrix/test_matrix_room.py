@@ -20,6 +20,7 @@ import re
 import stat
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,9 @@ from vigie_bot import (
     settings_for,
 )
 
+from bot import commands
 from bot.alarms.route import AlarmIn
+from bot.kinds import Kind
 from bot.policy.incident import State
 
 LINK = "ACCÈS VIDÉO OUVERT"
@@ -189,15 +192,16 @@ async def test_alert_tiles_extend_end_in_encrypted_room(world: World) -> None:
     await say(o, w.room_id, "/fin")
     await o.wait_for(is_redaction_of(w.room_id, link.event_id), since=mark)
     await o.wait_for(is_redaction_of(w.room_id, t2.event_id), since=mark)
+    await o.wait_for(is_redaction_of(w.room_id, edit.event_id), since=mark)  # the edit carried the link too
     report = await o.wait_for(is_notice(w.room_id, ENDED), since=mark)
     assert inc.id in report.body and w.desk.open_incidents() == []
     await media_gone(o, t2.url)
     assert w.bot.conn.is_admin is True
 
     # Nothing posted twice: 2 replies (/alert, /prolonger) + link + edit + extension notice + 2 tiles
-    # + reply to /fin + closure report = 9 messages; 3 redactions (tile 1, link, tile 2).
+    # + reply to /fin + closure report = 9 messages; 4 redactions (tile 1, link, its edit, tile 2).
     kinds = count_types(bot_events(w.synapse, w))
-    assert kinds == {"m.room.encrypted": 9, "m.room.redaction": 3}, kinds
+    assert kinds == {"m.room.encrypted": 9, "m.room.redaction": 4}, kinds
 
 
 async def test_strangers_refused_audited_and_shut_out(synapse: Synapse, world: World) -> None:
@@ -365,16 +369,17 @@ async def test_synapse_restart_mid_incident(synapse: Synapse, world: World) -> N
     assert not w.bot.records("room_error")
 
 
-async def test_bot_restart_mid_incident(synapse: Synapse, world: World, caplog: pytest.LogCaptureFixture) -> None:
+async def test_bot_restart_mid_incident(synapse: Synapse, world: World, caplog: pytest.LogCaptureFixture,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
     caplog.set_level(logging.DEBUG)
     w, o = world, world.officer
     store = w.tmp / "data" / "matrix-store"
     session = store / "session.json"
     token_before = session.read_text()
 
-    async def restart(while_down: str | None = None) -> str | None:
+    async def restart(*while_down: str) -> list[str]:
         await w.bot.stop()
-        said = await say(o, w.room_id, while_down) if while_down else None
+        said = [await say(o, w.room_id, text) for text in while_down]
         w.bot = await Bot(w.bot.settings, w.tmp / "data").start()
         assert session.read_text() == token_before  # resumed with the saved token, no new login
         assert w.bot.conn.client.loaded_sync_token  # and from the saved sync token
@@ -391,25 +396,34 @@ async def test_bot_restart_mid_incident(synapse: Synapse, world: World, caplog: 
     link = await o.wait_for(is_notice(w.room_id, LINK), since=mark)
     assert w.open_incident().id == res.incident_id and w.open_incident().state is State.ACTIVE
     t1, _ = await tile(w, res.incident_id, (90, 90, 0))
+    await say(o, w.room_id, "/prolonger 30")
+    edit = await o.wait_for(lambda r, e: isinstance(e, RoomMessageNotice)
+                            and e.source["content"].get("m.relates_to", {}).get("rel_type") == "m.replace"
+                            and e.source["content"]["m.relates_to"]["event_id"] == link.event_id, since=mark)
 
-    # 2. Restarted mid-incident, with a command said while it was down (before its start-up: ignored).
-    ignored = await restart(while_down="/statut")
-    assert ignored is not None
+    # 2. Restarted mid-incident; what was said while it was down is read on its return. Every
+    # command counts as late here: /fin is applied all the same, /alert is answered "send it again".
+    monkeypatch.setattr(commands, "LATE_WINDOW", timedelta(0))
+    mark = len(o.events)
+    end, again = await restart("/fin", "/alert alerte_bombe Parvis")
     assert stat.S_IMODE(session.stat().st_mode) == 0o600 and stat.S_IMODE(store.stat().st_mode) == 0o700
     status, body = synapse.request("GET", f"/_synapse/admin/v2/users/{w.bot_user.user_id}/devices",
                                    token=synapse.admin_token)
     # the bot's only session is its one device (the other is the one registration made for the test)
     assert status == 200 and {d["device_id"] for d in body["devices"]} - {w.bot_user.device_id} == {BOT_DEVICE}
 
-    # /fin redacts what the bot posted before the restart and deletes the media.
-    mark = len(o.events)
-    await say(o, w.room_id, "/fin")
+    # /fin redacts what the bot posted before the restart (the link's edit too) and deletes the media.
     await o.wait_for(is_redaction_of(w.room_id, link.event_id), since=mark)
+    await o.wait_for(is_redaction_of(w.room_id, edit.event_id), since=mark)
     await o.wait_for(is_redaction_of(w.room_id, t1.event_id), since=mark)
     report = await o.wait_for(is_notice(w.room_id, ENDED), since=mark)
     assert report.decrypted
     await media_gone(o, t1.url)
-    assert not any(is_reply_to(w.room_id, ignored)(r, e) for r, e in o.events)
+    await o.wait_for(is_reply_to(w.room_id, end), since=mark)
+    resend = await o.wait_for(is_reply_to(w.room_id, again), since=mark)
+    assert "n'a PAS été appliquée" in resend.body and w.desk.open_incidents() == []
+    late = [(r.details["command"], r.details["applied"]) for r in w.bot.records(Kind.LATE_COMMAND)]
+    assert late == [("end", True), ("alert", False)]
     # Neither the password nor the access token ever reaches the log, even at DEBUG.
     secret_token = json.loads(token_before)["access_token"]
     assert secret_token not in caplog.text and w.bot_user.password not in caplog.text

@@ -8,8 +8,9 @@ from fractions import Fraction
 
 import pytest
 
-from bot.media.cameras import Camera, CameraHub, redact_url
+from bot.media.cameras import Camera, CameraHub
 from bot.media.keyframes import DropToKeyframeQueue
+from bot.media.rtsp import redact_url
 from bot.media.synthetic import EncodedLoop, SyntheticSource
 from bot.media.units import CodecParams, RawUnit
 

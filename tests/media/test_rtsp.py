@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.media.cameras import Camera, CameraHub, RtspSource
+from bot.media.cameras import Camera, CameraHub
+from bot.media.rtsp import RtspSource
 from bot.media.tiles import MosaicRenderer, tile_inputs
 
 from .conftest import FarmHandle, wait_until

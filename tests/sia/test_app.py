@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -13,12 +12,12 @@ from bot.app import build_app
 from bot.config_load import load_settings
 from bot.sia.receiver import SIA
 from bot.sia.sender import Link, Panel
-from tests.sia.test_config import ENV, EXAMPLE, KEY, edit, uncomment_panel
+from tests.config_support import copy_example
+from tests.sia.test_config import ENV, KEY, edit, uncomment_panel
 
 
 async def test_panel_alarm_through_the_app(tmp_path: Path) -> None:
-    cfg = tmp_path / "config"
-    shutil.copytree(EXAMPLE, cfg)
+    cfg = copy_example(tmp_path)
     uncomment_panel(cfg / "alarms.toml")
     edit(cfg / "alarms.toml", 'host = "0.0.0.0"', 'host = "127.0.0.1"')
     edit(cfg / "alarms.toml", "port = 12128", "port = 0")
@@ -35,7 +34,7 @@ async def test_panel_alarm_through_the_app(tmp_path: Path) -> None:
         reply = await link.send(panel.cid(1, 122, partition=1, zone=4, at=datetime.now(UTC))[1], KEY)
         await link.close()
         assert reply.kind == "ACK" and reply.encrypted
-        async with aiohttp.ClientSession() as s, s.get(server.make_url("/healthz")) as r:
+        async with aiohttp.ClientSession() as s, s.get(server.make_url("/healthz/details")) as r:
             health = await r.json()
         assert health["incident_state"] == "active"
     finally:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.sia import frame as sia_frame
 from bot.policy.incident import State
+from bot.sia import frame as sia_frame
 from bot.sia.receiver import PanelAccount, ReceiverConfig, SiaReceiver
 from bot.sia.sender import Link, Panel, crc16_arc, frame, read_reply, send_udp
 from tests.harness import Harness
@@ -188,25 +188,41 @@ async def test_refusals_answer_and_reason(rig: Rig, case: str, reason: str, answ
     assert refused.details["reason"] == reason and refused.details["answer"] == answer
 
 
-async def test_plain_link_test_on_encrypted_account_is_acknowledged(rig: Rig) -> None:
-    # §5.5.2.1: a NULL may be sent in clear; it opens nothing, so it is not refused.
-    assert await send(rig, Panel(CRYPT.account).null(at=rig.h.clock())[1]) == "ACK"
+async def test_plain_link_test_on_encrypted_account_is_refused(rig: Rig) -> None:
+    # Anyone who knows the account number could send it: it must not pass for a sign of life.
+    assert await send(rig, Panel(CRYPT.account).null(at=rig.h.clock())[1]) == "DUH"
+    [refused] = rig.records("sia_refused")
+    assert refused.details["reason"] == "encryption_required" and refused.details["protocol"] == "NULL"
+    assert rig.records("sia_message") == []
 
 
-async def test_replayed_message_is_acknowledged_but_not_acted_on_twice(rig: Rig) -> None:
+async def test_retransmission_is_acknowledged_but_not_acted_on_twice(rig: Rig) -> None:
     now = rig.h.clock()
     panel = rig.panel_b()
     seq, data = panel.cid(1, 122, at=now)
     assert await send(rig, data, KEY_B) == "ACK"
     assert await send(rig, data, KEY_B) == "ACK"  # the same bytes again (a replay)
-    # a retransmission: same sequence and event, fresh pad and timestamp
-    _, again = panel.cid(1, 122, seq=seq, at=now + timedelta(seconds=5))
+    # a retransmission: same sequence, timestamp and event, re-encrypted with a fresh pad
+    _, again = panel.cid(1, 122, seq=seq, at=now)
+    assert again != data
     assert await send(rig, again, KEY_B) == "ACK"
     assert [r.details["reason"] for r in rig.records("sia_refused")] == ["replayed", "replayed"]
     assert rig.h.kinds().count("trigger") == 1
-    # a new sequence number is a new message
+    # a new sequence number is a new report
     assert await send(rig, panel.cid(1, 122, at=now)[1], KEY_B) == "ACK"
     assert rig.h.kinds().count("trigger") == 2
+
+
+async def test_same_sequence_with_a_new_timestamp_is_a_new_report(rig: Rig) -> None:
+    """A dialler that reboots restarts its sequence: its hold-up two seconds later must act."""
+    now = rig.h.clock()
+    before = rig.panel_b()
+    assert await send(rig, before.cid(1, 122, seq=1, at=now)[1], KEY_B) == "ACK"
+    rebooted = rig.panel_b()
+    assert await send(rig, rebooted.cid(1, 122, seq=1, at=now + timedelta(seconds=2))[1], KEY_B) == "ACK"
+    assert rig.records("sia_refused") == []
+    assert rig.h.kinds().count("trigger") == 2
+    assert [r.details["outcome"] for r in rig.records("sia_message")] == ["opened", "joined"]
 
 
 async def test_restores_and_status_are_recorded_and_open_nothing(rig: Rig) -> None:
@@ -405,3 +421,19 @@ async def test_every_key_size(tmp_path: Path) -> None:
     finally:
         await rx.stop()
         await h.stop()
+
+
+async def test_hold_up_activates_an_intrusion_alarm_awaiting_confirmation(rig: Rig) -> None:
+    """Two messages: a burglary (a person must confirm), then a hold-up, which opens at once."""
+    now = rig.h.clock()
+    a = rig.panel_a()
+    assert await send(rig, a.sia("BA", "12", "3", at=now)[1]) == "ACK"
+    [pending] = rig.h.desk.open_incidents()
+    assert pending.state is State.PENDING
+    assert await send(rig, a.cid(1, 122, zone=4, at=now)[1]) == "ACK"
+    [inc] = rig.h.desk.open_incidents()
+    assert inc.id == pending.id and inc.state is State.ACTIVE
+    assert [r.details["outcome"] for r in rig.records("sia_message")] == ["pending", "confirmed"]
+    texts = await rig.texts()
+    assert any("ACCÈS VIDÉO OUVERT" in t for t in texts)
+    assert any(f"confirmée par {PLAIN.label}" in t for t in texts)

@@ -41,3 +41,7 @@ async def vigie(fake: FakeTelegram, tmp_path: Path) -> AsyncIterator[Start]:
     yield start
     for app in reversed(running):
         await app.stop()
+    # Everything Vigie posts is protected from forwarding and saving: replies, keyboards, refusals too.
+    unprotected = [(name, params.get("text") or params.get("caption")) for name, params in fake.calls
+                   if name in ("sendMessage", "sendPhoto") and str(params.get("protect_content")).lower() != "true"]  # raw when refused
+    assert running == [] or not unprotected, unprotected

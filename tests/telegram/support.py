@@ -65,10 +65,11 @@ def make_fake() -> FakeTelegram:
 
 
 def make_settings(port: int, *, webhook: bool = False, strangers: Literal["refuse", "silent"] = "refuse",
-                  token: str = TOKEN) -> Settings:
+                  token: str = TOKEN, api_url: str | None = None) -> Settings:
     s = build_demo(port, 4, date.today(), hasher=FAST_HASHER).settings
     people = tuple(p.model_copy(update={"telegram_id": ROSTER_IDS[p.id]}) for p in s.roster.person)
-    tg = TelegramCfg(enabled=True, chats=(GROUP,), language="fr", strangers=strangers, webhook=webhook)
+    tg = TelegramCfg(enabled=True, chats=(GROUP,), language="fr", strangers=strangers, webhook=webhook,
+                     **({"api_url": api_url} if api_url else {}))
     return s.model_copy(update={
         "vigie": s.vigie.model_copy(update={"telegram": tg}),
         "roster": s.roster.model_copy(update={"person": people}),
@@ -156,6 +157,13 @@ async def reply_to(fake: FakeTelegram, chat: int, message_id: int, timeout: floa
         return [m for m in bot_messages(fake, chat) if m.reply_to == message_id]
     await until(answered, timeout, f"a reply to message {message_id} in {chat}")
     return answered()[0]
+
+
+async def opens(fake: FakeTelegram, chat: int, user: int, text: str) -> FakeMessage:
+    """``user`` types a command that opens access: the link posted in ``chat`` is the answer."""
+    fake.user_sends(chat, user, text)
+    await until(lambda: find(fake, chat, "ACCÈS VIDÉO OUVERT"), message="the link")
+    return find(fake, chat, "ACCÈS VIDÉO OUVERT")[0]
 
 
 async def say(fake: FakeTelegram, chat: int, user: int, text: str) -> FakeMessage:

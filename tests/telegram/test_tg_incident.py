@@ -20,15 +20,19 @@ LINK = re.compile(r"http://127\.0\.0\.1:\d+/live/\S+")
 async def test_whole_incident_from_alert_to_end(fake: FakeTelegram, vigie: Start) -> None:
     v = await vigie()
     # the command menu: French by default and for "fr", English for "en"
-    assert [c["command"] for c in fake.commands_for("")] == ["alert", "confirm", "status", "extend", "end", "drill", "help"]
+    assert [c["command"] for c in fake.commands_for("")] == [
+        "alert", "confirm", "status", "extend", "end", "drill", "unlock", "help"]
     assert fake.commands_for("fr")[0] == {"command": "alert", "description": "Déclencher l'accès vidéo (événement grave)"}
     assert fake.commands_for("en")[0]["description"] == "Open video access (grave event)"
 
-    answer = await say(fake, GROUP, CHIEF, "/alerte@vigie_test_bot attaque_armee Hall A, tireur")
-    assert re.search(r"Accès INC-\d{8}-01 ouvert", answer.text or "")
-    [inc] = v.desk.open_incidents()
+    # the link message is the answer to /alerte: no separate acknowledgement before it
+    sent = fake.user_sends(GROUP, CHIEF, "/alerte@vigie_test_bot attaque_armee Hall A, tireur")
     await until(lambda: find(fake, GROUP, "ACCÈS VIDÉO OUVERT"))
+    [inc] = v.desk.open_incidents()
+    await v.settle()
     [link] = find(fake, GROUP, "ACCÈS VIDÉO OUVERT")
+    assert bot_messages(fake, GROUP) == [link] and link.message_id == sent["message_id"] + 1
+    assert re.search(r"INC-\d{8}-01", link.text or "") and "Martine" in (link.text or "")
     assert LINK.search(link.text or "") and "Hall A, tireur" in (link.text or "")
     assert link.protect_content and any(e["type"] == "text_link" for e in link.entities)
     assert v.store.get_ref(inc.id, f"telegram:{GROUP}", "link") == f"{GROUP}:{link.message_id}"

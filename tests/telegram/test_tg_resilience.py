@@ -22,6 +22,7 @@ from tests.telegram.support import (
     find,
     free_port,
     jpeg,
+    opens,
     say,
     until,
 )
@@ -87,7 +88,7 @@ async def test_network_outage_is_retried(fake: FakeTelegram, vigie: Start) -> No
 
 async def test_restart_mid_incident_keeps_control_of_earlier_messages(fake: FakeTelegram, vigie: Start) -> None:
     first = await vigie()
-    await say(fake, GROUP, CHIEF, "/alerte attaque_armee Fosse")
+    await opens(fake, GROUP, CHIEF, "/alerte attaque_armee Fosse")
     [inc] = first.desk.open_incidents()
     first.desk.post_tile(inc.id, jpeg(), caption)
     await first.settle()

@@ -11,7 +11,7 @@ import pytest
 from bot.policy.incident import State
 from tests.fakes import FakeTelegram
 from tests.telegram.conftest import Start
-from tests.telegram.support import CHIEF, GROUP, find, say, until
+from tests.telegram.support import CHIEF, GROUP, find, opens, until
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning")
 
@@ -32,10 +32,9 @@ async def test_webhook_with_secret_header(fake: FakeTelegram, vigie: Start) -> N
     assert len(secret) >= 32 and hook["allowed_updates"] == ["message", "callback_query"]
     assert fake.calls_of("getUpdates") == []  # no polling in webhook mode
 
-    answer = await say(fake, GROUP, CHIEF, "/alerte attaque_armee Parvis")
-    assert "ouvert" in (answer.text or "") and fake.webhook_deliveries
+    await opens(fake, GROUP, CHIEF, "/alerte attaque_armee Parvis")
+    assert fake.webhook_deliveries
     [inc] = v.desk.open_incidents()
-    await until(lambda: find(fake, GROUP, "ACCÈS VIDÉO OUVERT"))
 
     async with aiohttp.ClientSession() as s:
         for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"},

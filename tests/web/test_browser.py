@@ -62,7 +62,7 @@ async def test_phone_login_mosaic_live_video_and_end(tmp_path: Path, browser: An
         # the link, the "who are you" form, a roster password
         t_nav = time.monotonic()
         await page.goto(link)
-        await page.select_option("#person", AGENT)
+        await page.fill("#person", AGENT)
         await page.fill("#password", app.passwords[AGENT])
         await page.click("button[type=submit]")
         await page.wait_for_url("**/live/view")

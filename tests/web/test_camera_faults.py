@@ -56,7 +56,7 @@ async def test_camera_that_stops_is_hors_ligne_then_live_again(tmp_path: Path, w
             assert await offline_cells(s, app, ck) == [False, False, False]
 
             async def health() -> dict[str, Any]:
-                cams: dict[str, Any] = (await get_json(s, f"{app.base}/healthz"))["cameras"]
+                cams: dict[str, Any] = (await get_json(s, f"{app.base}/healthz/details"))["cameras"]
                 return cams
 
             assert set(await health()) == {"parvis", "fosse", "quai"}
@@ -104,7 +104,7 @@ async def test_cameras_that_never_answer_delay_nothing(tmp_path: Path, web_farm:
         assert took < app.options.rtsp_open_timeout, f"the good cameras waited {took:.1f} s"
         async with aiohttp.ClientSession() as s:
             t = time.monotonic()
-            h = (await get_json(s, f"{app.base}/healthz"))["cameras"]
+            h = (await get_json(s, f"{app.base}/healthz/details"))["cameras"]
             assert time.monotonic() - t < 0.5
             assert not h["ferme"]["online"] and not h["muette"]["online"] and h["parvis"]["online"]
             incident, link = await app.alert()

@@ -44,7 +44,7 @@ async def test_out_of_scope_and_private_cameras_appear_nowhere(app: LiveApp) -> 
         async with s.get(f"{app.base}/live/api/mosaic.jpg", headers=h) as r:
             w, th = TEST_MEDIA.tile_size  # the mosaic has exactly the two cameras in scope, side by side
             assert image(await r.read()).size == (2 * w, th + max(28, th // 5))
-        async with s.get(f"{app.base}/healthz") as r:
+        async with s.get(f"{app.base}/healthz/details") as r:
             assert set((await r.json())["cameras"]) == {"parvis", "parking"}
         ws = app.base.replace("http", "ws")
         for camera in ("loges", "reserve", "nowhere", "..%2Fparvis"):

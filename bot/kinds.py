@@ -1,0 +1,48 @@
+"""The kinds of record the registre holds: one closed vocabulary, labelled in every language.
+
+A kind is stored as its string value, which is part of each record's hash: renaming a value
+would make old records unreadable by name, so values never change; new kinds are appended.
+Labels live in the catalogs (``bot/locales``), one per language, tested to cover every kind.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    # an incident's life
+    TRIGGER = "trigger"
+    DECISION = "decision"
+    REFUSAL = "refusal"
+    CONFIRMATION_REQUESTED = "confirmation_requested"
+    CONFIRMATION = "confirmation"
+    ACTIVATION = "activation"
+    JOINED = "joined"
+    EXTENSION = "extension"
+    REMINDER = "reminder"
+    END = "end"
+    EXPIRY = "expiry"
+    CLOSURE_REPORT = "closure_report"
+    RECORDING_REQUEST = "recording_request"
+    # the live page
+    LINK_ISSUED = "link_issued"
+    LOGIN_OK = "login_ok"
+    LOGIN_FAILED = "login_failed"
+    LOGIN_LOCKED = "login_locked"
+    LOGIN_UNLOCKED = "login_unlocked"
+    PASSWORD_GUESSING = "password_guessing"  # noqa: S105 - a record kind, not a password
+    STREAM_OPENED = "stream_opened"
+    STREAM_CLOSED = "stream_closed"
+    # the service
+    ROOM_ERROR = "room_error"
+    AUTHORISATION_WARNING = "authorisation_warning"
+    WEBHOOK_REFUSED = "webhook_refused"
+    REFUSALS = "refusals"  # unauthenticated refusals, counted per client and minute
+    SIA_MESSAGE = "sia_message"
+    SIA_REFUSED = "sia_refused"
+    PANEL_SILENT = "panel_silent"
+    PANEL_BACK = "panel_back"
+    LATE_COMMAND = "late_command"  # a command read long after it was typed (Vigie was away)
+    LINK_UNDELIVERED = "link_undelivered"  # a room's link overdue: the other rooms were told
+    LINK_DELIVERED = "link_delivered"  # that link arrived after all
