@@ -14,6 +14,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -36,6 +37,7 @@ from .policy.convention import Convention
 from .rooms import Room
 from .settings import Settings
 from .sia.transport import build_sia
+from .status import page_info
 from .store import Store
 from .telegram.transport import TelegramGateway, TelegramOptions
 from .transport import Transport
@@ -112,7 +114,7 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
 
     app = web.Application(client_max_size=256 * 1024)
     app[DESK], app[ACCESS], app[REGISTRE], app[STORE], app[CONVENTION] = desk, access, registre, store, conv
-    add_live_routes(app, access, desk.page_info)
+    add_live_routes(app, access, partial(page_info, conv, desk.camera_names))
     add_alarm_routes(app, desk, settings.secrets.alarm_secrets, lambda s: conv.alarm_source(s) is not None,
                      registre.append, store, time.time, tally=access.tally)
     # Unauthenticated refusals become one registre record per client and minute.

@@ -31,7 +31,7 @@ from .policy.convention import Convention, Person
 from .policy.decide import Decision, Outcome, Trigger, evaluate
 from .policy.incident import Incident, Source, State
 from .policy.reasons import UNKNOWN_PERSON, Reason, Refused, Why
-from .rooms import Room
+from .rooms import PermanentRoomError, Room
 from .status import status_text
 from .store import Store
 
@@ -141,18 +141,6 @@ class Desk:
     def open_incidents(self) -> list[Incident]:
         # An end whose saving storage refused is still "open" in the file, but access is closed.
         return [i for i in self.store.open_incidents() if i.id not in self.closer.pending]
-
-    def page_info(self, inc: Incident) -> dict[str, Any]:
-        cat = self.conv.category(inc.category)
-        return {
-            "incident": inc.id,
-            "category_label": cat.label_fr if cat else inc.category,
-            "venue": self.conv.venue,
-            "drill": inc.drill,
-            "ends_at": inc.ends_at.isoformat() if inc.ends_at else None,
-            "cameras": [{"id": cid, "name": name} for cid, name in self.camera_names.items()
-                        if cid in self.conv.cameras_in_scope],
-        }
 
     def status(self) -> Reply:
         now, incs, health, closing = self.clock(), self.open_incidents(), self.fanout.health(), self.closer.pending
@@ -452,6 +440,7 @@ def record_room_failure(registre: Audit, store: Store | None = None) -> Callable
         inc = store.get(item.incident) if store is not None and item.incident else None
         registre.append(Kind.ROOM_ERROR, incident=item.incident, actor="system", drill=bool(inc and inc.drill),
                         details={"room": room.room_id, "operation": f"{item.kind}:{item.key}",
-                                 "attempt": item.failures, "error": f"{type(exc).__name__}: {exc}"[:300]})
+                                 "attempt": item.failures, "error": f"{type(exc).__name__}: {exc}"[:300],
+                                 "for_good": isinstance(exc, PermanentRoomError)})
 
     return record

@@ -1,14 +1,20 @@
 """Delivery to the rooms: one durable, prioritised outbox per room, all rooms in parallel.
 
-Each room has its own worker, so a room that is slow or down never delays another. Within a
+Each room has its own workers, so a room that is slow or down never delays another. Within a
 room, operations go out by lane, then in the order they were queued:
 
 1. the link (its post, and the edits that re-issue it): what the officers are waiting for;
 2. messages, edits and removals (the end's removals and report keep their relative order);
 3. the mosaic tile, which only ever replaces the previous one.
 
+The link lane has a worker of its own: a link never waits for another operation of its room
+already on the wire (a report waiting for a slot of Telegram's per-group budget). The other
+lanes' worker starts nothing while a link is queued and not yet on the wire.
+
 An operation that fails is retried with capped backoff (``max_delay``) for as long as it is
-owed; it is never dropped after N attempts. It stops being owed when it is delivered, or when
+owed; it is never dropped after N attempts. One the room refuses for good (``PermanentRoomError``:
+the message to edit or delete is gone) is recorded and not retried: a link re-issue then posts a
+fresh link, anything else is dropped. It stops being owed when it is delivered, or when
 it becomes obsolete: a newer tile replaces a queued one, an edit folds into a queued post or
 edit of the same message, and ending an incident cancels everything still queued for it
 except the closing steps. Text operations are written to the journal (``state.sqlite3``) when
@@ -26,119 +32,21 @@ import itertools
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import IntEnum
 from typing import Any
 
-from .outbox_store import Journal, Row
+from .outbox_items import LINK_KEY, Edit, Item, Lane, Op, Post, Remove, Render, RoomHealth, Tile
+from .outbox_store import Journal
 from .policy.incident import State
-from .rooms import Button, Outgoing, Room
+from .rooms import PermanentRoomError, Room
 from .store import Store
+
+__all__ = ["LINK_KEY", "Edit", "Fanout", "Item", "Lane", "Op", "Outbox", "Post", "Remove", "Render", "RoomHealth",
+           "Tile"]
 
 logger = logging.getLogger(__name__)
 
-Render = Callable[[str], Outgoing]  # language → message
-LINK_KEY = "link"
 REPORT_AFTER = 4  # failed attempts before a room error is written to the registre
-
-
-@dataclass(frozen=True)
-class Post:
-    incident: str | None
-    key: str
-    render: Render
-    confirm: bool = False
-    closing: bool = False  # part of an incident's end: survives the end's cancellation
-
-
-@dataclass(frozen=True)
-class Edit:
-    incident: str
-    key: str
-    render: Render
-    closing: bool = False
-
-
-@dataclass(frozen=True)
-class Tile:
-    incident: str
-    jpeg: bytes = field(repr=False)
-    caption: Callable[[str], str]
-
-
-@dataclass(frozen=True)
-class Remove:
-    incident: str
-    keys: tuple[str, ...]
-
-
-Op = Post | Edit | Tile | Remove
-
-
-class Lane(IntEnum):
-    LINK = 0
-    MESSAGE = 1
-    TILE = 2
-
-
-@dataclass(eq=False)
-class Item:
-    """One operation for one room, rendered in the room's language."""
-
-    lane: Lane
-    kind: str  # post, ask, edit, tile, remove
-    incident: str | None
-    key: str
-    msg: Outgoing | None = None
-    keys: tuple[str, ...] = ()
-    jpeg: bytes | None = field(default=None, repr=False)
-    caption: str = ""
-    closing: bool = False
-    seq: int = 0
-    row: int | None = None
-    failures: int = 0
-    first_failure: datetime | None = None
-    queued_at: datetime | None = None
-
-    @property
-    def durable(self) -> bool:
-        # Images never go to disk; the link's text is a bearer credential, re-derived at start instead.
-        return self.kind != "tile" and self.key != LINK_KEY
-
-    @classmethod
-    def of(cls, op: Op, lang: str) -> Item:
-        if isinstance(op, Tile):
-            return cls(Lane.TILE, "tile", op.incident, "tile", jpeg=op.jpeg, caption=op.caption(lang))
-        if isinstance(op, Remove):
-            return cls(Lane.MESSAGE, "remove", op.incident, "remove", keys=op.keys, closing=True)
-        lane = Lane.LINK if op.key == LINK_KEY else Lane.MESSAGE
-        kind = "edit" if isinstance(op, Edit) else ("ask" if op.confirm else "post")
-        return cls(lane, kind, op.incident, op.key, msg=op.render(lang), closing=op.closing)
-
-    def to_row(self, room: str) -> Row:
-        body: dict[str, Any] = {"keys": list(self.keys)}
-        if self.msg is not None:
-            body["msg"] = [self.msg.text, self.msg.html, [[b.label, b.data] for b in self.msg.buttons]]
-        return Row(room, int(self.lane), self.incident, self.kind, self.key, body, self.closing)
-
-    @classmethod
-    def from_row(cls, row: Row) -> Item:
-        m = row.body.get("msg")
-        msg = Outgoing(m[0], m[1], tuple(Button(b[0], b[1]) for b in m[2])) if m else None
-        return cls(Lane(row.lane), row.kind, row.incident, row.key, msg=msg, keys=tuple(row.body.get("keys", ())),
-                   closing=row.closing, row=row.id)
-
-
-@dataclass
-class RoomHealth:
-    ok: bool = True
-    last_error: str | None = None
-    failed_at: datetime | None = None
-    delivered: int = 0
-    failures: int = 0
-    links_failing: dict[str, datetime] = field(default_factory=dict)  # incident → first failed attempt
-
 
 OnFailure = Callable[[Room, Item, BaseException], None]
 
@@ -167,33 +75,36 @@ class Outbox:
         self._timeout = timeout
         self._give_up = give_up
         self._pending: list[Item] = []
-        self._current: Item | None = None
+        # What each worker has on the wire: True is the link lane's worker, False the other lanes'.
+        self._busy: dict[bool, Item] = {}
         self._closed: set[str] = set()
         self._seq = itertools.count(1)
-        self._wake = asyncio.Event()
+        self._wake = {True: asyncio.Event(), False: asyncio.Event()}
         self._idle = asyncio.Event()
         self._idle.set()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
     # --- lifecycle ---
 
     def start(self) -> None:
         self._load()
-        self._task = asyncio.create_task(self._run(), name=f"outbox:{self.room.room_id}")
+        self._tasks = [asyncio.create_task(self._run(link), name=f"outbox:{self.room.room_id}:{name}")
+                       for link, name in ((True, "link"), (False, "messages"))]
 
     async def stop(self, grace: float = 0.5) -> None:
         """Stop between operations when possible: one cut mid-send could be sent again after a restart."""
-        if self._task is None:
+        if not self._tasks:
             return
         self._stopping = True
-        self._wake.set()
+        self._poke()
+        tasks, self._tasks = self._tasks, []
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), grace)
+            await asyncio.wait_for(asyncio.shield(asyncio.gather(*tasks)), grace)
         except TimeoutError:
-            self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-        self._task = None
+            for task in tasks:
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def drain(self) -> None:
         await self._idle.wait()
@@ -228,8 +139,9 @@ class Outbox:
             # A newer tile makes a queued one obsolete (the one on the wire finishes first).
             self._pending = [i for i in self._pending if not (i.kind == "tile" and i.incident == item.incident)]
         elif item.kind == "edit":
+            on_wire = list(self._busy.values())
             for queued in self._pending:
-                if queued is self._current:
+                if queued in on_wire:
                     continue  # already on the wire with its text: the edit must follow it
                 if queued.kind in ("post", "ask", "edit") and (queued.incident, queued.key) == (item.incident, item.key):
                     self._fold(queued, item)
@@ -254,7 +166,7 @@ class Outbox:
         item.queued_at = item.queued_at or self._clock()
         self._pending.append(item)
         self._idle.clear()
-        self._wake.set()
+        self._poke()
 
     def cancel_incident(self, incident: str) -> list[int]:
         """The incident ended: drop what is queued for it (but its closing steps); the journal rows to delete."""
@@ -263,54 +175,84 @@ class Outbox:
         self._pending = [i for i in self._pending if i not in gone]
         self.health.links_failing.pop(incident, None)
         self._refresh_ok()
-        if not self._pending and self._current is None:
-            self._idle.set()
-        self._wake.set()
+        self._settle()
+        self._poke()
         return [i.row for i in gone if i.row is not None]
 
     def pending_links(self) -> list[Item]:
         """Links not delivered yet (queued or on the wire)."""
-        current = [self._current] if self._current is not None else []
+        wire = self._busy.get(True)
+        current = [wire] if wire is not None and wire not in self._pending else []
         return [i for i in self._pending + current if i.lane is Lane.LINK and i.kind != "edit"]
 
     # --- delivery ---
 
-    def _head(self) -> Item | None:
-        return min(self._pending, key=lambda i: (i.lane, i.seq), default=None)
+    def _head(self, link: bool) -> Item | None:
+        """The next operation for the link worker (``link``) or for the other lanes' worker.
 
-    async def _run(self) -> None:
+        The link has a worker of its own, so it never waits for an operation on the wire (a report
+        waiting for a slot of Telegram's budget). The other worker starts nothing while a link is
+        queued and not yet on the wire (the link goes first), and an end's removals wait for the
+        link post of their incident under way, so that they remove it too.
+        """
+        if link:
+            return min((i for i in self._pending if i.lane is Lane.LINK), key=lambda i: i.seq, default=None)
+        wire = self._busy.get(True)
+        if any(i.lane is Lane.LINK and i is not wire for i in self._pending):
+            return None
+        item = min((i for i in self._pending if i.lane is not Lane.LINK), key=lambda i: (i.lane, i.seq), default=None)
+        if item is not None and item.kind == "remove" and wire is not None and wire.incident == item.incident:
+            return None
+        return item
+
+    def _poke(self) -> None:
+        for wake in self._wake.values():
+            wake.set()
+
+    def _settle(self) -> None:
+        if not self._pending and not self._busy:
+            self._idle.set()
+
+    async def _run(self, link: bool) -> None:
+        wake = self._wake[link]
         while not self._stopping:
-            item = self._head()
+            item = self._head(link)
             if item is None:
-                self._idle.set()
-                self._wake.clear()
-                await self._wake.wait()
+                self._settle()
+                wake.clear()
+                await wake.wait()
                 continue
-            self._current = item
+            self._busy[link] = item
+            self._poke()  # the other worker may be waiting for this link to be on the wire
             try:
                 await asyncio.wait_for(self._once(item), self._timeout)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # one operation failing must not stop the room's outbox
-                self._current = None
+                del self._busy[link]
+                self._poke()
+                if isinstance(exc, PermanentRoomError) and await self._refused(item, exc):
+                    continue
                 if self._failed(item, exc):
-                    await self._backoff(item)
+                    await self._backoff(item, link)
                 continue
-            self._current = None
+            del self._busy[link]
             self._done(item)
+            self._poke()
 
-    async def _backoff(self, item: Item) -> None:
+    async def _backoff(self, item: Item, link: bool) -> None:
         """Wait before the next attempt; a new head (the link arriving) is tried at once."""
         delay = min(self._base_delay * 2 ** min(item.failures - 1, 20), self._max_delay)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + delay
+        wake = self._wake[link]
         while (left := deadline - loop.time()) > 0:
-            self._wake.clear()
+            wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), left)
+                await asyncio.wait_for(wake.wait(), left)
             except TimeoutError:
                 return
-            if self._stopping or self._head() is not item:
+            if self._stopping or self._head(link) is not item:
                 return
 
     def _done(self, item: Item) -> None:
@@ -322,6 +264,11 @@ class Outbox:
         if item.lane is Lane.LINK and item.incident is not None:
             self.health.links_failing.pop(item.incident, None)
         self._refresh_ok()
+
+    def _drop(self, item: Item) -> None:
+        if item in self._pending:
+            self._pending.remove(item)
+        self._forget([item.row] if item.row is not None else [])
 
     def _failed(self, item: Item, exc: BaseException) -> bool:
         """Record a failed attempt; False when the item is given up (it outlived every incident)."""
@@ -340,16 +287,50 @@ class Outbox:
         # The registre hears of an operation that keeps failing, not of every passing hiccup (an
         # overdue link is recorded on its own, by the link watch).
         if item.failures == REPORT_AFTER or item.failures % 50 == 0:
-            try:
-                self._on_failure(self.room, item, exc)
-            except Exception:
-                logger.exception("room %s: could not report a delivery failure", self.room.room_id)
+            self._report(item, exc)
         if now - item.first_failure >= self._give_up and item in self._pending:
             logger.error("room %s: giving up on %s %s after %s", self.room.room_id, item.kind, item.key, self._give_up)
-            self._pending.remove(item)
-            self._forget([item.row] if item.row is not None else [])
+            self._drop(item)
             return False
         return True
+
+    async def _refused(self, item: Item, exc: PermanentRoomError) -> bool:
+        """The room refused ``item`` for good: recorded at once, then never retried as it was. A
+        re-issue of a link message that is gone becomes a fresh link post; the link's post itself
+        is never dropped (False: retried like any failure); anything else is dropped."""
+        if item.lane is Lane.LINK and item.kind != "edit":
+            return False
+        item.failures += 1
+        logger.warning("room %s: %s %s refused for good: %s", self.room.room_id, item.kind, item.key, exc)
+        self._report(item, exc)
+        if item.incident is None or item not in self._pending:
+            self._drop(item)
+            return True
+        incident, rid = item.incident, self.room.room_id
+        if item.lane is Lane.LINK:
+            old = self._store.get_ref(incident, rid, LINK_KEY)
+            if old is not None:
+                await self._quietly_remove(old)  # a stale link left in the room would only mislead
+                self._keep(lambda: self._store.drop_ref(incident, rid, LINK_KEY))
+            item.kind = "post"  # tried again at once: the room gets a new link message
+            self._poke()
+            return True
+        if item.kind == "tile":
+            self._keep(lambda: self._store.drop_ref(incident, rid, "tile"))  # the next frame posts a new tile
+        self._drop(item)
+        return True
+
+    async def _quietly_remove(self, ref: str) -> None:
+        try:
+            await asyncio.wait_for(self.room.remove(ref), self._timeout)
+        except Exception as exc:  # best effort: the message may be gone already
+            logger.info("room %s: old link message not removed (%s)", self.room.room_id, exc)
+
+    def _report(self, item: Item, exc: BaseException) -> None:
+        try:
+            self._on_failure(self.room, item, exc)
+        except Exception:
+            logger.exception("room %s: could not report a delivery failure", self.room.room_id)
 
     def _refresh_ok(self) -> None:
         self.health.ok = not self.health.links_failing
@@ -383,7 +364,10 @@ class Outbox:
         else:
             for key, ref in self._store.live_refs(item.incident or "", rid).items():
                 if key in item.keys:
-                    await room.remove(ref)
+                    try:
+                        await room.remove(ref)
+                    except PermanentRoomError as exc:  # gone already, or not ours to delete: nothing to retry
+                        self._report(item, exc)
                     self._keep(lambda k=key: self._store.drop_ref(item.incident or "", rid, k))  # type: ignore[misc]
 
     def _keep(self, write: Callable[[], None]) -> None:

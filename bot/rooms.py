@@ -29,6 +29,12 @@ class Outgoing:
     urgent: bool = False
 
 
+class PermanentRoomError(Exception):
+    """The room refused an operation for good: trying again cannot help (the message to edit or
+    delete was removed by hand, is too old, or is not the bot's to change). The outbox does not
+    retry it: it writes a room error and, for the link, posts a fresh one."""
+
+
 @runtime_checkable
 class Room(Protocol):
     @property

@@ -1,4 +1,5 @@
-"""The /status text: open incidents, each room's delivery health, closings not yet recorded, authorisation.
+"""What the desk shows of itself: the /status text (open incidents, each room's delivery health, closings
+not yet recorded, authorisation) and the live page's incident summary.
 
 A room is "en échec" while its last operation failed, and above all while a link is still owed
 to it: a later success of anything else (a tile, a notice) never hides an undelivered link.
@@ -8,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from .locales import Msg, t
 from .messages import Renderer
 from .outbox import RoomHealth
-from .policy.convention import Authorisation
+from .policy.convention import Authorisation, Convention
 from .policy.incident import Incident, State
 
 
@@ -43,3 +45,16 @@ def status_text(lang: str, render: Renderer, now: datetime, incs: Sequence[Incid
     if extra is not None:
         lines.extend(extra(lang))
     return "\n".join(lines)
+
+
+def page_info(conv: Convention, camera_names: Mapping[str, str], inc: Incident) -> dict[str, Any]:
+    """What the live page shows of an incident: category, venue, end, the cameras in scope."""
+    cat = conv.category(inc.category)
+    return {
+        "incident": inc.id,
+        "category_label": cat.label_fr if cat else inc.category,
+        "venue": conv.venue,
+        "drill": inc.drill,
+        "ends_at": inc.ends_at.isoformat() if inc.ends_at else None,
+        "cameras": [{"id": cid, "name": name} for cid, name in camera_names.items() if cid in conv.cameras_in_scope],
+    }

@@ -7,7 +7,8 @@ not only redact the event.
 
 Every write goes through ``MatrixConnection.send`` with a key derived from the operation: a
 retried operation reuses its transaction id and Synapse answers with the event it already made,
-so an outbox retry after a lost response never posts twice.
+so an outbox retry after a lost response never posts twice. An edit or a redaction the homeserver
+refuses for good (a 4xx other than 429) leaves as ``MatrixRefused``, a ``PermanentRoomError``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ import html
 import io
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from PIL import Image, UnidentifiedImageError
 
 from ..locales import Msg, t
-from ..rooms import Outgoing
+from ..rooms import Outgoing, PermanentRoomError
+from .writes import MatrixRequestError
 
 
 class MatrixConnection(Protocol):
@@ -99,6 +103,22 @@ def split_ref(ref: str) -> tuple[str, str | None]:
     return event_id, (mxc or None)
 
 
+class MatrixRefused(MatrixRequestError, PermanentRoomError):
+    """The homeserver refused an edit or a redaction for good (M_FORBIDDEN, M_NOT_FOUND…)."""
+
+
+@contextmanager
+def refused_for_good() -> Iterator[None]:
+    """An edit or a redaction answered with a 4xx (not 429) leaves as ``MatrixRefused``: the outbox
+    records it and moves on (a fresh link for a link re-issue) instead of retrying forever."""
+    try:
+        yield
+    except MatrixRequestError as exc:
+        if exc.for_good and not isinstance(exc, MatrixRefused):
+            raise MatrixRefused(str(exc), exc.status) from exc
+        raise
+
+
 class MatrixRoom:
     """The Room protocol for one Matrix room, over the shared ``MatrixConnection``."""
 
@@ -131,7 +151,8 @@ class MatrixRoom:
 
     async def edit_text(self, ref: str, msg: Outgoing) -> None:
         event_id, _ = split_ref(ref)
-        edited = await self._send(edit(event_id, msg.text, msg.html), "edit")
+        with refused_for_good():
+            edited = await self._send(edit(event_id, msg.text, msg.html), "edit")
         # An edit of the link message carries the link too: it is redacted with the original.
         self._edits.setdefault(event_id, []).append(edited)
 
@@ -165,9 +186,10 @@ class MatrixRoom:
         known = self._edits.get(event_id, [])
         # Asked before the original goes. Tiles (with their media) are replaced, never edited.
         listed = await self._conn.edits_of(self.matrix_id, event_id) if mxc is None else []
-        await self._conn.redact(self.matrix_id, event_id, reason)
-        for edited in dict.fromkeys(known + listed):
-            await self._conn.redact(self.matrix_id, edited, reason)
+        with refused_for_good():
+            await self._conn.redact(self.matrix_id, event_id, reason)
+            for edited in dict.fromkeys(known + listed):
+                await self._conn.redact(self.matrix_id, edited, reason)
         self._edits.pop(event_id, None)
         if mxc is not None:
             await self._conn.delete_media(mxc)

@@ -35,7 +35,16 @@ class MatrixUnavailable(RuntimeError):
 
 
 class MatrixRequestError(RuntimeError):
-    """The homeserver refused a request."""
+    """The homeserver refused a request; ``status`` is its HTTP status when it answered."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def for_good(self) -> bool:
+        """A 4xx other than a rate limit (M_FORBIDDEN, M_NOT_FOUND…): the same request will fail again."""
+        return self.status is not None and 400 <= self.status < 500 and self.status != 429
 
 
 def http_status(resp: Any) -> int | None:
@@ -117,7 +126,7 @@ class Writes:
 
         resp = await self.retrying(f"send to {room_id}", once)
         if not isinstance(resp, nio.RoomSendResponse):
-            raise MatrixRequestError(f"send to {room_id}: {resp}")
+            raise MatrixRequestError(f"send to {room_id}: {resp}", http_status(resp))
         self._pending_tx.pop(key, None)
         return str(resp.event_id)
 
@@ -130,7 +139,7 @@ class Writes:
         if isinstance(resp, nio.RoomRedactError) and resp.status_code == "M_NOT_FOUND":
             logger.info("matrix: %s in %s already gone", event_id, room_id)
         elif not isinstance(resp, nio.RoomRedactResponse):
-            raise MatrixRequestError(f"redact in {room_id}: {resp}")
+            raise MatrixRequestError(f"redact in {room_id}: {resp}", http_status(resp))
         self._pending_tx.pop(key, None)
 
     async def retrying(self, what: str, call: Callable[[], Any]) -> Any:

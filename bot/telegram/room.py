@@ -10,7 +10,8 @@ and bounds each attempt with a timeout; this class only speaks the Bot API corre
 - operations are idempotent where Telegram lets them be: an edit that changes nothing and a
   delete of a message already gone count as done, so a retry after a lost answer converges;
 - every Telegram error leaves as ``TelegramRoomError`` with the token redacted, because the
-  outbox writes the error text to the log and to the registre.
+  outbox writes the error text to the log and to the registre; an edit or a deletion Telegram
+  refuses for good (the message is gone or too old) is ``TelegramRefused``, a ``PermanentRoomError``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ExtBot
 
-from ..rooms import Outgoing
+from ..rooms import Outgoing, PermanentRoomError
 from .budget import Lane
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,15 @@ _T = TypeVar("_T")
 
 class TelegramRoomError(Exception):
     """A Bot API call failed; the text is safe to log and audit (no token)."""
+
+
+class TelegramRefused(TelegramRoomError, PermanentRoomError):
+    """Telegram refused an edit or a deletion for good: the message is gone, or may not be changed."""
+
+
+# Answers to an edit or a deletion that no retry can change (a person deleted the message, it is
+# too old, it is not the bot's): the outbox records them and moves on instead of retrying forever.
+_FOR_GOOD = ("message to edit not found", "message can't be edited", "message can't be deleted")
 
 
 class BotLink(Protocol):
@@ -141,7 +151,7 @@ class TelegramRoom:
         except BadRequest as exc:
             if _is(exc, "message is not modified"):
                 return  # the same text again, e.g. a retry after a lost answer: already done
-            raise self._error("editMessageText", exc) from None
+            raise self._error("editMessageText", exc, refused=True) from None
         except TelegramError as exc:
             raise self._error("editMessageText", exc) from None
 
@@ -178,7 +188,7 @@ class TelegramRoom:
                 return await self.send_tile(jpeg, caption)
             if _is(exc, "message is not modified"):
                 return ref
-            raise self._error("editMessageMedia", exc) from None
+            raise self._error("editMessageMedia", exc, refused=True) from None
         except TelegramError as exc:
             raise self._error("editMessageMedia", exc) from None
         return ref
@@ -195,7 +205,7 @@ class TelegramRoom:
                 # Already deleted: by a person, or by our own earlier attempt whose answer was lost.
                 logger.info("room %s: message %s was already deleted", self.room_id, message_id)
                 return
-            raise self._error("deleteMessage", exc) from None
+            raise self._error("deleteMessage", exc, refused=True) from None
         except TelegramError as exc:
             raise self._error("deleteMessage", exc) from None
 
@@ -215,8 +225,12 @@ class TelegramRoom:
         except TelegramError as exc:
             raise self._error(method, exc) from None
 
-    def _error(self, method: str, exc: BaseException) -> TelegramRoomError:
-        return TelegramRoomError(self._link.redact(f"{method} in {self.room_id}: {type(exc).__name__}: {exc}"))
+    def _error(self, method: str, exc: BaseException, *, refused: bool = False) -> TelegramRoomError:
+        """The error to raise; with ``refused``, a ``BadRequest`` no retry can change is ``TelegramRefused``."""
+        text = self._link.redact(f"{method} in {self.room_id}: {type(exc).__name__}: {exc}")
+        if refused and isinstance(exc, BadRequest) and any(_is(exc, why) for why in _FOR_GOOD):
+            return TelegramRefused(text)
+        return TelegramRoomError(text)
 
 
 def _is(exc: TelegramError, text: str) -> bool:

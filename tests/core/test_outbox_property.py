@@ -1,8 +1,8 @@
 """The outbox under any interleaving of failures, restarts and cancellations (hypothesis, stateful).
 
-Every live operation is delivered exactly once, each delivery is the highest-priority operation
-still owed (link lane first, then queue order; the one already on the wire finishes first), and a
-cancelled operation is never delivered.
+Every live operation is delivered exactly once, in queue order within its lane; a message never
+starts while a link is owed and not on the wire (the link goes first); a link arriving while a message is held on the wire (waiting for a Telegram budget
+slot, say) is delivered without waiting for it; a cancelled operation is never delivered.
 A restart is a new outbox on the same journal; like ``Desk.start``, the test re-queues the links
 still owed (their text is never journaled).
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from bot.outbox import Fanout, Lane, Post
+from bot.outbox import Fanout, Item, Lane, Post
 from bot.outbox_store import Journal
 from bot.policy.incident import State
 from bot.rooms import Outgoing
@@ -71,6 +72,19 @@ class FlakyRoom:
         self.down = False
         self.fail_next = 0
         self.n = 0
+        self.hold = False  # the next message (not a link) waits on the wire until released
+        self.holding: str | None = None
+        self.release = asyncio.Event()
+
+    async def _send(self, label: str) -> str:
+        if self.hold and not self.machine.is_link(label):
+            self.hold, self.holding = False, label
+            self.release.clear()
+            try:
+                await self.release.wait()
+            finally:
+                self.holding = None
+        return self._deliver(label)
 
     def _deliver(self, label: str) -> str:
         if self.down or self.fail_next:
@@ -81,10 +95,10 @@ class FlakyRoom:
         return f"ref{self.n}"
 
     async def send_text(self, msg: Outgoing) -> str:
-        return self._deliver(msg.text)
+        return await self._send(msg.text)
 
     async def ask_confirmation(self, incident_id: str, msg: Outgoing) -> str:
-        return self._deliver(msg.text)
+        return await self._send(msg.text)
 
     async def edit_text(self, ref: str, msg: Outgoing) -> None:
         raise AssertionError("no edits in this model")
@@ -97,6 +111,18 @@ class FlakyRoom:
 
     async def remove(self, ref: str) -> None:
         raise AssertionError("no removals in this model")
+
+
+class Picks(dict[bool, Item]):
+    """The outbox's record of what each worker has on the wire, watched as each operation is picked."""
+
+    def __init__(self, machine: OutboxMachine) -> None:
+        super().__init__()
+        self.machine = machine
+
+    def __setitem__(self, link: bool, item: Item) -> None:
+        self.machine.picked(item, {i.msg.text for i in self.values() if i.msg is not None})
+        super().__setitem__(link, item)
 
 
 def clock() -> datetime:
@@ -115,14 +141,15 @@ class OutboxMachine(RuleBasedStateMachine):
         self.cancelled: set[str] = set()
         self.done: list[str] = []
         self.violations: list[str] = []
-        self.on_the_wire: set[str] = set()  # picked before a later, higher-priority op arrived
         self.maybe: set[str] = set()  # cancelled while on the wire
         self.seq = 0
+        self.queued_links: set[str] = set()  # links queued since the last (re)start: the others are not known yet
         self.fanout = self._fanout()
 
     def _fanout(self) -> Fanout:
         fanout = Fanout([self.room], self.store, lambda *_: None, clock, journal=self.journal,  # type: ignore[list-item, arg-type]
                         base_delay=0.0005, max_delay=0.002)
+        fanout.outboxes[0]._busy = Picks(self)
         self.loop.run_until_complete(self._start(fanout))
         return fanout
 
@@ -140,15 +167,32 @@ class OutboxMachine(RuleBasedStateMachine):
         elif label not in self.owed:
             self.violations.append(f"{label} delivered twice")
         else:
-            head = min(self.owed.values(), key=lambda o: (o.lane, o.seq))
-            if head.label != label and label not in self.on_the_wire:
-                self.violations.append(f"{label} delivered before {head.label}")
+            me = self.owed[label]
+            first = min((o for o in self.owed.values() if o.lane is me.lane), key=lambda o: o.seq)
+            if first.label != label:
+                self.violations.append(f"{label} delivered before {first.label} of its lane")
             del self.owed[label]
 
+    def picked(self, item: Item, wire: set[str]) -> None:
+        """A message may leave while a link is on the wire (the link has its own worker), never before it."""
+        label = item.msg.text if item.msg is not None else ""
+        if item.lane is Lane.LINK or label not in self.owed:
+            return
+        waiting = [o.label for o in self.owed.values()
+                   if o.lane is Lane.LINK and o.label in self.queued_links and o.label not in wire]
+        if waiting:
+            self.violations.append(f"{label} picked while the link {waiting[0]} waits")
+
+    def is_link(self, label: str) -> bool:
+        owed = self.owed.get(label)
+        return owed is not None and owed.lane is Lane.LINK
+
+    def _wire(self) -> set[str]:
+        return {i.msg.text for i in self.fanout.outboxes[0]._busy.values() if i.msg is not None}
+
     def _queue(self, owed: Owed) -> None:
-        current = self.fanout.outboxes[0]._current
-        if current is not None and current.msg is not None:
-            self.on_the_wire.add(current.msg.text)
+        if owed.lane is Lane.LINK:
+            self.queued_links.add(owed.label)
         key = "link" if owed.lane is Lane.LINK else owed.label
         self.fanout.put(Post(owed.incident, key, lambda _lang: Outgoing(owed.label, owed.label), closing=owed.closing))
 
@@ -179,15 +223,47 @@ class OutboxMachine(RuleBasedStateMachine):
         self.store.states[incident] = State.ENDED
         self.fanout.cancel_incident(incident)
         # What is already on the wire cannot be called back: it completes (the end's removals follow it).
-        current = self.fanout.outboxes[0]._current
-        wire = current.msg.text if current is not None and current.msg is not None else None
+        wire = self._wire()
         for o in [o for o in self.owed.values() if o.incident == incident and not o.closing]:
             del self.owed[o.label]
-            (self.maybe if o.label == wire else self.cancelled).add(o.label)
+            (self.maybe if o.label in wire else self.cancelled).add(o.label)
+
+    @rule()
+    def hold_next_message(self) -> None:
+        self.room.hold = True
+
+    @rule()
+    def release(self) -> None:
+        self.room.hold = False
+        self.room.release.set()
+
+    @precondition(lambda self: self.room.holding is None and not self.room.down and not self.room.fail_next)
+    @rule(incident=st.sampled_from(INCIDENTS))
+    def link_passes_a_held_message(self, incident: str) -> None:
+        if not self._open(incident) or any(o.lane is Lane.LINK for o in self.owed.values()):
+            return  # an earlier link may still be in its backoff: this one would queue behind it
+        self.room.hold = True
+        self.put(None, False, False)  # the next message waits on the wire, as for a budget slot
+        self._run_until(lambda: self.room.holding is not None)
+        self.seq += 1
+        link = Owed(f"op{self.seq}", Lane.LINK, self.seq, incident, False)
+        self.owed[link.label] = link
+        self._queue(link)
+        self._run_until(lambda: link.label not in self.owed)
+        assert self.room.holding is not None, "the link waited for the held message"
+
+    def _run_until(self, cond: Callable[[], bool]) -> None:
+        async def poll() -> None:
+            while not cond():
+                await asyncio.sleep(0.0005)
+
+        self.loop.run_until_complete(asyncio.wait_for(poll(), 5))
 
     @rule()
     def restart(self) -> None:
+        self.release()
         self.loop.run_until_complete(self.fanout.stop())
+        self.queued_links.clear()
         self.fanout = self._fanout()
         # Desk.start: the links still owed to an open incident are posted again (they were in memory only).
         for o in sorted(self.owed.values(), key=lambda o: o.seq):
@@ -197,6 +273,7 @@ class OutboxMachine(RuleBasedStateMachine):
     @precondition(lambda self: not self.room.down)
     @rule()
     def deliver_all(self) -> None:
+        self.release()
         self.loop.run_until_complete(self.fanout.drain(timeout=10))
         assert self.owed == {}, f"still owed after drain: {sorted(self.owed)}"
 
@@ -206,6 +283,7 @@ class OutboxMachine(RuleBasedStateMachine):
         assert len(self.done) == len(set(self.done))
 
     def teardown(self) -> None:
+        self.release()
         self.room.down, self.room.fail_next = False, 0
         self.loop.run_until_complete(self.fanout.drain(timeout=10))
         assert self.owed == {}, f"never delivered: {sorted(self.owed)}"

@@ -16,9 +16,10 @@ from vigie_bot import jpeg
 
 from bot.matrix import inbox as inbox_module
 from bot.matrix.inbox import Inbox, strip_reply_fallback
-from bot.matrix.room import edit, image, notice, op_key, split_ref
+from bot.matrix.room import MatrixRoom, edit, image, notice, op_key, split_ref
 from bot.matrix.session import SavedSession, load_session, save_session
 from bot.matrix.transport import MatrixConnection, MatrixRequestError, Tuning
+from bot.rooms import Outgoing, PermanentRoomError
 from bot.settings import MatrixCfg
 
 
@@ -198,3 +199,31 @@ async def test_a_refused_inbox_position_is_dropped(tmp_path: Path) -> None:
     with pytest.raises(MatrixRequestError):
         await conn._round_once(client, first=True)
     assert asked == ["s_from_another_server"] and conn._inbox.saved_position() is None  # next round: nio's token
+
+
+class _Refusing:
+    """A connection whose writes the homeserver answers with ``status``."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+    async def send(self, room_id: str, content: dict[str, Any], key: str, event_type: str = "m.room.message") -> str:
+        raise MatrixRequestError(f"send to {room_id}: refused", self.status)
+
+    async def redact(self, room_id: str, event_id: str, reason: str) -> None:
+        raise MatrixRequestError(f"redact in {room_id}: refused", self.status)
+
+    async def edits_of(self, room_id: str, event_id: str) -> list[str]:
+        return []
+
+
+@pytest.mark.parametrize(("status", "for_good"), [(403, True), (404, True), (400, True), (429, False), (502, False)])
+async def test_edits_and_redactions_refused_for_good(status: int, for_good: bool) -> None:
+    room = MatrixRoom(_Refusing(status), "!r:test", "fr")  # type: ignore[arg-type]
+    for attempt in (room.edit_text("$ev", Outgoing("x", "x")), room.remove("$ev")):
+        with pytest.raises(MatrixRequestError) as err:
+            await attempt
+        assert isinstance(err.value, PermanentRoomError) is for_good
+    with pytest.raises(MatrixRequestError) as sent:  # a new post is never "for good": retried by the outbox
+        await room.send_text(Outgoing("x", "x"))
+    assert not isinstance(sent.value, PermanentRoomError)

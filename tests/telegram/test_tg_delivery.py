@@ -126,3 +126,40 @@ async def test_a_reply_that_cannot_be_sent_is_in_the_registre(fake: FakeTelegram
     [error] = [r for r in v.registre.records() if r.kind == "room_error"]
     assert error.details["operation"] == "reply" and "Flood control" in error.details["error"]
     assert error.details["room"] == ROOM and "Aucun incident" in error.details["text"]
+
+
+async def test_a_link_deleted_by_hand_is_posted_afresh_at_its_reissue(fake: FakeTelegram, vigie: Start) -> None:
+    v = await vigie()
+    link = await opens(fake, GROUP, CHIEF, "/alerte attaque_armee Hall A")
+    [inc] = v.desk.open_incidents()
+    link.deleted = True  # a group admin deleted it: Telegram now answers "message to edit not found"
+    await v.desk._relink(inc.id)  # the periodic re-issue
+    await v.settle()
+    [fresh] = find(fake, GROUP, "ACCÈS VIDÉO OUVERT")
+    assert fresh.message_id > link.message_id and fresh.protect_content
+    assert v.store.get_ref(inc.id, ROOM, "link") == f"{GROUP}:{fresh.message_id}"
+    [error] = [r for r in v.registre.records() if r.kind == Kind.ROOM_ERROR]
+    assert "message to edit not found" in error.details["error"].lower() and error.details["for_good"]
+    assert error.incident == inc.id and error.details["operation"] == "edit:link"
+    await v.desk._relink(inc.id)  # the next re-issue edits the new message in place
+    await v.settle()
+    assert [m.message_id for m in find(fake, GROUP, "ACCÈS VIDÉO OUVERT")] == [fresh.message_id]
+    assert len([r for r in v.registre.records() if r.kind == Kind.ROOM_ERROR]) == 1
+
+
+async def test_the_link_never_waits_behind_a_message_waiting_for_a_budget_slot(fake: FakeTelegram,
+                                                                                vigie: Start) -> None:
+    fake.rate_limits = True
+    v = await vigie(options=TelegramOptions(api_url=fake.url, poll_timeout=2, budget_clock=BudgetClock(now=fake.now)))
+    for _ in range(20):
+        fake.user_sends(GROUP, CIC, "/statut")
+    await until(lambda: len(bot_messages(fake, GROUP)) == 17, message="17 replies")
+    v.desk.announce(Kind.PANEL_SILENT, lambda _: "Centrale A muette.")
+    await until(lambda: bool(find(fake, GROUP, "Centrale A")), message="the 18th message of the minute")
+    # The room's own messages may use 18 of the 20: this one waits for a slot, on its room's wire.
+    v.desk.announce(Kind.PANEL_SILENT, lambda _: "Centrale B muette.")
+    link = await opens(fake, GROUP, CHIEF, "/alerte attaque_armee Hall A")
+    assert not find(fake, GROUP, "Centrale B") and [e for e in fake.errors if e[1] == 429] == []
+    fake.advance(61)  # a minute later the waiting message leaves too, after the link
+    await until(lambda: bool(find(fake, GROUP, "Centrale B")), message="the waiting message")
+    assert find(fake, GROUP, "Centrale B")[0].message_id > link.message_id
