@@ -155,6 +155,7 @@ class Access:
         hasher: PasswordHasher | None = None,
         tally: RefusalTally | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_guessing: Callable[[Person, int, int], None] | None = None,
     ) -> None:
         keys = [k for k in link_keys if k]
         if not keys:
@@ -172,7 +173,7 @@ class Access:
         self._dummy_hash: str | None = None
         self._log = Bounded(logger)
         # Told when a roster member's password is being guessed (the desk posts it to the rooms).
-        self.on_guessing: Callable[[Person, int, int], None] | None = None
+        self.on_guessing = on_guessing
         self._warned: dict[str, datetime] = {}
         self._listeners: list[Callable[[str], None]] = []
         # Closes the gap between revoke_incident() and the desk saving the closed incident.

@@ -31,9 +31,10 @@ from .kinds import Kind
 from .matrix.transport import build_matrix
 from .media.service import MediaOptions, build_media
 from .messages import Renderer, guessing_notice
+from .notices import announce
 from .outbox import Fanout
 from .outbox_store import Journal
-from .policy.convention import Convention
+from .policy.convention import Convention, Person
 from .rooms import Room
 from .settings import Settings
 from .sia.transport import build_sia
@@ -101,16 +102,20 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     web_response.SERVER_SOFTWARE = "Vigie"
     registre, store, journal = open_storage(data_dir)
     scheduler = AsyncIOScheduler(timezone=UTC)
-    transports = build_transports(settings, conv, data_dir, clock, console, telegram)
+    transports = build_transports(settings, conv, data_dir, clock, scheduler, console, telegram)
     rooms = [*extra_rooms, *(room for t in transports for room in t.chat_rooms)]
-    access = Access(conv, [k.get_secret_value() for k in settings.secrets.link_keys], registre, store, clock,
-                    store.get, service.public_url)
     fanout = Fanout(rooms, store, record_room_failure(registre, store), clock, journal=journal)
+    renderer = Renderer(conv, ZoneInfo(service.timezone))
+
+    def guessing(person: Person, n: int, clients: int) -> None:  # the rooms are told an officer is targeted
+        announce(registre, fanout, renderer, Kind.PASSWORD_GUESSING, guessing_notice(person, n, clients),
+                 person=person.id, failures=n, clients=clients)
+
+    access = Access(conv, [k.get_secret_value() for k in settings.secrets.link_keys], registre, store, clock,
+                    store.get, service.public_url, on_guessing=guessing)
     cameras = build_media(settings.cameras.camera, conv.cameras_in_scope, media)
-    desk = Desk(conv, store, registre, fanout, access, scheduler, Renderer(conv, ZoneInfo(service.timezone)), clock,
+    desk = Desk(conv, store, registre, fanout, access, scheduler, renderer, clock,
                 settings.camera_names(), status_lines=cameras.status_lines)
-    access.on_guessing = lambda person, n, clients: desk.announce(
-        Kind.PASSWORD_GUESSING, guessing_notice(person, n, clients), person=person.id, failures=n, clients=clients)
 
     app = web.Application(client_max_size=256 * 1024)
     app[DESK], app[ACCESS], app[REGISTRE], app[STORE], app[CONVENTION] = desk, access, registre, store, conv
@@ -120,10 +125,7 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     # Unauthenticated refusals become one registre record per client and minute.
     scheduler.add_job(access.tally.flush, "interval", seconds=20, id="refusals:flush",
                       replace_existing=True, coalesce=True, max_instances=1)
-    token = settings.secrets.health_token
-    app[HEALTH_TOKEN] = token.get_secret_value() if token else ""
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/healthz/details", healthz_details)
+    add_health_routes(app, settings)
     # Started in this order, stopped in reverse: the scheduler, the outboxes, the restored desk,
     # the cameras, then each transport (so nothing arrives before the desk can answer it).
     app.cleanup_ctx.extend([_scheduler_ctx(scheduler), _rooms_ctx(fanout), _desk_ctx(desk)])
@@ -141,7 +143,16 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     return app
 
 
+def add_health_routes(app: web.Application, settings: Settings) -> None:
+    """Public ``/healthz`` (a word), and the details behind the health token or on loopback."""
+    token = settings.secrets.health_token
+    app[HEALTH_TOKEN] = token.get_secret_value() if token else ""
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz/details", healthz_details)
+
+
 def build_transports(settings: Settings, conv: Convention, data_dir: Path, clock: Callable[[], datetime],
+                     scheduler: AsyncIOScheduler,
                      console: ConsoleOptions | None, telegram: TelegramOptions | None) -> list[Transport]:
     """The enabled transports, in the order they start: Matrix, Telegram, DC-09 panels, the console."""
     vigie = settings.vigie
@@ -150,7 +161,7 @@ def build_transports(settings: Settings, conv: Convention, data_dir: Path, clock
         transports.append(build_matrix(settings, data_dir))
     if vigie.telegram.enabled:
         transports.append(TelegramGateway.from_settings(settings, telegram))
-    sia = build_sia(settings, clock)
+    sia = build_sia(settings, clock, scheduler)
     if sia is not None:
         transports.append(sia)
     if console is not None:

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .desk import Desk
+from .desk_port import DeskPort
 from .kinds import Kind
 from .locales import Msg, reason_text, t
 from .messages import refusal
@@ -78,16 +78,16 @@ def parse(text: str, bot_username: str | None = None) -> Command | None:
     return Command(name, tuple(rest.split()), rest, word)
 
 
-def help_text(lang: str, desk: Desk) -> str:
-    return t(lang, Msg.HELP, categories=", ".join(c.code for c in desk.conv.categories))
+def help_text(lang: str, desk: DeskPort) -> str:
+    return t(lang, Msg.HELP, categories=", ".join(c.code for c in desk.categories()))
 
 
-def _categories(lang: str, desk: Desk) -> str:
-    lines = [f"  {c.code} — {c.label(lang)}" for c in desk.conv.categories]
+def _categories(lang: str, desk: DeskPort) -> str:
+    lines = [f"  {c.code} — {c.label(lang)}" for c in desk.categories()]
     return "\n".join([t(lang, Msg.WHICH_CATEGORY), *lines])
 
 
-async def run(desk: Desk, cmd: Command, person: Person | None, room: str, lang: str) -> str:
+async def run(desk: DeskPort, cmd: Command, person: Person | None, room: str, lang: str) -> str:
     """Execute a parsed command; domain refusals become their user-visible text."""
     try:
         if cmd.name == "help":
@@ -131,14 +131,14 @@ LATE_WINDOW = timedelta(minutes=2)
 ALWAYS_APPLIED = frozenset({"end", "status", "help", "unknown"})
 
 
-async def run_late(desk: Desk, cmd: Command, person: Person | None, room: str, lang: str,
+async def run_late(desk: DeskPort, cmd: Command, person: Person | None, room: str, lang: str,
                    sent_at: datetime, now: datetime) -> str:
     """``run`` for a command typed at ``sent_at``: stale ones are refused with a request to resend."""
     late = now - sent_at
     if late <= LATE_WINDOW or person is None:
         return await run(desk, cmd, person, room, lang)
     applied = cmd.name in ALWAYS_APPLIED
-    desk.registre.append(Kind.LATE_COMMAND, actor=person.id, details={
+    desk.record(Kind.LATE_COMMAND, actor=person.id, details={
         "room": room, "command": cmd.name, "sent_at": sent_at.isoformat(),
         "late_seconds": int(late.total_seconds()), "applied": applied})
     if applied:

@@ -18,7 +18,7 @@ from typing import TextIO
 from aiohttp import web
 
 from . import commands
-from .desk import Desk
+from .desk_port import DeskPort
 from .locales import Msg, t
 from .policy.convention import Person
 from .rooms import Outgoing
@@ -87,7 +87,7 @@ class ConsoleInput:
     one owned task.
     """
 
-    def __init__(self, desk: Desk, room: ConsoleRoom, person: Person, stdin: TextIO,
+    def __init__(self, desk: DeskPort, room: ConsoleRoom, person: Person, stdin: TextIO,
                  on_eof: Callable[[], None]) -> None:
         self._desk = desk
         self._room = room
@@ -124,7 +124,7 @@ class ConsoleInput:
         while True:
             line = await self._queue.get()
             if line is None:
-                await self._desk.fanout.drain()
+                await self._desk.drain_rooms()
                 self._on_eof()
                 return
             cmd = commands.parse(line)
@@ -162,7 +162,7 @@ class ConsoleTransport:
     def chat_rooms(self) -> tuple[ConsoleRoom]:
         return (self.room,)
 
-    def attach(self, app: web.Application, desk: Desk) -> None:
+    def attach(self, app: web.Application, desk: DeskPort) -> None:
         o = self._options
         reader = ConsoleInput(desk, self.room, self._person, o.stdin, o.on_eof)
 

@@ -21,16 +21,18 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from .alarm import AlarmIn, AlarmResult
 from .closing import Closer
+from .desk_port import PortLookups
 from .kinds import Kind
 from .linkwatch import LINK_OVERDUE, LinkWatch
 from .locales import Msg, phrase, reason_text, t
 from .messages import Renderer, Reply
+from .notices import announce
 from .outbox import Edit, Fanout, Item, Post, Tile
 from .policy import incident as sm
 from .policy.convention import Convention, Person
 from .policy.decide import Decision, Outcome, Trigger, evaluate
 from .policy.incident import Incident, Source, State
-from .policy.reasons import UNKNOWN_PERSON, Reason, Refused, Why
+from .policy.reasons import UNKNOWN_PERSON, WRONG_ROOM, Reason, Refused, Why
 from .rooms import PermanentRoomError, Room
 from .status import status_text
 from .store import Store
@@ -54,7 +56,6 @@ class Audit(Protocol):
     def records(self, incident: str | None = None, *, drill: bool | None = None) -> list[Any]: ...
 
 
-WRONG_ROOM = Reason(Why.WRONG_ROOM)
 NOT_DRILL_ROLE = Reason(Why.NOT_DRILL_ROLE)
 NO_SUCH_INCIDENT = Reason(Why.NO_SUCH_INCIDENT)
 RECORDING = Reason(Why.RECORDING_REFUSED)
@@ -72,7 +73,7 @@ class DeskConfig:
     link_watch_seconds: float = 5.0
 
 
-class Desk:
+class Desk(PortLookups):
     def __init__(
         self,
         conv: Convention,
@@ -300,8 +301,7 @@ class Desk:
 
     def announce(self, kind: Kind, text: Callable[[str], str], **details: Any) -> None:
         """A notice for every room outside any incident (alarm panel silent, back, …), audited in French."""
-        self.registre.append(kind, actor="system", details={"text": text("fr"), **details})
-        self.fanout.put(Post(None, kind, lambda lang: self.render.notice(text, lang)))
+        announce(self.registre, self.fanout, self.render, kind, text, **details)
 
     def post_tile(self, incident_id: str, jpeg: bytes, caption: Callable[[str], str]) -> None:
         self.fanout.put(Tile(incident_id, jpeg, caption))

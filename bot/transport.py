@@ -13,7 +13,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from .desk import Desk
+from .desk_port import DeskPort
 from .rooms import Room
 
 
@@ -23,6 +23,6 @@ class Transport(Protocol):
         """The rooms this transport delivers to (none for an alarm receiver)."""
         ...
 
-    def attach(self, app: web.Application, desk: Desk) -> None:
+    def attach(self, app: web.Application, desk: DeskPort) -> None:
         """Add this transport's routes and lifecycle (``app.cleanup_ctx``) to ``app``."""
         ...

@@ -34,11 +34,12 @@ from typing import Any
 import nio
 
 from .. import commands
-from ..desk import UNKNOWN_PERSON, WRONG_ROOM, Desk
+from ..desk_port import DeskPort
 from ..kinds import Kind
 from ..locales import Msg, t
 from ..messages import refusal
 from ..policy.incident import State
+from ..policy.reasons import UNKNOWN_PERSON, WRONG_ROOM
 from ..rooms import ReplyTasks
 from ..settings import MatrixCfg
 from .room import plain_notice
@@ -62,7 +63,7 @@ def strip_reply_fallback(body: str) -> str:
 
 
 class Inbox:
-    def __init__(self, desk: Desk, cfg: MatrixCfg, own_user: str, send: SendNotice,
+    def __init__(self, desk: DeskPort, cfg: MatrixCfg, own_user: str, send: SendNotice,
                  confirmations: Lookup, encrypted: Callable[[str], bool], store_dir: Path | None = None,
                  wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._desk = desk
@@ -175,7 +176,7 @@ class Inbox:
             incident = self.incident_of(room_id, reply_to)
             if incident is not None:
                 cmd = commands.Command("confirm", (incident,), incident, cmd.word)
-        person = self._desk.conv.by_matrix(event.sender)
+        person = self._desk.person_by_matrix(event.sender)
         text = await commands.run_late(self._desk, cmd, person, self._room_key(room_id), self._lang(),
                                        self._sent_at(event), self._wall_clock())
         # Let the outboxes woken by the command put their link on the wire first: Synapse persists one
@@ -192,7 +193,7 @@ class Inbox:
             return  # a ✅ on anything but a pending request (or after another's confirmation) is just chat
         if await self._refused_stranger(room_id, event.sender, "confirm", event.reacts_to):
             return
-        person = self._desk.conv.by_matrix(event.sender)
+        person = self._desk.person_by_matrix(event.sender)
         cmd = commands.Command("confirm", (current.id,), current.id)
         text = await commands.run_late(self._desk, cmd, person, self._room_key(room_id), self._lang(),
                                        self._sent_at(event), self._wall_clock())
@@ -202,7 +203,7 @@ class Inbox:
         if event.membership != "join" or event.prev_membership == "join":
             return  # a profile change, not an arrival
         user = event.state_key
-        if user == self._own or room_id not in self._cfg.rooms or self._desk.conv.by_matrix(user) is not None:
+        if user == self._own or room_id not in self._cfg.rooms or self._desk.person_by_matrix(user) is not None:
             return
         self._desk.refuse_stranger(user, self._room_key(room_id), "not_on_roster", event="joined_room")
         warning = Msg.STRANGER_ENCRYPTED if self._encrypted(room_id) else Msg.STRANGER_CLEAR
@@ -212,7 +213,7 @@ class Inbox:
     async def _refused_stranger(self, room_id: str, sender: str, what: str, reply_to: str) -> bool:
         if room_id not in self._cfg.rooms:
             reason = WRONG_ROOM
-        elif self._desk.conv.by_matrix(sender) is None:
+        elif self._desk.person_by_matrix(sender) is None:
             reason = UNKNOWN_PERSON
         else:
             return False
@@ -227,7 +228,7 @@ class Inbox:
         """The incident a confirmation request (by its event id) is about, also after a restart."""
         room_key = self._room_key(room_id)
         for inc in self._desk.open_incidents():
-            if self._desk.store.get_ref(inc.id, room_key, "confirm") == event_id:
+            if self._desk.is_confirmation_request(inc.id, room_key, event_id):
                 return inc.id
         return self._confirmations(room_id, event_id)
 
@@ -264,5 +265,5 @@ class Inbox:
     def _report(self, room_id: str, text: str, error: str) -> None:
         logger.error("matrix: reply in %s NOT delivered (%s): %s", room_id, error, text[:80])
         with contextlib.suppress(Exception):  # reporting must not mask the cause in the log
-            self._desk.registre.append(Kind.ROOM_ERROR, actor="system", details={
+            self._desk.record(Kind.ROOM_ERROR, actor="system", details={
                 "room": self._room_key(room_id), "operation": "reply", "error": error, "text": text[:200]})

@@ -63,7 +63,7 @@ import nio
 from aiohttp import web
 from pydantic import SecretStr
 
-from ..desk import Desk
+from ..desk_port import DeskPort
 from ..rooms import Room
 from ..settings import MatrixCfg, Settings
 from .admin import AdminApiError, SynapseAdmin
@@ -108,7 +108,7 @@ class MatrixConnection:
         self.tuning = tuning
         self.rooms: dict[str, MatrixRoom] = {rid: MatrixRoom(self, rid, cfg.language) for rid in cfg.rooms}
         self._client: Any = None
-        self._desk: Desk | None = None
+        self._desk: DeskPort | None = None
         self._inbox: Inbox | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -128,14 +128,14 @@ class MatrixConnection:
     def chat_rooms(self) -> Sequence[Room]:
         return tuple(self.rooms.values())
 
-    def attach(self, app: web.Application, desk: Desk) -> None:
+    def attach(self, app: web.Application, desk: DeskPort) -> None:
         """Sync loop and inbox start after the outboxes and the restored desk, and stop before them;
         the client itself is closed after the outboxes' drain (``on_cleanup``), like Telegram's."""
         app[MATRIX] = self
         app.cleanup_ctx.append(self.lifecycle(desk))
         app.on_cleanup.append(self.close)
 
-    def lifecycle(self, desk: Desk) -> Callable[[web.Application], AsyncIterator[None]]:
+    def lifecycle(self, desk: DeskPort) -> Callable[[web.Application], AsyncIterator[None]]:
         """The ``cleanup_ctx`` entry: start; at exit stop reading the rooms, but keep the client
         for the outboxes' drain (``close`` is the app's ``on_cleanup`` hook, after it)."""
         async def matrix_ctx(_: web.Application) -> AsyncIterator[None]:
@@ -145,11 +145,11 @@ class MatrixConnection:
 
         return matrix_ctx
 
-    async def start(self, desk: Desk) -> None:
+    async def start(self, desk: DeskPort) -> None:
         """Start the sync loop; login and the first sync happen in it (Synapse may be down now)."""
         self._desk = desk
         self._stopped = self._closed = False
-        self._keys = KeyKeeper(lambda user_id: desk.conv.by_matrix(user_id) is not None)
+        self._keys = KeyKeeper(lambda user_id: desk.person_by_matrix(user_id) is not None)
         secure_dir(self.store_dir)
         config = nio.AsyncClientConfig(
             store_sync_tokens=True, encryption_enabled=True, request_timeout=self.tuning.request_timeout,

@@ -53,6 +53,7 @@ class Reason:
 
 
 UNKNOWN_PERSON = Reason(Why.UNKNOWN_PERSON)
+WRONG_ROOM = Reason(Why.WRONG_ROOM)
 
 
 class Refused(Exception):  # noqa: N818 - a domain outcome, not a programming error

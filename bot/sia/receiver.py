@@ -32,9 +32,10 @@ from typing import Any, cast
 
 from aiohttp import web
 from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.base import BaseScheduler
 
 from ..alarm import AlarmIn
-from ..desk import Desk
+from ..desk_port import DeskPort
 from ..kinds import Kind
 from ..locales import Msg, phrase
 from ..settings import Settings
@@ -115,10 +116,11 @@ class _Datagrams(asyncio.DatagramProtocol):
 
 
 class SiaReceiver:
-    def __init__(self, config: ReceiverConfig, desk: Desk, clock: Callable[[], datetime],
-                 limits: Limits | None = None) -> None:
+    def __init__(self, config: ReceiverConfig, desk: DeskPort, clock: Callable[[], datetime],
+                 scheduler: BaseScheduler, limits: Limits | None = None) -> None:
         self.config = config
         self.desk = desk
+        self.scheduler = scheduler  # supervision of silent panels
         self.clock = clock
         self._panels = {p.account: p for p in config.panels}
         self._keys = {p.account: p.key for p in config.panels}
@@ -159,7 +161,7 @@ class SiaReceiver:
         supervised = [p.heartbeat for p in self.config.panels if p.heartbeat is not None]
         if supervised:
             every = min(30.0, max(1.0, min(supervised).total_seconds() / 4))
-            self.desk.scheduler.add_job(self._supervise_job, "interval", seconds=every, id=JOB_ID,
+            self.scheduler.add_job(self._supervise_job, "interval", seconds=every, id=JOB_ID,
                                         replace_existing=True, coalesce=True, max_instances=1)
         logger.info("SIA DC-09 receiver listening on %s:%d (TCP%s), %d panel account(s)", host, self.port,
                     " and UDP" if self._udp else "", len(self.config.panels))
@@ -167,7 +169,7 @@ class SiaReceiver:
     async def stop(self) -> None:
         self._closing = True  # a connection accepted just before the close must not start its loop
         with contextlib.suppress(JobLookupError):
-            self.desk.scheduler.remove_job(JOB_ID)
+            self.scheduler.remove_job(JOB_ID)
         if self._server is not None:
             self._server.close()
         if self._udp is not None:
@@ -357,8 +359,8 @@ class SiaReceiver:
             self._record(panel, incident, details)
 
     def _record(self, panel: PanelAccount, incident: str | None, details: dict[str, Any]) -> None:
-        self.desk.registre.append(Kind.SIA_MESSAGE, incident=incident, actor=panel.name,
-                                  details={k: v for k, v in details.items() if v not in (None, "")})
+        self.desk.record(Kind.SIA_MESSAGE, incident=incident, actor=panel.name,
+                         details={k: v for k, v in details.items() if v not in (None, "")})
 
     def _refused(self, r: Refusal, client: str, transport: str, now: datetime) -> bytes:
         h = r.header
@@ -372,7 +374,7 @@ class SiaReceiver:
         level = logging.INFO if r.reason is Reason.REPLAYED else logging.WARNING
         logger.log(level, "SIA message refused: %s, answered %s (account %s, client %s)", r.reason.value,
                    r.answer.value, h.account if h else "?", client)
-        self.desk.registre.append(Kind.SIA_REFUSED, actor=panel.name if panel else "sia", details=details)
+        self.desk.record(Kind.SIA_REFUSED, actor=panel.name if panel else "sia", details=details)
         return sia_frame.answer(r, panel.key if panel else None, now)
 
     # ---------- supervision ----------
@@ -392,7 +394,7 @@ class SiaReceiver:
                 continue
             self._silent.add(p.account)
             minutes = int((now - last).total_seconds() // 60)
-            since = self.desk.render.hm(last)
+            since = self.desk.hm(last)
             every = int(p.heartbeat.total_seconds())
             logger.warning("SIA panel %s (account %s) silent since %s", p.name, p.account, last.isoformat())
             self.desk.announce(
@@ -407,7 +409,7 @@ class SiaReceiver:
         if p.account not in self._silent:
             return
         self._silent.discard(p.account)
-        since = self.desk.render.hm(last)
+        since = self.desk.hm(last)
         logger.warning("SIA panel %s (account %s) is back", p.name, p.account)
         self.desk.announce(
             Kind.PANEL_BACK,

@@ -42,7 +42,7 @@ from telegram.error import BadRequest, InvalidToken, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ExtBot, MessageHandler, filters
 
 from ..commands import MENU
-from ..desk import Desk
+from ..desk_port import DeskPort
 from ..locales import DEFAULT, LANGS, t
 from ..rooms import Room
 from ..settings import Settings, TelegramCfg
@@ -108,7 +108,7 @@ class TelegramGateway:
     def chat_rooms(self) -> Sequence[Room]:
         return self.rooms
 
-    def attach(self, app: web.Application, desk: Desk) -> None:
+    def attach(self, app: web.Application, desk: DeskPort) -> None:
         """Route the webhook (if any), and hook start/stop into ``app``'s lifecycle."""
         self._input = TelegramInput(desk, frozenset(self._cfg.chats), self._cfg.language, self._cfg.strangers,
                                     self.redact, self._opts.wall_clock)

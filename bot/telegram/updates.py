@@ -39,13 +39,13 @@ from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes, ExtBot
 
 from .. import commands
-from ..desk import UNKNOWN_PERSON, WRONG_ROOM, Desk
+from ..desk_port import DeskPort
 from ..kinds import Kind
 from ..locales import Msg, t
 from ..messages import Reply, refusal
 from ..policy.convention import Person
 from ..policy.incident import State
-from ..policy.reasons import Reason, Refused
+from ..policy.reasons import UNKNOWN_PERSON, WRONG_ROOM, Reason, Refused
 from ..rooms import ReplyTasks
 from .budget import Lane
 from .room import MAX_CALLBACK_ANSWER, MAX_TEXT, clip, keyboard
@@ -58,7 +58,7 @@ REFUSAL_EVERY = 60.0  # seconds between two refusal replies to the same person i
 
 
 class TelegramInput:
-    def __init__(self, desk: Desk, chats: frozenset[int], lang: str, strangers: Literal["refuse", "silent"],
+    def __init__(self, desk: DeskPort, chats: frozenset[int], lang: str, strangers: Literal["refuse", "silent"],
                  redact: Callable[[str], str], wall_clock: Callable[[], datetime]) -> None:
         self._desk = desk
         self._chats = chats
@@ -82,7 +82,7 @@ class TelegramInput:
             return  # addressed to another bot of the group
         chat, user = msg.chat, msg.from_user
         room = f"telegram:{chat.id}"
-        person = self._desk.conv.by_telegram(user.id)
+        person = self._desk.person_by_telegram(user.id)
         configured = chat.id in self._chats
         if not configured and chat.type != ChatType.PRIVATE:
             await self._stranger(context.bot, msg, WRONG_ROOM, person, cmd)
@@ -133,7 +133,7 @@ class TelegramInput:
         return t(self._lang, Msg.CATEGORY_BUTTONS)
 
     def _category_keyboard(self) -> InlineKeyboardMarkup | None:
-        return keyboard([(c.label(self._lang), f"alert:{c.code}") for c in self._desk.conv.categories])
+        return keyboard([(c.label(self._lang), f"alert:{c.code}") for c in self._desk.categories()])
 
     async def _reply(self, bot: ExtBot[Any], msg: Message, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
         """Answer a person's message, quoting it, from a task of its own (see the module doc)."""
@@ -149,7 +149,7 @@ class TelegramInput:
             if error is not None:
                 logger.warning("reply in telegram:%s not delivered: %s", msg.chat.id, error)
                 with contextlib.suppress(Exception):  # reporting must not hide the cause in the log
-                    self._desk.registre.append(Kind.ROOM_ERROR, actor="system", details={
+                    self._desk.record(Kind.ROOM_ERROR, actor="system", details={
                         "room": f"telegram:{msg.chat.id}", "operation": "reply", "error": error[:300],
                         "text": text[:200]})
 
@@ -191,7 +191,7 @@ class TelegramInput:
             return
         chat, user = message.chat, query.from_user
         room = f"telegram:{chat.id}"
-        person = self._desk.conv.by_telegram(user.id)
+        person = self._desk.person_by_telegram(user.id)
         stranger = WRONG_ROOM if chat.id not in self._chats and chat.type != ChatType.PRIVATE else (
             UNKNOWN_PERSON if person is None else None)
         if stranger is not None:
@@ -217,7 +217,7 @@ class TelegramInput:
         await self._answer(query, answer)
         if kind == "alert" and isinstance(message, Message) and person is not None:
             # The category is chosen: the keyboard goes, so nobody presses it again by mistake.
-            cat = self._desk.conv.category(arg)
+            cat = self._desk.category(arg)
             label = cat.label(self._lang) if cat else arg
             done = t(self._lang, Msg.CATEGORY_CHOSEN, name=person.name, label=label, answer=answer)
             try:

@@ -5,8 +5,9 @@
   imports no adapter: no transport, no web page, no media pipeline, no composition root.
   Config may read the DC-09 code tables (``bot.sia.codes``), which are pure data like policy.
 - ``bot.media`` knows nothing of HTTP or access control.
+- Adapters reach the desk through ``bot.desk_port.DeskPort`` only, never ``bot.desk`` itself.
 - The DC-09 sender is written from the standard, independently of the receiver's parser.
-- No import cycle between modules of ``bot``.
+- No import cycle between modules of ``bot``; no module over 450 lines.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ POLICY = BOT / "policy"
 
 ADAPTERS = ("bot.telegram", "bot.matrix", "bot.sia", "bot.alarms", "bot.web", "bot.media", "bot.console",
             "bot.app", "bot.demo", "bot.__main__", "bot.transport")
-CORE = ("bot.policy", "bot.desk", "bot.outbox", "bot.store", "bot.audit", "bot.audit_cli", "bot.access",
+CORE = ("bot.policy", "bot.desk", "bot.desk_port", "bot.outbox", "bot.store", "bot.audit", "bot.audit_cli", "bot.access",
         "bot.messages", "bot.rooms", "bot.alarm", "bot.commands", "bot.settings", "bot.config_load",
         "bot.migrations", "bot.locales")
 # Pure tables an adapter package owns but the config reads (like the policy: no I/O).
@@ -99,6 +100,8 @@ def wrong_way(name: str, imported: set[str]) -> list[str]:
         bad += [t for t in imported if _under(t, ADAPTERS) and not _under(t, allowed)]
     if _under(name, ("bot.media",)):
         bad += [t for t in imported if _under(t, ("aiohttp", "bot.access", "bot.web", "bot.desk", "bot.app"))]
+    if _under(name, ADAPTERS) and not _under(name, ("bot.app", "bot.demo", "bot.__main__")):
+        bad += [t for t in imported if _under(t, ("bot.desk",))]
     if name == "bot.sia.sender":
         bad += [t for t in imported if _under(t, ("bot.sia.frame", "bot.sia.codes", "bot.sia.receiver"))]
     return sorted(set(bad))
@@ -126,6 +129,9 @@ def test_the_rule_catches_a_wrong_way_import() -> None:
     policy = POLICY / "decide.py"
     source = policy.read_text(encoding="utf-8") + "\nimport pydantic\nfrom ..store import Store\n"
     assert wrong_way("bot.policy.decide", set(imports_of(policy, source))) == ["bot.store", "pydantic"]
+    telegram = BOT / "telegram" / "updates.py"
+    source = telegram.read_text(encoding="utf-8") + "\nfrom ..desk import Desk\n"
+    assert wrong_way("bot.telegram.updates", set(imports_of(telegram, source))) == ["bot.desk"]
     config = BOT / "config_load.py"
     source = config.read_text(encoding="utf-8") + "\nfrom .matrix.room import MatrixRoom\n"
     assert "bot.matrix.room" in wrong_way("bot.config_load", set(imports_of(config, source)))
@@ -183,3 +189,13 @@ def test_policy_does_no_io(path: Path) -> None:
                 assert a.name.split(".")[0] not in banned, f"{path.name} imports {a.name}"
         if isinstance(node, ast.ImportFrom) and node.level == 0:
             assert (node.module or "").split(".")[0] not in banned, f"{path.name} imports {node.module}"
+
+
+MAX_LINES = 450
+
+
+def test_no_module_over_450_lines() -> None:
+    # Small files that say what they hold: past this, a module is two things and wants splitting.
+    long = {name: n for name, path in MODULES.items()
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert long == {}

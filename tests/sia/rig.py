@@ -62,7 +62,7 @@ class Rig:
 
 async def start_rig(tmp_path: Path, udp: bool = True) -> Rig:
     h = await Harness(tmp_path, conv=panel_convention()).start()
-    rx = SiaReceiver(ReceiverConfig("127.0.0.1", 0, udp, MARGIN, (PLAIN, CRYPT)), h.desk, h.clock)
+    rx = SiaReceiver(ReceiverConfig("127.0.0.1", 0, udp, MARGIN, (PLAIN, CRYPT)), h.desk, h.clock, h.scheduler)
     await rx.start()
     return Rig(h, rx)
 

@@ -202,7 +202,7 @@ async def test_plain_null_never_keeps_a_keyed_panel_alive(tmp_path: Path) -> Non
     keyed = PanelAccount("centrale-k", "Centrale du quai", "5E6F", KEY_B.encode("ascii"), {"hold_up": "attaque_armee"},
                          heartbeat=timedelta(seconds=60))
     h = await Harness(tmp_path, conv=panel_convention((keyed,))).start()
-    rx = SiaReceiver(ReceiverConfig("127.0.0.1", 0, True, MARGIN, (keyed,)), h.desk, h.clock)
+    rx = SiaReceiver(ReceiverConfig("127.0.0.1", 0, True, MARGIN, (keyed,)), h.desk, h.clock, h.scheduler)
     await rx.start()
     acct = dialler(keyed)
     try:
@@ -243,7 +243,7 @@ async def _close(writers: list[asyncio.StreamWriter]) -> None:
 @pytest.mark.parametrize("limits", [None, Limits(per_source=1000, total=50)], ids=["per-source cap", "global cap"])
 async def test_hold_up_answered_behind_200_idle_sockets(tmp_path: Path, limits: Limits | None) -> None:
     h = await Harness(tmp_path, conv=panel_convention()).start()
-    rx = SiaReceiver(ReceiverConfig("127.0.0.1", 0, True, MARGIN, (PLAIN, CRYPT)), h.desk, h.clock, limits)
+    rx = SiaReceiver(ReceiverConfig("127.0.0.1", 0, True, MARGIN, (PLAIN, CRYPT)), h.desk, h.clock, h.scheduler, limits)
     await rx.start()
     idle = await _idle_sockets(rx.port, 200)
     try:
@@ -266,7 +266,7 @@ async def test_hold_up_answered_behind_200_idle_sockets(tmp_path: Path, limits: 
 async def test_idle_and_trickling_connections_are_closed(tmp_path: Path) -> None:
     h = await Harness(tmp_path, conv=panel_convention()).start()
     limits = Limits(idle_new=0.2, frame_time=0.3)
-    rx = SiaReceiver(ReceiverConfig("127.0.0.1", 0, False, MARGIN, (PLAIN, CRYPT)), h.desk, h.clock, limits)
+    rx = SiaReceiver(ReceiverConfig("127.0.0.1", 0, False, MARGIN, (PLAIN, CRYPT)), h.desk, h.clock, h.scheduler, limits)
     await rx.start()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", rx.port)

@@ -79,7 +79,7 @@ GRAVE = ("PA501", "HA502")
 async def _one_message(panel: PanelAccount, packets: list[str], form: str) -> tuple[str, list[str], list[State]]:
     with tempfile.TemporaryDirectory(prefix="vigie-sia-") as d:
         h = await Harness(Path(d), conv=panel_convention()).start()
-        rx = SiaReceiver(ReceiverConfig("127.0.0.1", 0, False, MARGIN, (PLAIN, CRYPT)), h.desk, h.clock)
+        rx = SiaReceiver(ReceiverConfig("127.0.0.1", 0, False, MARGIN, (PLAIN, CRYPT)), h.desk, h.clock, h.scheduler)
         try:
             body = "/".join(packets) if form == "slash" else "|N".join(packets)
             sender = Panel(panel.account, key=KEY_B if panel.key else None)

@@ -408,7 +408,7 @@ async def test_every_key_size(tmp_path: Path) -> None:
     panels = tuple(PanelAccount(f"p-{acct.lower()}", acct, acct, key, {"hold_up": "attaque_armee"}, None)
                    for acct, key in keys.items())
     h = await Harness(tmp_path, conv=panel_convention(panels)).start()
-    rx = SiaReceiver(ReceiverConfig("127.0.0.1", 0, False, MARGIN, panels), h.desk, h.clock)
+    rx = SiaReceiver(ReceiverConfig("127.0.0.1", 0, False, MARGIN, panels), h.desk, h.clock, h.scheduler)
     await rx.start()
     try:
         for acct, key in keys.items():
