@@ -148,7 +148,7 @@ async def test_send_retried_when_device_lists_change_under_it(tmp_path: Path) ->
 async def test_reply_not_delivered_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(inbox_module, "REPLY_DEADLINE", 0.3)
     records: list[tuple[str, dict[str, Any]]] = []
-    desk = SimpleNamespace(registre=SimpleNamespace(append=lambda kind, **kw: records.append((kind, kw["details"]))))
+    desk = SimpleNamespace(record=lambda kind, **kw: records.append((kind, kw["details"])))
 
     async def send(room_id: str, content: Any, key: str) -> str:
         raise KeyError("@officer:s")
