@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web, web_response
@@ -29,6 +30,8 @@ from .kinds import Kind
 from .matrix.transport import build_matrix
 from .media.service import MediaOptions, build_media
 from .messages import Renderer, guessing_notice
+from .ops.admin import admin_app, admin_ctx
+from .ops.metrics import Metrics, Probes, RoomProbe, safe
 from .outbox import Fanout
 from .policy.convention import Convention
 from .rooms import Room
@@ -48,6 +51,7 @@ REGISTRE = web.AppKey("registre", Registre)
 STORE = web.AppKey("store", Store)
 CONVENTION = web.AppKey("convention", Convention)
 HEALTH_TOKEN = web.AppKey("health_token", str)
+METRICS = web.AppKey("metrics", Metrics)
 
 
 def utcnow() -> datetime:
@@ -91,8 +95,11 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     access.on_guessing = lambda person, n, clients: desk.announce(
         Kind.PASSWORD_GUESSING, guessing_notice(person, n, clients), person=person.id, failures=n, clients=clients)
 
-    app = web.Application(client_max_size=256 * 1024)
+    metrics = build_metrics(desk, fanout, store, registre, lambda: {c: h["online"] for c, h in cameras.health().items()},
+                            clock)
+    app = web.Application(client_max_size=256 * 1024, middlewares=[metrics.webhook_middleware])
     app[DESK], app[ACCESS], app[REGISTRE], app[STORE], app[CONVENTION] = desk, access, registre, store, conv
+    app[METRICS] = metrics
     add_live_routes(app, access, desk.page_info)
     add_alarm_routes(app, desk, settings.secrets.alarm_secrets, lambda s: conv.alarm_source(s) is not None,
                      registre.append, store, time.time, tally=access.tally)
@@ -109,6 +116,9 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     install_media(app, cameras, settings, conv, desk, access, registre, scheduler, clock)
     for transport in transports:
         transport.attach(app, desk)
+    if service.admin_port is not None:  # last to start, first to stop
+        app.cleanup_ctx.append(admin_ctx(admin_app(metrics, lambda: health_details(app)), service.admin_host,
+                                         service.admin_port))
 
     async def close_files(_: web.Application) -> None:
         access.tally.flush(everything=True)
@@ -117,6 +127,27 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
 
     app.on_cleanup.append(close_files)
     return app
+
+
+def build_metrics(desk: Desk, fanout: Fanout, store: Store, registre: Registre,
+                  cameras: Callable[[], dict[str, bool]], clock: Callable[[], datetime]) -> Metrics:
+    """The metrics, reading the running parts through narrow read-only views."""
+
+    def rooms() -> dict[str, RoomProbe]:
+        # TODO(merge): queue depth through the rewritten outbox's own accessor.
+        queued = {o.room.room_id: o._queue.qsize() for o in fanout.outboxes}  # noqa: SLF001
+        return {rid: RoomProbe(h.ok, h.delivered, h.failures, queued.get(rid, 0)) for rid, h in fanout.health().items()}
+
+    def viewers() -> int:
+        now = clock()
+        return sum(1 for i in desk.open_incidents() for s in store.sessions_of(i.id) if s.expires > now)
+
+    metrics = Metrics(Probes(
+        incidents=safe(lambda: [(i.state.value, i.drill) for i in desk.open_incidents()], []),
+        rooms=safe(rooms, {}), cameras=safe(cameras, {}), viewers=safe(viewers, 0),
+        registre_kinds=safe(registre.kind_counts, {})))
+    registre.on_append.append(metrics.observe)
+    return metrics
 
 
 def build_transports(settings: Settings, conv: Convention, data_dir: Path, clock: Callable[[], datetime],
@@ -193,7 +224,12 @@ def _may_see_details(request: web.Request) -> bool:
 async def healthz_details(request: web.Request) -> web.Response:
     if not _may_see_details(request):
         return web.json_response({"error": "forbidden"}, status=403)
-    desk = request.app[DESK]
+    return web.json_response(health_details(request.app))
+
+
+def health_details(app: web.Application) -> dict[str, Any]:
+    """Rooms, cameras in scope, open incidents: for the operator (token or loopback), never the world."""
+    desk = app[DESK]
     rooms = {rid: {"ok": h.ok, "last_error": h.last_error, "delivered": h.delivered, "failures": h.failures}
              for rid, h in desk.fanout.health().items()}
     incidents = [{"id": i.id, "state": i.state.value, "drill": i.drill,
@@ -201,9 +237,9 @@ async def healthz_details(request: web.Request) -> web.Response:
     body = {
         "status": "failing" if _failing(desk) else "ok",
         "rooms": rooms,
-        "cameras": request.app[MEDIA].health(),  # cameras in scope only
+        "cameras": app[MEDIA].health(),  # cameras in scope only
         "incident_state": incidents[0]["state"] if incidents else "none",
         "incidents": incidents,
-        "refusals_pending": request.app[ACCESS].tally.pending(),
+        "refusals_pending": app[ACCESS].tally.pending(),
     }
-    return web.json_response(body)
+    return body

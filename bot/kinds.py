@@ -44,3 +44,4 @@ class Kind(StrEnum):
     PANEL_SILENT = "panel_silent"
     PANEL_BACK = "panel_back"
     LATE_COMMAND = "late_command"  # a command read long after it was typed (Vigie was away)
+    BACKUP = "backup"  # an online copy of the registre and state (vigie audit backup)

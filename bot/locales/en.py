@@ -169,6 +169,9 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLI_ANCHORS_FOUND: ", {n} closure anchor(s) found",
     Msg.CLI_UNKNOWN_INCIDENT: "unknown incident: {incident} (known: {known})",
     Msg.CLI_NONE: "none",
+    Msg.CLI_BACKUP_OK: "Backup in {dest}: {count} records, chain intact, hash {head}",
+    Msg.CLI_BACKUP_EXISTS: "{path} already exists: choose a new backup directory (nothing is overwritten)",
+    Msg.CLI_BACKUP_FAILED: "Backup failed: {error}",
     Msg.CLI_EXPORT_FAILED: "export failed: {error}",
 
     # text drawn into pictures, in the service's first language (bot/media/tiles.py)
@@ -251,6 +254,7 @@ KINDS: Mapping[Kind, str] = {
     Kind.STREAM_CLOSED: "Stream closed",
     Kind.ROOM_ERROR: "Room error",
     Kind.LATE_COMMAND: "Command received late",
+    Kind.BACKUP: "Backup of the registre",
     Kind.AUTHORISATION_WARNING: "Authorisation expiry warning",
     Kind.WEBHOOK_REFUSED: "Webhook refused",
     Kind.REFUSALS: "Grouped refusals (client, minute)",

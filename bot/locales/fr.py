@@ -170,6 +170,9 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLI_UNKNOWN_INCIDENT: "Incident inconnu : {incident} (connus : {known})",
     Msg.CLI_NONE: "aucun",
     Msg.CLI_EXPORT_FAILED: "Export impossible : {error}",
+    Msg.CLI_BACKUP_OK: "Sauvegarde dans {dest} : {count} enregistrements, chaîne intacte, empreinte {head}",
+    Msg.CLI_BACKUP_EXISTS: "{path} existe déjà : choisissez un dossier de sauvegarde neuf (rien n'est écrasé)",
+    Msg.CLI_BACKUP_FAILED: "Sauvegarde impossible : {error}",
 
     # text drawn into pictures, in the service's first language (bot/media/tiles.py)
     Msg.IMAGE_DRILL: "EXERCICE",
@@ -252,6 +255,7 @@ KINDS: Mapping[Kind, str] = {
     Kind.STREAM_CLOSED: "Flux fermé",
     Kind.ROOM_ERROR: "Erreur de salon",
     Kind.LATE_COMMAND: "Commande reçue en retard",
+    Kind.BACKUP: "Sauvegarde du registre",
     Kind.AUTHORISATION_WARNING: "Alerte d'échéance de l'autorisation",
     Kind.WEBHOOK_REFUSED: "Webhook refusé",
     Kind.REFUSALS: "Refus groupés (client, minute)",
