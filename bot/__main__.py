@@ -1,4 +1,4 @@
-"""Command line: run | demo | check-config | audit verify | audit export | hash-password | new-secrets."""
+"""Command line: run | demo | check-config | audit verify|export|backup | hash-password | new-secrets | print-unit."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 import signal
+import sqlite3
 import sys
 import tempfile
 from datetime import date
@@ -20,15 +21,18 @@ from .app import StorageError, build_app
 from .audit_cli import export_command, verify_command
 from .config_load import ConfigError, load_settings, resolve_data_dir
 from .console import ConsoleOptions
-from .logs import RedactingAccessLogger, install_redaction
+from .logs import JsonFormatter, RedactingAccessLogger, install_redaction
 from .sia import sender as sia_sender
 
 logger = logging.getLogger("bot")
 
 
-def _logging(verbose: bool, quiet: bool = False) -> None:
+def _logging(verbose: bool, quiet: bool = False, log_format: str = "text") -> None:
     level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_format == "json":  # one object per line, for journald's or a collector's parser
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     # The Telegram token is part of every Bot API URL: these libraries must never log URLs.
     for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "nio", "peewee"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
@@ -42,7 +46,7 @@ def _stop_self() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    _logging(args.verbose)
+    _logging(args.verbose, log_format=args.log_format)
     try:
         settings = load_settings(Path(args.config), os.environ, date.today())
     except ConfigError as exc:
@@ -62,9 +66,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import CONSOLE_PERSON, banner, build_demo
 
-    _logging(args.verbose, quiet=not args.verbose)
+    _logging(args.verbose, quiet=not args.verbose, log_format=args.log_format)
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="vigie-demo-"))
-    demo = build_demo(args.port, args.cameras, date.today(), sia_port=args.sia_port)
+    demo = build_demo(args.port, args.cameras, date.today(), sia_port=args.sia_port, admin_port=args.admin_port)
     console = ConsoleOptions(CONSOLE_PERSON, sys.stdin, sys.stdout, _stop_self)
     try:
         app = build_app(demo.settings, data_dir, console=console)
@@ -75,6 +79,42 @@ def cmd_demo(args: argparse.Namespace) -> int:
     web.run_app(app, host="127.0.0.1", port=args.port, access_log_class=RedactingAccessLogger,
                 shutdown_timeout=2.0, print=None)
     print("Démo arrêtée. Registre :", data_dir / "registre.sqlite3", flush=True)
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from .locales import Msg, bilingual
+    from .ops.backup import BackupError, backup
+
+    if args.data_dir:
+        data_dir = Path(args.data_dir)
+    else:
+        try:
+            data_dir = resolve_data_dir(load_settings(Path(args.config), os.environ, date.today()))
+        except ConfigError as exc:
+            print("\n".join(exc.problems), file=sys.stderr)
+            return 2
+    dest = Path(args.dest)
+    if dest.exists() and any(dest.iterdir()):
+        print(bilingual(Msg.CLI_BACKUP_EXISTS, path=dest), file=sys.stderr)
+        return 2
+    try:
+        result = backup(data_dir, dest, actor=f"backup:{getpass.getuser()}")
+    except (BackupError, OSError, ValueError, sqlite3.Error) as exc:
+        print(bilingual(Msg.CLI_BACKUP_FAILED, error=exc), file=sys.stderr)
+        return 1
+    print(bilingual(Msg.CLI_BACKUP_OK, dest=result.dest, count=result.count, head=result.head))
+    return 0
+
+
+def cmd_print_unit(args: argparse.Namespace) -> int:
+    from .ops.unit import UnitOptions, render_unit
+
+    try:
+        print(render_unit(UnitOptions(args.user, args.config_dir, args.data_dir, args.executable)), end="")
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     return 0
 
 
@@ -109,12 +149,18 @@ def cmd_secrets(_: argparse.Namespace) -> int:
     return 0
 
 
+def _log_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="json: one object per line (time, level, logger, message, incident)")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="vigie", description="Vigie: police live view of a venue's cameras.")
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run the service from a config directory")
     r.add_argument("--config", default="config")
+    _log_format(r)
     r.set_defaults(fn=cmd_run)
     d = sub.add_parser("demo", help="the demo on embedded defaults, with a console room")
     d.add_argument("--port", type=int, default=8080)
@@ -122,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--cameras", type=int, default=20)
     d.add_argument("--sia-port", type=int, default=None,
                    help="port of the demo panel's DC-09 receiver (default: a free port, shown in the banner; 0: none)")
+    d.add_argument("--admin-port", type=int, default=None, help="serve /metrics and the detailed health here")
+    _log_format(d)
     d.set_defaults(fn=cmd_demo)
     c = sub.add_parser("check-config", help="validate a config directory and its secrets")
     c.add_argument("--config", default="config")
@@ -139,6 +187,17 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--text", action="store_true", help="readable timeline instead of JSON")
     e.add_argument("--lang", choices=("fr", "en"), default="fr")
     e.set_defaults(fn=lambda ns: export_command(Path(ns.db), ns.incident, ns.text, ns.lang, sys.stdout))
+    b = asub.add_parser("backup", help="online copy of the registre and state into DEST (verified, recorded)")
+    b.add_argument("dest", help="a new or empty directory; the copies are written 0600")
+    b.add_argument("--config", default="config", help="config directory, to find the data directory")
+    b.add_argument("--data-dir", help="the data directory itself (instead of --config)")
+    b.set_defaults(fn=cmd_backup)
+    u = sub.add_parser("print-unit", help="print the hardened systemd unit for this machine")
+    u.add_argument("--user", default="vigie")
+    u.add_argument("--config-dir", default="/etc/vigie")
+    u.add_argument("--data-dir", default="/var/lib/vigie")
+    u.add_argument("--executable", default="/opt/vigie/venv/bin/vigie", help="the installed vigie command")
+    u.set_defaults(fn=cmd_print_unit)
     h = sub.add_parser("hash-password", help="argon2 hash of a personal password, for roster.toml")
     h.set_defaults(fn=cmd_hash)
     s = sub.add_parser("new-secrets", help="print a fresh link signing key and webhook secret")

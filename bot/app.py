@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web, web_response
@@ -28,10 +29,13 @@ from .config_load import build_convention
 from .console import ConsoleOptions, ConsoleTransport
 from .desk import Desk, record_room_failure
 from .kinds import Kind
+from .linkwatch import record_link_posted
 from .matrix.transport import build_matrix
 from .media.service import MediaOptions, build_media
 from .messages import Renderer, guessing_notice
 from .notices import announce
+from .ops.admin import admin_app, admin_ctx
+from .ops.metrics import Metrics, Probes, RoomProbe, safe
 from .outbox import Fanout
 from .outbox_store import Journal
 from .policy.convention import Convention, Person
@@ -53,6 +57,7 @@ REGISTRE = web.AppKey("registre", Registre)
 STORE = web.AppKey("store", Store)
 CONVENTION = web.AppKey("convention", Convention)
 HEALTH_TOKEN = web.AppKey("health_token", str)
+METRICS = web.AppKey("metrics", Metrics)
 
 
 def utcnow() -> datetime:
@@ -104,7 +109,8 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     scheduler = AsyncIOScheduler(timezone=UTC)
     transports = build_transports(settings, conv, data_dir, clock, scheduler, console, telegram)
     rooms = [*extra_rooms, *(room for t in transports for room in t.chat_rooms)]
-    fanout = Fanout(rooms, store, record_room_failure(registre, store), clock, journal=journal)
+    fanout = Fanout(rooms, store, record_room_failure(registre, store), clock, journal=journal,
+                    on_link_posted=record_link_posted(registre))
     renderer = Renderer(conv, ZoneInfo(service.timezone))
 
     def guessing(person: Person, n: int, clients: int) -> None:  # the rooms are told an officer is targeted
@@ -117,8 +123,11 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     desk = Desk(conv, store, registre, fanout, access, scheduler, renderer, clock,
                 settings.camera_names(), status_lines=cameras.status_lines)
 
-    app = web.Application(client_max_size=256 * 1024)
+    metrics = build_metrics(desk, fanout, store, registre, lambda: {c: h["online"] for c, h in cameras.health().items()},
+                            clock)
+    app = web.Application(client_max_size=256 * 1024, middlewares=[metrics.webhook_middleware])
     app[DESK], app[ACCESS], app[REGISTRE], app[STORE], app[CONVENTION] = desk, access, registre, store, conv
+    app[METRICS] = metrics
     add_live_routes(app, access, partial(page_info, conv, desk.camera_names))
     add_alarm_routes(app, desk, settings.secrets.alarm_secrets, lambda s: conv.alarm_source(s) is not None,
                      registre.append, store, time.time, tally=access.tally)
@@ -132,6 +141,9 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     install_media(app, cameras, settings, conv, desk, access, registre, scheduler, clock)
     for transport in transports:
         transport.attach(app, desk)
+    if service.admin_port is not None:  # last to start, first to stop
+        app.cleanup_ctx.append(admin_ctx(admin_app(metrics, lambda: health_details(app)), service.admin_host,
+                                         service.admin_port))
 
     async def close_files(_: web.Application) -> None:
         access.tally.flush(everything=True)
@@ -149,6 +161,26 @@ def add_health_routes(app: web.Application, settings: Settings) -> None:
     app[HEALTH_TOKEN] = token.get_secret_value() if token else ""
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/healthz/details", healthz_details)
+
+
+def build_metrics(desk: Desk, fanout: Fanout, store: Store, registre: Registre,
+                  cameras: Callable[[], dict[str, bool]], clock: Callable[[], datetime]) -> Metrics:
+    """The metrics, reading the running parts through narrow read-only views."""
+
+    def rooms() -> dict[str, RoomProbe]:
+        queued = {o.room.room_id: o.depth for o in fanout.outboxes}
+        return {rid: RoomProbe(h.ok, h.delivered, h.failures, queued.get(rid, 0)) for rid, h in fanout.health().items()}
+
+    def viewers() -> int:
+        now = clock()
+        return sum(1 for i in desk.open_incidents() for s in store.sessions_of(i.id) if s.expires > now)
+
+    metrics = Metrics(Probes(
+        incidents=safe(lambda: [(i.state.value, i.drill) for i in desk.open_incidents()], []),
+        rooms=safe(rooms, {}), cameras=safe(cameras, {}), viewers=safe(viewers, 0),
+        registre_kinds=safe(registre.kind_counts, {})))
+    registre.on_append.append(metrics.observe)
+    return metrics
 
 
 def build_transports(settings: Settings, conv: Convention, data_dir: Path, clock: Callable[[], datetime],
@@ -231,7 +263,12 @@ def _may_see_details(request: web.Request) -> bool:
 async def healthz_details(request: web.Request) -> web.Response:
     if not _may_see_details(request):
         return web.json_response({"error": "forbidden"}, status=403)
-    desk = request.app[DESK]
+    return web.json_response(health_details(request.app))
+
+
+def health_details(app: web.Application) -> dict[str, Any]:
+    """Rooms, cameras in scope, open incidents: for the operator (token or loopback), never the world."""
+    desk = app[DESK]
     rooms = {rid: {"ok": h.ok, "last_error": h.last_error, "delivered": h.delivered, "failures": h.failures,
                    "links_undelivered": sorted(h.links_failing)}
              for rid, h in desk.fanout.health().items()}
@@ -241,9 +278,9 @@ async def healthz_details(request: web.Request) -> web.Response:
         "status": _status(desk),
         "closing_unrecorded": sorted(desk.closer.pending),
         "rooms": rooms,
-        "cameras": request.app[MEDIA].health(),  # cameras in scope only
+        "cameras": app[MEDIA].health(),  # cameras in scope only
         "incident_state": incidents[0]["state"] if incidents else "none",
         "incidents": incidents,
-        "refusals_pending": request.app[ACCESS].tally.pending(),
+        "refusals_pending": app[ACCESS].tally.pending(),
     }
-    return web.json_response(body)
+    return body

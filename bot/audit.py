@@ -38,7 +38,7 @@ import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,6 +123,8 @@ class Registre:
         self.path = path
         self.readonly = readonly
         self._lock = threading.Lock()
+        # Called with each record once committed (metrics); a failing hook never undoes an append.
+        self.on_append: list[Callable[[AuditRecord], None]] = []
         if readonly:
             uri = f"{path.resolve().as_uri()}?mode=ro"
             self._conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
@@ -251,7 +253,7 @@ class Registre:
             except BaseException:
                 rollback(self._conn)  # a failing ROLLBACK (full disk) must not hide the real error
                 raise
-        return AuditRecord(
+        record = AuditRecord(
             seq=seq,
             at=datetime.fromisoformat(at_iso),
             kind=kind,
@@ -262,6 +264,24 @@ class Registre:
             prev_hash=prev_hash,
             hash=digest,
         )
+        for hook in self.on_append:
+            try:
+                hook(record)
+            except Exception:
+                logger.exception("registre append hook failed")
+        return record
+
+    def head(self) -> tuple[int, str]:
+        """The record count and last hash, as the head row says (verify() checks it against the rows)."""
+        with self._lock:
+            head = self._head()
+        return (0, GENESIS) if head is None else (int(head[0]), str(head[1]))
+
+    def kind_counts(self) -> dict[str, int]:
+        """How many records of each kind (for the metrics: one read-only scan)."""
+        with self._lock:
+            rows = self._conn.execute("SELECT kind, count(*) FROM registre GROUP BY kind").fetchall()
+        return {str(kind): int(n) for kind, n in rows}
 
     def records(self, incident: str | None = None, *, drill: bool | None = None) -> list[AuditRecord]:
         """Records in append order, optionally of one incident and/or only drill or only real ones."""

@@ -83,8 +83,9 @@ def slug(name: str) -> str:
 
 
 def build_demo(port: int, cameras: int, today: date, hasher: PasswordHasher | None = None,
-               sia_port: int | None = None) -> Demo:
-    """``sia_port``: None picks a free port for the demo panel's DC-09 receiver, 0 leaves it out."""
+               sia_port: int | None = None, admin_port: int | None = None) -> Demo:
+    """``sia_port``: None picks a free port for the demo panel's DC-09 receiver, 0 leaves it out.
+    ``admin_port``: where the admin listener (metrics, detailed health) listens, on loopback; None: nowhere."""
     hasher = hasher or PasswordHasher()
     sia_port = free_port() if sia_port is None else sia_port
     sia_key = secrets.token_hex(8).upper()  # the panel's AES-128 key, 16 characters as entered in a panel
@@ -95,7 +96,7 @@ def build_demo(port: int, cameras: int, today: date, hasher: PasswordHasher | No
                  for n in CAMERA_NAMES[: max(1, min(cameras, len(CAMERA_NAMES)))])
     settings = Settings(
         config_dir=Path("(demo)"),
-        vigie=VigieFile(service=ServiceCfg(public_url=f"http://127.0.0.1:{port}", port=port)),
+        vigie=VigieFile(service=ServiceCfg(public_url=f"http://127.0.0.1:{port}", port=port, admin_port=admin_port)),
         convention=ConventionFile(
             venue="Salle de démonstration Vigie",
             police="Commissariat de démonstration — CIC",

@@ -46,3 +46,5 @@ class Kind(StrEnum):
     LATE_COMMAND = "late_command"  # a command read long after it was typed (Vigie was away)
     LINK_UNDELIVERED = "link_undelivered"  # a room's link overdue: the other rooms were told
     LINK_DELIVERED = "link_delivered"  # that link arrived after all
+    LINK_POSTED = "link_posted"  # a room received an incident's link (per room)
+    BACKUP = "backup"  # an online copy of the registre and state (vigie audit backup)

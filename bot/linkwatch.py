@@ -19,8 +19,9 @@ from typing import Any
 
 from .kinds import Kind
 from .messages import Renderer
-from .outbox import LINK_KEY, Edit, Fanout, Post
+from .outbox import LINK_KEY, Edit, Fanout, OnLinkPosted, Post
 from .policy.incident import Incident, State
+from .rooms import Room
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -102,3 +103,16 @@ class LinkWatch:
                          details={"room": rid, **details})
         except Exception:  # the rooms have been told; the registre's own failure is logged
             logger.exception("could not record %s for %s", kind, incident)
+
+
+def record_link_posted(registre: Any) -> OnLinkPosted:
+    """When each room got each link, in the registre: the after-action review asks it, and the
+    metrics time it from the trigger."""
+
+    def posted(room: Room, incident: str) -> None:
+        try:
+            registre.append(Kind.LINK_POSTED, incident=incident, actor="system", details={"room": room.room_id})
+        except sqlite3.Error as exc:  # the link is out: a registre that cannot take the line must not undo that
+            logger.warning("link posted in %s for %s, not recorded: %s", room.room_id, incident, exc)
+
+    return posted

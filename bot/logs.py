@@ -6,6 +6,10 @@ which prints the start of an over-long request line (``LineTooLong``) with its t
 ``RedactTokens`` is a handler filter: installed on the root handlers it sees every record,
 whatever logger produced it, and rewrites its message and traceback before any formatter runs.
 
+``JsonFormatter`` writes one JSON object per line (``--log-format json``) for a log collector:
+time, level, logger, message, the incident id when the record names one, and the traceback.
+It formats records the filter above has already redacted.
+
 ``Bounded`` keeps what an attacker can write to the log in check: malformed and badly signed
 requests are logged, at most ``limit`` lines per ``period`` per kind, then one line saying how
 many were left out.
@@ -13,6 +17,7 @@ many were left out.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -56,6 +61,35 @@ def install_redaction(root: logging.Logger | None = None) -> None:
     for handler in (root or logging.getLogger()).handlers:
         if not any(isinstance(f, RedactTokens) for f in handler.filters):
             handler.addFilter(RedactTokens())
+
+
+# Incident ids as the desk makes them: INC-20261125-01, EX-20261125-02 for a drill.
+_INCIDENT = re.compile(r"\b(?:INC|EX)-\d{8}-\d{2,}\b")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; ``incident`` from ``extra={"incident": ...}`` or the message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        body: dict[str, object] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": message,
+        }
+        incident = getattr(record, "incident", None)
+        if incident is None and (m := _INCIDENT.search(message)):
+            incident = m.group(0)
+        if incident is not None:
+            body["incident"] = str(incident)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            body["exception"] = record.exc_text
+        if record.stack_info:
+            body["stack"] = record.stack_info
+        return json.dumps(body, ensure_ascii=False)
 
 
 class RedactingAccessLogger(AbstractAccessLogger):

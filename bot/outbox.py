@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 REPORT_AFTER = 4  # failed attempts before a room error is written to the registre
 
 OnFailure = Callable[[Room, Item, BaseException], None]
+OnLinkPosted = Callable[[Room, str], None]  # a room has the link of this incident
 
 
 class Outbox:
@@ -63,12 +64,14 @@ class Outbox:
         max_delay: float = 30.0,
         timeout: float = 90.0,  # Telegram may ask to wait out a flood for tens of seconds
         give_up: timedelta = timedelta(hours=24),  # only for a message that outlives every incident
+        on_link_posted: OnLinkPosted | None = None,
     ) -> None:
         self.room = room
         self.health = RoomHealth()
         self._store = store
         self._journal = journal
         self._on_failure = on_failure
+        self._on_link_posted = on_link_posted
         self._clock = clock
         self._base_delay = base_delay
         self._max_delay = max_delay
@@ -108,6 +111,11 @@ class Outbox:
 
     async def drain(self) -> None:
         await self._idle.wait()
+
+    @property
+    def depth(self) -> int:
+        """Operations waiting for this room (on the wire included)."""
+        return len(self._pending)
 
     def _load(self) -> None:
         """Resume what was still owed before a restart; what an ended incident no longer needs is dropped."""
@@ -263,6 +271,8 @@ class Outbox:
         self.health.delivered += 1
         if item.lane is Lane.LINK and item.incident is not None:
             self.health.links_failing.pop(item.incident, None)
+            if item.kind == "post" and self._on_link_posted is not None:
+                self._on_link_posted(self.room, item.incident)
         self._refresh_ok()
 
     def _drop(self, item: Item) -> None:

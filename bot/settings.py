@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from .policy.convention import ConfirmRule, Org, Role
 
@@ -43,6 +43,9 @@ class ServiceCfg(Strict):
     tile_interval_seconds: int = Field(default=30, ge=5, le=600)
     link_keys_file: Path | None = None
     health_token_file: Path | None = None  # /healthz/details for monitoring (else loopback only)
+    # The admin listener (/metrics, /healthz/details): this machine only, never the reverse proxy.
+    admin_host: str = "127.0.0.1"
+    admin_port: int | None = Field(default=None, ge=1, le=65535)
 
     @field_validator("timezone")
     @classmethod
@@ -52,6 +55,20 @@ class ServiceCfg(Strict):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError("unknown time zone; use an IANA name such as Europe/Paris") from exc
         return v
+
+    @field_validator("admin_host")
+    @classmethod
+    def _admin_loopback(cls, v: str) -> str:
+        if v not in LOOPBACK_HOSTS:
+            raise ValueError("the admin listener (metrics, detailed health) binds to this machine only —"
+                             " use 127.0.0.1 or ::1 and let Prometheus scrape it locally or through an SSH tunnel")
+        return v
+
+    @model_validator(mode="after")
+    def _admin_port_free(self) -> ServiceCfg:
+        if self.admin_port is not None and self.admin_port == self.port:
+            raise ValueError("admin_port must differ from port (the public listener)")
+        return self
 
     @field_validator("public_url")
     @classmethod

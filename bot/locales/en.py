@@ -175,6 +175,9 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLI_ANCHORS_FOUND: ", {n} closure anchor(s) found",
     Msg.CLI_UNKNOWN_INCIDENT: "unknown incident: {incident} (known: {known})",
     Msg.CLI_NONE: "none",
+    Msg.CLI_BACKUP_OK: "Backup in {dest}: {count} records, chain intact, hash {head}",
+    Msg.CLI_BACKUP_EXISTS: "{path} already exists: choose a new backup directory (nothing is overwritten)",
+    Msg.CLI_BACKUP_FAILED: "Backup failed: {error}",
     Msg.CLI_EXPORT_FAILED: "export failed: {error}",
 
     # text drawn into pictures, in the service's first language (bot/media/tiles.py)
@@ -259,6 +262,8 @@ KINDS: Mapping[Kind, str] = {
     Kind.LATE_COMMAND: "Command received late",
     Kind.LINK_UNDELIVERED: "Link not delivered to a room",
     Kind.LINK_DELIVERED: "Link delivered late",
+    Kind.LINK_POSTED: "Link posted in a room",
+    Kind.BACKUP: "Backup of the registre",
     Kind.AUTHORISATION_WARNING: "Authorisation expiry warning",
     Kind.WEBHOOK_REFUSED: "Webhook refused",
     Kind.REFUSALS: "Grouped refusals (client, minute)",

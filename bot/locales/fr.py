@@ -176,6 +176,9 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLI_UNKNOWN_INCIDENT: "Incident inconnu : {incident} (connus : {known})",
     Msg.CLI_NONE: "aucun",
     Msg.CLI_EXPORT_FAILED: "Export impossible : {error}",
+    Msg.CLI_BACKUP_OK: "Sauvegarde dans {dest} : {count} enregistrements, chaîne intacte, empreinte {head}",
+    Msg.CLI_BACKUP_EXISTS: "{path} existe déjà : choisissez un dossier de sauvegarde neuf (rien n'est écrasé)",
+    Msg.CLI_BACKUP_FAILED: "Sauvegarde impossible : {error}",
 
     # text drawn into pictures, in the service's first language (bot/media/tiles.py)
     Msg.IMAGE_DRILL: "EXERCICE",
@@ -260,6 +263,8 @@ KINDS: Mapping[Kind, str] = {
     Kind.LATE_COMMAND: "Commande reçue en retard",
     Kind.LINK_UNDELIVERED: "Lien non remis à un salon",
     Kind.LINK_DELIVERED: "Lien finalement remis",
+    Kind.LINK_POSTED: "Lien publié dans un salon",
+    Kind.BACKUP: "Sauvegarde du registre",
     Kind.AUTHORISATION_WARNING: "Alerte d'échéance de l'autorisation",
     Kind.WEBHOOK_REFUSED: "Webhook refusé",
     Kind.REFUSALS: "Refus groupés (client, minute)",

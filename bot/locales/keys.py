@@ -165,6 +165,9 @@ class Msg(StrEnum):
     CLI_UNKNOWN_INCIDENT = "audit_cli.unknown_incident"
     CLI_NONE = "audit_cli.none"
     CLI_EXPORT_FAILED = "audit_cli.export_failed"
+    CLI_BACKUP_OK = "audit_cli.backup_ok"
+    CLI_BACKUP_EXISTS = "audit_cli.backup_exists"
+    CLI_BACKUP_FAILED = "audit_cli.backup_failed"
     # text drawn into pictures, in the service's first language (bot/media/tiles.py)
     IMAGE_DRILL = "image.drill"
     IMAGE_NO_CAMERA = "image.no_camera"

@@ -42,12 +42,12 @@ async def wait_healthy(base: str, tries: int = 150) -> bool:
 
 
 class Demo:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, extra: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.data = tmp / "data"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bot", "-v", "demo", "--port", str(self.port), "--data-dir", str(self.data),
-             "--cameras", "4"],
+             "--cameras", "4", *extra],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
         )
         self.lines: list[str] = []
