@@ -237,7 +237,7 @@ def cross_check(
         for alarm_type, code in s.types.items():
             if code not in enabled:
                 problems.append(f"{af}: source[{i}] ({s.name}).types.{alarm_type}: '{code}' is not an enabled grave category — use one of {sorted(enabled)}")
-    _check_panels(af, alarms, enabled, problems)  # SIA DC-09 (issue 6)
+    _check_panels(af, alarms, enabled, problems)  # SIA DC-09
     t, m = vigie.telegram, vigie.matrix
     vf = d / "vigie.toml"
     if t.enabled and not t.chats:
@@ -250,7 +250,7 @@ def cross_check(
             problems.append(f"{vf}: matrix.rooms: Matrix is enabled but no room is listed — add the room id (!...:server)")
 
 
-# ---- SIA DC-09 panels (issue 6) ----
+# ---- SIA DC-09 panels ----
 
 
 def _check_panels(af: Path, alarms: AlarmsFile, enabled: set[str], problems: list[str]) -> None:
@@ -336,7 +336,7 @@ def _secrets(d: Path, env: Mapping[str, str], vigie: VigieFile, alarms: AlarmsFi
             problems.append(f"{af}: source[{i}] ({s.name}).secret_file: a secret is not 'whsec_' + base64 of 24+ bytes — generate one with `python -m bot new-secrets`")
             continue
         alarm.append(AlarmSecret(source=s.name, secrets=tuple(SecretStr(v) for v in values)))
-    sia_keys = _panel_keys(d, env, alarms, problems)  # SIA DC-09 (issue 6)
+    sia_keys = _panel_keys(d, env, alarms, problems)  # SIA DC-09
     health = _read_secret(env, "VIGIE_HEALTH_TOKEN", vigie.service.health_token_file, d,
                           f"{vf}: service.health_token_file", problems)
     if health is not None and len(health) < 24:
@@ -389,7 +389,7 @@ def build_convention(s: Settings) -> Convention:
         venue_viewer_roles=frozenset(c.roles.venue_viewers),
         person_confirm=c.person_confirm,
         alarm_sources=tuple(AlarmSource(a.name, a.label, dict(a.types), a.confirm) for a in s.alarms.source)
-        # SIA DC-09 panels (issue 6): hold-up source and, when mapped, the "<panel>.intrusion" source.
+        # SIA DC-09 panels: hold-up source and, when mapped, the "<panel>.intrusion" source.
         + tuple(src for p in s.alarms.panel
                 for src in panel_sources(p.name, p.label, p.types, p.hold_up_confirm, p.alarm_confirm)),
         limits=Limits(**c.limits.to_timedeltas()),

@@ -180,7 +180,7 @@ class ScopeCfg(Strict):
 class ConventionFile(Strict):
     venue: str = Field(min_length=2)
     police: str = Field(min_length=2)
-    categories: tuple[Slug, ...] | None = None  # None: every grave category of DESIGN §3
+    categories: tuple[Slug, ...] | None = None  # None: every grave category (GRAVE_CATEGORIES in bot/policy/convention.py)
     person_confirm: ConfirmRule = ConfirmRule.NONE
     authorisation: AuthorisationCfg
     limits: LimitsCfg = LimitsCfg()
@@ -243,7 +243,7 @@ class AlarmSourceCfg(Strict):
     secret_file: Path | None = None
 
 
-# ---- SIA DC-09 panels (issue 6): [sia] receiver and [[panel]] accounts in alarms.toml ----
+# ---- SIA DC-09 panels: [sia] receiver and [[panel]] accounts in alarms.toml ----
 
 # A panel's types name a class of events or one exact code (see bot/sia/codes.py).
 PANEL_TYPE = re.compile(r"^(hold_up|burglary|CID-\d{3}|SIA-[A-Z]{2})$")
@@ -295,8 +295,8 @@ class PanelCfg(Strict):
 
 class AlarmsFile(Strict):
     source: tuple[AlarmSourceCfg, ...] = ()
-    sia: SiaCfg | None = None  # SIA DC-09 receiver (issue 6)
-    panel: tuple[PanelCfg, ...] = ()  # SIA DC-09 panel accounts (issue 6)
+    sia: SiaCfg | None = None  # SIA DC-09 receiver
+    panel: tuple[PanelCfg, ...] = ()  # SIA DC-09 panel accounts
 
 
 # ---- the whole, after secrets are resolved ----
@@ -307,7 +307,7 @@ class AlarmSecret(Strict):
     secrets: tuple[SecretStr, ...]  # several while rotating keys
 
 
-class PanelKey(Strict):  # SIA DC-09 (issue 6)
+class PanelKey(Strict):  # SIA DC-09
     panel: str
     key: SecretStr
 
@@ -317,7 +317,7 @@ class Secrets(Strict):
     telegram_token: SecretStr | None = None
     matrix_password: SecretStr | None = None
     alarm: tuple[AlarmSecret, ...] = ()
-    sia_keys: tuple[PanelKey, ...] = ()  # SIA DC-09 panels' AES keys (issue 6)
+    sia_keys: tuple[PanelKey, ...] = ()  # SIA DC-09 panels' AES keys
     health_token: SecretStr | None = None  # bearer token of /healthz/details
 
     def sia_key(self, panel: str) -> str | None:
