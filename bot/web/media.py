@@ -294,7 +294,7 @@ def install_media(app: web.Application, media: MediaService, settings: Settings,
         yield
         await tiles.stop()
         await media.stop()
-        pictures.forget()
+        pictures.close()
 
     app.cleanup_ctx.append(lifecycle)
     app[MEDIA] = media
