@@ -10,7 +10,19 @@
   var MS = window.ManagedMediaSource || window.MediaSource || null;
   var NO_MSE = "Ce navigateur ne peut pas lire la vidéo en direct (Media Source Extensions absentes). " +
     "Utilisez un navigateur récent : Chrome, Edge, Firefox, ou Safari 17.1 ou plus récent sur iPhone.";
-  var LIVE_JUMP_S = 1.0;   // further than this behind the newest frame: jump to it
+  // Keeping up with the newest frame. Each fragment is one frame (40 ms at 25 fps) and the
+  // buffer ahead of the playhead is all the lag the page adds. Chromium plays on with one
+  // frame ahead; with none it stalls, so the target keeps ~2 frames in hand.
+  var TARGET_LAG_S = 0.08;  // what the player steers to
+  var LIVE_JUMP_S = 0.5;    // further behind than this (a tab back from the background, a
+                            // burst after a 4G hiccup): jump, a catch-up would take seconds
+  var START_JUMP_S = 0.25;  // the first frames come from the cached GOP, up to 2 s old: jump at once
+  // Catch-up: the rate grows with the lag (1.0 at the target, 1.25 at 0.25 s behind), so a
+  // few frames of lag are absorbed over a second without a visible jump, and the rate eases
+  // back to 1 as the lag falls: no oscillation, no stutter.
+  var RATE_GAIN = 1.5, RATE_MAX = 1.25;
+  // Too close to the edge, a late fragment would stall the picture: ease off a little.
+  var STARVING_S = 0.03, RATE_SLOW = 0.96;
   var KEEP_S = 10;         // seconds of video kept behind the playhead
   var ACCESS_ENDED = 4001; // close code sent by the server when access ends
 
@@ -149,14 +161,17 @@
 
     function keepLive(end) {
       // A viewer starts on the cached keyframe, up to a GOP behind the camera: once that first
-      // frame is up, go to the newest frame; then stay close to it without visible jumps.
+      // frame is up, go to the newest frame; then stay within ~100 ms of it without jumps.
       var lag = end - video.currentTime;
-      if (lag > LIVE_JUMP_S || (!caughtUp && lag > 0.4)) {
-        video.currentTime = end - 0.15; // far behind (slow phone, tab in background): jump
+      el.setAttribute("data-lag-ms", String(Math.round(lag * 1000)));
+      if (lag > LIVE_JUMP_S || (!caughtUp && lag > START_JUMP_S)) {
+        video.currentTime = end - TARGET_LAG_S;
         video.playbackRate = 1;
-      } else if (lag > 0.5) {
-        video.playbackRate = 1.1; // a little behind: catch up smoothly
-      } else if (lag < 0.3 && video.playbackRate !== 1) {
+      } else if (lag > TARGET_LAG_S) {
+        video.playbackRate = Math.min(RATE_MAX, 1 + RATE_GAIN * (lag - TARGET_LAG_S));
+      } else if (lag < STARVING_S) {
+        video.playbackRate = RATE_SLOW;
+      } else if (video.playbackRate !== 1) {
         video.playbackRate = 1;
       }
       caughtUp = true;
@@ -186,7 +201,7 @@
         if (video.currentTime < b.start(0) || !inBuffered(video.currentTime)) {
           // first append (timestamps start at the camera's clock, not 0), or a gap left by a
           // slow link that the server resumed at a later keyframe: go to the newest data
-          video.currentTime = video.readyState ? Math.max(b.start(b.length - 1), end - 0.2) : b.start(0);
+          video.currentTime = video.readyState ? Math.max(b.start(b.length - 1), end - TARGET_LAG_S) : b.start(0);
         } else if (shown) {
           keepLive(end);
         }
