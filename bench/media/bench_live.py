@@ -135,7 +135,8 @@ async def server_baselines(app: LiveApp, link: str, cams: list[Cam], opens: int,
             mosaic.append(time.perf_counter() - t)
             t = time.perf_counter()
             async with s.ws_connect(f"{ws_base}/live/api/cam/{cams[i % len(cams)].id}/ws", headers=cookie(ck)) as ws:
-                await ws.receive_str()
+                await ws.receive_str()  # the quality served
+                await ws.receive_str()  # the MIME type
                 await ws.receive_bytes()  # init segment
                 await ws.receive_bytes()  # first fragment: the cached keyframe
                 first.append(time.perf_counter() - t)
