@@ -27,6 +27,7 @@ from .console import ConsoleOptions, ConsoleTransport
 from .desk import Desk, record_room_failure
 from .kinds import Kind
 from .matrix.transport import build_matrix
+from .media.memory import tune_malloc
 from .media.service import MediaOptions, build_media
 from .messages import Renderer, guessing_notice
 from .outbox import Fanout
@@ -85,6 +86,7 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     access = Access(conv, [k.get_secret_value() for k in settings.secrets.link_keys], registre, store, clock,
                     store.get, service.public_url)
     fanout = Fanout(rooms, store, record_room_failure(registre), clock)
+    tune_malloc()  # before any reader thread: see bot/media/memory.py
     cameras = build_media(settings.cameras.camera, conv.cameras_in_scope, media)
     desk = Desk(conv, store, registre, fanout, access, scheduler, Renderer(conv, ZoneInfo(service.timezone)), clock,
                 settings.camera_names(), status_lines=cameras.status_lines)
