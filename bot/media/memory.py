@@ -17,7 +17,6 @@ prints the figure). Anything other than glibc on Linux is left as it is.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import sys
 
@@ -33,9 +32,10 @@ def tune_malloc() -> bool:
     """Apply the settings above to this process (before the reader threads start); True if applied."""
     if not sys.platform.startswith("linux"):
         return False
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name or "libc.so.6")
+        # glibc's soname, loaded as is: ctypes.util.find_library would run a compiler and
+        # write a temporary file to find it
+        libc = ctypes.CDLL("libc.so.6")
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # musl or another libc: nothing to tune
         logger.debug("no glibc mallopt: allocator left as it is")
