@@ -31,6 +31,7 @@ from .desk import Desk, record_room_failure
 from .kinds import Kind
 from .linkwatch import record_link_posted
 from .matrix.transport import build_matrix
+from .media.memory import tune_malloc
 from .media.service import MediaOptions, build_media
 from .messages import Renderer, guessing_notice
 from .notices import announce
@@ -119,6 +120,7 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
 
     access = Access(conv, [k.get_secret_value() for k in settings.secrets.link_keys], registre, store, clock,
                     store.get, service.public_url, on_guessing=guessing)
+    tune_malloc()  # before any reader thread: see bot/media/memory.py
     cameras = build_media(settings.cameras.camera, conv.cameras_in_scope, media)
     desk = Desk(conv, store, registre, fanout, access, scheduler, renderer, clock,
                 settings.camera_names(), status_lines=cameras.status_lines)

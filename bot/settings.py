@@ -216,6 +216,9 @@ class CameraCfg(Strict):
     id: Slug
     name: str = Field(min_length=1, max_length=40)
     url: str | None = None  # rtsp://...; absent means a synthetic camera (demo)
+    # the camera's low-resolution stream (most IP cameras offer one): mosaics, room tiles and
+    # the data-saving video are drawn from it; the main stream stays for full-quality video
+    substream_url: str | None = None
     private: bool = False  # dressing rooms, toilets: never shown to anyone (CSI L251-3, CNIL)
     masks: tuple[Rect, ...] = ()
 
@@ -226,6 +229,12 @@ class CameraCfg(Strict):
             if not (0 <= x < 1 and 0 <= y < 1 and 0 < w <= 1 - x + 1e-9 and 0 < h <= 1 - y + 1e-9):
                 raise ValueError("each mask is [x, y, width, height] as fractions of the image, inside 0..1")
         return v
+
+    @model_validator(mode="after")
+    def _substream(self) -> CameraCfg:
+        if self.substream_url and not self.url:
+            raise ValueError("substream_url needs url (a synthetic camera makes its own substream)")
+        return self
 
 
 class CamerasFile(Strict):

@@ -1,6 +1,6 @@
 """The whole bot in its own process, for bench_live's soak: 20 cameras, one open incident.
 
-    python -m bench.media.live_bot --port P (--urls rtsp://...,rtsp://... | --synthetic N)
+    python -m bench.media.live_bot --port P (--urls rtsp://...,rtsp://... [--subs rtsp://...,...] | --synthetic N)
 
 Builds the real app (build_app, default MediaOptions) on the demo's settings with the given
 cameras and prints ``{"ready": true}`` once they are online. The line ``alert`` on its stdin
@@ -46,11 +46,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--urls", default="")
+    parser.add_argument("--subs", default="", help="the cameras' substream URLs, in the same order")
     parser.add_argument("--synthetic", type=int, default=0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     urls: list[str | None] = [u for u in args.urls.split(",") if u] or [None] * args.synthetic
-    cams = [Cam(f"cam{i + 1}", f"Caméra {i + 1}", url) for i, url in enumerate(urls)]
+    subs = [u for u in args.subs.split(",") if u]
+    cams = [Cam(f"cam{i + 1}", f"Caméra {i + 1}", url, substream_url=subs[i] if i < len(subs) else None)
+            for i, url in enumerate(urls)]
     data_dir = Path(tempfile.mkdtemp(prefix="vigie-bench-"))
     try:
         asyncio.run(serve(args.port, cams, data_dir))

@@ -132,6 +132,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.PAGE_NO_CAMERA: "No camera in the convention's scope.",
     Msg.PAGE_DRILL: "EXERCISE — this is not a real incident",
     Msg.PAGE_UNKNOWN_CAMERA: "Unknown camera.",
+    Msg.PAGE_BAD_QUALITY: "Unknown video quality: \"hd\" or \"saver\" (data saving).",
     Msg.PAGE_ORIGIN_REFUSED: "Origin refused.",
     Msg.PAGE_CROSS_SITE_TITLE: "Request refused",
     Msg.PAGE_CROSS_SITE: "This request does not come from Vigie's page: open the link posted in the room.",

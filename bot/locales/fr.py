@@ -132,6 +132,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.PAGE_NO_CAMERA: "Aucune caméra dans le périmètre de la convention.",
     Msg.PAGE_DRILL: "EXERCICE — ceci n'est pas un incident réel",
     Msg.PAGE_UNKNOWN_CAMERA: "Caméra inconnue.",
+    Msg.PAGE_BAD_QUALITY: "Qualité vidéo inconnue : « hd » ou « saver » (économie de données).",
     Msg.PAGE_ORIGIN_REFUSED: "Origine refusée.",
     Msg.PAGE_CROSS_SITE_TITLE: "Requête refusée",
     Msg.PAGE_CROSS_SITE: "Cette demande ne vient pas de la page de Vigie : ouvrez le lien publié dans le salon.",

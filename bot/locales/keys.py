@@ -124,6 +124,7 @@ class Msg(StrEnum):
     PAGE_NO_CAMERA = "page.no_camera"
     PAGE_DRILL = "page.drill"
     PAGE_UNKNOWN_CAMERA = "page.unknown_camera"
+    PAGE_BAD_QUALITY = "page.bad_quality"
     PAGE_ORIGIN_REFUSED = "page.origin_refused"
     PAGE_CROSS_SITE_TITLE = "page.cross_site_title"
     PAGE_CROSS_SITE = "page.cross_site"

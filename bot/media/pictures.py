@@ -6,7 +6,9 @@ The page mosaic is shared: it is composed at most once per ``mosaic_max_age`` (p
 since a drill's mosaic carries the EXERCICE banner) and each viewer's request only adds that
 viewer's name and the time on a copy and encodes the JPEG. Ten viewers polling every
 1.5 s thus cost one composition a second plus ten watermarks, not ten mosaics. Keyframes
-are decoded only when a camera sent a new one (the renderer caches tiles per keyframe).
+are decoded only when a camera sent a new one (the renderer holds each camera's picture per
+keyframe), from the camera's substream when it has one. A masked camera's still comes from
+its main stream: it is that camera's only view, so it gets the full resolution.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class Pictures:
         self._timeout = o.render_timeout
         self._max_age = o.mosaic_max_age
         self._columns = o.page_columns
+        self._budget_ms = o.mosaic_decode_budget_ms
         self.renderer = MosaicRenderer(tile_width=o.tile_size[0], tile_height=o.tile_size[1], jpeg_quality=70)
         self.still_renderer = MosaicRenderer(tile_width=o.still_size[0], tile_height=o.still_size[1],
                                              header_height=max(28, o.still_size[1] // 12))
@@ -67,9 +70,10 @@ class Pictures:
     def now(self) -> datetime:
         return self._clock().astimezone(self._tz)
 
-    def tiles(self, camera_ids: list[str] | None = None) -> list[TileInput]:
+    def tiles(self, camera_ids: list[str] | None = None, *, substreams: bool = True) -> list[TileInput]:
         cams = [c for c in self._media.hub if camera_ids is None or c.camera_id in camera_ids]
-        return tile_inputs(cams, self._media.masks)
+        subs = {c.camera_id: c for c in self._media.subs} if substreams else None
+        return tile_inputs(cams, self._media.masks, subs)
 
     def layout(self) -> Layout:
         ids = tuple(self._media.camera_ids)
@@ -87,7 +91,8 @@ class Pictures:
             if cached is not None and time.monotonic() - cached[0] < self._max_age:
                 return cached[1]
             image = await self._off_loop(self.renderer.render_image, self.tiles(), now=self.now(), drill=drill,
-                                         title=self._title, columns=self._columns)
+                                         title=self._title, columns=self._columns,
+                                         decode_budget_ms=self._budget_ms)
             self._base[drill] = (time.monotonic(), image)
             self.compositions += 1
             return image
@@ -100,7 +105,8 @@ class Pictures:
 
     async def still(self, camera_id: str, drill: bool, viewer: str) -> bytes:
         """One camera's latest keyframe, privacy masks painted, the viewer's name burnt in."""
-        data = await self._off_loop(self.still_renderer.render, self.tiles([camera_id]), now=self.now(),
+        data = await self._off_loop(self.still_renderer.render, self.tiles([camera_id], substreams=False),
+                                    now=self.now(),
                                     drill=drill, watermark=viewer, title=self._media.names.get(camera_id))
         return data
 
@@ -115,3 +121,11 @@ class Pictures:
     def forget(self) -> None:
         """Drop the shared compositions (nothing of a venue stays in memory after a stop)."""
         self._base.clear()
+        self.renderer.clear()
+        self.still_renderer.clear()
+
+    def close(self) -> None:
+        """Stop the renderers' decoder threads (app shutdown)."""
+        self.forget()
+        self.renderer.close()
+        self.still_renderer.close()

@@ -5,7 +5,10 @@ no work). Access units are written into fragments in the reader thread (a few st
 no PyAV) and handed to the event loop, where the relay keeps the fragments since the last
 keyframe and feeds each viewer's bounded queue. A new viewer gets the init segment and the
 cached GOP at once, then live fragments; a viewer too slow for its link is dropped to the
-next keyframe. Closing a viewer ends its iterator immediately.
+next keyframe, and a viewer set to `keyframes_only` gets nothing else (a picture per GOP,
+what a link that cannot carry even the substream still holds). A slow viewer only ever
+fills its own queue: the others are never held back. Closing a viewer ends its iterator
+immediately.
 """
 
 from __future__ import annotations
@@ -50,6 +53,16 @@ class Viewer:
             is_key=lambda seg: seg.keyframe,
         )
         self.mime: str | None = None
+        self.keyframes_only = False
+
+    @property
+    def backlog(self) -> int:
+        """Fragments waiting for this viewer's link (the sign of a link too slow)."""
+        return len(self.queue)
+
+    @property
+    def overflows(self) -> int:
+        return self.queue.overflows
 
     @property
     def closed(self) -> bool:
@@ -180,7 +193,8 @@ class CameraRelay:
                 self._gop.append(seg)
                 self._gop_bytes += len(seg.data)
         for viewer in self._viewers:
-            viewer.queue.put(seg)
+            if seg.keyframe or not viewer.keyframes_only:
+                viewer.queue.put(seg)
 
 
 class Relay:
@@ -201,6 +215,9 @@ class Relay:
     def open_viewer(self, camera_id: str) -> Viewer:
         """Raises KeyError for an unknown camera."""
         return self.camera_relay(camera_id).open_viewer()
+
+    def has(self, camera_id: str) -> bool:
+        return self._hub.get(camera_id) is not None
 
     def viewer_count(self) -> int:
         return sum(relay.viewer_count for relay in self._relays.values())

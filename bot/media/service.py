@@ -6,12 +6,18 @@ with a URL is read over RTSP; one without is a synthetic camera (the demo), whos
 encoded lazily in a helper thread at lowered CPU priority, a few at a time, so that the
 bot answers and the first cameras come online while the others are still encoding.
 
+A camera with a ``substream_url`` gets a second reader on that low-resolution stream
+(``subs``): the mosaics, the room tiles and the data-saving video (``sub_relay``) come from
+it, the main stream only feeds full-quality video. Synthetic cameras publish a substream
+too (a small loop), so the demo exercises the same paths.
+
 The service also owns what the rest of the bot reads about cameras: their health for
 ``/healthz`` and the line of ``/status``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -41,12 +47,19 @@ class MediaOptions:
     # A keyframe every second: the mosaic (drawn from keyframes) shows the loop moving twice
     # per loop instead of one frozen picture.
     synthetic_gop_frames: int = 25
+    # The synthetic cameras' substream: what a real camera's second stream looks like
+    # (None: synthetic cameras have none, as an RTSP camera without substream_url).
+    synthetic_substream: tuple[int, int] | None = (320, 180)
+    synthetic_substream_kbps: int = 250
     # Mosaic tiles: 320x180 keeps the page mosaic near 100 kB (4G) and the room tile readable.
     tile_size: tuple[int, int] = (320, 180)
     page_columns: int = 4  # a portrait phone shows 4 columns; rooms get the square-ish grid
     # The mosaic only changes with keyframes (every 1-2 s); ~130 kB each 2 s is ~0.5 Mbit/s on 4G.
     page_refresh_ms: int = 2000
     mosaic_max_age: float = 1.0  # the shared page mosaic is re-composed at most this often
+    # CPU of keyframe decoding per page mosaic: main-stream cells beyond it keep their picture
+    # until a later mosaic (substream cells cost ~1 ms each and always fit)
+    mosaic_decode_budget_ms: float = 200.0
     still_size: tuple[int, int] = (960, 540)
     still_every: float = 1.0
     render_timeout: float = 10.0
@@ -86,7 +99,8 @@ class SyntheticEncoders:
         self._slots = threading.Semaphore(max(1, parallel))
         self.stopping = threading.Event()
 
-    def factory(self, label: str) -> Callable[[], EncodedLoop]:
+    def factory(self, label: str, size: tuple[int, int] | None = None,
+                kbps: int | None = None) -> Callable[[], EncodedLoop]:
         def encode() -> EncodedLoop:
             # Runs in the camera's reader thread at its first connection; the encode itself
             # runs in a helper thread so that only it, not the reader, has a lowered priority.
@@ -99,9 +113,10 @@ class SyntheticEncoders:
                 def work() -> None:
                     _lower_priority()
                     try:
-                        width, height = self._size
+                        width, height = size or self._size
                         result.append(encode_loop(label, width=width, height=height, seconds=self._seconds,
-                                                  gop=self._gop, cancel=self.stopping))
+                                                  gop=self._gop, cancel=self.stopping,
+                                                  bitrate=kbps * 1000 if kbps else None))
                     except BaseException as exc:  # handed to the reader, which logs and retries
                         failure.append(exc)
 
@@ -123,7 +138,10 @@ class MediaService:
         self.encoders = SyntheticEncoders(options.synthetic_size, options.synthetic_seconds,
                                           options.synthetic_gop_frames, os.cpu_count() or 2)
         self.hub = CameraHub(Camera(c.id, c.name, self._source(c)) for c in cameras)
+        self.subs = CameraHub(Camera(c.id, c.name, source) for c in cameras
+                              if (source := self._substream(c)) is not None)
         self.relay = Relay(self.hub)
+        self.sub_relay = Relay(self.subs)
         self.masks: dict[str, tuple[Mask, ...]] = {c.id: masks_of(c) for c in cameras if c.masks}
         self.names: dict[str, str] = {c.id: c.name for c in cameras}
         self._started = False
@@ -134,11 +152,24 @@ class MediaService:
             return RtspSource(cam.url, open_timeout=o.rtsp_open_timeout, read_timeout=o.rtsp_read_timeout)
         return SyntheticSource(self.encoders.factory(cam.name), name=cam.id)
 
+    def _substream(self, cam: CameraCfg) -> CameraSource | None:
+        o = self.options
+        if cam.substream_url:
+            return RtspSource(cam.substream_url, open_timeout=o.rtsp_open_timeout,
+                              read_timeout=o.rtsp_read_timeout)
+        if cam.url is None and o.synthetic_substream is not None:
+            factory = self.encoders.factory(cam.name, o.synthetic_substream, o.synthetic_substream_kbps)
+            return SyntheticSource(factory, name=f"{cam.id}-sub")
+        return None
+
     # --- what the others read ---
 
     @property
     def camera_ids(self) -> list[str]:
         return list(self.names)
+
+    def substream(self, camera_id: str) -> Camera | None:
+        return self.subs.get(camera_id)
 
     def masked(self, camera_id: str) -> bool:
         return camera_id in self.masks
@@ -175,6 +206,7 @@ class MediaService:
         if not self._started:
             self._started = True
             self.hub.start()
+            self.subs.start()
             logger.info("media: %d camera(s) in scope started", len(self.hub))
 
     async def stop(self) -> None:
@@ -182,8 +214,10 @@ class MediaService:
         its timeout (a daemon thread: it cannot hold the process)."""
         self.encoders.stopping.set()
         self.relay.close_all()
+        self.sub_relay.close_all()
         if self._started:
-            await self.hub.aclose(self.options.stop_timeout)
+            await asyncio.gather(self.hub.aclose(self.options.stop_timeout),
+                                 self.subs.aclose(self.options.stop_timeout))
 
 
 def build_media(cameras: Iterable[CameraCfg], scope: frozenset[str],

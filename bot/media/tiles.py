@@ -1,11 +1,10 @@
-"""Mosaics from keyframes: decode each camera's latest keyframe on demand, compose with Pillow.
+"""Mosaics from keyframes: decode each camera's latest keyframe once, compose with Pillow.
 
-Only the cameras passed in are drawn. Per camera: the latest keyframe is decoded by a
-fresh decoder (an IDR needs nothing else), scaled once by swscale (1-2 ms for 1080p,
-where Pillow's resize of the full frame costs ~25 ms) and kept in a small cache keyed by
-the keyframe, so a mosaic rebuilt within the same GOP decodes nothing. Decoding an
-IDR is the dominant cost (~20 ms for a CABAC 1080p keyframe at 4 Mbit/s); composing
-20 cached tiles, labels, banner, watermark and the JPEG takes a few ms.
+Only the cameras passed in are drawn. Each cell's picture comes from `cells.CellPictures`:
+a camera's latest keyframe (of its substream when it has one) decoded once, scaled to the
+tile and held until the camera sends a new one.
+
+Composing 20 cached tiles, labels, banner, watermark and the JPEG takes a few ms.
 
 Privacy masks are painted solid on the composed image right after each camera's picture
 is pasted, before labels and before any byte is encoded: nothing unmasked leaves here.
@@ -18,20 +17,17 @@ import asyncio
 import io
 import logging
 import math
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
 
-import av
 from PIL import Image, ImageDraw
 
 from ..locales import DEFAULT, Msg, t
-from .cameras import Camera
+from .cells import CellPictures, Mask, RenderStats, TileInput, decode_keyframe, tile_inputs
 from .fonts import Font, load_font
-from .units import AccessUnit
+
+__all__ = ["Mask", "MosaicRenderer", "RenderStats", "TileInput", "decode_keyframe", "grid", "tile_inputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,53 +41,6 @@ _PLACEHOLDER = (56, 56, 56)
 _OFFLINE_FG = (235, 70, 60)
 
 
-@dataclass(frozen=True, slots=True)
-class Mask:
-    """A rectangle to hide, in coordinates relative to the camera picture (0..1)."""
-
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-
-    def __post_init__(self) -> None:
-        if not (0 <= self.x0 < self.x1 <= 1 and 0 <= self.y0 < self.y1 <= 1):
-            raise ValueError(f"invalid mask {self}")
-
-
-@dataclass(frozen=True, slots=True)
-class TileInput:
-    camera_id: str
-    label: str
-    keyframe: AccessUnit | None
-    online: bool
-    masks: tuple[Mask, ...] = ()
-
-
-@dataclass(slots=True)
-class RenderStats:
-    decoded: int = 0
-    cached: int = 0
-    offline: int = 0
-    decode_cpu_ms: float = 0.0
-    compose_cpu_ms: float = 0.0
-    jpeg_bytes: int = 0
-    failures: list[str] = field(default_factory=list)
-
-
-def tile_inputs(
-    cameras: Iterable[Camera], masks: Mapping[str, Sequence[Mask]] | None = None
-) -> list[TileInput]:
-    """Snapshot what the mosaic needs from live cameras (cheap, any thread)."""
-    masks = masks or {}
-    return [
-        TileInput(
-            cam.camera_id, cam.name, cam.keyframe(), cam.status().online, tuple(masks.get(cam.camera_id, ()))
-        )
-        for cam in cameras
-    ]
-
-
 def grid(count: int, columns: int | None = None) -> tuple[int, int]:
     """(columns, rows) for `count` tiles: 20 -> 5x4, 9 -> 3x3, 2 -> 2x1; `columns` caps the width."""
     if count <= 0:
@@ -100,26 +49,6 @@ def grid(count: int, columns: int | None = None) -> tuple[int, int]:
     if columns:
         cols = max(1, min(columns, count))
     return cols, math.ceil(count / cols)
-
-
-def decode_keyframe(au: AccessUnit) -> av.VideoFrame:
-    """Decode one IDR access unit with a fresh decoder (blocking, releases the GIL)."""
-    ctx = av.CodecContext.create("h264", "r")
-    assert isinstance(ctx, av.VideoCodecContext)  # noqa: S101 - narrows the type for mypy
-    ctx.extradata = au.params.extradata or None
-    # one thread: frame threading would only delay the single frame we want
-    ctx.thread_count = 1
-    # deblocking is invisible once scaled down 5x, and skipping it saves ~8% of the decode
-    ctx.options = {"skip_loop_filter": "all"}
-    frames = ctx.decode(av.Packet(au.data)) + ctx.decode(None)
-    if not frames:
-        raise ValueError("keyframe produced no picture")
-    return frames[-1]
-
-
-def _fit(src_w: int, src_h: int, box_w: int, box_h: int) -> tuple[int, int]:
-    scale = min(box_w / src_w, box_h / src_h)
-    return max(2, round(src_w * scale) // 2 * 2), max(2, round(src_h * scale) // 2 * 2)
 
 
 class MosaicRenderer:
@@ -134,8 +63,9 @@ class MosaicRenderer:
         stale_after: float = 10.0,
         mask_colour: tuple[int, int, int] = (0, 0, 0),
         font_path: str | None = None,
-        cache_size: int = 48,
         header_height: int | None = None,
+        decoders: int | None = None,
+        decode_timeout: float = 3.0,
     ) -> None:
         self.tile_width = tile_width
         self.tile_height = tile_height
@@ -147,9 +77,8 @@ class MosaicRenderer:
         self._header_font = load_font(max(14, self.header_height * 11 // 20), True, font_path)
         self._offline_font = load_font(max(14, tile_height // 8), True, font_path)
         self._mark_font = load_font(max(12, tile_height // 11), True, font_path)
-        self._cache: OrderedDict[tuple[str, int], Image.Image] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
+        self.cells = CellPictures(tile_width, tile_height, stale_after=stale_after, decoders=decoders,
+                                  decode_timeout=decode_timeout)
         self.last_stats = RenderStats()
 
     # -- public ------------------------------------------------------------------------------
@@ -221,11 +150,14 @@ class MosaicRenderer:
         watermark: str | None = None,
         title: str | None = None,
         columns: int | None = None,
+        decode_budget_ms: float | None = None,
     ) -> Image.Image:
-        """The mosaic as a Pillow image (masks already painted)."""
+        """The mosaic as a Pillow image (masks already painted).
+
+        `decode_budget_ms` caps the predicted CPU of the keyframes decoded for this mosaic."""
         stats = RenderStats()
         now = now or datetime.now().astimezone()
-        pictures = [self._picture(tile, stats) for tile in tiles]
+        pictures = self.cells.pictures(tiles, stats, decode_budget_ms)
         started = time.thread_time()
         cols, _ = grid(len(tiles), columns)
         width, height = self.size_for(len(tiles), columns)
@@ -244,35 +176,18 @@ class MosaicRenderer:
 
     # -- pictures ----------------------------------------------------------------------------
 
-    def _picture(self, tile: TileInput, stats: RenderStats) -> Image.Image | None:
-        au = tile.keyframe
-        if not tile.online or au is None or time.monotonic() - au.received > self.stale_after:
-            stats.offline += 1
-            return None
-        key = (tile.camera_id, au.seq)
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                stats.cached += 1
-                return cached
-        started = time.thread_time()
-        try:
-            frame = decode_keyframe(au)
-            w, h = _fit(frame.width, frame.height, self.tile_width, self.tile_height)
-            picture = frame.to_image(width=w, height=h, interpolation="AREA")
-        except (av.FFmpegError, ValueError) as exc:
-            logger.warning("camera %s: keyframe could not be decoded: %s", tile.camera_id, exc)
-            stats.failures.append(tile.camera_id)
-            return None
-        finally:
-            stats.decode_cpu_ms += (time.thread_time() - started) * 1000
-        stats.decoded += 1
-        with self._lock:
-            self._cache[key] = picture
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return picture
+    @property
+    def decodes(self) -> int:
+        """Keyframes decoded since the start (tests and the bench read it)."""
+        return self.cells.decodes
+
+    def clear(self) -> None:
+        """Forget every camera's picture (nothing of a venue stays in memory after a stop)."""
+        self.cells.clear()
+
+    def close(self) -> None:
+        """Stop the decoder threads; a decode under way finishes in the background."""
+        self.cells.close()
 
     # -- drawing -----------------------------------------------------------------------------
 

@@ -2,9 +2,10 @@
 
 - ``GET /live/api/media``: the mosaic's layout and the cameras in scope (name, online, masked);
 - ``GET /live/api/mosaic.jpg``: the live mosaic with the viewer's name and the time burnt in;
-- ``GET /live/api/cam/{camera}/ws``: a WebSocket carrying one camera: first a text message
-  with the MIME type, then binary messages (the fMP4 init segment, then one fragment per
-  frame; a new text message precedes a new init segment).
+- ``GET /live/api/cam/{camera}/ws[?quality=hd|saver]``: a WebSocket carrying one camera: a
+  JSON text message saying the quality served, a text message with the MIME type, then
+  binary messages (the fMP4 init segment, then one fragment per frame; a new text message
+  precedes a new init segment). The quality follows the viewer's link (``video.py``).
 
 Every request checks the viewer's session again; an open stream re-checks it every
 ``session_check`` seconds and is also closed at once by the access revocation listener, so
@@ -45,6 +46,7 @@ from ..policy.convention import Convention
 from ..policy.incident import Incident
 from ..settings import Settings
 from .live import COOKIE, PAGE_LANG
+from .video import Quality, VideoChoice, VideoFeed, read_choices
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ class LiveStream:
     camera: str
     person: str
     mode: str
+    choice: VideoChoice = field(default_factory=lambda: VideoChoice(Quality.HD))
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     reason: str = ""
 
@@ -112,7 +115,8 @@ class MediaRoutes:
             "mosaic": {"url": "/live/api/mosaic.jpg", "columns": layout.columns, "rows": layout.rows,
                        "top": round(layout.top, 5), "refresh_ms": self._media.options.page_refresh_ms},
             "cameras": [{"id": cid, "name": self._media.names[cid], "online": online.get(cid, False),
-                         "masked": self._media.masked(cid)} for cid in layout.cameras],
+                         "masked": self._media.masked(cid),
+                         "substream": self._media.substream(cid) is not None} for cid in layout.cameras],
         }, headers=_NO_STORE)
 
     async def mosaic(self, request: web.Request) -> web.StreamResponse:
@@ -139,10 +143,14 @@ class MediaRoutes:
             return web.json_response({"message": t(PAGE_LANG, Msg.PAGE_UNKNOWN_CAMERA)}, status=404)
         if not self._same_origin(request):
             return web.json_response({"message": t(PAGE_LANG, Msg.PAGE_ORIGIN_REFUSED)}, status=403)
+        try:
+            quality = Quality(request.query.get("quality", Quality.HD.value))
+        except ValueError:
+            return web.json_response({"message": t(PAGE_LANG, Msg.PAGE_BAD_QUALITY)}, status=400)
         ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=4096, compress=False, timeout=1.0)
         await ws.prepare(request)
         mode = "masked_stills" if self._media.masked(camera_id) else "video"
-        stream = LiveStream(incident.id, camera_id, session.person.id, mode)
+        stream = LiveStream(incident.id, camera_id, session.person.id, mode, VideoChoice(quality))
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
@@ -163,12 +171,13 @@ class MediaRoutes:
         self._audit.append(Kind.STREAM_OPENED, incident=incident.id, actor=stream.person, details=details,
                            drill=incident.drill, at=self._access.now())
         logger.info("stream opened: %s watches %s (%s)", stream.person, stream.camera, stream.mode)
+        media = self._media
         feed = (self._stills(ws, stream.camera, incident.drill, session.person.name) if stream.mode != "video"
-                else self._video(ws, stream.camera))
+                else VideoFeed(ws, stream.camera, media.relay, media.sub_relay, stream.choice).run())
         jobs: dict[str, Coroutine[Any, Any, None]] = {
             "camera_ended": feed,
             "session_ended": self._watch(cookie, stream),
-            "client_closed": self._client(ws),
+            "client_closed": read_choices(ws, stream.choice),
             "ended": self._until_ended(stream),
         }
         tasks = {asyncio.create_task(coro, name=f"stream:{stream.camera}:{name}"): name
@@ -200,16 +209,6 @@ class MediaRoutes:
                                drill=incident.drill, at=self._access.now())
             logger.info("stream closed: %s, %s after %.1f s (%s)", stream.person, stream.camera, duration, reason)
 
-    async def _video(self, ws: web.WebSocketResponse, camera_id: str) -> None:
-        viewer = self._media.relay.open_viewer(camera_id)
-        try:
-            async for chunk in viewer:
-                if chunk[4:8] == b"ftyp":  # an init segment: its MIME type goes first
-                    await ws.send_str(viewer.mime or self._media.relay.camera_relay(camera_id).mime or "")
-                await ws.send_bytes(chunk)
-        finally:
-            viewer.close()
-
     async def _stills(self, ws: web.WebSocketResponse, camera_id: str, drill: bool, viewer: str) -> None:
         await ws.send_str("image/jpeg")
         every = self._media.options.still_every
@@ -232,10 +231,6 @@ class MediaRoutes:
     @staticmethod
     async def _until_ended(stream: LiveStream) -> None:
         await stream.ended.wait()
-
-    async def _client(self, ws: web.WebSocketResponse) -> None:
-        async for _ in ws:  # the page sends nothing; this only notices it leaving
-            pass
 
     # --- ending streams ---
 
@@ -294,7 +289,7 @@ def install_media(app: web.Application, media: MediaService, settings: Settings,
         yield
         await tiles.stop()
         await media.stop()
-        pictures.forget()
+        pictures.close()
 
     app.cleanup_ctx.append(lifecycle)
     app[MEDIA] = media

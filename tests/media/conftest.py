@@ -71,6 +71,10 @@ class FarmHandle:
     def url(self, index: int) -> str:
         return f"rtsp://127.0.0.1:{self.port}/cam{index}"
 
+    def sub_url(self, index: int) -> str:
+        """The camera's low-resolution substream (served when the farm got a second clip)."""
+        return f"rtsp://127.0.0.1:{self.port}/sub{index}"
+
     def command(self, line: str) -> None:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         with self._lock:
@@ -101,15 +105,18 @@ def farm_available() -> str | None:
     return None
 
 
-def start_farm(loop: EncodedLoop, mounts: int) -> FarmHandle:
+def start_farm(loop: EncodedLoop, mounts: int, sub: EncodedLoop | None = None) -> FarmHandle:
+    """The farm serving `loop` at /camK and, given `sub`, that substream at /subK."""
     proc = subprocess.Popen(
         [SYSTEM_PYTHON, str(FARM)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sys.stderr
     )
     assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write((json.dumps({"mounts": mounts, "fps": loop.fps}) + "\n").encode())
-    for data, key in loop.packets:
-        proc.stdin.write(struct.pack(">IB", len(data), key) + data)
-    proc.stdin.write(struct.pack(">IB", 0, 0))
+    clips = [loop] if sub is None else [loop, sub]
+    proc.stdin.write((json.dumps({"mounts": mounts, "fps": loop.fps, "clips": len(clips)}) + "\n").encode())
+    for clip in clips:
+        for data, key in clip.packets:
+            proc.stdin.write(struct.pack(">IB", len(data), key) + data)
+        proc.stdin.write(struct.pack(">IB", 0, 0))
     proc.stdin.flush()
     line = proc.stdout.readline().decode()
     if not line.startswith("READY "):
@@ -119,12 +126,17 @@ def start_farm(loop: EncodedLoop, mounts: int) -> FarmHandle:
 
 
 @pytest.fixture(scope="session")
-def farm(farm_loop: EncodedLoop) -> Iterator[FarmHandle]:
+def farm_sub_loop() -> EncodedLoop:
+    return encode_loop("Ferme RTSP", width=320, height=180, seconds=2, bitrate=250_000)
+
+
+@pytest.fixture(scope="session")
+def farm(farm_loop: EncodedLoop, farm_sub_loop: EncodedLoop) -> Iterator[FarmHandle]:
     reason = farm_available()
     if reason:
         # CI installs the packages: there a missing farm is a failure, not a silent skip
         (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(reason)
-    handle = start_farm(farm_loop, mounts=4)
+    handle = start_farm(farm_loop, mounts=4, sub=farm_sub_loop)
     try:
         yield handle
     finally:

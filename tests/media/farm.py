@@ -10,9 +10,11 @@ the GStreamer bindings come from Debian. Needed packages (exactly):
 
 Protocol on stdin (the parent, which has PyAV, encodes the clip in memory and pipes it,
 so no clip file exists):
-    one JSON line {"mounts": N, "fps": 25}, then the clip's access units as records
-    <u32 big-endian length><u8 keyframe flag><Annex-B bytes>, ended by a zero length;
-    then one command per line:
+    one JSON line {"mounts": N, "fps": 25, "clips": 1 or 2}, then each clip's access units as
+    records <u32 big-endian length><u8 keyframe flag><Annex-B bytes>, each clip ended by a
+    zero length (the second clip, when sent, is the cameras' low-resolution substream,
+    served at /subK beside /camK, as an IP camera's second stream);
+    then one command per line (a command acts on /camK and /subK together):
       pause K    mount /camK disappears: its clients get end-of-stream, new ones a 404
       resume K   /camK is served again
       freeze K   /camK stays mounted but sends nothing (a hung camera)
@@ -48,22 +50,27 @@ LAUNCH = (
 )
 
 
-def read_clip(stream: object) -> tuple[dict[str, int], list[tuple[bytes, bool]]]:
+def read_clips(stream: object) -> tuple[dict[str, int], list[list[tuple[bytes, bool]]]]:
     header = json.loads(stream.readline())  # type: ignore[attr-defined]
+    return header, [read_clip(stream) for _ in range(int(header.get("clips", 1)))]
+
+
+def read_clip(stream: object) -> list[tuple[bytes, bool]]:
     units = []
     while True:
         head = stream.read(5)  # type: ignore[attr-defined]
         size, key = struct.unpack(">IB", head)
         if size == 0:
-            return header, units
+            return units
         units.append((stream.read(size), bool(key)))  # type: ignore[attr-defined]
 
 
 class Mount:
-    def __init__(self, farm: Farm, index: int) -> None:
+    def __init__(self, farm: Farm, index: int, path: str, units: list[tuple[bytes, bool]]) -> None:
         self.farm = farm
         self.index = index
-        self.path = f"/cam{index}"
+        self.path = path
+        self.units = units
         self.lock = threading.Lock()
         self.appsrc: Gst.Element | None = None
         self.pipeline: Gst.Element | None = None
@@ -106,7 +113,7 @@ class Mount:
                 return  # not playing yet
             if self.ts0 is None:
                 self.ts0 = max(0, clock.get_time() - pipeline.get_base_time())
-            data, _key = self.farm.units[self.clip_pos % len(self.farm.units)]
+            data, _key = self.units[self.clip_pos % len(self.units)]
             pts = self.ts0 + self.frame * self.farm.period_ns
             self.frame += 1
             self.clip_pos += 1
@@ -132,14 +139,18 @@ class Mount:
 
 
 class Farm:
-    def __init__(self, mounts: int, fps: int, units: list[tuple[bytes, bool]]) -> None:
-        self.units = units
+    def __init__(self, mounts: int, fps: int, clips: list[list[tuple[bytes, bool]]]) -> None:
         self.period_ns = Gst.SECOND // fps
         self.server = GstRtspServer.RTSPServer()
         self.server.set_address("127.0.0.1")
         self.server.set_service("0")
         self.mounts_table = self.server.get_mount_points()
-        self.mounts = {i: Mount(self, i) for i in range(1, mounts + 1)}
+        prefixes = ("/cam", "/sub")
+        self.mounts = {
+            (i, n): Mount(self, i, f"{prefixes[n]}{i}", units)
+            for i in range(1, mounts + 1)
+            for n, units in enumerate(clips[:2])
+        }
         for mount in self.mounts.values():
             mount.mount()
         self.stop = threading.Event()
@@ -180,22 +191,28 @@ class Farm:
         if words[0] == "quit":
             self.stop.set()
             return
-        mount = self.mounts[int(words[1])]
-        if words[0] == "pause":
-            GLib.idle_add(lambda: (mount.pause(), False)[1])
-        elif words[0] == "resume":
-            GLib.idle_add(lambda: (mount.resume(), False)[1])
-        elif words[0] == "freeze":
-            mount.frozen = True
-        elif words[0] == "thaw":
-            mount.frozen = False
+        index = int(words[1])
+        for mount in (m for (i, _), m in self.mounts.items() if i == index):
+            self.apply(words[0], mount)
         print(f"OK {line.strip()}", flush=True)
+
+
+    @staticmethod
+    def apply(verb: str, mount: Mount) -> None:
+        if verb == "pause":
+            GLib.idle_add(lambda: (mount.pause(), False)[1])
+        elif verb == "resume":
+            GLib.idle_add(lambda: (mount.resume(), False)[1])
+        elif verb == "freeze":
+            mount.frozen = True
+        elif verb == "thaw":
+            mount.frozen = False
 
 
 def main() -> None:
     Gst.init(None)
-    header, units = read_clip(sys.stdin.buffer)
-    farm = Farm(int(header["mounts"]), int(header.get("fps", 25)), units)
+    header, clips = read_clips(sys.stdin.buffer)
+    farm = Farm(int(header["mounts"]), int(header.get("fps", 25)), clips)
     loop = GLib.MainLoop()
     farm.server.attach(None)
     feeder = threading.Thread(target=farm.feed, name="feeder", daemon=True)

@@ -7,10 +7,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from pydantic import ValidationError
 
 from bot.media.cameras import Camera, CameraHub
 from bot.media.rtsp import RtspSource
+from bot.media.service import MediaOptions, build_media
 from bot.media.tiles import MosaicRenderer, tile_inputs
+from bot.settings import CameraCfg
 
 from .conftest import FarmHandle, wait_until
 
@@ -107,3 +110,27 @@ async def test_dead_url_does_not_delay_the_others(farm: FarmHandle, black_hole: 
         assert not dead.status().online
     finally:
         await hub.aclose(timeout=8)
+
+
+async def test_substreams_feed_the_mosaic(farm: FarmHandle) -> None:
+    """A camera with a substream_url: its mosaic cell comes from the small stream."""
+    media = build_media([CameraCfg(id="c1", name="Caméra 1", url=farm.url(1), substream_url=farm.sub_url(1)),
+                         CameraCfg(id="c2", name="Caméra 2", url=farm.url(2))],
+                        frozenset({"c1", "c2"}), MediaOptions(rtsp_open_timeout=2.0, stop_timeout=2.0))
+    assert media.substream("c1") is not None and media.substream("c2") is None
+    media.start()
+    try:
+        sub = media.subs["c1"]
+        assert await wait_until(lambda: sub.keyframe() is not None and media.hub["c2"].keyframe() is not None, 10)
+        assert (sub.status().width, sub.status().height) == (320, 180)
+        cells = tile_inputs(media.hub, None, {c.camera_id: c for c in media.subs})
+        key = cells[0].keyframe
+        assert key is not None and key.params.width == 320
+        assert cells[1].keyframe is not None and cells[1].keyframe.params.width == 640
+    finally:
+        await media.stop()
+
+
+def test_a_substream_needs_a_main_stream() -> None:
+    with pytest.raises(ValidationError, match="substream_url needs url"):
+        CameraCfg(id="c1", name="Caméra 1", substream_url="rtsp://example.invalid/sub")

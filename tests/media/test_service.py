@@ -143,3 +143,15 @@ async def test_room_tiles_job() -> None:
     finally:
         scheduler.shutdown(wait=False)
         await media.stop()
+
+
+async def test_synthetic_cameras_publish_a_substream() -> None:
+    media = build_media(CAMS[:1], frozenset({"parvis"}), OPTIONS)
+    media.start()
+    try:
+        sub = media.substream("parvis")
+        assert sub is not None
+        assert await wait_until(lambda: sub.keyframe() is not None, 10)
+        assert sub.params is not None and (sub.params.width, sub.params.height) == OPTIONS.synthetic_substream
+    finally:
+        await media.stop()

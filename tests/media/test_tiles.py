@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import io
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image, ImageStat
 
+from bot.media import cells as cells_module
 from bot.media.synthetic import EncodedLoop
-from bot.media.tiles import Mask, MosaicRenderer, TileInput, decode_keyframe, grid
+from bot.media.tiles import Mask, MosaicRenderer, TileInput, decode_keyframe, grid, tile_inputs
 from bot.media.units import AccessUnit
 
 NOW = datetime(2025, 7, 14, 22, 30, 5)
@@ -146,3 +150,76 @@ async def test_render_async(small_loop: EncodedLoop) -> None:
         tiles(small_loop, 2), timeout=10, drill=True, title="Stade — exercice"
     )
     assert data[:2] == b"\xff\xd8"
+
+
+def test_concurrent_mosaics_decode_each_keyframe_once(small_loop: EncodedLoop) -> None:
+    renderer = MosaicRenderer(tile_width=192, tile_height=108)
+    batch = tiles(small_loop, 8)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        images = list(pool.map(lambda _: renderer.render_image(batch, now=NOW), range(12)))
+    assert len(images) == 12
+    assert renderer.decodes == 8
+    # a new keyframe for one camera: only that cell is decoded again
+    batch[3] = TileInput("c3", "Caméra 3", keyframe(small_loop, 100), True)
+    renderer.render_image(batch, now=NOW)
+    assert renderer.decodes == 9 and renderer.last_stats.decoded == 1 and renderer.last_stats.cached == 7
+
+
+def test_a_hung_decode_keeps_the_previous_picture(small_loop: EncodedLoop,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    renderer = MosaicRenderer(tile_width=192, tile_height=108, decode_timeout=0.2)
+    batch = tiles(small_loop, 2)
+    first = renderer.render_image(batch, now=NOW)
+    release = threading.Event()
+    real = cells_module.decode_keyframe
+
+    def hung(au: AccessUnit) -> object:
+        release.wait(30)
+        return real(au)
+
+    monkeypatch.setattr(cells_module, "decode_keyframe", hung)
+    batch[0] = TileInput("c0", "Caméra 0", keyframe(small_loop, 50), True)
+    try:
+        again = renderer.render_image(batch, now=NOW)
+        assert renderer.last_stats.failures == ["c0"]
+        # the cell kept its last picture instead of turning into HORS LIGNE
+        assert pixels(again.crop((0, 60, 192, 100))) == pixels(first.crop((0, 60, 192, 100)))
+    finally:
+        release.set()
+        renderer.close()
+
+
+def test_mosaic_uses_the_substream_when_it_is_up(small_loop: EncodedLoop) -> None:
+    class Cam:
+        def __init__(self, camera_id: str, au: AccessUnit | None, online: bool) -> None:
+            self.camera_id, self.name, self._au, self._online = camera_id, camera_id, au, online
+
+        def keyframe(self) -> AccessUnit | None:
+            return self._au
+
+        def status(self) -> SimpleNamespace:
+            return SimpleNamespace(online=self._online)
+
+    main = [Cam("a", keyframe(small_loop, 1), True), Cam("b", keyframe(small_loop, 2), True)]
+    sub_a = keyframe(small_loop, 7)
+    subs = {"a": Cam("a", sub_a, True), "b": Cam("b", keyframe(small_loop, 8), False)}
+    got = tile_inputs(main, None, subs)  # type: ignore[arg-type]
+    assert got[0].keyframe is sub_a and got[0].online
+    assert got[1].keyframe is main[1]._au  # substream down: the main stream draws the cell
+
+
+def test_decode_budget_refreshes_the_oldest_pictures_first(small_loop: EncodedLoop) -> None:
+    renderer = MosaicRenderer(tile_width=192, tile_height=108)
+    batch = tiles(small_loop, 6)
+    renderer.render_image(batch, now=NOW, decode_budget_ms=0)  # no picture yet: all decoded anyway
+    assert renderer.last_stats.decoded == 6
+    renderer.cells._cost_ms = dict.fromkeys((t.camera_id for t in batch), 10.0)
+    fresh = [TileInput(t.camera_id, t.label, keyframe(small_loop, 100 + i), True) for i, t in enumerate(batch)]
+    renderer.render_image(fresh, now=NOW, decode_budget_ms=25)
+    stats = renderer.last_stats
+    assert (stats.decoded, stats.deferred) == (2, 4)
+    # the next mosaic refreshes those left over, oldest pictures first
+    renderer.render_image(fresh, now=NOW, decode_budget_ms=25)
+    assert (renderer.last_stats.decoded, renderer.last_stats.deferred) == (2, 2)
+    renderer.render_image(fresh, now=NOW)  # no budget (room tiles): every changed cell
+    assert renderer.last_stats.decoded == 2 and renderer.decodes == 12

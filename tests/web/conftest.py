@@ -38,11 +38,13 @@ def web_farm_loop() -> EncodedLoop:
 
 @pytest.fixture(scope="session")
 def web_farm(web_farm_loop: EncodedLoop) -> Iterator[FarmHandle]:
-    """Four RTSP cameras served by Debian's GStreamer RTSP server (tests/media/farm.py)."""
+    """Four RTSP cameras served by Debian's GStreamer RTSP server (tests/media/farm.py), each
+    with its low-resolution substream."""
     reason = farm_available()
     if reason:
         missing(reason)
-    handle = start_farm(web_farm_loop, mounts=4)
+    sub = encode_loop("Ferme RTSP", width=320, height=180, seconds=2, bitrate=250_000)
+    handle = start_farm(web_farm_loop, mounts=4, sub=sub)
     try:
         yield handle
     finally:

@@ -65,12 +65,14 @@ class Cam:
     masks: tuple[tuple[float, float, float, float], ...] = ()
     private: bool = False
     in_scope: bool = True
+    substream_url: str | None = None
 
 
 def settings_for(port: int, cams: list[Cam], tile_interval: int = 30) -> tuple[Settings, dict[str, str]]:
     demo = build_demo(port, 1, date.today(), hasher=FAST_HASHER)
     s = demo.settings
-    cameras = tuple(CameraCfg(id=c.id, name=c.name, url=c.url, masks=c.masks, private=c.private) for c in cams)
+    cameras = tuple(CameraCfg(id=c.id, name=c.name, url=c.url, masks=c.masks, private=c.private,
+                              substream_url=c.substream_url) for c in cams)
     scope = s.convention.scope.model_copy(update={"cameras": tuple(c.id for c in cams if c.in_scope)})
     service = s.vigie.service.model_copy(update={"tile_interval_seconds": tile_interval})
     return s.model_copy(update={

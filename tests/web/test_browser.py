@@ -83,7 +83,8 @@ async def test_phone_login_mosaic_live_video_and_end(tmp_path: Path, browser: An
         a = await page.evaluate(VIDEO)
         await asyncio.sleep(1.0)
         b = await page.evaluate(VIDEO)
-        assert b["t"] > a["t"] + 0.5, (a, b)
+        attrs = await page.evaluate("() => Object.fromEntries(Array.from(document.getElementById('player').attributes).filter(a => a.name.startsWith('data-') && a.name !== 'data-ws').map(a => [a.name, a.value]))")
+        assert b["t"] > a["t"] + 0.5, (a, b, attrs)
         assert b["frames"] > 0 and not b["paused"]
         assert b["end"] - b["t"] < 1.5, f"live lag {b['end'] - b['t']:.2f} s"
         overlay = await page.text_content("#player-overlay")

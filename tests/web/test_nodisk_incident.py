@@ -120,6 +120,7 @@ async def test_whole_incident_writes_no_picture(tmp_path: Path, monkeypatch: pyt
                     assert (await masked.receive_str(timeout=5)) == "image/jpeg"
                     image(await masked.receive_bytes(timeout=5))
                 video = await s.ws_connect(f"{ws_base}/live/api/cam/parvis/ws", headers=cookie(ck))
+                await video.receive_str(timeout=5)  # the quality served
                 assert (await video.receive_str(timeout=5)).startswith('video/mp4; codecs="avc1.')
                 received = 0
                 while received < 50:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ async def test_a_dead_session_closes_its_streams(tmp_path: Path) -> None:
         async with aiohttp.ClientSession() as s:
             ck = await app.login(s, link)
             ws = await s.ws_connect(f"{app.base.replace('http', 'ws')}/live/api/cam/hall/ws", headers=cookie(ck))
+            assert json.loads(await ws.receive_str(timeout=5))["quality"] == "hd"
             assert (await ws.receive_str(timeout=5)).startswith("video/mp4")
             await ws.receive_bytes(timeout=5)
             # the session disappears without any revocation event: the per-stream re-check sees it

@@ -1,7 +1,17 @@
 /* Vigie live player: one camera over a WebSocket, played with Media Source Extensions.
-   The server sends a text message with the MIME type, then binary messages: the fMP4 init
-   segment, then one fragment (moof+mdat) per frame. "image/jpeg" instead means a camera with
-   privacy masks: masked stills, one per second, never video.
+   The server sends a JSON text message with the quality served, a text message with the MIME
+   type, then binary messages: the fMP4 init segment, then one fragment (moof+mdat) per frame.
+   "image/jpeg" instead means a camera with privacy masks: masked stills, one per second.
+
+   Quality: "hd" (the camera's main stream) or "saver", économie de données (its substream, or
+   its keyframes only). The officer forces one with the quality button, or leaves it on Auto:
+   the player starts from what the Network Information API says of the link (where the
+   browser has it), then moves down to "saver" when video arrives slower than real time or
+   playback stalls; the server also moves a viewer down when its socket backs up, and says so
+   in a JSON message. Auto never climbs back to HD by itself: on a congested cell that would
+   flap; the officer can. A change asked by the page opens a new WebSocket (what the old one
+   has in flight is dropped with it); one made by the server comes on the same socket. Each
+   change of stream starts a new media source (the substream has its own timeline).
    Loaded before app.js, which creates the player with window.VigiePlayer(options). */
 (function () {
   "use strict";
@@ -10,9 +20,36 @@
   var MS = window.ManagedMediaSource || window.MediaSource || null;
   var NO_MSE = "Ce navigateur ne peut pas lire la vidéo en direct (Media Source Extensions absentes). " +
     "Utilisez un navigateur récent : Chrome, Edge, Firefox, ou Safari 17.1 ou plus récent sur iPhone.";
-  var LIVE_JUMP_S = 1.0;   // further than this behind the newest frame: jump to it
+  // Keeping up with the newest frame. Each fragment is one frame (40 ms at 25 fps) and the
+  // buffer ahead of the playhead is all the lag the page adds. Chromium plays on with one
+  // frame ahead; with none it stalls, so the target keeps ~2 frames in hand.
+  var TARGET_LAG_S = 0.08;  // what the player steers to
+  var LIVE_JUMP_S = 0.5;    // further behind than this (a tab back from the background, a
+                            // burst after a 4G hiccup): jump, a catch-up would take seconds
+  var START_JUMP_S = 0.25;  // the first frames come from the cached GOP, up to 2 s old: jump at once
+  // Catch-up: the rate grows with the lag (1.0 at the target, 1.25 at 0.25 s behind), so a
+  // few frames of lag are absorbed over a second without a visible jump, and the rate eases
+  // back to 1 as the lag falls: no oscillation, no stutter.
+  var RATE_GAIN = 1.5, RATE_MAX = 1.25;
+  // Too close to the edge, a late fragment would stall the picture: ease off a little.
+  var STARVING_S = 0.03, RATE_SLOW = 0.96;
   var KEEP_S = 10;         // seconds of video kept behind the playhead
   var ACCESS_ENDED = 4001; // close code sent by the server when access ends
+  // Auto quality: over a 2 s window, less than 80 % of real time received means the link
+  // cannot carry the stream; a stall longer than 0.6 s means the same, seen from the screen.
+  var RATE_WINDOW_MS = 2000, RATE_MIN = 0.8, STALL_MS = 600;
+  var QUALITY_LABELS = { auto: "Auto", hd: "HD", saver: "Éco" };
+  var NEXT_CHOICE = { auto: "hd", hd: "saver", saver: "auto" };
+
+  // Auto's first guess: data saving when the browser knows the link is slow or the user asked.
+  function guessQuality() {
+    var c = navigator.connection;
+    if (!c) { return "hd"; }
+    if (c.saveData || (c.effectiveType && c.effectiveType !== "4g") || (c.downlink && c.downlink < 2)) {
+      return "saver";
+    }
+    return "hd";
+  }
 
   function Player(opts) {
     var el = document.getElementById("player");
@@ -21,6 +58,9 @@
     var status = document.getElementById("player-status");
     var note = document.getElementById("player-note");
     var title = document.getElementById("player-title");
+    var qualityButton = document.getElementById("player-quality");
+    var choice = "auto", quality = "hd", resetPending = false;
+    var windowStart = 0, windowMedia = null, stallTimer = null;
     var ws = null, ms = null, sb = null, mime = null, objectUrl = null, stillUrl = null;
     var queue = [];
     var t0 = 0, shown = false, caughtUp = false, closed = true, current = null, retries = 0, retryTimer = null;
@@ -51,6 +91,12 @@
       if (ws) { ws.onmessage = ws.onclose = null; try { ws.close(1000); } catch (e) { /* already closed */ } }
       ws = null;
       clearTimeout(retryTimer);
+      resetPending = false;
+      resetMedia();
+    }
+
+    function resetMedia() {
+      clearTimeout(stallTimer);
       video.pause();
       video.removeAttribute("src");
       video.load();
@@ -60,6 +106,8 @@
       still.removeAttribute("src");
       ms = sb = mime = null;
       queue = [];
+      caughtUp = false;
+      windowMedia = null;
     }
 
     function open(camera) {
@@ -73,6 +121,9 @@
       el.removeAttribute("data-first-frame-ms");
       el.setAttribute("data-state", "connecting");
       title.textContent = camera.name;
+      quality = choice === "auto" ? guessQuality() : choice;
+      qualityButton.hidden = !!camera.masked;
+      showChoice();
       note.hidden = !camera.masked;
       note.textContent = camera.masked ? "Zones masquées : image masquée, rafraîchie chaque seconde (pas de vidéo)." : "";
       video.hidden = !!camera.masked;
@@ -89,7 +140,9 @@
 
     function connect() {
       var proto = location.protocol === "https:" ? "wss:" : "ws:";
-      ws = new WebSocket(proto + "//" + location.host + "/live/api/cam/" + encodeURIComponent(current.id) + "/ws");
+      if (choice !== "auto") { quality = choice; }
+      ws = new WebSocket(proto + "//" + location.host + "/live/api/cam/" + encodeURIComponent(current.id) +
+        "/ws?quality=" + quality);
       ws.binaryType = "arraybuffer";
       el.setAttribute("data-ws", "connecting");
       ws.onopen = function () { el.setAttribute("data-ws", "open"); };
@@ -98,14 +151,72 @@
     }
 
     function onMessage(event) {
-      if (typeof event.data === "string") { onMime(event.data); return; }
+      if (typeof event.data === "string") {
+        if (event.data.charAt(0) === "{") { onQuality(JSON.parse(event.data)); } else { onMime(event.data); }
+        return;
+      }
       if (mime === "image/jpeg") { showStill(event.data); return; }
       queue.push(event.data);
       pump();
     }
 
+    function onQuality(served) {
+      // what the server sends from now on; a new stream follows, on its own timeline
+      if (mime) { resetPending = true; }
+      quality = served.quality;
+      el.setAttribute("data-quality", served.quality);
+      el.setAttribute("data-keyframes-only", served.keyframes_only ? "true" : "false");
+      el.setAttribute("data-quality-reason", served.reason);
+      showChoice();
+    }
+
+    function ask(wanted) {
+      // A new connection rather than a switch on this one: what the old one still has in
+      // flight (socket buffers, a congested cell's queues: seconds of HD) is dropped with it.
+      if (wanted === quality || closed || !current) { return; }
+      quality = wanted;
+      release();
+      connect();
+    }
+
+    function showChoice() {
+      qualityButton.setAttribute("data-choice", choice);
+      qualityButton.textContent = choice === "auto" ? "Auto · " + QUALITY_LABELS[quality] : QUALITY_LABELS[choice];
+    }
+
+    function slowLink(why) {
+      el.setAttribute("data-slow", why);
+      if (choice === "auto" && quality === "hd") { ask("saver"); }
+    }
+
+    function measureArrival(end) {
+      // media seconds received against wall-clock seconds: below RATE_MIN, the link is too slow
+      var now = performance.now();
+      if (windowMedia === null) { windowStart = now; windowMedia = end; return; }
+      if (now - windowStart < RATE_WINDOW_MS) { return; }
+      var rate = (end - windowMedia) * 1000 / (now - windowStart);
+      el.setAttribute("data-arrival-rate", rate.toFixed(2));
+      if (rate < RATE_MIN && caughtUp) { slowLink("arrival"); }
+      windowStart = now;
+      windowMedia = end;
+    }
+
+    video.addEventListener("waiting", function () {
+      clearTimeout(stallTimer);
+      if (!shown) { return; }
+      stallTimer = setTimeout(function () { slowLink("stall"); }, STALL_MS);
+    });
+    video.addEventListener("playing", function () { clearTimeout(stallTimer); });
+
+    qualityButton.addEventListener("click", function () {
+      choice = NEXT_CHOICE[choice];
+      showChoice();
+      ask(choice === "auto" ? guessQuality() : choice);
+    });
+
     function onMime(type) {
       if (type === "image/jpeg") { mime = type; return; }
+      if (resetPending) { resetPending = false; resetMedia(); }
       if (!MS) { setStatus(NO_MSE); ws.close(1000); return; }
       if (!MS.isTypeSupported(type)) {
         el.setAttribute("data-state", "unsupported");
@@ -149,14 +260,17 @@
 
     function keepLive(end) {
       // A viewer starts on the cached keyframe, up to a GOP behind the camera: once that first
-      // frame is up, go to the newest frame; then stay close to it without visible jumps.
+      // frame is up, go to the newest frame; then stay within ~100 ms of it without jumps.
       var lag = end - video.currentTime;
-      if (lag > LIVE_JUMP_S || (!caughtUp && lag > 0.4)) {
-        video.currentTime = end - 0.15; // far behind (slow phone, tab in background): jump
+      el.setAttribute("data-lag-ms", String(Math.round(lag * 1000)));
+      if (lag > LIVE_JUMP_S || (!caughtUp && lag > START_JUMP_S)) {
+        video.currentTime = end - TARGET_LAG_S;
         video.playbackRate = 1;
-      } else if (lag > 0.5) {
-        video.playbackRate = 1.1; // a little behind: catch up smoothly
-      } else if (lag < 0.3 && video.playbackRate !== 1) {
+      } else if (lag > TARGET_LAG_S) {
+        video.playbackRate = Math.min(RATE_MAX, 1 + RATE_GAIN * (lag - TARGET_LAG_S));
+      } else if (lag < STARVING_S) {
+        video.playbackRate = RATE_SLOW;
+      } else if (video.playbackRate !== 1) {
         video.playbackRate = 1;
       }
       caughtUp = true;
@@ -186,10 +300,11 @@
         if (video.currentTime < b.start(0) || !inBuffered(video.currentTime)) {
           // first append (timestamps start at the camera's clock, not 0), or a gap left by a
           // slow link that the server resumed at a later keyframe: go to the newest data
-          video.currentTime = video.readyState ? Math.max(b.start(b.length - 1), end - 0.2) : b.start(0);
+          video.currentTime = video.readyState ? Math.max(b.start(b.length - 1), end - TARGET_LAG_S) : b.start(0);
         } else if (shown) {
           keepLive(end);
         }
+        measureArrival(end);
         if (video.paused) {
           var p = video.play();
           if (p && p.catch) { p.catch(function () { /* retried on the next append */ }); }
