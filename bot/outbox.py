@@ -11,7 +11,7 @@ The link lane has a worker of its own: a link never waits for another operation 
 already on the wire (a report waiting for a slot of Telegram's per-group budget). The other
 lanes' worker starts nothing while a link is queued and not yet on the wire.
 
-An operation that fails is retried with capped backoff (``max_delay``) for as long as it is
+An operation that fails is retried with capped backoff (``max_delay``; 5 s for the link) while it is
 owed; it is never dropped after N attempts. One the room refuses for good (``PermanentRoomError``:
 the message to edit or delete is gone) is recorded and not retried: a link re-issue then posts a
 fresh link, anything else is dropped. It stops being owed when it is delivered, or when
@@ -62,6 +62,7 @@ class Outbox:
         clock: Callable[[], datetime],
         base_delay: float = 0.5,
         max_delay: float = 30.0,
+        link_max_delay: float = 5.0,  # a room coming back gets its link within seconds, not half a minute
         timeout: float = 90.0,  # Telegram may ask to wait out a flood for tens of seconds
         give_up: timedelta = timedelta(hours=24),  # only for a message that outlives every incident
         on_link_posted: OnLinkPosted | None = None,
@@ -75,6 +76,7 @@ class Outbox:
         self._clock = clock
         self._base_delay = base_delay
         self._max_delay = max_delay
+        self._link_max_delay = link_max_delay
         self._timeout = timeout
         self._give_up = give_up
         self._pending: list[Item] = []
@@ -250,7 +252,8 @@ class Outbox:
 
     async def _backoff(self, item: Item, link: bool) -> None:
         """Wait before the next attempt; a new head (the link arriving) is tried at once."""
-        delay = min(self._base_delay * 2 ** min(item.failures - 1, 20), self._max_delay)
+        cap = self._link_max_delay if link else self._max_delay
+        delay = min(self._base_delay * 2 ** min(item.failures - 1, 20), cap)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + delay
         wake = self._wake[link]

@@ -81,12 +81,17 @@ async def test_phone_login_mosaic_live_video_and_end(tmp_path: Path, browser: An
         await wait_js(page, "document.getElementById('player').hasAttribute('data-first-frame-ms')")
         first_frame_ms = int(await page.get_attribute("#player", "data-first-frame-ms") or -1)
         a = await page.evaluate(VIDEO)
-        await asyncio.sleep(1.0)
-        b = await page.evaluate(VIDEO)
+        # The playhead moves: every frame in HD; on a loaded machine Auto may drop to data saving,
+        # keyframes only for a camera without a substream, where it moves one GOP (2 s) at a time.
+        for _ in range(40):
+            await asyncio.sleep(0.1 if _ else 1.0)
+            b = await page.evaluate(VIDEO)
+            if b["t"] > a["t"] + 0.5:
+                break
         attrs = await page.evaluate("() => Object.fromEntries(Array.from(document.getElementById('player').attributes).filter(a => a.name.startsWith('data-') && a.name !== 'data-ws').map(a => [a.name, a.value]))")
         assert b["t"] > a["t"] + 0.5, (a, b, attrs)
         assert b["frames"] > 0 and not b["paused"]
-        assert b["end"] - b["t"] < 1.5, f"live lag {b['end'] - b['t']:.2f} s"
+        assert b["end"] - b["t"] < 2.5, f"live lag {b['end'] - b['t']:.2f} s"
         overlay = await page.text_content("#player-overlay")
         assert overlay and "Lucie Perrin" in overlay
         print(f"\nfirst mosaic {first_mosaic_s:.2f} s after navigation; tap -> first frame {first_frame_ms} ms "
