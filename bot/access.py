@@ -20,16 +20,16 @@ import logging
 import re
 import secrets
 import sqlite3
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
 from argon2 import PasswordHasher
 from argon2.exceptions import Argon2Error, InvalidHashError
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
-from .kinds import Kind
+from .kinds import Kind, Recorder
 from .locales import Msg, phrase
 from .lockout import Lockout
 from .logs import Bounded
@@ -81,19 +81,7 @@ class ViewerSession:
     client: str
 
 
-class AuditSink(Protocol):
-    """What Access needs of the registre (``bot.audit.Registre`` satisfies it)."""
-
-    def append(
-        self,
-        kind: Kind,
-        *,
-        incident: str | None = None,
-        actor: str | None = None,
-        details: Mapping[str, Any] | None = None,
-        drill: bool = False,
-        at: datetime | None = None,
-    ) -> object: ...
+AuditSink = Recorder  # what Access needs of the registre
 
 
 class _ClockSigner(TimestampSigner):

@@ -22,7 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from .alarm import AlarmIn, AlarmResult
 from .closing import Closer
 from .desk_port import PortLookups
-from .kinds import Kind
+from .kinds import Kind, Recorder
 from .linkwatch import LINK_OVERDUE, LinkWatch
 from .locales import Msg, phrase, reason_text, t
 from .messages import Renderer, Reply
@@ -48,11 +48,7 @@ class LinkIssuer(Protocol):
     def unlock(self, person: Person, actor: str) -> int: ...
 
 
-class Audit(Protocol):
-    def append(self, kind: Kind, *, incident: str | None = None, actor: str | None = None,
-               details: Mapping[str, Any] | None = None, drill: bool = False,
-               at: datetime | None = None) -> Any: ...
-
+class Audit(Recorder, Protocol):
     def records(self, incident: str | None = None, *, drill: bool | None = None) -> list[Any]: ...
 
 

@@ -14,18 +14,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from .alarm import AlarmIn, AlarmResult
-from .kinds import Kind
+from .kinds import Kind, Recorder
 from .messages import Renderer, Reply
 from .outbox import Fanout
 from .policy.convention import Category, Convention, Person
 from .policy.incident import Incident
 from .store import Store
-
-
-class Recorder(Protocol):
-    def append(self, kind: Kind, *, incident: str | None = None, actor: str | None = None,
-               details: Mapping[str, Any] | None = None, drill: bool = False,
-               at: datetime | None = None) -> Any: ...
 
 
 class DeskPort(Protocol):

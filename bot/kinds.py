@@ -7,7 +7,10 @@ Labels live in the catalogs (``bot/locales``), one per language, tested to cover
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from enum import StrEnum
+from typing import Any, Protocol
 
 
 class Kind(StrEnum):
@@ -48,3 +51,11 @@ class Kind(StrEnum):
     LINK_DELIVERED = "link_delivered"  # that link arrived after all
     LINK_POSTED = "link_posted"  # a room received an incident's link (per room)
     BACKUP = "backup"  # an online copy of the registre and state (vigie audit backup)
+
+
+class Recorder(Protocol):
+    """What a writer of the registre needs of it (``bot.audit.Registre`` satisfies it)."""
+
+    def append(self, kind: Kind, *, incident: str | None = None, actor: str | None = None,
+               details: Mapping[str, Any] | None = None, drill: bool = False,
+               at: datetime | None = None) -> Any: ...

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .desk_port import Recorder
-from .kinds import Kind
+from .kinds import Kind, Recorder
 from .messages import Renderer
 from .outbox import Fanout, Post
 

@@ -18,21 +18,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
 
-from .kinds import Kind
+from .kinds import Kind, Recorder
 from .locales import Msg, bilingual
 
 logger = logging.getLogger(__name__)
 
 # A stored value, read by whoever examines the registre: both languages.
 OTHERS = f"({bilingual(Msg.OTHER_CLIENTS)})"
-
-
-class _Audit(Protocol):
-    def append(self, kind: Kind, *, incident: str | None = None, actor: str | None = None,
-               details: dict[str, Any] | None = None, drill: bool = False,
-               at: datetime | None = None) -> object: ...
 
 
 @dataclass
@@ -45,7 +38,7 @@ _Key = tuple[datetime, str, str | None, bool]  # minute, client, incident, drill
 
 
 class RefusalTally:
-    def __init__(self, audit: _Audit, clock: Callable[[], datetime], max_clients: int = 32) -> None:
+    def __init__(self, audit: Recorder, clock: Callable[[], datetime], max_clients: int = 32) -> None:
         self._audit = audit
         self._clock = clock
         self._max_clients = max_clients

@@ -194,15 +194,17 @@ class LivePage:
 
     # --- routes ---
 
+    def _link_refused(self, exc: LinkForbidden | LinkGone) -> web.Response:
+        """A forged link: 403; an expired or ended one: 410 (the same words whatever the cause)."""
+        return self._message(403, *_FORBIDDEN) if isinstance(exc, LinkForbidden) else self._message(410, *_GONE)
+
     async def link(self, request: web.Request) -> web.StreamResponse:
         token = request.match_info["token"]
         _, client = client_of(request)
         try:
             incident = self._access.check_link(token, client)
-        except LinkForbidden:
-            return self._message(403, *_FORBIDDEN)
-        except LinkGone:
-            return self._message(410, *_GONE)
+        except (LinkForbidden, LinkGone) as exc:
+            return self._link_refused(exc)
         found = self._access.viewer(request.cookies.get(COOKIE))
         if found is not None and found[1].id == incident.id:
             return web.Response(status=303, headers={"Location": "/live/view"})
@@ -213,10 +215,8 @@ class LivePage:
         address, client = client_of(request)
         try:
             incident = self._access.check_link(token, client)
-        except LinkForbidden:
-            return self._message(403, *_FORBIDDEN)
-        except LinkGone:
-            return self._message(410, *_GONE)
+        except (LinkForbidden, LinkGone) as exc:
+            return self._link_refused(exc)
         try:
             form = await _read_form(request)
         except _BadForm as exc:
@@ -226,10 +226,8 @@ class LivePage:
             cookie, session = await self._access.login(
                 token, person_id, form.get("password", ""), client, address=address
             )
-        except LinkForbidden:
-            return self._message(403, *_FORBIDDEN)
-        except LinkGone:
-            return self._message(410, *_GONE)
+        except (LinkForbidden, LinkGone) as exc:
+            return self._link_refused(exc)
         except LoginRefused as exc:
             page = self._login_page(
                 incident, token, 429 if exc.locked else 401, error=exc.text(PAGE_LANG), typed=person_id
