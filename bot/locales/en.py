@@ -179,6 +179,10 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLI_BACKUP_OK: "Backup in {dest}: {count} records, chain intact, hash {head}",
     Msg.CLI_BACKUP_EXISTS: "{path} already exists: choose a new backup directory (nothing is overwritten)",
     Msg.CLI_BACKUP_FAILED: "Backup failed: {error}",
+    Msg.CLI_CONSOLE_UNKNOWN: "Console refused: {person} is not on the roster (roster.toml)",
+    Msg.CLI_CONSOLE_NO_ROLE: "Console refused: {person}'s role ({role}) may use no command under the convention",
+    Msg.CLI_CONSOLE_READY: "Console of {name} ({person}): type /help.",
+    Msg.CLI_CONSOLE_EOF: "End of input: the console is closed, the service keeps running (Ctrl-C or SIGTERM stops it).",
     Msg.CLI_EXPORT_FAILED: "export failed: {error}",
 
     # text drawn into pictures, in the service's first language (bot/media/tiles.py)

@@ -180,6 +180,10 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLI_BACKUP_OK: "Sauvegarde dans {dest} : {count} enregistrements, chaîne intacte, empreinte {head}",
     Msg.CLI_BACKUP_EXISTS: "{path} existe déjà : choisissez un dossier de sauvegarde neuf (rien n'est écrasé)",
     Msg.CLI_BACKUP_FAILED: "Sauvegarde impossible : {error}",
+    Msg.CLI_CONSOLE_UNKNOWN: "Console refusée : {person} n'est pas sur la liste des personnes (roster.toml)",
+    Msg.CLI_CONSOLE_NO_ROLE: "Console refusée : le rôle de {person} ({role}) ne permet aucune commande selon la convention",
+    Msg.CLI_CONSOLE_READY: "Console de {name} ({person}) : tapez /aide.",
+    Msg.CLI_CONSOLE_EOF: "Fin de saisie : la console est fermée, le service continue (Ctrl-C ou SIGTERM pour l'arrêter).",
 
     # text drawn into pictures, in the service's first language (bot/media/tiles.py)
     Msg.IMAGE_DRILL: "EXERCICE",
