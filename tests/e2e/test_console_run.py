@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -25,9 +26,11 @@ from tests.e2e.test_demo import ROOT, Demo, free_port, wait_healthy
 class Run(Demo):
     """``python -m bot run --console PERSON`` on a copy of the example config (logs in a file)."""
 
-    def __init__(self, tmp: Path, person: str, *extra: str) -> None:
+    def __init__(self, tmp: Path, person: str, *extra: str,
+                 prepare: Callable[[Path], None] = lambda _: None) -> None:
         self.port = free_port()
         cfg, env = runnable_example(tmp, self.port)
+        prepare(cfg)
         self.data = tmp / "data"
         self.log = tmp / "stderr.log"
         with self.log.open("w") as err:
