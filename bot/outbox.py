@@ -397,18 +397,49 @@ class Fanout:
     def __init__(self, rooms: list[Room], store: Store, on_failure: OnFailure, clock: Callable[[], datetime],
                  journal: Journal | None = None, **outbox_kw: Any) -> None:
         self.journal = journal if journal is not None else Journal.memory()
-        self.outboxes = [Outbox(r, store, self.journal, on_failure, clock, **outbox_kw) for r in rooms]
+        journal_ = self.journal
+
+        def make(room: Room) -> Outbox:
+            return Outbox(room, store, journal_, on_failure, clock, **outbox_kw)
+
+        self._make = make
+        self.outboxes = [self._make(r) for r in rooms]
+        self._started = False
 
     @property
     def room_ids(self) -> set[str]:
         return {o.room.room_id for o in self.outboxes}
 
     def start(self) -> None:
+        self._started = True
         for o in self.outboxes:
             o.start()
 
     async def stop(self) -> None:
+        self._started = False
         await asyncio.gather(*(o.stop() for o in self.outboxes))
+
+    def add_room(self, room: Room) -> None:
+        """A room that joins while running (an attached console): it gets what is put from now on."""
+        if room.room_id in self.room_ids:
+            raise ValueError(f"room {room.room_id} is already served")
+        outbox = self._make(room)
+        self.outboxes.append(outbox)
+        if self._started:
+            outbox.start()
+
+    async def remove_room(self, room_id: str) -> None:
+        """A room that leaves: nothing more is queued for it, its workers stop, and what it was still
+        owed is dropped from the journal (nobody is there to read it; the other rooms are untouched)."""
+        outbox = next((o for o in self.outboxes if o.room.room_id == room_id), None)
+        if outbox is None:
+            return
+        self.outboxes.remove(outbox)  # first, so that no put admits anything for it any more
+        await outbox.stop()
+        try:
+            self.journal.delete([row.id for row in self.journal.pending(room_id) if row.id is not None])
+        except sqlite3.Error as exc:  # rows of an unknown room are never loaded again
+            logger.error("room %s: cannot clear its pending messages (%s)", room_id, exc)
 
     def put(self, op: Op, rooms: Iterable[str] | None = None) -> None:
         """Queue ``op`` for every room (or only ``rooms``); a journal error keeps it in memory, delivered anyway."""
