@@ -1,4 +1,4 @@
-"""Command line: run [--console PERSON] | demo | check-config | audit verify|export|backup | hash-password | new-secrets | print-unit."""
+"""Command line: run [--console PERSON] | console | demo | check-config | audit verify|export|backup | hash-password | new-secrets | print-unit."""
 
 from __future__ import annotations
 
@@ -110,6 +110,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    from .console_socket import SOCKET_NAME, attach
+
+    try:
+        settings = load_settings(Path(args.config), os.environ, date.today())
+    except ConfigError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return 2
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Mot de passe : ")
+    return attach(resolve_data_dir(settings) / SOCKET_NAME, args.person, password, sys.stdin, sys.stdout,
+                  settings.vigie.service.language)
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     from .locales import bilingual
     from .ops.backup import BackupError, backup
@@ -194,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--console-exit", action="store_true", help="end of console input stops the service")
     _log_format(r)
     r.set_defaults(fn=cmd_run)
+    k = sub.add_parser("console", help="attach a console room to the running service (local socket)")
+    k.add_argument("--config", default="config")
+    k.add_argument("--as", dest="person", required=True, metavar="PERSON", help="a roster person who may use commands")
+    k.add_argument("--password-stdin", action="store_true", help="read the personal password from the first line of stdin")
+    k.set_defaults(fn=cmd_console)
     d = sub.add_parser("demo", help="the demo on embedded defaults, with a console room")
     d.add_argument("--port", type=int, default=8080)
     d.add_argument("--data-dir")

@@ -22,12 +22,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from .alarm import AlarmIn, AlarmResult
 from .closing import Closer
 from .desk_port import PortLookups
+from .fanout import Fanout
 from .kinds import Kind
 from .linkwatch import LINK_OVERDUE, LinkWatch
 from .locales import Msg, phrase, reason_text, t
 from .messages import Renderer, Reply
 from .notices import announce
-from .outbox import Edit, Fanout, Item, Post, Tile
+from .outbox import Edit, Item, Post, Tile
 from .policy import incident as sm
 from .policy.convention import Convention, Person
 from .policy.decide import Decision, Outcome, Trigger, evaluate

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .desk_port import Recorder
+from .fanout import Fanout
 from .kinds import Kind
 from .messages import Renderer
-from .outbox import Fanout, Post
+from .outbox import Post
 
 
 def announce(registre: Recorder, fanout: Fanout, render: Renderer, kind: Kind, text: Callable[[str], str],

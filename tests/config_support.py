@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Mapping
 from datetime import date
@@ -54,3 +55,13 @@ def runnable_example(tmp_path: Path, port: int) -> tuple[Path, dict[str, str]]:
     env = {**os.environ, "VIGIE_LINK_KEYS": "p" + "Qk2v9LmP4rT8wZ1nB6cD3fG5hJ0sA2x7",
            "VIGIE_ALARM_SECRET_SSI_ZENITH": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
     return cfg, env
+
+
+def set_password(cfg: Path, person: str, password: str) -> None:
+    """Give a roster person of the example a password the test knows."""
+    from argon2 import PasswordHasher
+
+    roster = cfg / "roster.toml"
+    old = re.search(rf'id = "{person}"[^\[]*?password_hash = "([^"]+)"', roster.read_text(encoding="utf-8"))
+    assert old, person
+    edit(roster, old.group(1), PasswordHasher().hash(password))

@@ -173,6 +173,9 @@ class Msg(StrEnum):
     CLI_CONSOLE_NO_ROLE = "cli.console_no_role"
     CLI_CONSOLE_READY = "cli.console_ready"
     CLI_CONSOLE_EOF = "cli.console_eof"
+    CONSOLE_SOCKET_REFUSED = "cli.console_socket_refused"
+    CONSOLE_SOCKET_READY = "cli.console_socket_ready"
+    CONSOLE_SOCKET_UNREACHABLE = "cli.console_socket_unreachable"
     # text drawn into pictures, in the service's first language (bot/media/tiles.py)
     IMAGE_DRILL = "image.drill"
     IMAGE_NO_CAMERA = "image.no_camera"

@@ -6,7 +6,8 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from bot.outbox import Edit, Fanout, Post, Tile
+from bot.fanout import Fanout
+from bot.outbox import Edit, Post, Tile
 from bot.outbox_store import Journal
 from bot.rooms import Outgoing
 from bot.store import Store

@@ -31,6 +31,7 @@ class Run(Demo):
         self.port = free_port()
         cfg, env = runnable_example(tmp, self.port)
         prepare(cfg)
+        self.cfg, self.env = cfg, env
         self.data = tmp / "data"
         self.log = tmp / "stderr.log"
         with self.log.open("w") as err:

@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 
 import aiohttp
-from argon2 import PasswordHasher
 
-from tests.config_support import edit
+from tests.config_support import set_password
 from tests.e2e.test_console_run import Run
 from tests.e2e.test_demo import login
 from tests.media.conftest import FarmHandle
@@ -27,10 +26,7 @@ def on_farm(cfg: Path, farm: FarmHandle) -> None:
     mounts = itertools.cycle(range(farm.mounts))
     cams.write_text(re.sub(r'rtsp://127\.0\.0\.\d+[^"]*', lambda _: farm.url(next(mounts)),
                            cams.read_text(encoding="utf-8")), encoding="utf-8")
-    roster = cfg / "roster.toml"
-    old = re.search(r'id = "bac-perrin"[^\[]*?password_hash = "([^"]+)"', roster.read_text(encoding="utf-8"))
-    assert old
-    edit(roster, old.group(1), PasswordHasher().hash(PASSWORD))
+    set_password(cfg, "bac-perrin", PASSWORD)
 
 
 async def cameras_online(s: aiohttp.ClientSession, base: str, timeout: float = 40) -> int:
