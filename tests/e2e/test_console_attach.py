@@ -14,7 +14,7 @@ import pytest
 from bot.audit import Registre
 from bot.kinds import Kind
 from tests.config_support import set_password
-from tests.e2e.test_console_run import Run
+from tests.e2e.test_console_run import Run, status_then_end
 from tests.e2e.test_demo import ROOT, Demo
 
 PASSWORDS = {"mlefevre": "chef-de-securite-" + "2026", "cic-moreau": "officier-cic-" + "2026"}
@@ -87,12 +87,7 @@ async def test_two_consoles_share_the_incident_and_one_detaches(service: Run) ->
         async with aiohttp.ClientSession() as s:
             async with s.get(link) as r:
                 assert r.status == 200  # the incident is undisturbed
-            chief.type("/statut")
-            await chief.read_until(r"accès ouvert jusqu'à")
-            chief.type("/fin")
-            await chief.read_until(r"ACCÈS TERMINÉ")
-            async with s.get(link) as r:
-                assert r.status == 410
+            await status_then_end(chief, s, link)
         attached = [d["room"] for d in records(service, Kind.CONSOLE_ATTACHED)]
         assert len(attached) == 2 and [d["room"] for d in records(service, Kind.CONSOLE_DETACHED)] == [
             r for r in attached if r.startswith("console:cic-moreau")]

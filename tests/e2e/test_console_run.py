@@ -63,6 +63,16 @@ def runs():
         r.stop()
 
 
+async def status_then_end(console: Demo, s: aiohttp.ClientSession, link: str) -> None:
+    """``/statut`` shows access open; ``/fin`` ends it and the link is gone (410)."""
+    console.type("/statut")
+    await console.read_until(r"accès ouvert jusqu'à")
+    console.type("/fin")
+    await console.read_until(r"ACCÈS TERMINÉ")
+    async with s.get(link) as r:
+        assert r.status == 410
+
+
 async def healthz(base: str) -> int:
     async with aiohttp.ClientSession() as s, s.get(f"{base}/healthz") as r:
         return r.status
@@ -77,12 +87,7 @@ async def test_console_alert_link_and_end_with_no_chat_room(tmp_path: Path, runs
     async with aiohttp.ClientSession() as s:
         async with s.get(link) as r:
             assert r.status == 200 and "Qui êtes-vous" in await r.text()
-        run.type("/statut")
-        await run.read_until(r"accès ouvert jusqu'à")
-        run.type("/fin")
-        await run.read_until(r"ACCÈS TERMINÉ")
-        async with s.get(link) as r:
-            assert r.status == 410
+        await status_then_end(run, s, link)
     # the console's traffic is the registre's like any room's: its link was recorded as posted there
     registre = Registre(run.data / "registre.sqlite3")
     try:
