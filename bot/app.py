@@ -144,7 +144,8 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     install_media(app, cameras, settings, conv, desk, access, registre, scheduler, clock)
     for transport in transports:
         transport.attach(app, desk)
-    consoles = ConsoleServer(data_dir / SOCKET_NAME, desk, fanout, conv, service.language)
+    consoles = ConsoleServer(data_dir / SOCKET_NAME, desk, fanout, conv, service.language,
+                             on_join=desk.post_links_owed)
     app.cleanup_ctx.append(console_socket_ctx(consoles))
     if service.admin_port is not None:  # last to start, first to stop
         app.cleanup_ctx.append(admin_ctx(admin_app(metrics, lambda: health_details(app)), service.admin_host,

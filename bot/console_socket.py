@@ -75,12 +75,14 @@ class ConsoleServer:
     """Serves attached consoles: checks the peer, signs the person in, adds and removes their room."""
 
     def __init__(self, path: Path, desk: DeskPort, fanout: Fanout, conv: Convention, lang: str, *,
-                 uid: int | None = None, hasher: PasswordHasher | None = None) -> None:
+                 on_join: Callable[[], None] = lambda: None, uid: int | None = None,
+                 hasher: PasswordHasher | None = None) -> None:
         self.path = path
         self._desk = desk
         self._fanout = fanout
         self._conv = conv
         self._lang = lang
+        self._on_join = on_join  # a console attaching during an incident gets its link
         self._uid = os.getuid() if uid is None else uid  # the service's user: the only one let in
         self._hasher = hasher or PasswordHasher()
         self._numbers = itertools.count(1)
@@ -161,6 +163,7 @@ class ConsoleServer:
         try:
             writer.write(f"OK {room.room_id}\n".encode())
             room.print(t(self._lang, Msg.CONSOLE_SOCKET_READY, name=person.name, room=room.room_id))
+            self._on_join()
             while line := await reader.readline():
                 await answer(self._desk, room, person, line.decode(errors="replace"))
                 await writer.drain()

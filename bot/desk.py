@@ -105,10 +105,14 @@ class Desk(PortLookups):
         self._status_lines = status_lines
         self.closer = Closer(store, registre.records, self._audit, fanout, fanout.journal, renderer,
                              config.closing_retry_max, str(getattr(registre, "path", "registre")))
-        self.linkwatch = LinkWatch(fanout, store, registre.append, renderer, clock, links.issue_link,
-                                   config.link_overdue)
+        self.linkwatch = LinkWatch(fanout, store, registre.append, renderer, clock, links.issue_link, config.link_overdue)
 
     # ---------- lifecycle ----------
+
+    def post_links_owed(self) -> None:
+        """Each room that lacks the link of an open access gets it (after a restart; a console attaching)."""
+        for inc in (i for i in self.open_incidents() if i.grants_access(self.clock())):
+            self.linkwatch.post_missing(inc)
 
     async def start(self) -> None:
         """Finish interrupted closings, restore open incidents, re-arm their timers, post links still owed."""
@@ -116,10 +120,9 @@ class Desk(PortLookups):
             self._revoke(inc)
             self.closer.close(inc, revoked)
         restored = self.open_incidents()
-        for inc in restored:
+        for inc in restored:  # timers first, then the links still owed
             self._arm(inc)
-            if inc.grants_access(self.clock()):
-                self.linkwatch.post_missing(inc)
+        self.post_links_owed()
         if restored:
             logger.info("restored %d open incident(s): %s", len(restored), ", ".join(i.id for i in restored))
         self.scheduler.add_job(self.linkwatch.check, "interval", seconds=self.config.link_watch_seconds,

@@ -71,13 +71,17 @@ async def test_wrong_password_refused_and_recorded(service: Run) -> None:
 async def test_two_consoles_share_the_incident_and_one_detaches(service: Run) -> None:
     chief = Client(service, "mlefevre", PASSWORDS["mlefevre"])
     cic = Client(service, "cic-moreau", PASSWORDS["cic-moreau"])
+    others: list[Client] = []
     try:
         await chief.read_until(r"attachée comme salon console:mlefevre:\d")
-        await cic.read_until(r"attachée comme salon console:cic-moreau:\d")
+        cic_room = (await cic.read_until(r"attachée comme salon (console:cic-moreau:\d)")).group(1)
         chief.type("/alerte attaque_armee Hall A")
         link = (await chief.read_until(r"(http://127\.0\.0\.1:\d+/live/\S+)")).group(1)
         assert (await cic.read_until(r"(http://127\.0\.0\.1:\d+/live/\S+)")).group(1) == link
         assert (await service.read_until(r"(http://127\.0\.0\.1:\d+/live/\S+)")).group(1) == link
+        late = Client(service, "cic-moreau", PASSWORDS["cic-moreau"])  # attaching during the incident
+        others.append(late)
+        await late.read_until(r"http://127\.0\.0\.1:\d+/live/\S+")
         cic.type("/statut")  # each console is a room of its own, next to the service's own console
         for room in (r"console:mlefevre:\d", r"console:cic-moreau:\d", r"console"):
             await cic.read_until(rf"Salon {room}: ok")
@@ -89,10 +93,9 @@ async def test_two_consoles_share_the_incident_and_one_detaches(service: Run) ->
                 assert r.status == 200  # the incident is undisturbed
             await status_then_end(chief, s, link)
         attached = [d["room"] for d in records(service, Kind.CONSOLE_ATTACHED)]
-        assert len(attached) == 2 and [d["room"] for d in records(service, Kind.CONSOLE_DETACHED)] == [
-            r for r in attached if r.startswith("console:cic-moreau")]
+        assert len(attached) == 3 and [d["room"] for d in records(service, Kind.CONSOLE_DETACHED)] == [cic_room]
     finally:
-        for c in (chief, cic):
+        for c in (chief, cic, *others):
             if c.proc.poll() is None:
                 c.proc.kill()
             c.proc.wait(10)
