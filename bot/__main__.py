@@ -1,4 +1,4 @@
-"""Command line: run | demo | check-config | audit verify|export|backup | hash-password | new-secrets | print-unit."""
+"""Command line: run [--console PERSON] | console | demo | check-config | audit verify|export|backup | hash-password | new-secrets | print-unit."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -19,9 +20,11 @@ from aiohttp import web
 
 from .app import StorageError, build_app
 from .audit_cli import export_command, verify_command
-from .config_load import ConfigError, load_settings, resolve_data_dir
+from .config_load import ConfigError, build_convention, load_settings, resolve_data_dir
 from .console import ConsoleOptions
+from .locales import Msg, t
 from .logs import JsonFormatter, RedactingAccessLogger, install_redaction
+from .settings import Settings
 from .sia import sender as sia_sender
 
 logger = logging.getLogger("bot")
@@ -45,6 +48,27 @@ def _stop_self() -> None:
     signal.raise_signal(signal.SIGINT)
 
 
+def _console_closed(lang: str) -> Callable[[], None]:
+    """End of console input without --console-exit: the service, and the other rooms, carry on."""
+    def closed() -> None:
+        print(t(lang, Msg.CLI_CONSOLE_EOF), file=sys.stderr, flush=True)
+
+    return closed
+
+
+def _run_console(args: argparse.Namespace, settings: Settings) -> ConsoleOptions | str:
+    """The console room of ``run --console PERSON``, or the one-line reason it is refused."""
+    lang = settings.vigie.service.language
+    conv = build_convention(settings)
+    person = conv.person(args.console)
+    if person is None:
+        return t(lang, Msg.CLI_CONSOLE_UNKNOWN, person=args.console)
+    if not conv.may_command(person):
+        return t(lang, Msg.CLI_CONSOLE_NO_ROLE, person=person.id, role=person.role.value)
+    print(t(lang, Msg.CLI_CONSOLE_READY, name=person.name, person=person.id), flush=True)
+    return ConsoleOptions(person.id, sys.stdin, sys.stdout, _stop_self if args.console_exit else _console_closed(lang))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     _logging(args.verbose, log_format=args.log_format)
     try:
@@ -52,8 +76,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         return 2
+    console = _run_console(args, settings) if args.console else None
+    if isinstance(console, str):
+        print(console, file=sys.stderr)
+        return 2
     try:
-        app = build_app(settings, resolve_data_dir(settings))
+        app = build_app(settings, resolve_data_dir(settings), console=console)
     except StorageError as exc:
         print(f"Vigie cannot start: {exc}", file=sys.stderr)
         return 2
@@ -82,8 +110,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    from .console_socket import SOCKET_NAME, attach
+
+    try:
+        settings = load_settings(Path(args.config), os.environ, date.today())
+    except ConfigError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return 2
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Mot de passe : ")
+    return attach(resolve_data_dir(settings) / SOCKET_NAME, args.person, password, sys.stdin, sys.stdout,
+                  settings.vigie.service.language)
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
-    from .locales import Msg, bilingual
+    from .locales import bilingual
     from .ops.backup import BackupError, backup
 
     if args.data_dir:
@@ -160,8 +201,17 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run the service from a config directory")
     r.add_argument("--config", default="config")
+    r.add_argument("--console", metavar="PERSON",
+                   help="also a console room on stdin/stdout, typed into as this roster person (commissioning, "
+                        "or when the chat services are down)")
+    r.add_argument("--console-exit", action="store_true", help="end of console input stops the service")
     _log_format(r)
     r.set_defaults(fn=cmd_run)
+    k = sub.add_parser("console", help="attach a console room to the running service (local socket)")
+    k.add_argument("--config", default="config")
+    k.add_argument("--as", dest="person", required=True, metavar="PERSON", help="a roster person who may use commands")
+    k.add_argument("--password-stdin", action="store_true", help="read the personal password from the first line of stdin")
+    k.set_defaults(fn=cmd_console)
     d = sub.add_parser("demo", help="the demo on embedded defaults, with a console room")
     d.add_argument("--port", type=int, default=8080)
     d.add_argument("--data-dir")

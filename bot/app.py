@@ -27,7 +27,9 @@ from .alarms.route import add_routes as add_alarm_routes
 from .audit import Registre
 from .config_load import build_convention
 from .console import ConsoleOptions, ConsoleTransport
+from .console_socket import SOCKET_NAME, ConsoleServer, console_socket_ctx
 from .desk import Desk, record_room_failure
+from .fanout import Fanout
 from .kinds import Kind
 from .linkwatch import record_link_posted
 from .matrix.transport import build_matrix
@@ -37,7 +39,6 @@ from .messages import Renderer, guessing_notice
 from .notices import announce
 from .ops.admin import admin_app, admin_ctx
 from .ops.metrics import Metrics, Probes, RoomProbe, safe
-from .outbox import Fanout
 from .outbox_store import Journal
 from .policy.convention import Convention, Person
 from .rooms import Room
@@ -143,6 +144,9 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     install_media(app, cameras, settings, conv, desk, access, registre, scheduler, clock)
     for transport in transports:
         transport.attach(app, desk)
+    consoles = ConsoleServer(data_dir / SOCKET_NAME, desk, fanout, conv, service.language,
+                             on_join=desk.post_links_owed)
+    app.cleanup_ctx.append(console_socket_ctx(consoles))
     if service.admin_port is not None:  # last to start, first to stop
         app.cleanup_ctx.append(admin_ctx(admin_app(metrics, lambda: health_details(app)), service.admin_host,
                                          service.admin_port))

@@ -23,9 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .fanout import Fanout
 from .kinds import Kind
 from .messages import Renderer
-from .outbox import Edit, Fanout, Op, Post, Remove
+from .outbox import Edit, Op, Post, Remove
 from .outbox_store import Journal, describe
 from .policy import incident as sm
 from .policy.incident import Incident

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from aiohttp import web
 
@@ -26,8 +26,16 @@ from .rooms import Outgoing
 logger = logging.getLogger(__name__)
 
 
+class Sink(Protocol):
+    """Where a console writes: stdout, or an attached console's socket."""
+
+    def write(self, text: str, /) -> object: ...
+
+    def flush(self) -> object: ...
+
+
 class ConsoleRoom:
-    def __init__(self, out: TextIO, lang: str = "fr", room_id: str = "console") -> None:
+    def __init__(self, out: Sink, lang: str = "fr", room_id: str = "console") -> None:
         self._out = out
         self._lang = lang
         self._room_id = room_id
@@ -41,7 +49,7 @@ class ConsoleRoom:
     def lang(self) -> str:
         return self._lang
 
-    def _print(self, text: str) -> None:
+    def print(self, text: str) -> None:
         self._out.write(text.rstrip("\n") + "\n")
         self._out.flush()
 
@@ -50,28 +58,28 @@ class ConsoleRoom:
 
     async def send_text(self, msg: Outgoing) -> str:
         ref = self._ref()
-        self._print(f"[Vigie #{ref}] {msg.text}")
+        self.print(f"[Vigie #{ref}] {msg.text}")
         return ref
 
     async def edit_text(self, ref: str, msg: Outgoing) -> None:
-        self._print(t(self._lang, Msg.CONSOLE_EDITED, ref=ref, text=msg.text))
+        self.print(t(self._lang, Msg.CONSOLE_EDITED, ref=ref, text=msg.text))
 
     async def ask_confirmation(self, incident_id: str, msg: Outgoing) -> str:
         ref = self._ref()
-        self._print(f"[Vigie #{ref}] {msg.text}")
+        self.print(f"[Vigie #{ref}] {msg.text}")
         return ref
 
     async def send_tile(self, jpeg: bytes, caption: str) -> str:
         ref = self._ref()
-        self._print(t(self._lang, Msg.CONSOLE_TILE, ref=ref, caption=caption, **_size(jpeg)))
+        self.print(t(self._lang, Msg.CONSOLE_TILE, ref=ref, caption=caption, **_size(jpeg)))
         return ref
 
     async def replace_tile(self, ref: str, jpeg: bytes, caption: str) -> str:
-        self._print(t(self._lang, Msg.CONSOLE_TILE_REPLACED, ref=ref, caption=caption, **_size(jpeg)))
+        self.print(t(self._lang, Msg.CONSOLE_TILE_REPLACED, ref=ref, caption=caption, **_size(jpeg)))
         return ref
 
     async def remove(self, ref: str) -> None:
-        self._print(t(self._lang, Msg.CONSOLE_REMOVED, ref=ref))
+        self.print(t(self._lang, Msg.CONSOLE_REMOVED, ref=ref))
 
 
 def _size(jpeg: bytes) -> dict[str, object]:
@@ -127,17 +135,22 @@ class ConsoleInput:
                 await self._desk.drain_rooms()
                 self._on_eof()
                 return
-            cmd = commands.parse(line)
-            if cmd is None:
-                if line.strip():
-                    self._room._print(t(self._room.lang, Msg.TYPE_HELP))
-                continue
-            try:
-                reply = await commands.run(self._desk, cmd, self._person, self._room.room_id, self._room.lang)
-            except Exception:
-                logger.exception("console command failed")
-                reply = t(self._room.lang, Msg.INTERNAL_ERROR)
-            self._room._print(f"→ {reply}")
+            await answer(self._desk, self._room, self._person, line)
+
+
+async def answer(desk: DeskPort, room: ConsoleRoom, person: Person, line: str) -> None:
+    """One typed line: a command is run as ``person`` in ``room`` and its reply printed there."""
+    cmd = commands.parse(line)
+    if cmd is None:
+        if line.strip():
+            room.print(t(room.lang, Msg.TYPE_HELP))
+        return
+    try:
+        reply = await commands.run(desk, cmd, person, room.room_id, room.lang)
+    except Exception:
+        logger.exception("console command failed")
+        reply = t(room.lang, Msg.INTERNAL_ERROR)
+    room.print(f"→ {reply}")
 
 
 @dataclass(frozen=True)

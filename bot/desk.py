@@ -22,12 +22,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from .alarm import AlarmIn, AlarmResult
 from .closing import Closer
 from .desk_port import PortLookups
+from .fanout import Fanout
 from .kinds import Kind, Recorder
 from .linkwatch import LINK_OVERDUE, LinkWatch
 from .locales import Msg, phrase, reason_text, t
 from .messages import Renderer, Reply
 from .notices import announce
-from .outbox import Edit, Fanout, Item, Post, Tile
+from .outbox import Edit, Item, Post, Tile
 from .policy import incident as sm
 from .policy.convention import Convention, Person
 from .policy.decide import Decision, Outcome, Trigger, evaluate
@@ -100,10 +101,14 @@ class Desk(PortLookups):
         self._status_lines = status_lines
         self.closer = Closer(store, registre.records, self._audit, fanout, fanout.journal, renderer,
                              config.closing_retry_max, str(getattr(registre, "path", "registre")))
-        self.linkwatch = LinkWatch(fanout, store, registre.append, renderer, clock, links.issue_link,
-                                   config.link_overdue)
+        self.linkwatch = LinkWatch(fanout, store, registre.append, renderer, clock, links.issue_link, config.link_overdue)
 
     # ---------- lifecycle ----------
+
+    def post_links_owed(self) -> None:
+        """Each room that lacks the link of an open access gets it (after a restart; a console attaching)."""
+        for inc in (i for i in self.open_incidents() if i.grants_access(self.clock())):
+            self.linkwatch.post_missing(inc)
 
     async def start(self) -> None:
         """Finish interrupted closings, restore open incidents, re-arm their timers, post links still owed."""
@@ -111,10 +116,9 @@ class Desk(PortLookups):
             self._revoke(inc)
             self.closer.close(inc, revoked)
         restored = self.open_incidents()
-        for inc in restored:
+        for inc in restored:  # timers first, then the links still owed
             self._arm(inc)
-            if inc.grants_access(self.clock()):
-                self.linkwatch.post_missing(inc)
+        self.post_links_owed()
         if restored:
             logger.info("restored %d open incident(s): %s", len(restored), ", ".join(i.id for i in restored))
         self.scheduler.add_job(self.linkwatch.check, "interval", seconds=self.config.link_watch_seconds,

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from .alarm import AlarmIn, AlarmResult
+from .fanout import Fanout
 from .kinds import Kind, Recorder
 from .messages import Renderer, Reply
-from .outbox import Fanout
 from .policy.convention import Category, Convention, Person
 from .policy.incident import Incident
 from .store import Store

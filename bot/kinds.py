@@ -51,6 +51,9 @@ class Kind(StrEnum):
     LINK_DELIVERED = "link_delivered"  # that link arrived after all
     LINK_POSTED = "link_posted"  # a room received an incident's link (per room)
     BACKUP = "backup"  # an online copy of the registre and state (vigie audit backup)
+    CONSOLE_ATTACHED = "console_attached"  # a console attached to the running service (a room)
+    CONSOLE_DETACHED = "console_detached"
+    CONSOLE_REFUSED = "console_refused"  # a console refused: other user, unknown person, wrong password
 
 
 class Recorder(Protocol):

@@ -17,9 +17,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from .fanout import Fanout
 from .kinds import Kind
 from .messages import Renderer
-from .outbox import LINK_KEY, Edit, Fanout, OnLinkPosted, Post
+from .outbox import LINK_KEY, Edit, OnLinkPosted, Post
 from .policy.incident import Incident, State
 from .rooms import Room
 from .store import Store

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .fanout import Fanout
 from .kinds import Kind, Recorder
 from .messages import Renderer
-from .outbox import Fanout, Post
+from .outbox import Post
 
 
 def announce(registre: Recorder, fanout: Fanout, render: Renderer, kind: Kind, text: Callable[[str], str],

@@ -33,7 +33,6 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 from .outbox_items import LINK_KEY, Edit, Item, Lane, Op, Post, Remove, Render, RoomHealth, Tile
 from .outbox_store import Journal
@@ -41,7 +40,7 @@ from .policy.incident import State
 from .rooms import PermanentRoomError, Room
 from .store import Store
 
-__all__ = ["LINK_KEY", "Edit", "Fanout", "Item", "Lane", "Op", "Outbox", "Post", "Remove", "Render", "RoomHealth",
+__all__ = ["LINK_KEY", "Edit", "Item", "Lane", "Op", "Outbox", "Post", "Remove", "Render", "RoomHealth",
            "Tile"]
 
 logger = logging.getLogger(__name__)
@@ -389,60 +388,3 @@ class Outbox:
             write()
         except sqlite3.Error as exc:
             logger.error("room %s: delivered, but its reference could not be stored (%s)", self.room.room_id, exc)
-
-
-class Fanout:
-    """All rooms' outboxes; the desk only enqueues and never waits on a room."""
-
-    def __init__(self, rooms: list[Room], store: Store, on_failure: OnFailure, clock: Callable[[], datetime],
-                 journal: Journal | None = None, **outbox_kw: Any) -> None:
-        self.journal = journal if journal is not None else Journal.memory()
-        self.outboxes = [Outbox(r, store, self.journal, on_failure, clock, **outbox_kw) for r in rooms]
-
-    @property
-    def room_ids(self) -> set[str]:
-        return {o.room.room_id for o in self.outboxes}
-
-    def start(self) -> None:
-        for o in self.outboxes:
-            o.start()
-
-    async def stop(self) -> None:
-        await asyncio.gather(*(o.stop() for o in self.outboxes))
-
-    def put(self, op: Op, rooms: Iterable[str] | None = None) -> None:
-        """Queue ``op`` for every room (or only ``rooms``); a journal error keeps it in memory, delivered anyway."""
-        self.put_all([op], rooms)
-
-    def put_all(self, ops: Iterable[Op], rooms: Iterable[str] | None = None, *,
-                finish_closing: str | None = None) -> None:
-        """Queue ``ops`` with one journal write. With ``finish_closing``, all or nothing: on a journal
-        error nothing is queued and the error is raised, so the closing job retries."""
-        wanted = set(rooms) if rooms is not None else None
-        fresh = [(o, item) for op in ops for o in self.outboxes
-                 if wanted is None or o.room.room_id in wanted
-                 if (item := o.admit(op)) is not None]
-        durable = [(o, i) for o, i in fresh if i.durable]
-        try:
-            ids = self.journal.add([i.to_row(o.room.room_id) for o, i in durable], finish_closing=finish_closing)
-            for (_, i), row_id in zip(durable, ids, strict=True):
-                i.row = row_id
-        except sqlite3.Error as exc:
-            logger.error("cannot journal %d room message(s): %s", len(durable), exc)
-            if finish_closing is not None:
-                raise
-        for o, i in fresh:
-            o.accept(i)
-
-    def cancel_incident(self, incident: str) -> None:
-        rows = [r for o in self.outboxes for r in o.cancel_incident(incident)]
-        try:
-            self.journal.delete(rows)
-        except sqlite3.Error as exc:  # at start, rows of an ended incident are dropped anyway
-            logger.error("cannot clear the cancelled messages of %s: %s", incident, exc)
-
-    async def drain(self, timeout: float = 30.0) -> None:
-        await asyncio.wait_for(asyncio.gather(*(o.drain() for o in self.outboxes)), timeout)
-
-    def health(self) -> dict[str, RoomHealth]:
-        return {o.room.room_id: o.health for o in self.outboxes}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 from collections.abc import Mapping
 from datetime import date
@@ -38,3 +40,28 @@ def config_problems(d: Path, env: Mapping[str, str]) -> list[str]:
     with pytest.raises(ConfigError) as exc:
         load_settings(d, env, TODAY)
     return exc.value.problems
+
+
+def runnable_example(tmp_path: Path, port: int) -> tuple[Path, dict[str, str]]:
+    """The example config, ready for ``run`` on this machine: its port, a private data directory,
+    links on http://127.0.0.1:PORT, and its secrets in the environment it returns."""
+    cfg = copy_example(tmp_path)
+    edit(cfg / "vigie.toml", "port = 8080", f"port = {port}")
+    edit(cfg / "vigie.toml", 'data_dir = "/var/lib/vigie"', f'data_dir = "{tmp_path / "data"}"')
+    edit(cfg / "vigie.toml", 'link_keys_file = "/etc/vigie/secrets/link_keys"\n', "")
+    edit(cfg / "vigie.toml", 'public_url = "https://vigie.zenith-saint-etienne.fr"',
+         f'public_url = "http://127.0.0.1:{port}"')
+    edit(cfg / "alarms.toml", 'secret_file = "/etc/vigie/secrets/alarm_ssi_zenith"\n', "")
+    env = {**os.environ, "VIGIE_LINK_KEYS": "p" + "Qk2v9LmP4rT8wZ1nB6cD3fG5hJ0sA2x7",
+           "VIGIE_ALARM_SECRET_SSI_ZENITH": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+    return cfg, env
+
+
+def set_password(cfg: Path, person: str, password: str) -> None:
+    """Give a roster person of the example a password the test knows."""
+    from argon2 import PasswordHasher
+
+    roster = cfg / "roster.toml"
+    old = re.search(rf'id = "{person}"[^\[]*?password_hash = "([^"]+)"', roster.read_text(encoding="utf-8"))
+    assert old, person
+    edit(roster, old.group(1), PasswordHasher().hash(password))

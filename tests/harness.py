@@ -13,8 +13,8 @@ from argon2 import PasswordHasher
 from bot.access import Access
 from bot.audit import Registre
 from bot.desk import Desk, DeskConfig, record_room_failure
+from bot.fanout import Fanout
 from bot.messages import Renderer
-from bot.outbox import Fanout
 from bot.outbox_store import Journal
 from bot.policy.convention import Convention
 from bot.rooms import Outgoing

@@ -179,6 +179,13 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLI_BACKUP_OK: "Backup in {dest}: {count} records, chain intact, hash {head}",
     Msg.CLI_BACKUP_EXISTS: "{path} already exists: choose a new backup directory (nothing is overwritten)",
     Msg.CLI_BACKUP_FAILED: "Backup failed: {error}",
+    Msg.CLI_CONSOLE_UNKNOWN: "Console refused: {person} is not on the roster (roster.toml)",
+    Msg.CLI_CONSOLE_NO_ROLE: "Console refused: {person}'s role ({role}) may use no command under the convention",
+    Msg.CLI_CONSOLE_READY: "Console of {name} ({person}): type /help.",
+    Msg.CLI_CONSOLE_EOF: "End of input: the console is closed, the service keeps running (Ctrl-C or SIGTERM stops it).",
+    Msg.CONSOLE_SOCKET_REFUSED: "Console refused: wrong id or password, or a role without commands (refusal recorded)",
+    Msg.CONSOLE_SOCKET_READY: "Console of {name} attached as room {room}: type /help. End of input detaches it; the service keeps running.",
+    Msg.CONSOLE_SOCKET_UNREACHABLE: "No console: no Vigie service listens on {path} ({error})",
     Msg.CLI_EXPORT_FAILED: "export failed: {error}",
 
     # text drawn into pictures, in the service's first language (bot/media/tiles.py)
@@ -265,6 +272,9 @@ KINDS: Mapping[Kind, str] = {
     Kind.LINK_DELIVERED: "Link delivered late",
     Kind.LINK_POSTED: "Link posted in a room",
     Kind.BACKUP: "Backup of the registre",
+    Kind.CONSOLE_ATTACHED: "Console attached",
+    Kind.CONSOLE_DETACHED: "Console detached",
+    Kind.CONSOLE_REFUSED: "Console refused",
     Kind.AUTHORISATION_WARNING: "Authorisation expiry warning",
     Kind.WEBHOOK_REFUSED: "Webhook refused",
     Kind.REFUSALS: "Grouped refusals (client, minute)",

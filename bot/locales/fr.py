@@ -180,6 +180,13 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLI_BACKUP_OK: "Sauvegarde dans {dest} : {count} enregistrements, chaîne intacte, empreinte {head}",
     Msg.CLI_BACKUP_EXISTS: "{path} existe déjà : choisissez un dossier de sauvegarde neuf (rien n'est écrasé)",
     Msg.CLI_BACKUP_FAILED: "Sauvegarde impossible : {error}",
+    Msg.CLI_CONSOLE_UNKNOWN: "Console refusée : {person} n'est pas sur la liste des personnes (roster.toml)",
+    Msg.CLI_CONSOLE_NO_ROLE: "Console refusée : le rôle de {person} ({role}) ne permet aucune commande selon la convention",
+    Msg.CLI_CONSOLE_READY: "Console de {name} ({person}) : tapez /aide.",
+    Msg.CLI_CONSOLE_EOF: "Fin de saisie : la console est fermée, le service continue (Ctrl-C ou SIGTERM pour l'arrêter).",
+    Msg.CONSOLE_SOCKET_REFUSED: "Console refusée : identifiant ou mot de passe incorrect, ou rôle sans commande (refus enregistré)",
+    Msg.CONSOLE_SOCKET_READY: "Console de {name} attachée comme salon {room} : tapez /aide. Fin de saisie : la console se détache, le service continue.",
+    Msg.CONSOLE_SOCKET_UNREACHABLE: "Console impossible : aucun service Vigie n'écoute sur {path} ({error})",
 
     # text drawn into pictures, in the service's first language (bot/media/tiles.py)
     Msg.IMAGE_DRILL: "EXERCICE",
@@ -266,6 +273,9 @@ KINDS: Mapping[Kind, str] = {
     Kind.LINK_DELIVERED: "Lien finalement remis",
     Kind.LINK_POSTED: "Lien publié dans un salon",
     Kind.BACKUP: "Sauvegarde du registre",
+    Kind.CONSOLE_ATTACHED: "Console attachée",
+    Kind.CONSOLE_DETACHED: "Console détachée",
+    Kind.CONSOLE_REFUSED: "Console refusée",
     Kind.AUTHORISATION_WARNING: "Alerte d'échéance de l'autorisation",
     Kind.WEBHOOK_REFUSED: "Webhook refusé",
     Kind.REFUSALS: "Refus groupés (client, minute)",

@@ -169,6 +169,13 @@ class Msg(StrEnum):
     CLI_BACKUP_OK = "audit_cli.backup_ok"
     CLI_BACKUP_EXISTS = "audit_cli.backup_exists"
     CLI_BACKUP_FAILED = "audit_cli.backup_failed"
+    CLI_CONSOLE_UNKNOWN = "cli.console_unknown"
+    CLI_CONSOLE_NO_ROLE = "cli.console_no_role"
+    CLI_CONSOLE_READY = "cli.console_ready"
+    CLI_CONSOLE_EOF = "cli.console_eof"
+    CONSOLE_SOCKET_REFUSED = "cli.console_socket_refused"
+    CONSOLE_SOCKET_READY = "cli.console_socket_ready"
+    CONSOLE_SOCKET_UNREACHABLE = "cli.console_socket_unreachable"
     # text drawn into pictures, in the service's first language (bot/media/tiles.py)
     IMAGE_DRILL = "image.drill"
     IMAGE_NO_CAMERA = "image.no_camera"

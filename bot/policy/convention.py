@@ -155,6 +155,10 @@ class Convention:
         roles = self.request_roles if person.org is Org.VENUE else self.initiative_roles
         return person.role in roles
 
+    def may_command(self, person: Person) -> bool:
+        """Whether any command that changes an incident is open to this person's role."""
+        return self.may_initiate(person) or person.role in (self.end_roles | self.extend_roles | self.drill_roles)
+
     def may_view(self, person: Person) -> bool:
         """CSI L252-3 and Cass. crim. 13 Nov 2024: only individually habilitated police agents."""
         if person.password_hash is None:

@@ -25,7 +25,7 @@ POLICY = BOT / "policy"
 
 ADAPTERS = ("bot.telegram", "bot.matrix", "bot.sia", "bot.alarms", "bot.web", "bot.media", "bot.console",
             "bot.app", "bot.demo", "bot.__main__", "bot.transport")
-CORE = ("bot.policy", "bot.desk", "bot.desk_port", "bot.outbox", "bot.store", "bot.audit", "bot.audit_cli", "bot.access",
+CORE = ("bot.policy", "bot.desk", "bot.desk_port", "bot.outbox", "bot.fanout", "bot.store", "bot.audit", "bot.audit_cli", "bot.access",
         "bot.messages", "bot.rooms", "bot.alarm", "bot.commands", "bot.settings", "bot.config_load",
         "bot.migrations", "bot.locales")
 # Pure tables an adapter package owns but the config reads (like the policy: no I/O).

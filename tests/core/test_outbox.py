@@ -6,7 +6,8 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from bot.outbox import Edit, Fanout, Post, Tile
+from bot.fanout import Fanout
+from bot.outbox import Edit, Post, Tile
 from bot.outbox_store import Journal
 from bot.rooms import Outgoing
 from bot.store import Store
@@ -87,5 +88,27 @@ async def test_a_newer_tile_replaces_a_queued_one_and_nothing_secret_reaches_the
         await fanout.drain(5)
         assert [k for k, _, _ in room.log] == ["send", "send", "tile"]
         assert room.log[2][2] == "tile 2 (18 B)"
+    finally:
+        await close(fanout, journal, store)
+
+
+async def test_rooms_join_and_leave_while_running(tmp_path: Path) -> None:
+    """An attached console joins the fan-out: it gets what is put from then on; when it leaves, what it
+    was owed is dropped from the journal and the other rooms are untouched."""
+    stays = RecordingRoom("telegram")
+    fanout, journal, store = await outbox(tmp_path, stays)
+    try:
+        joins = RecordingRoom("console:a", fail=10**9)  # down: its messages stay owed
+        fanout.add_room(joins)
+        assert fanout.room_ids == {"telegram", "console:a"}
+        fanout.put(Post("INC-1", "report", lambda _: text("report")))
+        await fanout.outboxes[0].drain()
+        assert journal.pending("console:a")
+        await fanout.remove_room("console:a")
+        assert fanout.room_ids == {"telegram"} and not journal.pending("console:a")
+        fanout.put(Post("INC-1", "after", lambda _: text("after")))
+        await fanout.drain(5)
+        assert [t for _, _, t in stays.log] == ["report", "after"] and not joins.log
+        await fanout.remove_room("console:a")  # twice: nothing to do
     finally:
         await close(fanout, journal, store)

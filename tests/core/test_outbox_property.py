@@ -23,7 +23,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from bot.outbox import Fanout, Item, Lane, Post
+from bot.fanout import Fanout
+from bot.outbox import Item, Lane, Post
 from bot.outbox_store import Journal
 from bot.policy.incident import State
 from bot.rooms import Outgoing

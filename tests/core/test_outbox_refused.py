@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.outbox import Edit, Fanout, Item, Post, Remove, Tile
+from bot.fanout import Fanout
+from bot.outbox import Edit, Item, Post, Remove, Tile
 from bot.outbox_store import Journal
 from bot.rooms import Outgoing, PermanentRoomError, Room
 from bot.store import Store

@@ -255,3 +255,14 @@ class ConventionMachine(RuleBasedStateMachine):
 
 ConventionMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
 TestConvention = ConventionMachine.TestCase
+
+
+def test_who_may_use_commands() -> None:
+    """The console is refused to a person no command is open to (an operator, a plain viewer)."""
+    conv = convention()
+    assert {p.id for p in ROSTER if conv.may_command(p)} == {"chef", "dir", "cic"}
+    only_end = replace(conv, request_roles=frozenset(), initiative_roles=frozenset(), extend_roles=frozenset(),
+                       drill_roles=frozenset())
+    assert {p.id for p in ROSTER if only_end.may_command(p)} == {"chef", "dir", "cic"}
+    nothing = replace(only_end, end_roles=frozenset())
+    assert not any(nothing.may_command(p) for p in ROSTER)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
 import socket
@@ -17,7 +16,7 @@ import aiohttp
 import pytest
 
 from bot.alarms.verify import sign
-from tests.config_support import copy_example
+from tests.config_support import runnable_example
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -169,16 +168,8 @@ async def test_demo_whole_incident(demo: Demo) -> None:
 
 
 async def test_run_stops_on_sigterm_within_5s(tmp_path: Path) -> None:
-    cfg = copy_example(tmp_path)
     port = free_port()
-    text = (cfg / "vigie.toml").read_text(encoding="utf-8")
-    text = text.replace("port = 8080", f"port = {port}").replace('data_dir = "/var/lib/vigie"', f'data_dir = "{tmp_path / "data"}"')
-    text = text.replace('link_keys_file = "/etc/vigie/secrets/link_keys"\n', "")
-    (cfg / "vigie.toml").write_text(text, encoding="utf-8")
-    (cfg / "alarms.toml").write_text((cfg / "alarms.toml").read_text(encoding="utf-8").replace(
-        'secret_file = "/etc/vigie/secrets/alarm_ssi_zenith"\n', ""), encoding="utf-8")
-    env = {**os.environ, "VIGIE_LINK_KEYS": "p" + "Qk2v9LmP4rT8wZ1nB6cD3fG5hJ0sA2x7",
-           "VIGIE_ALARM_SECRET_SSI_ZENITH": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+    cfg, env = runnable_example(tmp_path, port)
     proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(cfg)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
