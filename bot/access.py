@@ -81,7 +81,6 @@ class ViewerSession:
     client: str
 
 
-AuditSink = Recorder  # what Access needs of the registre
 
 
 class _ClockSigner(TimestampSigner):
@@ -132,7 +131,7 @@ class Access:
         self,
         convention: Convention,
         link_keys: Sequence[str],
-        registre: AuditSink,
+        registre: Recorder,
         store: Store,
         clock: Callable[[], datetime],
         incidents: Callable[[str], Incident | None],

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .fanout import Fanout
-from .kinds import Kind
+from .kinds import Kind, Recorder
 from .messages import Renderer
 from .outbox import LINK_KEY, Edit, OnLinkPosted, Post
 from .policy.incident import Incident, State
@@ -106,7 +106,7 @@ class LinkWatch:
             logger.exception("could not record %s for %s", kind, incident)
 
 
-def record_link_posted(registre: Any) -> OnLinkPosted:
+def record_link_posted(registre: Recorder) -> OnLinkPosted:
     """When each room got each link, in the registre: the after-action review asks it, and the
     metrics time it from the trigger."""
 

@@ -36,8 +36,8 @@ from zoneinfo import ZoneInfo
 from aiohttp import WSCloseCode, web
 from apscheduler.schedulers.base import BaseScheduler
 
-from ..access import Access, AuditSink, ViewerSession
-from ..kinds import Kind
+from ..access import Access, ViewerSession
+from ..kinds import Kind, Recorder
 from ..locales import Msg, t
 from ..media.pictures import Pictures
 from ..media.room_tiles import RoomTiles, TileDesk
@@ -73,7 +73,7 @@ class LiveStream:
 
 
 class MediaRoutes:
-    def __init__(self, access: Access, media: MediaService, pictures: Pictures, audit: AuditSink,
+    def __init__(self, access: Access, media: MediaService, pictures: Pictures, audit: Recorder,
                  public_url: str) -> None:
         self._access = access
         self._media = media
@@ -260,7 +260,7 @@ class MediaRoutes:
 
 
 def add_media_routes(app: web.Application, access: Access, media: MediaService, pictures: Pictures,
-                     audit: AuditSink, public_url: str) -> MediaRoutes:
+                     audit: Recorder, public_url: str) -> MediaRoutes:
     routes = MediaRoutes(access, media, pictures, audit, public_url)
     app.router.add_get("/live/api/media", routes.layout)
     app.router.add_get("/live/api/mosaic.jpg", routes.mosaic)
@@ -275,7 +275,7 @@ MEDIA = web.AppKey("media", MediaService)
 
 def install_media(app: web.Application, media: MediaService, settings: Settings, conv: Convention, desk: TileDesk,
                   access: Access,
-                  audit: AuditSink, scheduler: BaseScheduler, clock: Callable[[], datetime]) -> None:
+                  audit: Recorder, scheduler: BaseScheduler, clock: Callable[[], datetime]) -> None:
     """Add the cameras' routes and room tiles, and tie them to the app's lifecycle."""
     service = settings.vigie.service
     pictures = Pictures(media, clock, ZoneInfo(service.timezone), conv.venue)
