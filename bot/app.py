@@ -44,10 +44,11 @@ from .policy.convention import Convention, Person
 from .rooms import Room
 from .settings import Settings
 from .sia.transport import build_sia
-from .status import page_info
+from .status import page_info, viewer_lines
 from .store import Store
 from .telegram.transport import TelegramGateway, TelegramOptions
 from .transport import Transport
+from .viewing import Watching, viewers_now
 from .web.live import add_routes as add_live_routes
 from .web.media import MEDIA, install_media
 
@@ -123,8 +124,14 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
                     store.get, service.public_url, on_guessing=guessing)
     tune_malloc()  # before any reader thread: see bot/media/memory.py
     cameras = build_media(settings.cameras.camera, conv.cameras_in_scope, media)
+    watching = Watching()  # the streams and mosaics open now, fed by the live page's routes
+
+    def status_lines(lang: str) -> list[str]:  # /statut: who watches what, then the cameras
+        viewers = viewers_now(watching, desk.open_incidents(), partial(_signed_in, store), clock())
+        return [*viewer_lines(lang, renderer, desk.camera_names, viewers), *cameras.status_lines(lang)]
+
     desk = Desk(conv, store, registre, fanout, access, scheduler, renderer, clock,
-                settings.camera_names(), status_lines=cameras.status_lines)
+                settings.camera_names(), status_lines=status_lines)
 
     metrics = build_metrics(desk, fanout, store, registre, lambda: {c: h["online"] for c, h in cameras.health().items()},
                             clock)
@@ -141,7 +148,7 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     # Started in this order, stopped in reverse: the scheduler, the outboxes, the restored desk,
     # the cameras, then each transport (so nothing arrives before the desk can answer it).
     app.cleanup_ctx.extend([_scheduler_ctx(scheduler), _rooms_ctx(fanout), _desk_ctx(desk)])
-    install_media(app, cameras, settings, conv, desk, access, registre, scheduler, clock)
+    install_media(app, cameras, settings, conv, desk, access, registre, scheduler, clock, watching)
     for transport in transports:
         transport.attach(app, desk)
     consoles = ConsoleServer(data_dir / SOCKET_NAME, desk, fanout, conv, service.language,
@@ -159,6 +166,12 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
 
     app.on_cleanup.append(close_files)
     return app
+
+
+def _signed_in(store: Store, incident: str) -> list[str]:
+    """The people holding a viewer session of ``incident`` (valid while the incident grants access:
+    the stored end is the one at sign-in, and /extend moves the incident's)."""
+    return [s.person for s in store.sessions_of(incident)]
 
 
 def add_health_routes(app: web.Application, settings: Settings) -> None:

@@ -131,7 +131,7 @@ async def test_demo_whole_incident(demo: Demo) -> None:
         await demo.read_until(r"prolongé jusqu'à")
         demo.type("/end")
         await demo.read_until(r"ACCÈS TERMINÉ")
-        await demo.read_until(r"Agents connectés : Brigadier Lucie Perrin")
+        await demo.read_until(r"• Brigadier Lucie Perrin \(agent habilité\) — 1 connexion à")
         async with s.get(f"{demo.base}/live/api/state", headers={"Cookie": f"vigie_session={cookie}"}) as r:
             assert r.status == 410
         async with s.get(link) as r:
