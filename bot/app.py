@@ -48,7 +48,7 @@ from .status import page_info, viewer_lines
 from .store import Store
 from .telegram.transport import TelegramGateway, TelegramOptions
 from .transport import Transport
-from .viewing import Watching, viewers_now
+from .viewing import Watching, close_unclosed, viewers_now
 from .web.live import add_routes as add_live_routes
 from .web.media import MEDIA, install_media
 
@@ -147,7 +147,7 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     add_health_routes(app, settings)
     # Started in this order, stopped in reverse: the scheduler, the outboxes, the restored desk,
     # the cameras, then each transport (so nothing arrives before the desk can answer it).
-    app.cleanup_ctx.extend([_scheduler_ctx(scheduler), _rooms_ctx(fanout), _desk_ctx(desk)])
+    app.cleanup_ctx.extend([_scheduler_ctx(scheduler), _rooms_ctx(fanout), _desk_ctx(desk, registre, clock)])
     install_media(app, cameras, settings, conv, desk, access, registre, scheduler, clock, watching)
     for transport in transports:
         transport.attach(app, desk)
@@ -245,8 +245,13 @@ def _rooms_ctx(fanout: Fanout) -> Callable[[web.Application], AsyncIterator[None
     return rooms_ctx
 
 
-def _desk_ctx(desk: Desk) -> Callable[[web.Application], AsyncIterator[None]]:
+def _desk_ctx(desk: Desk, registre: Registre,
+              clock: Callable[[], datetime]) -> Callable[[web.Application], AsyncIterator[None]]:
     async def desk_ctx(_: web.Application) -> AsyncIterator[None]:
+        # Streams a killed service never closed end at this start, before any report reads them.
+        closed = close_unclosed(registre, desk.store.open_incidents(), clock())
+        if closed:
+            logger.warning("%d camera stream(s) left open by the last run closed at this start", closed)
         await desk.start()
         yield
         await desk.stop()

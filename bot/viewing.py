@@ -11,7 +11,7 @@ still ends, at the end of access (``bot.policy.viewing``).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,27 +85,73 @@ def viewers_now(watching: Watching, incidents: Iterable[Incident], signed_in: Ca
     return {i.id: watching.now(i.id, signed_in(i.id), at) for i in incidents if i.grants_access(at)}
 
 
-def events(records: Iterable[Any]) -> list[Event]:
-    """The viewing events in an incident's registre records (``AuditRecord``-like objects).
+def _stream_key(details: Mapping[str, Any], person: str, camera: str) -> str:
+    # Records written before streams carried an id pair by person and camera, in order.
+    return str(details.get("stream") or f"{person}\x1f{camera}")
 
-    Records written before streams carried an id pair by person and camera, in order.
-    """
+
+def events(records: Iterable[Any]) -> list[Event]:
+    """The viewing events in an incident's registre records (``AuditRecord``-like objects)."""
     out: list[Event] = []
     for r in records:
         details: Mapping[str, Any] = r.details or {}
+        person = r.actor or str(details.get("person", "?"))
         if r.kind == Kind.LOGIN_OK:
-            out.append(SignIn(r.actor or str(details.get("person", "?")), r.at))
-            continue
+            out.append(SignIn(person, r.at))
+        elif r.kind in (Kind.STREAM_OPENED, Kind.STREAM_CLOSED):
+            camera = str(details.get("camera", "?"))
+            key = _stream_key(details, person, camera)
+            out.append(StreamOpened(key, person, camera, r.at) if r.kind == Kind.STREAM_OPENED
+                       else StreamClosed(key, r.at))
+    return out
+
+
+def unclosed(records: Iterable[Any]) -> list[Any]:
+    """The ``stream_opened`` records with no ``stream_closed`` after them."""
+    waiting: dict[str, list[Any]] = {}
+    for r in records:
         if r.kind not in (Kind.STREAM_OPENED, Kind.STREAM_CLOSED):
             continue
-        person = r.actor or str(details.get("person", "?"))
-        camera = str(details.get("camera", "?"))
-        key = str(details.get("stream") or f"{person}\x1f{camera}")
+        details = r.details or {}
+        key = _stream_key(details, r.actor or str(details.get("person", "?")), str(details.get("camera", "?")))
         if r.kind == Kind.STREAM_OPENED:
-            out.append(StreamOpened(key, person, camera, r.at))
-        else:
-            out.append(StreamClosed(key, r.at))
-    return out
+            waiting.setdefault(key, []).append(r)
+        elif waiting.get(key):
+            waiting[key].pop(0)
+    return sorted((r for pending in waiting.values() for r in pending), key=lambda r: r.seq)
+
+
+def close_unclosed(registre: Any, incidents: Iterable[Incident], at: datetime) -> int:
+    """At start: the streams a killed service left open end now, as far as the registre can tell
+    (no page is connected to a service that was not running). Returns how many were closed."""
+    n = 0
+    for inc in incidents:
+        for r in unclosed(registre.records(inc.id)):
+            duration = round(max(0.0, (at - r.at).total_seconds()), 1)
+            registre.append(Kind.STREAM_CLOSED, incident=inc.id, actor=r.actor, drill=inc.drill, at=at,
+                            details={**r.details, "duration_s": duration, "reason": "service_restart"})
+            n += 1
+    return n
+
+
+def export_timeline(records: Sequence[Any]) -> list[dict[str, Any]]:
+    """Every span of every viewer, uncut, for ``audit export``. The window is read from the records
+    themselves: from the activation to the end or expiry (else the last record), widened to every
+    viewing record; a stream never closed ends with it."""
+    seen = events(records)
+    if not seen:
+        return []
+    first, last = min(e.at for e in seen), max(e.at for e in seen)
+    start = min(next((r.at for r in records if r.kind == Kind.ACTIVATION), first), first)
+    end = max(next((r.at for r in records if r.kind in (Kind.END, Kind.EXPIRY)), records[-1].at), last)
+    return [{"person": v.person, "sign_ins": v.sign_ins,
+             "first_sign_in": v.first_sign_in.isoformat() if v.first_sign_in else None,
+             "last_sign_in": v.last_sign_in.isoformat() if v.last_sign_in else None,
+             "watched_s": round(v.watched.total_seconds(), 1),
+             "spans": [{"camera": s.camera, "start": s.start.isoformat(), "end": s.end.isoformat(),
+                        "duration_s": round(s.duration.total_seconds(), 1), "unclosed": s.unclosed}
+                       for s in v.spans]}
+            for v in timeline(events(records), start, end)]
 
 
 def incident_viewers(inc: Incident, records: Iterable[Any], now: datetime) -> tuple[Viewer, ...]:

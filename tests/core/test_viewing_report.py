@@ -4,12 +4,16 @@ de-duplicated, in French and English, rebuilt from the registre (also after a re
 from __future__ import annotations
 
 import dataclasses
+import io
+import json
 from datetime import timedelta
 from pathlib import Path
 
 from bot.audit import AuditRecord, Registre
+from bot.audit_cli import export_command
 from bot.kinds import Kind
 from bot.policy.convention import Convention
+from bot.viewing import close_unclosed
 from tests.harness import FAST_HASHER, Clock, Harness
 from tests.policy_fixtures import T0, convention
 
@@ -113,8 +117,8 @@ def stored_records(data_dir: Path) -> list[AuditRecord]:
 
 
 async def test_report_rebuilt_from_the_registre_after_a_restart(tmp_path: Path) -> None:
-    """The service was killed with a camera open: no closing was written. After the restart the
-    report still names the sign-ins of both runs, and the orphan stream ends with access."""
+    """The service was killed with a camera open: no closing was written. The start closes it, the
+    report names the sign-ins and cameras of both runs, and audit export has the same timeline."""
     clock = Clock()
     h = await Harness(tmp_path, conv=roster(), clock=clock).start()
     s = Scene(h, clock)
@@ -125,7 +129,12 @@ async def test_report_rebuilt_from_the_registre_after_a_restart(tmp_path: Path) 
     s.stream(Kind.STREAM_OPENED, inc, "agent", "hall", "a1")
     await h.stop()  # nothing in memory survives: the report must come from the registre
 
-    h = await Harness(tmp_path, conv=roster(), clock=clock, rooms=h.rooms).start()
+    s.at(8)
+    h = Harness(tmp_path, conv=roster(), clock=clock, rooms=h.rooms)
+    # what build_app's start does before the desk's: no page is connected to a service just started
+    assert close_unclosed(h.registre, h.store.open_incidents(), clock()) == 1
+    assert close_unclosed(h.registre, h.store.open_incidents(), clock()) == 0, "once"
+    await h.start()
     s.h = h
     try:
         s.at(12)
@@ -138,5 +147,13 @@ async def test_report_rebuilt_from_the_registre_after_a_restart(tmp_path: Path) 
     finally:
         await h.stop()
     assert ("• Brig. Perrin (agent habilité) — 2 connexions (19:02 → 19:12)\n"
-            "   Hall d'entrée 19:03–19:20 (17 min) · Fosse 19:12–19:14 (2 min)\n") in fr, fr
-    assert "Hall d'entrée 19:03–19:20 (17 min) · Fosse 19:12–19:14 (2 min)" in en
+            "   Hall d'entrée 19:03–19:08 (5 min) · Fosse 19:12–19:14 (2 min)\n") in fr, fr
+    assert "Hall d'entrée 19:03–19:08 (5 min) · Fosse 19:12–19:14 (2 min)" in en
+    closed = [r for r in stored_records(tmp_path) if r.kind == Kind.STREAM_CLOSED and r.details["stream"] == "a1"]
+    assert [(r.details["reason"], r.details["duration_s"]) for r in closed] == [("service_restart", 300.0)]
+
+    out = io.StringIO()  # audit export: the same timeline, every span, none cut
+    assert export_command(tmp_path / "registre.sqlite3", inc, False, "fr", out) == 0
+    viewing = json.loads(out.getvalue())["viewing"]
+    assert [(v["person"], v["sign_ins"], [(x["camera"], x["duration_s"]) for x in v["spans"]]) for v in viewing] == [
+        ("agent", 2, [("hall", 300.0), ("fosse", 120.0)])]
