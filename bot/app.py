@@ -190,9 +190,9 @@ def build_metrics(desk: Desk, fanout: Fanout, store: Store, registre: Registre,
         queued = {o.room.room_id: o.depth for o in fanout.outboxes}
         return {rid: RoomProbe(h.ok, h.delivered, h.failures, queued.get(rid, 0)) for rid, h in fanout.health().items()}
 
-    def viewers() -> int:
+    def viewers() -> int:  # a session lives as long as its incident grants access (/extend included)
         now = clock()
-        return sum(1 for i in desk.open_incidents() for s in store.sessions_of(i.id) if s.expires > now)
+        return sum(len(_signed_in(store, i.id)) for i in desk.open_incidents() if i.grants_access(now))
 
     metrics = Metrics(Probes(
         incidents=safe(lambda: [(i.state.value, i.drill) for i in desk.open_incidents()], []),

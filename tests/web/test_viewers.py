@@ -3,6 +3,9 @@ the mosaic, nothing), the stream records pair by id, and the closure report give
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import os
 from pathlib import Path
 
 import aiohttp
@@ -64,5 +67,32 @@ async def test_status_and_report_name_viewers_and_their_cameras(tmp_path: Path) 
         for name in ("Hall d'entrée", "Fosse", "Parvis nord"):
             assert agent_cameras.count(name) == 1, agent_cameras
         assert "aucune caméra ouverte" in report, "the CIC officer watched the mosaic only"
+    finally:
+        await app.stop()
+
+
+async def test_a_socket_dropped_without_a_close_still_gets_its_closing(tmp_path: Path) -> None:
+    """The phone's connection is cut (no WebSocket close frame): the stream is closed at the
+    disconnect, in the registre and in /statut."""
+    app = await LiveApp(tmp_path / "data", [Cam("hall", "Hall d'entrée")]).start()
+    try:
+        await app.online()
+        incident, link = await app.alert()
+        async with aiohttp.ClientSession() as s:
+            ck = await app.login(s, link, AGENT)
+        reader, writer = await asyncio.open_connection("127.0.0.1", app.port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write((f"GET /live/api/cam/hall/ws HTTP/1.1\r\nHost: 127.0.0.1:{app.port}\r\n"
+                      "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                      f"Sec-WebSocket-Key: {key}\r\nCookie: vigie_session={ck}\r\n\r\n").encode())
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+        await until(lambda: "— Hall d'entrée" in status(app), 5, message="the camera open in /statut")
+        writer.transport.abort()  # gone: no close frame, no FIN handshake
+        await until(lambda: app.records(incident, "stream_closed"), 5, message="the stream's closing recorded")
+        [closed] = app.records(incident, "stream_closed")
+        [opened] = app.records(incident, "stream_opened")
+        assert closed.details["stream"] == opened.details["stream"]
+        assert closed.details["reason"] == "client_closed" and closed.at >= opened.at
+        assert "— connecté, aucune image affichée" in status(app)
     finally:
         await app.stop()
