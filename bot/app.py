@@ -248,10 +248,15 @@ def _rooms_ctx(fanout: Fanout) -> Callable[[web.Application], AsyncIterator[None
 def _desk_ctx(desk: Desk, registre: Registre,
               clock: Callable[[], datetime]) -> Callable[[web.Application], AsyncIterator[None]]:
     async def desk_ctx(_: web.Application) -> AsyncIterator[None]:
-        # Streams a killed service never closed end at this start, before any report reads them.
-        closed = close_unclosed(registre, desk.store.open_incidents(), clock())
-        if closed:
-            logger.warning("%d camera stream(s) left open by the last run closed at this start", closed)
+        # Streams a killed service never closed end at this start, before any report reads them;
+        # if the registre refuses now, the report ends them with access instead: start all the same.
+        try:
+            closed = close_unclosed(registre, desk.store.open_incidents(), clock())
+        except (sqlite3.Error, OSError, ValueError) as exc:
+            logger.error("could not record the closing of streams left open by the last run: %s", exc)
+        else:
+            if closed:
+                logger.warning("%d camera stream(s) left open by the last run closed at this start", closed)
         await desk.start()
         yield
         await desk.stop()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.kinds import Kind
 from tests.web.support import AGENT, Cam, LiveApp, cookie, until
 
 CIC = "demo-cic"
@@ -96,3 +97,21 @@ async def test_a_socket_dropped_without_a_close_still_gets_its_closing(tmp_path:
         assert "— connecté, aucune image affichée" in status(app)
     finally:
         await app.stop()
+
+
+async def test_streams_left_open_by_a_killed_service_close_at_the_next_start(tmp_path: Path) -> None:
+    app = await LiveApp(tmp_path / "data", [Cam("hall", "Hall d'entrée")]).start()
+    try:
+        incident, _ = await app.alert()
+        # what a killed service leaves: an opening with no closing
+        app.registre.append(Kind.STREAM_OPENED, incident=incident, actor=AGENT,
+                            details={"camera": "hall", "person": AGENT, "mode": "video", "stream": "orphan"})
+    finally:
+        await app.stop()
+    again = await LiveApp(tmp_path / "data", [Cam("hall", "Hall d'entrée")]).start()
+    try:
+        [closed] = again.records(incident, "stream_closed")
+        assert (closed.details["stream"], closed.details["reason"]) == ("orphan", "service_restart")
+        assert f"Personne ne regarde {incident}." in status(again)
+    finally:
+        await again.stop()
