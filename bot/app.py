@@ -44,10 +44,11 @@ from .policy.convention import Convention, Person
 from .rooms import Room
 from .settings import Settings
 from .sia.transport import build_sia
-from .status import page_info
+from .status import page_info, viewer_lines
 from .store import Store
 from .telegram.transport import TelegramGateway, TelegramOptions
 from .transport import Transport
+from .viewing import Watching, close_unclosed, viewers_now
 from .web.live import add_routes as add_live_routes
 from .web.media import MEDIA, install_media
 
@@ -123,8 +124,14 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
                     store.get, service.public_url, on_guessing=guessing)
     tune_malloc()  # before any reader thread: see bot/media/memory.py
     cameras = build_media(settings.cameras.camera, conv.cameras_in_scope, media)
+    watching = Watching()  # the streams and mosaics open now, fed by the live page's routes
+
+    def status_lines(lang: str) -> list[str]:  # /statut: who watches what, then the cameras
+        viewers = viewers_now(watching, desk.open_incidents(), partial(_signed_in, store), clock())
+        return [*viewer_lines(lang, renderer, desk.camera_names, viewers), *cameras.status_lines(lang)]
+
     desk = Desk(conv, store, registre, fanout, access, scheduler, renderer, clock,
-                settings.camera_names(), status_lines=cameras.status_lines)
+                settings.camera_names(), status_lines=status_lines)
 
     metrics = build_metrics(desk, fanout, store, registre, lambda: {c: h["online"] for c, h in cameras.health().items()},
                             clock)
@@ -140,8 +147,8 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     add_health_routes(app, settings)
     # Started in this order, stopped in reverse: the scheduler, the outboxes, the restored desk,
     # the cameras, then each transport (so nothing arrives before the desk can answer it).
-    app.cleanup_ctx.extend([_scheduler_ctx(scheduler), _rooms_ctx(fanout), _desk_ctx(desk)])
-    install_media(app, cameras, settings, conv, desk, access, registre, scheduler, clock)
+    app.cleanup_ctx.extend([_scheduler_ctx(scheduler), _rooms_ctx(fanout), _desk_ctx(desk, registre, clock)])
+    install_media(app, cameras, settings, conv, desk, access, registre, scheduler, clock, watching)
     for transport in transports:
         transport.attach(app, desk)
     consoles = ConsoleServer(data_dir / SOCKET_NAME, desk, fanout, conv, service.language,
@@ -161,6 +168,12 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     return app
 
 
+def _signed_in(store: Store, incident: str) -> list[str]:
+    """The people holding a viewer session of ``incident`` (valid while the incident grants access:
+    the stored end is the one at sign-in, and /extend moves the incident's)."""
+    return [s.person for s in store.sessions_of(incident)]
+
+
 def add_health_routes(app: web.Application, settings: Settings) -> None:
     """Public ``/healthz`` (a word), and the details behind the health token or on loopback."""
     token = settings.secrets.health_token
@@ -177,9 +190,9 @@ def build_metrics(desk: Desk, fanout: Fanout, store: Store, registre: Registre,
         queued = {o.room.room_id: o.depth for o in fanout.outboxes}
         return {rid: RoomProbe(h.ok, h.delivered, h.failures, queued.get(rid, 0)) for rid, h in fanout.health().items()}
 
-    def viewers() -> int:
+    def viewers() -> int:  # a session lives as long as its incident grants access (/extend included)
         now = clock()
-        return sum(1 for i in desk.open_incidents() for s in store.sessions_of(i.id) if s.expires > now)
+        return sum(len(_signed_in(store, i.id)) for i in desk.open_incidents() if i.grants_access(now))
 
     metrics = Metrics(Probes(
         incidents=safe(lambda: [(i.state.value, i.drill) for i in desk.open_incidents()], []),
@@ -232,8 +245,18 @@ def _rooms_ctx(fanout: Fanout) -> Callable[[web.Application], AsyncIterator[None
     return rooms_ctx
 
 
-def _desk_ctx(desk: Desk) -> Callable[[web.Application], AsyncIterator[None]]:
+def _desk_ctx(desk: Desk, registre: Registre,
+              clock: Callable[[], datetime]) -> Callable[[web.Application], AsyncIterator[None]]:
     async def desk_ctx(_: web.Application) -> AsyncIterator[None]:
+        # Streams a killed service never closed end at this start, before any report reads them;
+        # if the registre refuses now, the report ends them with access instead: start all the same.
+        try:
+            closed = close_unclosed(registre, desk.store.open_incidents(), clock())
+        except (sqlite3.Error, OSError, ValueError) as exc:
+            logger.error("could not record the closing of streams left open by the last run: %s", exc)
+        else:
+            if closed:
+                logger.warning("%d camera stream(s) left open by the last run closed at this start", closed)
         await desk.start()
         yield
         await desk.stop()

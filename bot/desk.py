@@ -100,7 +100,7 @@ class Desk(PortLookups):
         # Lines other services add to /status (the cameras' line), given by the composition root.
         self._status_lines = status_lines
         self.closer = Closer(store, registre.records, self._audit, fanout, fanout.journal, renderer,
-                             config.closing_retry_max, str(getattr(registre, "path", "registre")))
+                             config.closing_retry_max, str(getattr(registre, "path", "registre")), camera_names)
         self.linkwatch = LinkWatch(fanout, store, registre.append, renderer, clock, links.issue_link, config.link_overdue)
 
     # ---------- lifecycle ----------

@@ -16,7 +16,9 @@ transcoding, so the masked area would reach the browser. Its "live" view is the 
 picture of its latest keyframe, as a JPEG every ``still_every`` seconds, over the same
 WebSocket (MIME ``image/jpeg``), with the same session checks and audit.
 
-Every stream is audited: ``stream_opened`` and ``stream_closed`` (camera, person, duration).
+Every stream is audited: ``stream_opened`` and ``stream_closed`` (camera, person, duration, and
+the stream's id that pairs the two, for the closure report's timeline), and ``Watching`` knows
+what each viewer has open now (streams, the mosaic's last picture) for ``/statut``.
 Cameras outside the convention's scope do not exist here: 404, like any unknown camera.
 """
 
@@ -45,6 +47,7 @@ from ..media.service import MediaService
 from ..policy.convention import Convention
 from ..policy.incident import Incident
 from ..settings import Settings
+from ..viewing import OpenStream, Watching, new_stream_id
 from .live import COOKIE, PAGE_LANG
 from .video import Quality, VideoChoice, VideoFeed, read_choices
 
@@ -65,6 +68,7 @@ class LiveStream:
     choice: VideoChoice = field(default_factory=lambda: VideoChoice(Quality.HD))
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     reason: str = ""
+    stream_id: str = field(default_factory=new_stream_id)  # pairs its two registre records
 
     def end(self, reason: str) -> None:
         if not self.ended.is_set():
@@ -74,7 +78,7 @@ class LiveStream:
 
 class MediaRoutes:
     def __init__(self, access: Access, media: MediaService, pictures: Pictures, audit: Recorder,
-                 public_url: str) -> None:
+                 public_url: str, watching: Watching | None = None) -> None:
         self._access = access
         self._media = media
         self._pictures = pictures
@@ -82,6 +86,7 @@ class MediaRoutes:
         self._origins = {urlsplit(public_url).netloc.lower()}
         self._streams: dict[str, set[LiveStream]] = {}
         self._handlers: set[asyncio.Task[Any]] = set()
+        self.watching = watching or Watching()  # who watches what now, for /statut
 
     # --- sessions ---
 
@@ -131,6 +136,7 @@ class MediaRoutes:
             return web.json_response({"message": t(PAGE_LANG, Msg.PAGE_MOSAIC_UNAVAILABLE)}, status=503)
         if self._access.viewer(request.cookies.get(COOKIE)) is None:  # ended while it was drawn
             return web.json_response({"active": False, "message": t(PAGE_LANG, Msg.PAGE_ENDED)}, status=410)
+        self.watching.mosaic_seen(incident.id, session.person.id, self._access.now())
         return web.Response(body=jpeg, content_type="image/jpeg", headers=_NO_STORE)
 
     async def camera(self, request: web.Request) -> web.StreamResponse:
@@ -167,9 +173,12 @@ class MediaRoutes:
                      session: ViewerSession, incident: Incident) -> None:
         self._streams.setdefault(stream.incident, set()).add(stream)
         opened = time.monotonic()
-        details = {"camera": stream.camera, "person": stream.person, "mode": stream.mode}
+        details = {"camera": stream.camera, "person": stream.person, "mode": stream.mode,
+                   "stream": stream.stream_id, "client": session.client}
+        at = self._access.now()
         self._audit.append(Kind.STREAM_OPENED, incident=incident.id, actor=stream.person, details=details,
-                           drill=incident.drill, at=self._access.now())
+                           drill=incident.drill, at=at)
+        self.watching.opened(OpenStream(stream.stream_id, incident.id, stream.person, stream.camera, at))
         logger.info("stream opened: %s watches %s (%s)", stream.person, stream.camera, stream.mode)
         media = self._media
         feed = (self._stills(ws, stream.camera, incident.drill, session.person.name) if stream.mode != "video"
@@ -198,6 +207,7 @@ class MediaRoutes:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self._forget(stream)
+            self.watching.closed(stream.stream_id)
             code = ACCESS_ENDED if reason in ("access_ended", "session_ended") else (
                 WSCloseCode.GOING_AWAY if reason == "shutdown" else (
                     WSCloseCode.INTERNAL_ERROR if reason == "error" else WSCloseCode.OK))
@@ -248,6 +258,7 @@ class MediaRoutes:
 
     def on_revoked(self, incident_id: str) -> None:
         """Access revocation listener: every stream of the incident ends now."""
+        self.watching.forget(incident_id)
         for stream in list(self._streams.get(incident_id, ())):
             stream.end("access_ended")
 
@@ -260,8 +271,8 @@ class MediaRoutes:
 
 
 def add_media_routes(app: web.Application, access: Access, media: MediaService, pictures: Pictures,
-                     audit: Recorder, public_url: str) -> MediaRoutes:
-    routes = MediaRoutes(access, media, pictures, audit, public_url)
+                     audit: Recorder, public_url: str, watching: Watching | None = None) -> MediaRoutes:
+    routes = MediaRoutes(access, media, pictures, audit, public_url, watching)
     app.router.add_get("/live/api/media", routes.layout)
     app.router.add_get("/live/api/mosaic.jpg", routes.mosaic)
     app.router.add_get("/live/api/cam/{camera}/ws", routes.camera)
@@ -275,13 +286,14 @@ MEDIA = web.AppKey("media", MediaService)
 
 def install_media(app: web.Application, media: MediaService, settings: Settings, conv: Convention, desk: TileDesk,
                   access: Access,
-                  audit: Recorder, scheduler: BaseScheduler, clock: Callable[[], datetime]) -> None:
+                  audit: Recorder, scheduler: BaseScheduler, clock: Callable[[], datetime],
+                  watching: Watching | None = None) -> None:
     """Add the cameras' routes and room tiles, and tie them to the app's lifecycle."""
     service = settings.vigie.service
     pictures = Pictures(media, clock, ZoneInfo(service.timezone), conv.venue)
     tiles = RoomTiles(desk, pictures, scheduler, clock, service.tile_interval_seconds,
                       at_activation=media.options.tile_at_activation)
-    add_media_routes(app, access, media, pictures, audit, service.public_url)
+    add_media_routes(app, access, media, pictures, audit, service.public_url, watching)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         media.start()
