@@ -1,4 +1,5 @@
-"""Command line: run [--console PERSON] | console | demo | check-config | audit verify|export|backup | hash-password | new-secrets | print-unit."""
+"""Command line: run [--console PERSON] | console | demo | check-config | audit verify|export|backup | enrol |
+passkeys list|revoke | hash-password | new-secrets | print-unit."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from . import passkeys_cli
 from .app import StorageError, build_app
 from .audit_cli import export_command, verify_command
 from .config_load import ConfigError, build_convention, load_settings, resolve_data_dir
@@ -160,11 +162,15 @@ def cmd_print_unit(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from .passkeys_cli import orphans
+
     try:
-        load_settings(Path(args.config), os.environ, date.today())
+        settings = load_settings(Path(args.config), os.environ, date.today())
     except ConfigError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         return 2
+    for line in orphans(settings):  # refused anyway: a warning, not a reason to keep the service down
+        print(line)
     print("OK")
     return 0
 
@@ -242,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--config", default="config", help="config directory, to find the data directory")
     b.add_argument("--data-dir", help="the data directory itself (instead of --config)")
     b.set_defaults(fn=cmd_backup)
+    passkeys_cli.add_commands(sub)
     u = sub.add_parser("print-unit", help="print the hardened systemd unit for this machine")
     u.add_argument("--user", default="vigie")
     u.add_argument("--config-dir", default="/etc/vigie")
