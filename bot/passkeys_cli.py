@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
+from .app import private_data_dir
 from .audit import Registre
 from .config_load import ConfigError, build_convention, load_settings, resolve_data_dir
 from .kinds import Kind
@@ -71,6 +72,8 @@ class _Ctx:
         self.actor = f"cli:{getpass.getuser()}"
 
     def open(self) -> tuple[PasskeyStore, Registre]:
+        """Both files, created (0700 directory, 0600 files) if the service never ran yet."""
+        private_data_dir(self.data_dir)
         return PasskeyStore(self.data_dir / "state.sqlite3"), Registre(self.data_dir / "registre.sqlite3")
 
 
@@ -120,11 +123,12 @@ def cmd_list(args: argparse.Namespace, out: TextIO | None = None) -> int:
     ctx = _run(args)
     if isinstance(ctx, int):
         return ctx
-    keys = PasskeyStore(ctx.data_dir / "state.sqlite3")
+    keys, registre = ctx.open()
     try:
         found = keys.all(args.person)
     finally:
         keys.close()
+        registre.close()
     if not found:
         print(t(ctx.lang, Msg.CLI_PASSKEYS_NONE), file=out)
     for k in found:
