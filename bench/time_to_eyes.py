@@ -12,10 +12,10 @@ enrolled once through ``vigie enrol`` and the enrolment page.
 Each run: a Standard Webhooks-signed alarm is POSTed; the clock stops at the first video frame
 the page presents. Steps (each on the clock that sees it best):
 
-1. alarm → link posted: the POST is sent → the bot's Matrix room reports the link sent
-   (``link_posted`` appended to the registre; same process, ``perf_counter``).
+1. alarm → link posted: the POST is sent → the homeserver accepted the bot's link message
+   (the event's ``origin_server_ts``; Synapse runs on this machine, same wall clock).
 2. link → decrypted on the client: that moment → the officer's nio client has synced and
-   decrypted the link notice (its event callback; long-poll sync).
+   decrypted the link notice (its event callback, wall clock; long-poll sync).
 3. page → signed in: Chromium opens the link (a fresh context: no session) and the passkey
    button is pressed as soon as the page is loaded → the view's navigation is committed.
 4. signed in → mosaic: the view's navigation start → first mosaic picture drawn (the page's
@@ -61,9 +61,8 @@ from vigie_bot import OFFICER, create_room, is_notice, new_officer, officer_read
 
 from bot.__main__ import main as vigie  # noqa: E402
 from bot.alarms.verify import sign  # noqa: E402
-from bot.app import DESK, REGISTRE, build_app  # noqa: E402
+from bot.app import DESK, build_app  # noqa: E402
 from bot.demo import ALARM_SOURCE, CONSOLE_PERSON  # noqa: E402
-from bot.kinds import Kind  # noqa: E402
 from bot.media.service import MediaOptions  # noqa: E402
 from bot.policy.convention import ConfirmRule  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -147,18 +146,17 @@ async def enrol(browser: Any, data_dir: Path, base: str, password: str) -> Any:
 
 
 async def one_run(officer: Any, room: str, app: web.Application, http: aiohttp.ClientSession, page: Any,
-                  base: str, secret: str, posted: dict[str, float], arrivals: dict[str, float]) -> list[float]:
+                  base: str, secret: str, arrivals: dict[str, float]) -> list[float]:
     context = page.context
     await context.clear_cookies()
     await page.goto("about:blank")
     mark = len(officer.events)
-    posted.clear()
-    t0 = time.perf_counter()
+    t0 = time.time()
     await post_alarm(http, base, secret)
     event = await officer.wait_for(is_notice(room, LINK), since=mark, timeout=30)
     link = LINK_URL.search(event.body)
     assert link, event.body
-    t_posted = posted["at"]
+    t_posted = event.server_timestamp / 1000
     t_decrypted = arrivals[event.event_id]
 
     t_open = time.perf_counter()
@@ -189,7 +187,7 @@ async def run(runs: int, warmup: int, workdir: Path) -> list[list[float]]:
         arrivals: dict[str, float] = {}
 
         async def arrived(_: Any, ev: Any) -> None:
-            arrivals[getattr(ev, "event_id", "")] = time.perf_counter()
+            arrivals[getattr(ev, "event_id", "")] = time.time()
 
         from nio import Event
 
@@ -202,9 +200,6 @@ async def run(runs: int, warmup: int, workdir: Path) -> list[list[float]]:
             settings = with_password(bench_settings(synapse, bot_user, room, officer_user.user_id, port, secret),
                                      OFFICER, password)
             app = build_app(settings, workdir / "data", media=MediaOptions(tile_at_activation=False))
-            posted: dict[str, float] = {}
-            app[REGISTRE].on_append.append(
-                lambda r: posted.setdefault("at", time.perf_counter()) if r.kind == Kind.LINK_POSTED else None)
             runner = web.AppRunner(app, shutdown_timeout=2.0, access_log=None)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -218,7 +213,7 @@ async def run(runs: int, warmup: int, workdir: Path) -> list[list[float]]:
                 _, page = await enrol(browser, workdir / "data", base, password)
                 samples = []
                 for i in range(warmup + runs):
-                    steps = await one_run(officer, room, app, http, page, base, secret, posted, arrivals)
+                    steps = await one_run(officer, room, app, http, page, base, secret, arrivals)
                     if i >= warmup:
                         samples.append(steps)
                     print(f"  run {i + 1 - warmup if i >= warmup else 'warm-up'}: "

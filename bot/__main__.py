@@ -94,11 +94,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import CONSOLE_PERSON, banner, build_demo
+    from .demo import CONSOLE_PERSON, banner, build_demo, localhost
 
     _logging(args.verbose, quiet=not args.verbose, log_format=args.log_format)
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="vigie-demo-"))
     demo = build_demo(args.port, args.cameras, date.today(), sia_port=args.sia_port, admin_port=args.admin_port)
+    if args.localhost:  # a passkey's relying party must be a domain name, not 127.0.0.1
+        demo = localhost(demo, args.port)
     console = ConsoleOptions(CONSOLE_PERSON, sys.stdin, sys.stdout, _stop_self)
     try:
         app = build_app(demo.settings, data_dir, console=console)
@@ -225,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--sia-port", type=int, default=None,
                    help="port of the demo panel's DC-09 receiver (default: a free port, shown in the banner; 0: none)")
     d.add_argument("--admin-port", type=int, default=None, help="serve /metrics and the detailed health here")
+    d.add_argument("--localhost", action="store_true",
+                   help="links on http://localhost:PORT instead of 127.0.0.1 (to try a passkey in a desktop browser)")
     _log_format(d)
     d.set_defaults(fn=cmd_demo)
     c = sub.add_parser("check-config", help="validate a config directory and its secrets")

@@ -199,6 +199,8 @@ class Msg(StrEnum):
     CLI_PASSKEY_REVOKED = "cli.passkey_revoked"
     CLI_PASSKEYS_REVOKED = "cli.passkeys_revoked"
     CLI_PASSKEY_ORPHANS = "cli.passkey_orphans"
+    DEMO_PASSKEY_RESTART = "cli.demo_passkey_restart"
+    DEMO_PASSKEY = "cli.demo_passkey"
     # the registre file itself (bot/audit.py)
     AUDIT_EXPORT_DRILL = "audit.export_drill"
     AUDIT_NOT_A_REGISTRE = "audit.not_a_registre"
