@@ -27,7 +27,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.LINK_UNTIL: "Access for habilitated officers until {until} ({remaining} min left)",
     Msg.CONFIRMED_BY: "Confirmed by {who}",
     Msg.EXTENDED_BY: "Extended by {who}",
-    Msg.LINK_URL: "Link (personal password required): ",
+    Msg.LINK_URL: "Link (personal: passkey or password): ",
     Msg.LIVE_ONLY: "Live only: nothing is recorded through this link.",
     Msg.CONFIRMER_ANY: "an authorised person (venue or police)",
     Msg.CONFIRMER_COUNTERPARTY: "the police",

@@ -27,7 +27,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.LINK_UNTIL: "Accès des agents habilités jusqu'à {until} (encore {remaining} min)",
     Msg.CONFIRMED_BY: "Confirmé par {who}",
     Msg.EXTENDED_BY: "Prolongé par {who}",
-    Msg.LINK_URL: "Lien (personnel, mot de passe requis) : ",
+    Msg.LINK_URL: "Lien (personnel : clé d'accès ou mot de passe) : ",
     Msg.LIVE_ONLY: "Direct uniquement : aucun enregistrement par ce lien.",
     Msg.CONFIRMER_ANY: "une personne habilitée (exploitant ou police)",
     Msg.CONFIRMER_COUNTERPARTY: "la police",

@@ -77,12 +77,26 @@
     if (!box || !window.PublicKeyCredential || !navigator.credentials) { return; }
     var button = document.getElementById("passkey-button"), error = document.getElementById("passkey-error");
     var action = box.getAttribute("data-action");
+    var FRESH_MS = 60000; // the server forgets a challenge after 2 min
+    var prefetched = null, fetchedAt = 0;
+    // Asked for as soon as the page is shown, so that the tap goes straight to the phone's sensor.
+    function prefetch() {
+      fetchedAt = performance.now();
+      prefetched = post(action + "/passkey/options", {});
+      prefetched.catch(function () { prefetched = null; });
+    }
+    function options() { // a challenge serves once
+      var p = prefetched && performance.now() - fetchedAt < FRESH_MS ? prefetched : post(action + "/passkey/options", {});
+      prefetched = null;
+      return p;
+    }
     box.hidden = false;
+    prefetch();
     button.addEventListener("click", function () {
       button.disabled = true;
       show(error, "");
-      post(action + "/passkey/options", {}).then(function (options) {
-        return navigator.credentials.get({publicKey: requestOptions(options)});
+      options().then(function (o) {
+        return navigator.credentials.get({publicKey: requestOptions(o)});
       }).then(function (cred) {
         return post(action + "/passkey", {credential: credentialJSON(cred)});
       }).then(function (data) {
