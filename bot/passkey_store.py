@@ -135,6 +135,12 @@ class PasskeyStore(StateFile):
                            [(now.isoformat(), why, i) for i in ids])
         return ids
 
+    def end_sessions(self, person: str) -> int:
+        """Delete the person's viewer sessions (a lost phone may hold one): the running service reads
+        sessions from this file on every request, so the page stops at its next poll."""
+        with self._tx() as db:
+            return int(db.execute("DELETE FROM sessions WHERE person=?", (person,)).rowcount)
+
     def orphans(self, roster: set[str]) -> dict[str, int]:
         """Active passkeys whose person is not in ``roster``: how many per person id."""
         out: dict[str, int] = {}

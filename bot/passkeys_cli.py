@@ -149,13 +149,15 @@ def cmd_revoke(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         now = datetime.now(UTC)
         ids = keys.revoke(args.person, now, "revoked", args.credential)
+        # A session the lost phone opened would outlive its passkey: the person signs in again.
+        ended = keys.end_sessions(args.person) if ids else 0
         if ids:
-            registre.append(Kind.PASSKEY_REVOKED, actor=ctx.actor,
-                            details={"person": args.person, "passkeys": [i[:16] for i in ids]}, at=now)
+            registre.append(Kind.PASSKEY_REVOKED, actor=ctx.actor, at=now,
+                            details={"person": args.person, "passkeys": [i[:16] for i in ids], "sessions_ended": ended})
     finally:
         keys.close()
         registre.close()
-    print(t(ctx.lang, Msg.CLI_PASSKEYS_REVOKED, n=len(ids), person=args.person), file=out)
+    print(t(ctx.lang, Msg.CLI_PASSKEYS_REVOKED, n=len(ids), person=args.person, sessions=ended), file=out)
     return 0
 
 

@@ -209,7 +209,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLI_PASSKEY_ACTIVE: 'active',
     Msg.CLI_PASSKEY_NEVER: 'never',
     Msg.CLI_PASSKEY_REVOKED: 'REVOKED {at} ({why})',
-    Msg.CLI_PASSKEYS_REVOKED: '{n} passkey(s) of {person} revoked: they open nothing any more, even during an incident.',
+    Msg.CLI_PASSKEYS_REVOKED: "{n} passkey(s) of {person} revoked: they open nothing any more, even during an incident; {sessions} open session(s) closed (the person signs in again with their password).",
     Msg.CLI_PASSKEY_ORPHANS: 'WARNING state.sqlite3: {n} passkey(s) of {person}, who is no longer on the roster; they are refused and will be disabled at start (or: vigie passkeys revoke {person})',
     Msg.DEMO_PASSKEY_RESTART: 'Passkey: browsers require a domain name; restart the demo with --localhost\n(address http://localhost:PORT) to try one-touch sign-in in a desktop browser.',
     Msg.DEMO_PASSKEY: "Passkey, in a desktop browser (fingerprint, Windows Hello, USB key or phone):\n  1. other terminal: {command}\n  2. open the printed link, type {person}'s password and follow the browser;\n  3. after /alert, open the link and choose “Sign in with a passkey”.\n  Revocation: python -m bot passkeys revoke {person} --data-dir … (nobody is enrolled by default).",

@@ -209,7 +209,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLI_PASSKEY_ACTIVE: 'active',
     Msg.CLI_PASSKEY_NEVER: 'jamais',
     Msg.CLI_PASSKEY_REVOKED: 'RÉVOQUÉE le {at} ({why})',
-    Msg.CLI_PASSKEYS_REVOKED: "{n} clé(s) d'accès de {person} révoquée(s) : elles n'ouvrent plus rien, même en cours d'incident.",
+    Msg.CLI_PASSKEYS_REVOKED: "{n} clé(s) d'accès de {person} révoquée(s) : elles n'ouvrent plus rien, même en cours d'incident ; {sessions} session(s) ouverte(s) fermée(s) (la personne se reconnecte avec son mot de passe).",
     Msg.CLI_PASSKEY_ORPHANS: "ATTENTION state.sqlite3 : {n} clé(s) d'accès de {person}, qui n'est plus sur la liste des personnes ; elles sont refusées et seront désactivées au démarrage (ou : vigie passkeys revoke {person})",
     Msg.DEMO_PASSKEY_RESTART: "Clé d'accès (passkey) : les navigateurs l'exigent sur un nom de domaine ; relancez la démo avec --localhost\n(adresse http://localhost:PORT) pour essayer la connexion d'une seule touche dans un navigateur de bureau.",
     Msg.DEMO_PASSKEY: "Clé d'accès (passkey), dans un navigateur de bureau (empreinte, Windows Hello, clé USB ou téléphone) :\n  1. autre terminal : {command}\n  2. ouvrez le lien imprimé, tapez le mot de passe de {person} et suivez le navigateur ;\n  3. après /alert, ouvrez le lien et choisissez « Se connecter avec une clé d'accès ».\n  Révocation : python -m bot passkeys revoke {person} --data-dir … (personne n'est enrôlé d'office).",

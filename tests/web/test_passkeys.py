@@ -20,7 +20,7 @@ import aiohttp
 from playwright.async_api import Error as PlaywrightError
 
 from bot.__main__ import main
-from bot.app import ACCESS, PASSKEYS
+from bot.app import ACCESS, PASSKEYS, STORE
 from bot.passkeys import issue_enrolment
 from tests.web.conftest import wait_js
 from tests.web.support import AGENT, Cam, LiveApp
@@ -137,8 +137,10 @@ async def test_enrol_sign_in_fallback_revoke_other_site(tmp_path: Path, browser:
         await cdp.send("WebAuthn.addCredential", {"authenticatorId": auth_id, "credential": creds[0]})
 
         # the phone is lost: revoked from the command line, refused at once
-        assert "1 clé(s) d'accès de demo-agent révoquée(s)" in cli("passkeys", "revoke", AGENT, "--data-dir",
-                                                                  str(app.data_dir))
+        assert len(app.app[STORE].sessions_of(incident)) == 2  # the passkey's and the password's
+        said = cli("passkeys", "revoke", AGENT, "--data-dir", str(app.data_dir))
+        assert "1 clé(s) d'accès de demo-agent révoquée(s)" in said and "2 session(s) ouverte(s) fermée(s)" in said
+        assert app.app[STORE].sessions_of(incident) == []  # a session the lost phone held ends with its passkey
         assert "RÉVOQUÉE" in cli("passkeys", "list", "--data-dir", str(app.data_dir))
         await context.clear_cookies()
         assert (await passkey_sign_in(page, link)).startswith("Clé d'accès refusée")
@@ -171,5 +173,30 @@ async def test_removed_person_refused_and_links_expire(tmp_path: Path, browser: 
         failed = [r.details for r in app.registre.records() if r.kind == "login_failed"]
         assert failed[-1]["reason"] == "person_removed" and failed[-1]["person"] == CIC
         await context.close()
+    finally:
+        await app.stop()
+
+
+async def test_forged_passkeys_are_counted_not_recorded_and_lock_the_client(tmp_path: Path) -> None:
+    app = await LiveApp(tmp_path / "data", CAMS, host="localhost").start()
+    try:
+        incident, link = await app.alert()
+        before = len(app.registre.records())
+        statuses = []
+        async with aiohttp.ClientSession() as http:
+            for i in range(8):
+                async with http.post(f"{link}/passkey/options", json={}) as r:
+                    assert r.status == 200 and (await r.json())["userVerification"] == "required"
+                forged = {"id": f"forged-{i}", "rawId": f"forged-{i}", "type": "public-key", "response": {
+                    "clientDataJSON": "e30", "authenticatorData": "AA", "signature": "AA"}}
+                async with http.post(f"{link}/passkey", json={"credential": forged}) as r:
+                    statuses.append(r.status)
+            async with http.post(f"{link}/passkey", data="not json") as r:
+                assert r.status == 400
+        assert statuses == [401] * 4 + [429] * 4  # the 5th failure locks this client out of unknown passkeys
+        app.app[ACCESS].tally.flush(everything=True)
+        added = app.registre.records()[before:]
+        assert [r.kind for r in added] == ["refusals"]
+        assert added[0].details["count"] == 8 and added[0].incident == incident
     finally:
         await app.stop()
