@@ -40,6 +40,8 @@ from .notices import announce
 from .ops.admin import admin_app, admin_ctx
 from .ops.metrics import Metrics, Probes, RoomProbe, safe
 from .outbox_store import Journal
+from .passkey_store import PasskeyStore
+from .passkeys import Passkeys
 from .policy.convention import Convention, Person
 from .rooms import Room
 from .settings import Settings
@@ -51,6 +53,7 @@ from .transport import Transport
 from .viewing import Watching, close_unclosed, viewers_now
 from .web.live import add_routes as add_live_routes
 from .web.media import MEDIA, install_media
+from .web.passkeys import add_passkey_routes
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,7 @@ STORE = web.AppKey("store", Store)
 CONVENTION = web.AppKey("convention", Convention)
 HEALTH_TOKEN = web.AppKey("health_token", str)
 METRICS = web.AppKey("metrics", Metrics)
+PASSKEYS = web.AppKey("passkeys", Passkeys)
 
 
 def utcnow() -> datetime:
@@ -86,14 +90,14 @@ class StorageError(Exception):
     """The data directory cannot be used: one line naming the file and the cause."""
 
 
-def open_storage(data_dir: Path) -> tuple[Registre, Store, Journal]:
+def open_storage(data_dir: Path) -> tuple[Registre, Store, Journal, PasskeyStore]:
     path = data_dir
     try:
         private_data_dir(data_dir)
         path = data_dir / "registre.sqlite3"
         registre = Registre(path)
         path = data_dir / "state.sqlite3"
-        return registre, Store(path), Journal(path)
+        return registre, Store(path), Journal(path), PasskeyStore(path)
     except (sqlite3.Error, OSError) as exc:
         cause = getattr(exc, "strerror", None) or str(exc)
         path = getattr(exc, "filename", None) or path  # the file the OS refused, when it says
@@ -108,7 +112,7 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     conv = build_convention(settings)
     # Parser errors (a 400 for an over-long line) never reach the app's signals: no version there either.
     web_response.SERVER_SOFTWARE = "Vigie"
-    registre, store, journal = open_storage(data_dir)
+    registre, store, journal, keys = open_storage(data_dir)
     scheduler = AsyncIOScheduler(timezone=UTC)
     transports = build_transports(settings, conv, data_dir, clock, scheduler, console, telegram)
     rooms = [*extra_rooms, *(room for t in transports for room in t.chat_rooms)]
@@ -138,7 +142,10 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     app = web.Application(client_max_size=256 * 1024, middlewares=[metrics.webhook_middleware])
     app[DESK], app[ACCESS], app[REGISTRE], app[STORE], app[CONVENTION] = desk, access, registre, store, conv
     app[METRICS] = metrics
-    add_live_routes(app, access, partial(page_info, conv, desk.camera_names))
+    page = add_live_routes(app, access, partial(page_info, conv, desk.camera_names))
+    app[PASSKEYS] = passkeys = Passkeys(access, keys, registre, clock, service.public_url)
+    passkeys.disable_absent()  # people removed from the roster since the last start
+    add_passkey_routes(app, page, passkeys)
     add_alarm_routes(app, desk, settings.secrets.alarm_secrets, lambda s: conv.alarm_source(s) is not None,
                      registre.append, store, time.time, tally=access.tally)
     # Unauthenticated refusals become one registre record per client and minute.
@@ -162,6 +169,7 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
         access.tally.flush(everything=True)
         store.close()
         journal.close()
+        keys.close()
         registre.close()
 
     app.on_cleanup.append(close_files)

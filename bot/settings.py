@@ -75,6 +75,9 @@ class ServiceCfg(Strict):
     def _url(cls, v: str) -> str:
         if not re.match(r"^https?://[^\s/]+", v):
             raise ValueError("must be an absolute http(s) URL such as https://vigie.example.fr")
+        if v.startswith("http://") and (urlsplit(v).hostname or "") not in LOOPBACK_HOSTS:
+            # Session cookies are Secure and passkeys need a secure origin: plain http only on this machine.
+            raise ValueError("must use https (officers' sessions and passkeys); http only for localhost or 127.0.0.1")
         return v.rstrip("/")
 
 
