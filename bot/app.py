@@ -28,7 +28,7 @@ from .audit import Registre
 from .config_load import build_convention
 from .console import ConsoleOptions, ConsoleTransport
 from .console_socket import SOCKET_NAME, ConsoleServer, console_socket_ctx
-from .desk import Desk, record_room_failure
+from .desk import Desk
 from .fanout import Fanout
 from .kinds import Kind
 from .linkwatch import record_link_posted
@@ -41,6 +41,7 @@ from .ops.admin import admin_app, admin_ctx
 from .ops.metrics import Metrics, Probes, RoomProbe, safe
 from .outbox_store import Journal
 from .policy.convention import Convention, Person
+from .room_failures import record_room_failure
 from .rooms import Room
 from .settings import Settings
 from .sia.transport import build_sia
@@ -50,6 +51,7 @@ from .telegram.transport import TelegramGateway, TelegramOptions
 from .transport import Transport
 from .web.live import add_routes as add_live_routes
 from .web.media import MEDIA, install_media
+from .web.venue import add_venue_routes, load_plan
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +134,7 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     app[DESK], app[ACCESS], app[REGISTRE], app[STORE], app[CONVENTION] = desk, access, registre, store, conv
     app[METRICS] = metrics
     add_live_routes(app, access, partial(page_info, conv, desk.camera_names))
+    add_venue_routes(app, access, load_plan(settings), desk.refocus)
     add_alarm_routes(app, desk, settings.secrets.alarm_secrets, lambda s: conv.alarm_source(s) is not None,
                      registre.append, store, time.time, tally=access.tally)
     # Unauthenticated refusals become one registre record per client and minute.

@@ -54,6 +54,7 @@ class Kind(StrEnum):
     CONSOLE_ATTACHED = "console_attached"  # a console attached to the running service (a room)
     CONSOLE_DETACHED = "console_detached"
     CONSOLE_REFUSED = "console_refused"  # a console refused: other user, unknown person, wrong password
+    FOCUS = "focus"  # the zone the officers look at first was changed (page or /zone)
 
 
 class Recorder(Protocol):

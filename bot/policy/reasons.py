@@ -44,6 +44,8 @@ class Why(StrEnum):
     CAMERA_CONTROL_REFUSED = "camera_control_refused"
     NOT_UNLOCK_ROLE = "not_unlock_role"
     UNLOCK_WHO = "unlock_who"
+    NOT_FOCUS_ROLE = "not_focus_role"
+    FOCUS_WHERE = "focus_where"
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ STATIC_TYPES: Mapping[str, str] = {
     "player.js": "application/javascript",
     "app.css": "text/css",
 }
-TEMPLATES = ("page", "login", "view", "camera", "message")
+TEMPLATES = ("page", "login", "view", "camera", "message", "focus", "focus-form")
 
 PageInfo = Callable[[Incident], Mapping[str, Any]]
 
@@ -117,7 +117,10 @@ def _countdown(seconds: int) -> str:
 
 async def _secure_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
     if request.path == "/live" or request.path.startswith("/live/"):
+        own = response.headers.get("Content-Security-Policy")  # stricter, set by its handler (the plan)
         response.headers.update(SECURITY_HEADERS)
+        if own:
+            response.headers["Content-Security-Policy"] = own
     else:
         response.headers.setdefault("Cache-Control", "no-store")
     response.headers.update(BASE_HEADERS)
@@ -252,7 +255,8 @@ class LivePage:
         remaining = _remaining(session, self._access.now())
         cameras = (
             "".join(
-                render(self._tpl["camera"], id=str(c.get("id", "")), name=str(c.get("name", "")))
+                render(self._tpl["camera"], id=str(c.get("id", "")), name=str(c.get("name", "")),
+                       cls=" in-zone" if c.get("in_zone") else "")
                 for c in info["cameras"]
             )
             or f'<p class="empty">{html.escape(t(PAGE_LANG, Msg.PAGE_NO_CAMERA))}</p>'
@@ -265,6 +269,7 @@ class LivePage:
             remaining=_countdown(remaining),
             cameras=Raw(cameras),
             viewer=session.person.name,
+            focus=Raw(self._focus(info, session)),
         )
         data = Raw(
             render(
@@ -320,6 +325,15 @@ class LivePage:
         info.setdefault("venue", conv.venue)
         info["cameras"] = list(info.get("cameras") or [])
         return info
+
+    def _focus(self, info: Mapping[str, Any], session: ViewerSession) -> str:
+        """The zone the page opens on and, for the police, the form that changes it."""
+        conv = self._access.convention
+        form = ""
+        if conv.zones.zones and conv.may_refocus(session.person):
+            options = "".join(render(Template('<option value="$v">$v</option>'), v=z.name) for z in conv.zones.zones)
+            form = render(self._tpl["focus-form"], options=Raw(options))
+        return render(self._tpl["focus"], label=str(info.get("focus") or ""), form=Raw(form))
 
     def _drill_banner(self, incident: Incident) -> Raw:
         if not incident.drill:

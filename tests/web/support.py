@@ -89,9 +89,12 @@ class LiveApp:
     options: MediaOptions = TEST_MEDIA
     tile_interval: int = 30
     port: int = field(default_factory=free_port)
+    venue: Callable[[Settings], Settings] | None = None  # zones, plan positions
 
     def __post_init__(self) -> None:
         self.settings, self.passwords = settings_for(self.port, self.cams, self.tile_interval)
+        if self.venue is not None:
+            self.settings = self.venue(self.settings)
         self.room = RecordingRoom(ROOM)
         self.app = build_app(self.settings, self.data_dir, extra_rooms=(self.room,), media=self.options)
         self.runner = web.AppRunner(self.app, shutdown_timeout=2.0, access_log=None)
