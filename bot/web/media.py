@@ -135,7 +135,10 @@ class MediaRoutes:
             return web.json_response({"message": t(PAGE_LANG, Msg.PAGE_MOSAIC_UNAVAILABLE)}, status=503)
         if self._access.viewer(request.cookies.get(COOKIE)) is None:  # ended while it was drawn
             return web.json_response({"active": False, "message": t(PAGE_LANG, Msg.PAGE_ENDED)}, status=410)
-        return web.Response(body=jpeg, content_type="image/jpeg", headers=_NO_STORE)
+        # the zone drawn first: a page whose cell map is older asks for the new layout at once
+        layout = self._pictures.layout(first)
+        zone = ",".join(layout.cameras[: layout.zone])
+        return web.Response(body=jpeg, content_type="image/jpeg", headers={**_NO_STORE, "X-Vigie-Zone": zone})
 
     async def camera(self, request: web.Request) -> web.StreamResponse:
         found = self._viewer(request)

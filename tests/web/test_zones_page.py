@@ -13,7 +13,7 @@ import aiohttp
 from bot.demo_venue import plan
 from bot.settings import PlanSpot, Settings, ZoneCfg
 from tests.web.conftest import wait_js
-from tests.web.support import AGENT, Cam, LiveApp, cookie
+from tests.web.support import AGENT, ROOM, Cam, LiveApp, cookie
 
 SHOTS = Path(os.environ.get("VIGIE_SHOTS", "/tmp/shots"))  # noqa: S108 - outside the repository on purpose
 CAMS = [Cam("parvis-nord", "Parvis nord"), Cam("fosse", "Fosse"),
@@ -128,6 +128,12 @@ async def test_zone_first_plan_legible_names_and_focus_from_the_page(tmp_path: P
         assert order[:2] == ["sorties-est", "sorties-ouest"]
         focus = app.records(incident, "focus")
         assert [(r.actor, r.details["zone"], r.details["room"]) for r in focus] == [(AGENT, "coursives", "page")]
+
+        # the CIC moves it back with /zone in its room: the open page follows without a reload
+        await app.desk.refocus(app.desk.conv.person("demo-cic"), ROOM, "hall d'entree")
+        await wait_js(page, "document.querySelector('#mosaic-hits .hit').dataset.camera === 'hall'", 15)
+        await wait_js(page, "document.querySelector('#grid .cam').dataset.camera === 'hall'", 15)
+        assert await page.text_content("#focus-label") == "Hall A"
 
         await app.end(incident)
         await wait_js(page, "!document.getElementById('ended').hidden", 5)

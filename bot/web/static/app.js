@@ -190,6 +190,10 @@
         });
     }
 
+    function zoneKey() {
+      return media.cameras.filter(function (c) { return c.in_zone; }).map(function (c) { return c.id; }).join(",");
+    }
+
     function scheduleMosaic() {
       clearTimeout(mosaicTimer);
       if (!finished && media) { mosaicTimer = setTimeout(refreshMosaic, media.mosaic.refresh_ms || 1500); }
@@ -205,6 +209,8 @@
       fetch(media.mosaic.url, { credentials: "same-origin", cache: "no-store" })
         .then(function (r) {
           if (r.status === 410 || r.status === 401 || r.status === 403) { poll(); return null; }
+          // the focus zone changed: this picture's cells are in a new order, fetch the new cell map now
+          if (r.ok && media && (r.headers.get("X-Vigie-Zone") || "") !== zoneKey()) { clearTimeout(mediaTimer); loadMedia(); }
           return r.ok ? r.blob() : null;
         })
         .then(function (blob) {
