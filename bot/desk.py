@@ -30,10 +30,11 @@ from .messages import Renderer, Reply
 from .notices import announce
 from .outbox import Edit, Post, Tile
 from .policy import incident as sm
+from .policy import reasons as rs
 from .policy.convention import Convention, Person
 from .policy.decide import Decision, Outcome, Trigger, evaluate
 from .policy.incident import Incident, Source, State
-from .policy.reasons import UNKNOWN_PERSON, WRONG_ROOM, Reason, Refused, Why
+from .policy.reasons import UNKNOWN_PERSON, WRONG_ROOM, Reason, Refused
 from .policy.zones import NO_FOCUS, Focus
 from .status import status_text
 from .store import Store
@@ -53,12 +54,6 @@ class Audit(Recorder, Protocol):
     def records(self, incident: str | None = None, *, drill: bool | None = None) -> list[Any]: ...
 
 
-NOT_DRILL_ROLE = Reason(Why.NOT_DRILL_ROLE)
-NO_SUCH_INCIDENT = Reason(Why.NO_SUCH_INCIDENT)
-RECORDING = Reason(Why.RECORDING_REFUSED)
-NOT_UNLOCK_ROLE = Reason(Why.NOT_UNLOCK_ROLE)
-UNLOCK_WHO = Reason(Why.UNLOCK_WHO)
-CAMERA_CONTROL = Reason(Why.CAMERA_CONTROL_REFUSED)
 PAGE = "page"  # the room name of what a signed-in viewer does on the page
 
 
@@ -157,7 +152,7 @@ class Desk(PortLookups):
             now = self.clock()
             actor = self._check_actor(person, room, "alert", drill)
             if drill and actor.role not in self.conv.drill_roles:
-                self._refuse(NOT_DRILL_ROLE, actor.id, room, drill, command="drill")
+                self._refuse(rs.NOT_DRILL_ROLE, actor.id, room, drill, command="drill")
             if drill and not category:
                 category = self.config.drill_category
             trig = Trigger(Source.PERSON, actor.id, now, category=category, room=room, details=details, drill=drill)
@@ -213,22 +208,22 @@ class Desk(PortLookups):
             actor = self._check_actor(person, room, "record", False)
             self.registre.append(Kind.RECORDING_REQUEST, actor=actor.id,
                                  details={"room": room, "requisition": requisition[:100] or None})
-            raise Refused(RECORDING)
+            raise Refused(rs.RECORDING)
 
     async def camera_control(self, person: Person | None, room: str, what: str) -> Reply:
         async with self._lock:
             actor = self._check_actor(person, room, "camera", False)
-            self._refuse(CAMERA_CONTROL, actor.id, room, False, command="camera", request=what[:100])
+            self._refuse(rs.CAMERA_CONTROL, actor.id, room, False, command="camera", request=what[:100])
 
     async def unlock(self, person: Person | None, room: str, who: str) -> Reply:
         """``/debloquer``: those who may end access may also lift an officer's sign-in locks."""
         async with self._lock:
             actor = self._check_actor(person, room, "unlock", False)
             if actor.role not in self.conv.end_roles:
-                self._refuse(NOT_UNLOCK_ROLE, actor.id, room, False, command="unlock")
+                self._refuse(rs.NOT_UNLOCK_ROLE, actor.id, room, False, command="unlock")
             target = self.conv.identify(who)
             if target is None:
-                self._refuse(UNLOCK_WHO, actor.id, room, False, command="unlock", requested=who[:40])
+                self._refuse(rs.UNLOCK_WHO, actor.id, room, False, command="unlock", requested=who[:40])
             n = self.links.unlock(target, actor.id)
             return Reply.of(phrase(Msg.UNLOCKED_REPLY, name=target.name, locks=n))
 
@@ -241,10 +236,11 @@ class Desk(PortLookups):
                 done = sm.refocus(self.conv, inc, actor, self.conv.zones.focus(where))
             except Refused as r:
                 self._refuse(r.reason, actor.id, room, inc.drill, incident=inc.id, command="zone")
-            self.store.save(done)
-            self._audit(Kind.FOCUS, done, actor.id, {"zone": done.focus.zone, "text": done.focus.text or None,
-                                                     "room": room, "before": inc.focus.zone or inc.focus.text or None})
-            self.fanout.put(Post(done.id, f"focus:{self.clock().timestamp()}", self.render.focus_notice(done, actor.id)))
+            if done.focus != inc.focus:  # the same zone again (a double tap): nothing to record or announce
+                self.store.save(done)
+                self._audit(Kind.FOCUS, done, actor.id, {"zone": done.focus.zone, "text": done.focus.text or None,
+                                                         "room": room, "before": inc.focus.zone or inc.focus.text or None})
+                self.fanout.put(Post(done.id, f"focus:{self.clock().timestamp()}", self.render.focus_notice(done, actor.id)))
             return Reply.of(lambda lang: t(lang, Msg.FOCUS_REPLY, incident=done.id, zone=self.render.zone(done, lang)))
 
     def refuse_stranger(self, actor: str, room: str, reason: str, **details: Any) -> None:
@@ -345,7 +341,7 @@ class Desk(PortLookups):
         if incident_id:
             found = next((i for i in open_ if i.id.upper() == incident_id.upper()), None)
             if found is None:
-                self._refuse(NO_SUCH_INCIDENT, actor, room, False, requested=incident_id[:40])
+                self._refuse(rs.NO_SUCH_INCIDENT, actor, room, False, requested=incident_id[:40])
             return found
         # Without a number, a real incident always comes first: a drill never shadows it.
         open_.sort(key=lambda i: (i.drill, i.opened_at))

@@ -79,6 +79,7 @@ def test_zone_command_police_only_recorded_announced_and_kept_across_restart(tmp
             reply = await run(h, "/zone LES GRADINS", "cic", lang="en")
             assert reply.startswith(f"[{inc.id}] Focus zone: Salle")
             assert h.store.get(inc.id).focus == Focus("salle")  # type: ignore[union-attr]
+            assert "Salle" in await run(h, "/zone salle", "agent")  # the same zone again: answered, not repeated
             records = [r for r in h.registre.records(inc.id) if r.kind == Kind.FOCUS]
             assert [(r.actor, r.details["zone"], r.details["before"]) for r in records] == [("cic", "salle", "hall-a")]
             refusals = [r.details["reason"] for r in h.registre.records() if r.kind == Kind.REFUSAL]
