@@ -350,6 +350,7 @@ class LivePage:
             category=info["category_label"],
             venue=info["venue"],
             action=f"/live/{token}",
+            zone=str(info.get("focus") or ""),
             error=Raw(render(Template('<p class="error" role="alert">$e</p>'), e=error) if error else ""),
             typed=typed,
         )

@@ -59,6 +59,7 @@ async def test_zone_first_plan_legible_names_and_focus_from_the_page(tmp_path: P
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         await page.goto(link)
+        assert await page.text_content(".login-zone") == "Hall A"  # where, before even signing in
         await shot(page, "1-sign-in.png")
         await page.fill("#person", AGENT)
         await page.fill("#password", app.passwords[AGENT])
