@@ -84,6 +84,8 @@ class ZoneMap:
     def focus(self, text: str) -> Focus:
         """What a free text says: the zone it names, and the text itself when it names none."""
         clean = " ".join(text.split())[:MAX_TEXT]
+        if not normalise(clean):
+            return NO_FOCUS  # no word at all ("—" from a panel that sent no zone): nothing to keep
         zone = self.find(clean)
         return Focus(zone.id, "") if zone is not None else Focus(None, clean)
 

@@ -163,27 +163,27 @@ def cross_site_guard(public_url: str) -> Middleware:
     return guard
 
 
-class _BadForm(Exception):  # noqa: N818 - an HTTP outcome, named after it
+class BadForm(Exception):  # noqa: N818 - an HTTP outcome, named after it
     def __init__(self, status: int) -> None:
         super().__init__(status)
         self.status = status
 
 
-async def _read_form(request: web.Request) -> dict[str, str]:
+async def read_form(request: web.Request) -> dict[str, str]:
     """The urlencoded body, at most MAX_FORM_BYTES, first value of each field."""
     if request.content_type != "application/x-www-form-urlencoded":
-        raise _BadForm(415)
+        raise BadForm(415)
     if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
-        raise _BadForm(413)
+        raise BadForm(413)
     body = b""
     async for chunk in request.content.iter_chunked(1024):
         body += chunk
         if len(body) > MAX_FORM_BYTES:
-            raise _BadForm(413)
+            raise BadForm(413)
     try:
         fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=10)
     except ValueError:  # not UTF-8, or too many fields
-        raise _BadForm(400) from None
+        raise BadForm(400) from None
     return {k: v[0] for k, v in fields.items()}
 
 
@@ -221,8 +221,8 @@ class LivePage:
         except (LinkForbidden, LinkGone) as exc:
             return self._link_refused(exc)
         try:
-            form = await _read_form(request)
-        except _BadForm as exc:
+            form = await read_form(request)
+        except BadForm as exc:
             return self._login_page(incident, token, exc.status, error=_BAD_FORM)
         person_id = form.get("person", "")[:MAX_IDENTITY]
         try:

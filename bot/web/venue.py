@@ -28,7 +28,7 @@ from ..policy.convention import Person
 from ..policy.incident import Incident
 from ..policy.reasons import Refused
 from ..settings import PLAN_TYPES, PlanSpot, Settings
-from .live import COOKIE, PAGE_LANG, _BadForm, _read_form
+from .live import COOKIE, PAGE_LANG, BadForm, read_form
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +120,8 @@ class VenueRoutes:
             return self._gone()
         session, incident = found
         try:
-            form = await _read_form(request)
-        except _BadForm as exc:
+            form = await read_form(request)
+        except BadForm as exc:
             return web.Response(status=exc.status, text=t(PAGE_LANG, Msg.PAGE_BAD_FORM))
         if self._refocus is None:
             raise web.HTTPNotFound
