@@ -28,7 +28,7 @@ from .audit import Registre
 from .config_load import build_convention
 from .console import ConsoleOptions, ConsoleTransport
 from .console_socket import SOCKET_NAME, ConsoleServer, console_socket_ctx
-from .desk import Desk, record_room_failure
+from .desk import Desk
 from .fanout import Fanout
 from .kinds import Kind
 from .linkwatch import record_link_posted
@@ -43,6 +43,7 @@ from .outbox_store import Journal
 from .passkey_store import PasskeyStore
 from .passkeys import Passkeys
 from .policy.convention import Convention, Person
+from .room_failures import record_room_failure
 from .rooms import Room
 from .settings import Settings
 from .sia.transport import build_sia
@@ -54,6 +55,7 @@ from .viewing import Watching, close_unclosed, viewers_now
 from .web.live import add_routes as add_live_routes
 from .web.media import MEDIA, install_media
 from .web.passkeys import add_passkey_routes
+from .web.venue import add_venue_routes, load_plan
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +148,7 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     app[PASSKEYS] = passkeys = Passkeys(access, keys, registre, clock, service.public_url)
     passkeys.disable_absent()  # people removed from the roster since the last start
     add_passkey_routes(app, page, passkeys)
+    add_venue_routes(app, access, load_plan(settings), desk.refocus)
     add_alarm_routes(app, desk, settings.secrets.alarm_secrets, lambda s: conv.alarm_source(s) is not None,
                      registre.append, store, time.time, tally=access.tally)
     # Unauthenticated refusals become one registre record per client and minute.

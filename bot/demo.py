@@ -17,6 +17,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from pydantic import SecretStr
 
+from . import demo_venue as venue
 from .locales import Msg, t
 from .policy.convention import ConfirmRule, Org, Role
 from .settings import (
@@ -94,7 +95,7 @@ def build_demo(port: int, cameras: int, today: date, hasher: PasswordHasher | No
     passwords = {pid: secrets.token_urlsafe(9) for pid, *_ in PEOPLE}
     alarm_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     # No URL: synthetic cameras (bot/media/synthetic.py), encoded in memory at start-up.
-    cams = tuple(CameraCfg(id=slug(n), name=n, masks=MASKS.get(n, ()))
+    cams = tuple(CameraCfg(id=slug(n), name=n, masks=MASKS.get(n, ()), at=venue.spot(n))
                  for n in CAMERA_NAMES[: max(1, min(cameras, len(CAMERA_NAMES)))])
     settings = Settings(
         config_dir=Path("(demo)"),
@@ -111,7 +112,7 @@ def build_demo(port: int, cameras: int, today: date, hasher: PasswordHasher | No
                       password_hash=hasher.hash(passwords[pid]))
             for pid, name, org, role, hab in PEOPLE
         )),
-        cameras=CamerasFile(camera=cams),
+        cameras=CamerasFile(camera=cams, zone=venue.zones({c.name: c.id for c in cams}), plan=venue.plan()),
         alarms=AlarmsFile(
             source=(AlarmSourceCfg(
                 name=ALARM_SOURCE, label="Centrale d'alarme (démo)", confirm=ConfirmRule.ANY,

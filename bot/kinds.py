@@ -59,6 +59,7 @@ class Kind(StrEnum):
     ENROL_REFUSED = "enrol_refused"  # a wrong personal password or a rejected passkey on an enrolment link
     PASSKEY_REVOKED = "passkey_revoked"  # vigie passkeys revoke (a lost phone)
     PASSKEY_DISABLED = "passkey_disabled"  # its person left the roster
+    FOCUS = "focus"  # the zone the officers look at first was changed (page or /zone)
 
 
 class Recorder(Protocol):

@@ -79,12 +79,27 @@ class Renderer:
         extra = f" — {trig.details}" if trig.details else ""
         return t(lang, Msg.ORIGIN_PERSON, org=catalog(lang).orgs[org], who=self.who(trig.actor, lang), extra=extra)
 
+    def zone(self, inc: Incident, lang: str) -> str:
+        """The zone the incident looks at: its name, or the place as written, marked unknown."""
+        zone = self.conv.zones.get(inc.focus.zone)
+        if zone is not None:
+            return zone.name
+        return t(lang, Msg.ZONE_UNKNOWN, text=inc.focus.text) if inc.focus.text else "—"
+
+    def focus_notice(self, inc: Incident, actor: str) -> Callable[[str], Outgoing]:
+        def render(lang: str) -> Outgoing:
+            return self._plain(t(lang, Msg.FOCUS_NOTICE, drill=self._prefix(inc, lang), incident=inc.id,
+                                 who=self.who(actor, lang), zone=self.zone(inc, lang)))
+
+        return render
+
     def link(self, inc: Incident, url: str, lang: str, now: datetime) -> Outgoing:
         cat = self.category(inc.category, lang)
         remaining = max(0, int(((inc.ends_at or now) - now).total_seconds() // 60))
         lines = [
             self._prefix(inc, lang) + t(lang, Msg.LINK_HEAD, category=cat, incident=inc.id),
             t(lang, Msg.LINK_TRIGGERED, at=self.hm(inc.trigger.at), origin=self.origin(inc, lang)),
+            *([t(lang, Msg.LINK_ZONE, zone=self.zone(inc, lang))] if not inc.focus.empty else []),
             t(lang, Msg.LINK_UNTIL, until=self.hm(inc.ends_at), remaining=remaining),
         ]
         if inc.confirmed_by:

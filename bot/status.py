@@ -16,6 +16,7 @@ from .messages import Renderer
 from .outbox import RoomHealth
 from .policy.convention import Authorisation, Convention
 from .policy.incident import Incident, State
+from .policy.zones import cameras_first
 from .viewing import Now
 
 # /statut is read on a phone: past this many viewers of one incident, "… and N more".
@@ -72,11 +73,15 @@ def viewer_lines(lang: str, render: Renderer, cameras: Mapping[str, str],
 def page_info(conv: Convention, camera_names: Mapping[str, str], inc: Incident) -> dict[str, Any]:
     """What the live page shows of an incident: category, venue, end, the cameras in scope."""
     cat = conv.category(inc.category)
+    first = conv.zones.cameras(inc.focus)
     return {
         "incident": inc.id,
         "category_label": cat.label_fr if cat else inc.category,
         "venue": conv.venue,
         "drill": inc.drill,
         "ends_at": inc.ends_at.isoformat() if inc.ends_at else None,
-        "cameras": [{"id": cid, "name": name} for cid, name in camera_names.items() if cid in conv.cameras_in_scope],
+        "focus": conv.zones.label(inc.focus),
+        # the zone's cameras first, marked: the page opens on them
+        "cameras": [{"id": cid, "name": camera_names[cid], "in_zone": cid in first}
+                    for cid in cameras_first([c for c in camera_names if c in conv.cameras_in_scope], first)],
     }

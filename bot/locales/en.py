@@ -89,6 +89,11 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.JOINED_REPLY: "Incident {incident} is already open: your report has been added to it.",
     Msg.OPENED_REPLY: "{drill}Access {incident} open until {until}; the link is posted in the rooms.",
     Msg.UNLOCKED_REPLY: "Sign-in of {name} unlocked ({locks} locked address(es)).",
+    Msg.FOCUS_REPLY: "[{incident}] Focus zone: {zone}. The page and the mosaic show its cameras first.",
+    Msg.FOCUS_NOTICE: "{drill}[{incident}] {who} changed the focus zone: {zone}.",
+    Msg.LINK_ZONE: "📍 Zone: {zone}",
+    Msg.ZONE_UNKNOWN: "“{text}” (not a known zone)",
+    Msg.MENU_ZONE: "Change the focus zone (police)",
 
     # alarm panels (bot/sia/receiver.py)
     Msg.PANEL_SILENT: "⚠️ Alarm panel '{label}' is not responding: no message since {since} ({minutes} min; a test is expected every {every} s). Its alarms no longer reach Vigie: call the installer. /alert still works.",
@@ -103,7 +108,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.MENU_DRILL: "Start a drill",
     Msg.MENU_UNLOCK: "Unlock a person's sign-in",
     Msg.MENU_HELP: "Help",
-    Msg.HELP: "Vigie — police live view of the venue's cameras under the convention.\n/alert <category> [details] — open access. Categories: {categories}\n/confirm [ID] — confirm a pending alert\n/status — state of access, rooms and cameras\n/extend <minutes> [ID] — extend access\n/end [ID] — end access now\n/drill [category] — start an exercise (marked EXERCISE)\n/unlock <person> — lift a sign-in lock (id or RIO)\n/help — this help",
+    Msg.HELP: "Vigie — police live view of the venue's cameras under the convention.\n/alert <category> [details] — open access. Categories: {categories}\n/confirm [ID] — confirm a pending alert\n/status — state of access, rooms and cameras\n/extend <minutes> [ID] — extend access\n/end [ID] — end access now\n/drill [category] — start an exercise (marked EXERCISE)\n/zone <zone> — change the focus zone (police)\n/unlock <person> — lift a sign-in lock (id or RIO)\n/help — this help",
     Msg.WHICH_CATEGORY: "Which category? /alert <category> [details]:",
     Msg.EXTEND_USAGE: "Usage: /extend <minutes> [ID], e.g. /extend 30",
     Msg.UNKNOWN_COMMAND: "Unknown command /{command}. /help lists the commands.",
@@ -271,6 +276,8 @@ REASONS: Mapping[Why, str] = {
     "catastrophe.",
     Why.NOT_UNLOCK_ROLE: "Your role may not unlock a sign-in.",
     Why.UNLOCK_WHO: "Unlock whom? /unlock <id or RIO> of a person on the convention's roster.",
+    Why.NOT_FOCUS_ROLE: "Only the police (habilitated officers, CIC) change the focus zone; say in the room where to look.",
+    Why.FOCUS_WHERE: "Which zone? /zone <zone name>, e.g. /zone Hall A.",
 }
 
 ORGS: Mapping[Org, str] = {
@@ -315,6 +322,7 @@ KINDS: Mapping[Kind, str] = {
     Kind.ENROL_REFUSED: 'Passkey enrolment refused',
     Kind.PASSKEY_REVOKED: 'Passkey revoked',
     Kind.PASSKEY_DISABLED: 'Passkey disabled (person removed)',
+    Kind.FOCUS: "Focus zone changed",
     Kind.AUTHORISATION_WARNING: "Authorisation expiry warning",
     Kind.WEBHOOK_REFUSED: "Webhook refused",
     Kind.REFUSALS: "Grouped refusals (client, minute)",

@@ -89,6 +89,11 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.JOINED_REPLY: "L'incident {incident} est déjà ouvert : votre signalement y est rattaché.",
     Msg.OPENED_REPLY: "{drill}Accès {incident} ouvert jusqu'à {until} ; le lien est publié dans les salons.",
     Msg.UNLOCKED_REPLY: "Connexion de {name} débloquée ({locks} adresse(s) bloquée(s)).",
+    Msg.FOCUS_REPLY: "[{incident}] Zone suivie : {zone}. La page et la mosaïque montrent ses caméras en premier.",
+    Msg.FOCUS_NOTICE: "{drill}[{incident}] {who} a changé la zone suivie : {zone}.",
+    Msg.LINK_ZONE: "📍 Zone : {zone}",
+    Msg.ZONE_UNKNOWN: "« {text} » (hors des zones connues)",
+    Msg.MENU_ZONE: "Changer la zone suivie (police)",
 
     # alarm panels (bot/sia/receiver.py)
     Msg.PANEL_SILENT: "⚠️ La centrale d'alarme « {label} » ne répond plus : aucun message depuis {since} ({minutes} min ; un test est attendu toutes les {every} s). Ses alarmes n'arrivent plus à Vigie : prévenez l'installateur. La commande /alert reste disponible.",
@@ -103,7 +108,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.MENU_DRILL: "Lancer un exercice",
     Msg.MENU_UNLOCK: "Débloquer la connexion d'une personne",
     Msg.MENU_HELP: "Aide",
-    Msg.HELP: "Vigie — accès de la police aux caméras du site, selon la convention.\n/alerte <catégorie> [précisions] — ouvrir l'accès. Catégories : {categories}\n/confirmer [N°] — confirmer une alerte en attente\n/statut — état de l'accès, des salons et caméras\n/prolonger <minutes> [N°] — prolonger l'accès\n/fin [N°] — mettre fin à l'accès\n/exercice [catégorie] — lancer un exercice (marqué EXERCICE)\n/debloquer <personne> — lever un blocage de connexion (identifiant ou RIO)\n/aide — cette aide",
+    Msg.HELP: "Vigie — accès de la police aux caméras du site, selon la convention.\n/alerte <catégorie> [précisions] — ouvrir l'accès. Catégories : {categories}\n/confirmer [N°] — confirmer une alerte en attente\n/statut — état de l'accès, des salons et caméras\n/prolonger <minutes> [N°] — prolonger l'accès\n/fin [N°] — mettre fin à l'accès\n/exercice [catégorie] — lancer un exercice (marqué EXERCICE)\n/zone <zone> — changer la zone suivie (police)\n/debloquer <personne> — lever un blocage de connexion (identifiant ou RIO)\n/aide — cette aide",
     Msg.WHICH_CATEGORY: "Quelle catégorie ? /alerte <catégorie> [précisions] :",
     Msg.EXTEND_USAGE: "Usage : /prolonger <minutes> [N°], par exemple /prolonger 30",
     Msg.UNKNOWN_COMMAND: "Commande inconnue /{command}. /aide donne la liste des commandes.",
@@ -272,6 +277,8 @@ REASONS: Mapping[Why, str] = {
     "catastrophe déclarée.",
     Why.NOT_UNLOCK_ROLE: "Votre rôle ne permet pas de débloquer une connexion.",
     Why.UNLOCK_WHO: "Qui débloquer ? /debloquer <identifiant ou RIO> d'une personne de la convention.",
+    Why.NOT_FOCUS_ROLE: "Seule la police (officiers habilités, CIC) change la zone suivie ; dites dans le salon où regarder.",
+    Why.FOCUS_WHERE: "Quelle zone ? /zone <nom de la zone>, par exemple /zone Hall A.",
 }
 
 ORGS: Mapping[Org, str] = {
@@ -316,6 +323,7 @@ KINDS: Mapping[Kind, str] = {
     Kind.ENROL_REFUSED: "Enregistrement de clé d'accès refusé",
     Kind.PASSKEY_REVOKED: "Clé d'accès révoquée",
     Kind.PASSKEY_DISABLED: "Clé d'accès désactivée (personne retirée)",
+    Kind.FOCUS: "Zone suivie changée",
     Kind.AUTHORISATION_WARNING: "Alerte d'échéance de l'autorisation",
     Kind.WEBHOOK_REFUSED: "Webhook refusé",
     Kind.REFUSALS: "Refus groupés (client, minute)",

@@ -87,6 +87,11 @@ class Msg(StrEnum):
     JOINED_REPLY = "desk.joined"
     OPENED_REPLY = "desk.opened"
     UNLOCKED_REPLY = "desk.unlocked"
+    FOCUS_REPLY = "desk.focus"
+    FOCUS_NOTICE = "desk.focus_notice"
+    LINK_ZONE = "render.link_zone"
+    ZONE_UNKNOWN = "render.zone_unknown"
+    MENU_ZONE = "menu.zone"
     # alarm panels (bot/sia/receiver.py)
     PANEL_SILENT = "sia.panel_silent"
     PANEL_BACK = "sia.panel_back"

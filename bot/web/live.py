@@ -68,7 +68,7 @@ STATIC_TYPES: Mapping[str, str] = {
     "player.js": "application/javascript",
     "app.css": "text/css",
 }
-TEMPLATES = ("page", "login", "view", "camera", "message", "enrol")
+TEMPLATES = ("page", "login", "view", "camera", "message", "enrol", "focus", "focus-form")
 
 PageInfo = Callable[[Incident], Mapping[str, Any]]
 
@@ -118,7 +118,10 @@ def _countdown(seconds: int) -> str:
 
 async def _secure_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
     if request.path == "/live" or request.path.startswith("/live/"):
+        own = response.headers.get("Content-Security-Policy")  # stricter, set by its handler (the plan)
         response.headers.update(SECURITY_HEADERS)
+        if own:
+            response.headers["Content-Security-Policy"] = own
     else:
         response.headers.setdefault("Cache-Control", "no-store")
     response.headers.update(BASE_HEADERS)
@@ -161,27 +164,27 @@ def cross_site_guard(public_url: str) -> Middleware:
     return guard
 
 
-class _BadForm(Exception):  # noqa: N818 - an HTTP outcome, named after it
+class BadForm(Exception):  # noqa: N818 - an HTTP outcome, named after it
     def __init__(self, status: int) -> None:
         super().__init__(status)
         self.status = status
 
 
-async def _read_form(request: web.Request) -> dict[str, str]:
+async def read_form(request: web.Request) -> dict[str, str]:
     """The urlencoded body, at most MAX_FORM_BYTES, first value of each field."""
     if request.content_type != "application/x-www-form-urlencoded":
-        raise _BadForm(415)
+        raise BadForm(415)
     if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
-        raise _BadForm(413)
+        raise BadForm(413)
     body = b""
     async for chunk in request.content.iter_chunked(1024):
         body += chunk
         if len(body) > MAX_FORM_BYTES:
-            raise _BadForm(413)
+            raise BadForm(413)
     try:
         fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=10)
     except ValueError:  # not UTF-8, or too many fields
-        raise _BadForm(400) from None
+        raise BadForm(400) from None
     return {k: v[0] for k, v in fields.items()}
 
 
@@ -222,8 +225,8 @@ class LivePage:
         except (LinkForbidden, LinkGone) as exc:
             return self.link_refused(exc)
         try:
-            form = await _read_form(request)
-        except _BadForm as exc:
+            form = await read_form(request)
+        except BadForm as exc:
             return self._login_page(incident, token, exc.status, error=_BAD_FORM)
         person_id = form.get("person", "")[:MAX_IDENTITY]
         try:
@@ -256,7 +259,8 @@ class LivePage:
         remaining = _remaining(session, self._access.now())
         cameras = (
             "".join(
-                render(self._tpl["camera"], id=str(c.get("id", "")), name=str(c.get("name", "")))
+                render(self._tpl["camera"], id=str(c.get("id", "")), name=str(c.get("name", "")),
+                       cls=" in-zone" if c.get("in_zone") else "")
                 for c in info["cameras"]
             )
             or f'<p class="empty">{html.escape(t(PAGE_LANG, Msg.PAGE_NO_CAMERA))}</p>'
@@ -269,6 +273,7 @@ class LivePage:
             remaining=_countdown(remaining),
             cameras=Raw(cameras),
             viewer=session.person.name,
+            focus=Raw(self._focus(info, session)),
         )
         data = Raw(
             render(
@@ -325,6 +330,15 @@ class LivePage:
         info["cameras"] = list(info.get("cameras") or [])
         return info
 
+    def _focus(self, info: Mapping[str, Any], session: ViewerSession) -> str:
+        """The zone the page opens on and, for the police, the form that changes it."""
+        conv = self._access.convention
+        form = ""
+        if conv.zones.zones and conv.may_refocus(session.person):
+            options = "".join(render(Template('<option value="$v">$v</option>'), v=z.name) for z in conv.zones.zones)
+            form = render(self._tpl["focus-form"], options=Raw(options))
+        return render(self._tpl["focus"], label=str(info.get("focus") or ""), form=Raw(form))
+
     def drill_banner(self, incident: Incident) -> Raw:
         if not incident.drill:
             return Raw("")
@@ -340,6 +354,7 @@ class LivePage:
             category=info["category_label"],
             venue=info["venue"],
             action=f"/live/{token}",
+            zone=str(info.get("focus") or ""),
             error=Raw(render(Template('<p class="error" role="alert">$e</p>'), e=error) if error else ""),
             typed=typed,
         )

@@ -114,14 +114,17 @@ class MediaRoutes:
         found = self._viewer(request)
         if isinstance(found, web.Response):
             return found
-        layout = self._pictures.layout()
+        zones = self._access.convention.zones
+        layout = self._pictures.layout(zones.cameras(found[1].focus))
         online = {s.camera_id: s.online for s in self._media.statuses()}
         return web.json_response({
             "mosaic": {"url": "/live/api/mosaic.jpg", "columns": layout.columns, "rows": layout.rows,
-                       "top": round(layout.top, 5), "refresh_ms": self._media.options.page_refresh_ms},
+                       "top": round(layout.top, 5), "refresh_ms": self._media.options.page_refresh_ms,
+                       "label_px": self._pictures.renderer.label_px},
+            "focus": {"zone": found[1].focus.zone, "label": zones.label(found[1].focus)},
             "cameras": [{"id": cid, "name": self._media.names[cid], "online": online.get(cid, False),
-                         "masked": self._media.masked(cid),
-                         "substream": self._media.substream(cid) is not None} for cid in layout.cameras],
+                         "masked": self._media.masked(cid), "in_zone": i < layout.zone,
+                         "substream": self._media.substream(cid) is not None} for i, cid in enumerate(layout.cameras)],
         }, headers=_NO_STORE)
 
     async def mosaic(self, request: web.Request) -> web.StreamResponse:
@@ -130,14 +133,18 @@ class MediaRoutes:
             return found
         session, incident = found
         try:
-            jpeg = await self._pictures.page_mosaic(incident.drill, session.person.name)
+            first = self._access.convention.zones.cameras(incident.focus)
+            jpeg = await self._pictures.page_mosaic(incident.drill, session.person.name, first)
         except TimeoutError:
             logger.warning("page mosaic took longer than %.0f s", self._media.options.render_timeout)
             return web.json_response({"message": t(PAGE_LANG, Msg.PAGE_MOSAIC_UNAVAILABLE)}, status=503)
         if self._access.viewer(request.cookies.get(COOKIE)) is None:  # ended while it was drawn
             return web.json_response({"active": False, "message": t(PAGE_LANG, Msg.PAGE_ENDED)}, status=410)
         self.watching.mosaic_seen(incident.id, session.person.id, self._access.now())
-        return web.Response(body=jpeg, content_type="image/jpeg", headers=_NO_STORE)
+        # the zone drawn first: a page whose cell map is older asks for the new layout at once
+        layout = self._pictures.layout(first)
+        zone = ",".join(layout.cameras[: layout.zone])
+        return web.Response(body=jpeg, content_type="image/jpeg", headers={**_NO_STORE, "X-Vigie-Zone": zone})
 
     async def camera(self, request: web.Request) -> web.StreamResponse:
         found = self._viewer(request)
@@ -292,7 +299,7 @@ def install_media(app: web.Application, media: MediaService, settings: Settings,
     service = settings.vigie.service
     pictures = Pictures(media, clock, ZoneInfo(service.timezone), conv.venue)
     tiles = RoomTiles(desk, pictures, scheduler, clock, service.tile_interval_seconds,
-                      at_activation=media.options.tile_at_activation)
+                      at_activation=media.options.tile_at_activation, zones=conv.zones)
     add_media_routes(app, access, media, pictures, audit, service.public_url, watching)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:

@@ -97,10 +97,13 @@ class LiveApp:
     port: int = field(default_factory=free_port)
     host: str = "127.0.0.1"  # the public URL's host: "localhost" where passkeys are used
     without: tuple[str, ...] = ()  # roster people left out
+    venue: Callable[[Settings], Settings] | None = None  # zones, plan positions
 
     def __post_init__(self) -> None:
         self.settings, self.passwords = settings_for(self.port, self.cams, self.tile_interval, self.host,
                                                      self.without)
+        if self.venue is not None:
+            self.settings = self.venue(self.settings)
         self.room = RecordingRoom(ROOM)
         self.app = build_app(self.settings, self.data_dir, extra_rooms=(self.room,), media=self.options)
         self.runner = web.AppRunner(self.app, shutdown_timeout=2.0, access_log=None)
