@@ -65,6 +65,7 @@ MACHINE_PREFIXES = ("/hooks/",)
 STATIC_TYPES: Mapping[str, str] = {
     "app.js": "application/javascript",
     "player.js": "application/javascript",
+    "fallback.js": "application/javascript",
     "app.css": "text/css",
 }
 TEMPLATES = ("page", "login", "view", "camera", "message")
