@@ -20,6 +20,7 @@ from .units import CLOCK_RATE
 
 TARGET_S = 1.0   # a segment's usual length: the player starts ~3 of them behind the edge
 WINDOW = 6       # segments listed (and kept) at any time
+MAX_SEGMENT_BYTES = 4 * 1024 * 1024  # a segment is cut past this whatever its length (memory bound)
 # Players start a few segments behind the live edge: a playlist of one segment is refused by
 # Chromium's native HLS ("could not parse"), so the first playlist waits for this many.
 MIN_SEGMENTS = 3
@@ -92,7 +93,8 @@ class HlsWindow:
             self._open(start, keyframe, discontinuity=False)
         else:
             elapsed = (start - current.start) / CLOCK_RATE
-            if (keyframe and elapsed >= self.target) or elapsed >= 2 * self.target or start < current.start:
+            full = sum(map(len, current.parts)) + len(chunk) > MAX_SEGMENT_BYTES
+            if (keyframe and elapsed >= self.target) or elapsed >= 2 * self.target or full or start < current.start:
                 self._close(start)
                 self._open(start, keyframe, discontinuity=start < current.start)
         assert self._current is not None  # noqa: S101 - opened above

@@ -26,6 +26,8 @@ CAMS = [Cam("parvis", "Parvis nord"), Cam("hall", "Hall d'entrée"),
 # before any script of the page: a browser without MSE (an iPhone before iOS 17.1)
 NO_MSE = "delete window.MediaSource; delete window.ManagedMediaSource; delete window.WebKitMediaSource;"
 NO_HLS = "HTMLMediaElement.prototype.canPlayType = function () { return ''; };"
+# MSE without H.264 (a browser built without it)
+NO_H264 = "MediaSource.isTypeSupported = function () { return false; };"
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -160,6 +162,9 @@ async def test_chromium_without_mse_plays_the_fallback(live: tuple[LiveApp, str,
     first = await page.evaluate("document.getElementById('player-still').src")
     await wait_js(page, f"document.getElementById('player-still').src !== {first!r}")
     assert await page.evaluate("document.getElementById('player-overlay').textContent.length > 0")
+    await page.context.close()
+    page = await page_without_mse(browser, link, app.passwords[AGENT], NO_H264)
+    assert await open_camera(page, "parvis") == "pictures"
     await page.context.close()
 
 

@@ -232,6 +232,16 @@
       if (type === "image/jpeg") { mime = type; return; }
       if (resetPending) { resetPending = false; resetMedia(); }
       if (!MS) { setStatus(NO_MSE); ws.close(1000); return; }
+      if (!MS.isTypeSupported(type) && window.VigieFallback && fallback !== "pictures") {
+        // MSE without this codec (a build without H.264): live pictures instead
+        fallback = "pictures";
+        el.setAttribute("data-fallback", fallback);
+        video.hidden = true;
+        still.hidden = false;
+        release();
+        connect();
+        return;
+      }
       if (!MS.isTypeSupported(type)) {
         el.setAttribute("data-state", "unsupported");
         setStatus("Ce navigateur ne sait pas décoder la vidéo de cette caméra (" + type + ").");
