@@ -2,9 +2,9 @@
 
 For browsers without Media Source Extensions that play HLS natively (iPhone Safari before
 17.1, some in-app web views). The same fragments the WebSocket carries (one moof+mdat per
-frame, ``fmp4.py``) are concatenated into segments of about ``target`` seconds, cut at a
-keyframe when one comes in time (a camera with a long GOP gets cut mid-GOP at twice the
-target: the segment is then not independent, which HLS allows). Only the last ``window``
+frame, ``fmp4.py``) are concatenated into segments cut at the first keyframe after ``target`` seconds (a camera
+with a GOP over ``MAX_SEGMENT_S`` gets cut mid-GOP: the segment is then not independent,
+which HLS allows). Only the last ``window``
 segments are kept: a live sliding window, no history to download, nothing on disk. A change
 of codec parameters (a new init segment) starts a new map after a discontinuity.
 
@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 
 from .units import CLOCK_RATE
 
-TARGET_S = 1.0   # a segment's usual length: the player starts ~3 of them behind the edge
+TARGET_S = 1.0   # a segment's usual length: cut at the first keyframe past it
+# Cut mid-GOP only past this: segments that do not start on a keyframe break Chromium's native
+# HLS (measured with 0.5 s segments on a 2 s GOP camera); Safari takes them
+MAX_SEGMENT_S = 6.0
 WINDOW = 6       # segments listed (and kept) at any time
 MAX_SEGMENT_BYTES = 4 * 1024 * 1024  # a segment is cut past this whatever its length (memory bound)
 # Players start a few segments behind the live edge: a playlist of one segment is refused by
@@ -94,7 +97,7 @@ class HlsWindow:
         else:
             elapsed = (start - current.start) / CLOCK_RATE
             full = sum(map(len, current.parts)) + len(chunk) > MAX_SEGMENT_BYTES
-            if (keyframe and elapsed >= self.target) or elapsed >= 2 * self.target or full or start < current.start:
+            if (keyframe and elapsed >= self.target) or elapsed >= MAX_SEGMENT_S or full or start < current.start:
                 self._close(start)
                 self._open(start, keyframe, discontinuity=start < current.start)
         assert self._current is not None  # noqa: S101 - opened above

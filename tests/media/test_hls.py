@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.media.fmp4 import fragment
-from bot.media.hls import MIN_SEGMENTS, HlsWindow, decode_time
+from bot.media.hls import MAX_SEGMENT_S, MIN_SEGMENTS, HlsWindow, decode_time
 from bot.media.units import CLOCK_RATE
 
 FRAME = CLOCK_RATE // 25
@@ -33,15 +33,15 @@ def test_segments_start_on_keyframes_and_the_window_slides() -> None:
     assert window.playlist() is None and not window.maps
 
 
-def test_a_long_gop_is_cut_at_twice_the_target_and_a_new_init_is_a_discontinuity() -> None:
+def test_a_very_long_gop_is_cut_mid_gop_and_a_new_init_is_a_discontinuity() -> None:
     window = HlsWindow(target=1.0, window=10)
     window.feed(b"\x00\x00\x00\x10ftypiso5" + b"AAAA")
-    for chunk in frames(25 * 5, gop=250):
+    for chunk in frames(25 * 13, gop=25 * 20):
         window.feed(chunk)
     assert [s.keyframe for s in window.segments] == [True, False]
-    assert all(abs(s.duration - 2.0) < 1e-6 for s in window.segments)
+    assert all(abs(s.duration - MAX_SEGMENT_S) < 1e-6 for s in window.segments)
     window.feed(b"\x00\x00\x00\x10ftypiso5" + b"BBBB")
-    for chunk in frames(25 * 4, gop=25, start=10 * CLOCK_RATE):
+    for chunk in frames(25 * 4, gop=25, start=20 * CLOCK_RATE):
         window.feed(chunk)
     text = window.playlist()
     assert text is not None and text.count("#EXT-X-DISCONTINUITY\n") == 1

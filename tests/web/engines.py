@@ -215,9 +215,12 @@ class PlaywrightPage:
         self._context: Any = None
         self._page: Any = None
 
-    async def start(self) -> PlaywrightPage:
+    async def start(self, *scripts: str) -> PlaywrightPage:
+        """A phone-sized page; ``scripts`` run before the page's own (to remove MSE, say)."""
         self._context = await self._browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
                                                         has_touch=True, ignore_https_errors=True)
+        for script in scripts:
+            await self._context.add_init_script(script)
         self._page = await self._context.new_page()
         return self
 
