@@ -115,6 +115,9 @@ class HlsRoutes:
         if isinstance(found, web.StreamResponse):
             return found
         session, incident = found
+        if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+            # the SameSite cookie already keeps other sites out; a <video> of theirs is refused all the same
+            return web.json_response({"message": t(PAGE_LANG, Msg.PAGE_ORIGIN_REFUSED)}, status=403)
         camera_id = request.match_info["camera"]
         if camera_id not in self._media.names or self._media.masked(camera_id):
             return web.json_response({"message": t(PAGE_LANG, Msg.PAGE_UNKNOWN_CAMERA)}, status=404)

@@ -16,6 +16,7 @@ import av
 import pytest
 import pytest_asyncio
 
+from bot.web import fallback
 from tests.web.conftest import chromium, wait_js
 from tests.web.support import AGENT, Cam, LiveApp, cookie, image, until
 
@@ -98,6 +99,21 @@ async def test_hls_refuses_without_cookie_masked_and_unknown(live: tuple[LiveApp
                      "parvis/hls/4k/index.m3u8", "parvis/hls/hd/..%2F..%2Fetc%2Fpasswd"):
             async with http.get(f"{base}/{path}", headers=headers) as r:
                 assert r.status in (404, 400), (path, r.status)
+
+
+async def test_hls_refuses_other_sites_and_ends_when_the_page_lets_go(live: tuple[LiveApp, str, str],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    app, incident, link = live
+    monkeypatch.setattr(fallback, "IDLE_S", 0.5)
+    async with aiohttp.ClientSession() as http:
+        headers = cookie(await app.login(http, link))
+        url = f"{app.base}/live/api/cam/hall/hls/saver/index.m3u8"
+        async with http.get(url, headers={**headers, "Sec-Fetch-Site": "cross-site"}) as r:
+            assert r.status == 403
+        await playlist(http, app.base, "hall", headers, quality="saver")
+    await until(lambda: any(r.details == {"camera": "hall", "person": AGENT, "mode": "hls", "reason": "client_closed",
+                                          "duration_s": r.details.get("duration_s")}
+                            for r in app.records(incident, "stream_closed")), 10)
 
 
 async def read_pictures(ws: aiohttp.ClientWebSocketResponse, count: int) -> tuple[str, list[bytes]]:
