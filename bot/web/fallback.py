@@ -50,6 +50,7 @@ from .video import Quality
 
 logger = logging.getLogger(__name__)
 
+SEND_CHUNK = 64 * 1024
 IDLE_S = 10.0          # no playlist request for this long: the page has let the camera go
 _NO_STORE = {"Cache-Control": "no-store"}
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
@@ -71,6 +72,7 @@ class HlsStream:
     task: asyncio.Task[None] | None = None
     reason: str = ""
     opened: float = field(default_factory=time.monotonic)
+    sending: set[asyncio.Task[Any]] = field(default_factory=set)  # segments on their way
 
 
 class HlsRoutes:
@@ -107,8 +109,27 @@ class HlsRoutes:
             data = seg.data if seg is not None else None
         if data is None:
             return web.Response(status=404, text="", headers=_NO_STORE)
-        content_type = "video/mp4" if kind == "init" else "video/iso.segment"
-        return web.Response(body=data, content_type=content_type, headers=_NO_STORE)
+        return await self._send(request, stream, data, "video/mp4" if kind == "init" else "video/iso.segment")
+
+    @staticmethod
+    async def _send(request: web.Request, stream: HlsStream, data: bytes, content_type: str) -> web.StreamResponse:
+        """In pieces, so that the end of access cuts a segment still on its way (the handler is
+        cancelled: the connection closes mid-body, the player gets nothing more)."""
+        response = web.StreamResponse(headers=_NO_STORE)
+        response.content_type = content_type
+        response.content_length = len(data)
+        await response.prepare(request)
+        task = asyncio.current_task()
+        if task is not None:
+            stream.sending.add(task)
+        try:
+            for at in range(0, len(data), SEND_CHUNK):
+                await response.write(data[at:at + SEND_CHUNK])
+        finally:
+            if task is not None:
+                stream.sending.discard(task)
+        await response.write_eof()
+        return response
 
     async def _stream(self, request: web.Request, *, create: bool = True) -> HlsStream | web.StreamResponse:
         found = self._viewer(request)
@@ -201,8 +222,8 @@ class HlsRoutes:
                 stream.reason = "access_ended"
                 stream.window.clear()
                 del self._streams[stream.key]
-                if stream.task is not None:
-                    stream.task.cancel()
+                for task in [*stream.sending, *([stream.task] if stream.task else [])]:
+                    task.cancel()
 
     async def on_shutdown(self, _: web.Application) -> None:
         tasks = [s.task for s in self._streams.values() if s.task is not None]
