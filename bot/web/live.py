@@ -66,6 +66,7 @@ STATIC_TYPES: Mapping[str, str] = {
     "app.js": "application/javascript",
     "passkey.js": "application/javascript",
     "player.js": "application/javascript",
+    "fallback.js": "application/javascript",
     "app.css": "text/css",
 }
 TEMPLATES = ("page", "login", "view", "camera", "message", "enrol", "focus", "focus-form")

@@ -6,6 +6,8 @@
   JSON text message saying the quality served, a text message with the MIME type, then
   binary messages (the fMP4 init segment, then one fragment per frame; a new text message
   precedes a new init segment). The quality follows the viewer's link (``video.py``).
+  With ``&mode=pictures`` (browsers with neither MSE nor native HLS): live JPEGs instead,
+  and ``…/hls/…`` serves the same video as native HLS (``fallback.py``).
 
 Every request checks the viewer's session again; an open stream re-checks it every
 ``session_check`` seconds and is also closed at once by the access revocation listener, so
@@ -48,6 +50,7 @@ from ..policy.convention import Convention
 from ..policy.incident import Incident
 from ..settings import Settings
 from ..viewing import OpenStream, Watching, new_stream_id
+from .fallback import add_fallback_routes, send_live_pictures
 from .live import COOKIE, PAGE_LANG
 from .video import Quality, VideoChoice, VideoFeed, read_choices
 
@@ -98,6 +101,10 @@ class MediaRoutes:
         if found is None:
             return web.json_response({"active": False, "message": t(PAGE_LANG, Msg.PAGE_ENDED)}, status=410)
         return found
+
+    def viewer(self, request: web.Request) -> tuple[ViewerSession, Incident] | web.Response:
+        """The request's viewer session, or the answer refusing it (for the fallback's routes)."""
+        return self._viewer(request)
 
     def _same_origin(self, request: web.Request) -> bool:
         """A WebSocket is not bound by CORS: refuse a page of another site (defence in depth
@@ -162,7 +169,8 @@ class MediaRoutes:
             return web.json_response({"message": t(PAGE_LANG, Msg.PAGE_BAD_QUALITY)}, status=400)
         ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=4096, compress=False, timeout=1.0)
         await ws.prepare(request)
-        mode = "masked_stills" if self._media.masked(camera_id) else "video"
+        mode = "masked_stills" if self._media.masked(camera_id) else (
+            "pictures" if request.query.get("mode") == "pictures" else "video")
         stream = LiveStream(incident.id, camera_id, session.person.id, mode, VideoChoice(quality))
         task = asyncio.current_task()
         if task is not None:
@@ -188,7 +196,9 @@ class MediaRoutes:
         self.watching.opened(OpenStream(stream.stream_id, incident.id, stream.person, stream.camera, at))
         logger.info("stream opened: %s watches %s (%s)", stream.person, stream.camera, stream.mode)
         media = self._media
-        feed = (self._stills(ws, stream.camera, incident.drill, session.person.name) if stream.mode != "video"
+        feed = (self._stills(ws, stream.camera, incident.drill, session.person.name) if stream.mode == "masked_stills"
+                else send_live_pictures(ws, media, self._pictures, stream.camera, session.person.name)
+                if stream.mode == "pictures"
                 else VideoFeed(ws, stream.camera, media.relay, media.sub_relay, stream.choice).run())
         jobs: dict[str, Coroutine[Any, Any, None]] = {
             "camera_ended": feed,
@@ -285,6 +295,7 @@ def add_media_routes(app: web.Application, access: Access, media: MediaService, 
     app.router.add_get("/live/api/cam/{camera}/ws", routes.camera)
     access.add_revocation_listener(routes.on_revoked)
     app.on_shutdown.append(routes.on_shutdown)
+    add_fallback_routes(app, access, media, audit, routes.viewer, routes.watching)
     return routes
 
 

@@ -11,6 +11,7 @@ import asyncio
 import io
 import re
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,6 +99,7 @@ class LiveApp:
     host: str = "127.0.0.1"  # the public URL's host: "localhost" where passkeys are used
     without: tuple[str, ...] = ()  # roster people left out
     venue: Callable[[Settings], Settings] | None = None  # zones, plan positions
+    ssl: ssl.SSLContext | None = None  # serve HTTPS (the viewer cookie is Secure: WebKit keeps it only there)
 
     def __post_init__(self) -> None:
         self.settings, self.passwords = settings_for(self.port, self.cams, self.tile_interval, self.host,
@@ -107,7 +109,7 @@ class LiveApp:
         self.room = RecordingRoom(ROOM)
         self.app = build_app(self.settings, self.data_dir, extra_rooms=(self.room,), media=self.options)
         self.runner = web.AppRunner(self.app, shutdown_timeout=2.0, access_log=None)
-        self.base = f"http://{self.host}:{self.port}"
+        self.base = f"{'https' if self.ssl else 'http'}://{self.host}:{self.port}"
         self._stopped = False
 
     @property
@@ -124,7 +126,7 @@ class LiveApp:
 
     async def start(self) -> LiveApp:
         await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port, ssl_context=self.ssl).start()
         return self
 
     async def stop(self) -> None:
@@ -142,7 +144,8 @@ class LiveApp:
         person = self.desk.conv.person(CHIEF)
         await self.desk.alert(person, ROOM, "attaque_armee", "Hall A", drill=drill)
         await self.desk.fanout.drain()
-        link = next(m.group(0) for t in self.room.texts()
+        # the newest link: an earlier incident's is dead
+        link = next(m.group(0) for t in reversed(self.room.texts())
                     if (m := re.search(r"http://(?:127\.0\.0\.1|localhost):\d+/live/\S+", t)))
         inc = next(i for i in self.desk.open_incidents() if i.drill == drill)
         return inc.id, link.rstrip(".,)")
