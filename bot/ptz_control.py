@@ -24,7 +24,7 @@ from typing import Any, NoReturn, Protocol
 from .catastrophe import Catastrophes
 from .fanout import Fanout
 from .kinds import Kind, Recorder
-from .locales import Msg, phrase, t
+from .locales import Msg, phrase
 from .messages import Renderer, Reply
 from .outbox import Post
 from .policy import catastrophe as cm
@@ -173,7 +173,7 @@ class CameraControl:
                 await self._drive(cat, person.id, camera, action, driver.stop(), record=False)
             elif action == "preset":
                 token = str(args.get("token", ""))[:64]
-                await self._drive(cat, person.id, camera, action, driver.goto_preset(token), token=token)
+                await self._drive(cat, person.id, camera, action, driver.goto_preset(token), preset=token)
             else:
                 await self._drive(cat, person.id, camera, action, driver.home())
 
@@ -328,13 +328,3 @@ class CameraControl:
     def _tell(self, cat: Catastrophe, key: str, text: Callable[[str], str]) -> None:
         self.fanout.put(Post(cat.incident, f"ptz:{key}", lambda lang: self.render.notice(text, lang), closing=True))
 
-
-def describe(details: Mapping[str, Any], lang: str) -> str:
-    """A command as the closure report lists it."""
-    command = str(details.get("command", ""))
-    if command == "move":
-        return f"{command} {details.get('seconds', 0)} s"
-    if command == "preset":
-        return f"preset {details.get('token', '')}"
-    return command + (f" ({t(lang, Msg.PTZ_FAILED, camera='', error=details['error']).strip()})"
-                      if details.get("error") else "")
