@@ -48,6 +48,8 @@ class Control(Protocol):
 
     async def room_command(self, person: Person, room: str, what: str) -> Reply: ...
 
+    async def warm(self) -> None: ...
+
 
 class Catastrophes:
     def __init__(self, conv: Convention, store: Store, registre: Recorder, fanout: Fanout,
@@ -114,6 +116,8 @@ class Catastrophes:
                 self._record(Kind.CATASTROPHE_CONFIRMED, cat, actor.id, room=room, ends_at=cat.ends_at)
             self.fanout.put(Post(cat.incident, f"{cat.id}:declared", lambda lang: self.render.notice(
                 lambda lg: self._declared_text(cat, lg), lang)))
+            if self.control is not None:  # connect to the cameras now, not at the first touch
+                self.spawn(self.control.warm(), f"{cat.id}:warm")
             return Reply.of(lambda lang: self._declared_text(cat, lang))
 
     async def end(self, person: Person | None, room: str) -> Reply:

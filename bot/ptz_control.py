@@ -229,6 +229,10 @@ class CameraControl:
             self._tell(cat, f"{cat.id}:home_failed",
                        phrase(Msg.PTZ_HOME_FAILED, cameras=", ".join(names(c, c) for c in failed)))
 
+    async def warm(self) -> None:
+        """Connect to every PTZ camera and read its presets (the first ONVIF call reads the WSDLs: seconds)."""
+        await asyncio.gather(*(self._load_presets(c) for c in sorted(self.ptz)))
+
     async def close(self) -> None:
         for driver in self.drivers.values():
             try:
