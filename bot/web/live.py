@@ -66,6 +66,8 @@ STATIC_TYPES: Mapping[str, str] = {
     "app.js": "application/javascript",
     "player.js": "application/javascript",
     "app.css": "text/css",
+    "ptz.js": "application/javascript",
+    "ptz.css": "text/css",
 }
 TEMPLATES = ("page", "login", "view", "camera", "message")
 

@@ -22,13 +22,14 @@ import aiohttp
 from aiohttp import web
 from argon2 import PasswordHasher
 from PIL import Image
+from pydantic import SecretStr
 
 from bot.app import DESK, REGISTRE, build_app
 from bot.audit import Registre
 from bot.demo import build_demo
 from bot.desk import Desk
 from bot.media.service import MediaOptions, MediaService
-from bot.settings import CameraCfg, Settings
+from bot.settings import CameraCfg, OnvifPassword, PtzCfg, Settings
 from bot.web.media import MEDIA
 from tests.harness import RecordingRoom
 
@@ -66,18 +67,23 @@ class Cam:
     private: bool = False
     in_scope: bool = True
     substream_url: str | None = None
+    ptz: PtzCfg | None = None
+    onvif_password: str = ""
 
 
-def settings_for(port: int, cams: list[Cam], tile_interval: int = 30) -> tuple[Settings, dict[str, str]]:
+def settings_for(port: int, cams: list[Cam], tile_interval: int = 30,
+                 convention: dict[str, Any] | None = None) -> tuple[Settings, dict[str, str]]:
     demo = build_demo(port, 1, date.today(), hasher=FAST_HASHER)
     s = demo.settings
     cameras = tuple(CameraCfg(id=c.id, name=c.name, url=c.url, masks=c.masks, private=c.private,
-                              substream_url=c.substream_url) for c in cams)
+                              substream_url=c.substream_url, ptz=c.ptz) for c in cams)
     scope = s.convention.scope.model_copy(update={"cameras": tuple(c.id for c in cams if c.in_scope)})
+    onvif = tuple(OnvifPassword(camera=c.id, password=SecretStr(c.onvif_password)) for c in cams if c.onvif_password)
     service = s.vigie.service.model_copy(update={"tile_interval_seconds": tile_interval})
     return s.model_copy(update={
         "cameras": s.cameras.model_copy(update={"camera": cameras}),
-        "convention": s.convention.model_copy(update={"scope": scope}),
+        "convention": s.convention.model_copy(update={"scope": scope, **(convention or {})}),
+        "secrets": s.secrets.model_copy(update={"onvif": onvif}),
         "vigie": s.vigie.model_copy(update={"service": service}),
     }), demo.passwords
 
@@ -89,9 +95,10 @@ class LiveApp:
     options: MediaOptions = TEST_MEDIA
     tile_interval: int = 30
     port: int = field(default_factory=free_port)
+    convention: dict[str, Any] = field(default_factory=dict)  # convention.toml keys to override
 
     def __post_init__(self) -> None:
-        self.settings, self.passwords = settings_for(self.port, self.cams, self.tile_interval)
+        self.settings, self.passwords = settings_for(self.port, self.cams, self.tile_interval, self.convention)
         self.room = RecordingRoom(ROOM)
         self.app = build_app(self.settings, self.data_dir, extra_rooms=(self.room,), media=self.options)
         self.runner = web.AppRunner(self.app, shutdown_timeout=2.0, access_log=None)

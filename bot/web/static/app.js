@@ -47,7 +47,7 @@
     var media = null; // layout and cameras from /live/api/media; null while unknown
     var player = window.VigiePlayer ? window.VigiePlayer({
       onAccessEnded: function () { poll(); },
-      onClose: function () { refreshMosaic(); }
+      onClose: function () { refreshMosaic(); if (window.VigiePtz) { window.VigiePtz.camera(null); } }
     }) : null;
 
     function fillWatermark() {
@@ -79,6 +79,7 @@
       var cam = cameraById(id);
       if (!cam || !player || finished) { return; }
       player.open(cam);
+      if (window.VigiePtz) { window.VigiePtz.camera(cam.id); }
     }
 
     function buildHits() {
@@ -176,6 +177,7 @@
       clearTimeout(mediaTimer);
       // Drop every image and video element so nothing of the venue stays on screen.
       if (player) { player.close(); }
+      if (window.VigiePtz) { window.VigiePtz.end(); }
       if (mosaicUrl) { URL.revokeObjectURL(mosaicUrl); mosaicUrl = null; }
       grid.textContent = "";
       if (mosaic) { mosaic.textContent = ""; mosaic.hidden = true; }
