@@ -13,10 +13,22 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from onvif import ONVIFCamera
-
 from ..ptz_control import PtzError
 
+
+def _import_client() -> Any:
+    """onvif-zeep-async calls ``logging.basicConfig(level=INFO)`` when imported: that would add a plain
+    stderr handler to the root logger before Vigie sets up its own (JSON lines, redaction). Undo it."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    from onvif import ONVIFCamera
+
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    return ONVIFCamera
+
+
+ONVIFCamera = _import_client()
 logger = logging.getLogger(__name__)
 
 
@@ -28,7 +40,7 @@ class OnvifPtz:
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
         self._user, self._password = username or None, password or None
         self._home, self._profile, self._timeout = home_preset, profile, timeout
-        self._camera: ONVIFCamera | None = None
+        self._camera: Any = None
         self._ptz: Any = None
         self._token: str | None = None
         self._connecting = asyncio.Lock()
