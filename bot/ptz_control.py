@@ -173,9 +173,9 @@ class CameraControl:
                 await self._drive(cat, person.id, camera, action, driver.stop(), record=False)
             elif action == "preset":
                 token = str(args.get("token", ""))[:64]
-                await self._drive(cat, person.id, camera, action, driver.goto_preset(token), preset=token)
+                await self._drive(cat, person.id, camera, action, driver.goto_preset(token), preset=token, via=via)
             else:
-                await self._drive(cat, person.id, camera, action, driver.home())
+                await self._drive(cat, person.id, camera, action, driver.home(), via=via)
 
     async def room_command(self, person: Person, room: str, what: str) -> Reply:
         """``/ptz <camera> prendre|rendre|reprendre|origine|preset <jeton>`` from a room."""

@@ -111,6 +111,8 @@ async def test_the_whole_flow_is_announced_recorded_and_the_camera_goes_home(w: 
     assert view["catastrophe"] and not view["may_control"] and view["cameras"]["hall"]["holder"] == "Cdt Moreau"
     assert view["cameras"]["hall"]["presets"] == []  # a viewer who may not steer sees no presets
     assert w.control.view("cic", inc)["cameras"]["hall"]["presets"][0]["token"] == "scene"
+    [line] = w.cats.status_lines("fr", w.control.held_text)
+    assert "Catastrophe en vigueur" in line and "Hall d'entrée (Cdt Moreau)" in line
     await w.control.release("cic", inc, "hall", "page")
     assert "terminée" in await w.run("/fin_catastrophe", "cic")
     await w.settle()
@@ -202,3 +204,18 @@ async def test_pending_lapses_and_a_declaration_survives_a_restart(w: World, tmp
     await again.start()
     assert again.in_force(inc) is not None
     assert w.h.scheduler.get_job(f"{restored[0].id}:deadline") is not None
+
+
+async def test_ptz_from_a_room(w: World) -> None:
+    inc = await declared(w)
+    assert "Refusé" in await w.run("/ptz hall", "cic")  # no verb: refused, recorded
+    assert "fait" in await w.run("/ptz hall prendre", "cic")
+    assert "fait" in await w.run("/ptz hall preset scene", "cic")
+    assert "Refusé" in await w.run("/ptz hall origine", "terrain")  # not the controller
+    w.hall.fail = True
+    assert "n'a pas répondu" in await w.run("/ptz hall origine", "cic")
+    w.hall.fail = False
+    assert "fait" in await w.run("/ptz hall rendre", "cic")
+    commands_ = [r.details for r in w.h.registre.records(inc) if r.kind == "ptz_command"]
+    assert [(d["command"], d.get("via")) for d in commands_] == [("preset", "console"), ("home", "console")]
+    assert "error" in commands_[1]
