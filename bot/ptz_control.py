@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NoReturn, Protocol
 
 from .catastrophe import Catastrophes
@@ -35,6 +35,7 @@ from .policy.reasons import UNKNOWN_PERSON, Reason, Refused, Why
 logger = logging.getLogger(__name__)
 
 DEADMAN_SECONDS = 1.5  # a move with no tick for this long is stopped: the page went away mid-gesture
+REFUSAL_QUIET = timedelta(seconds=10)  # the same refusal again within this: counted, not recorded again
 ACTIONS = frozenset({"move", "stop", "preset", "home"})
 
 
@@ -87,6 +88,7 @@ class CameraControl:
         self.holders: dict[str, Holder] = {}
         self._gestures: dict[str, Gesture] = {}
         self._presets: dict[str, list[tuple[str, str]]] = {}
+        self._refused_at: dict[tuple[str, str, str], tuple[datetime, int]] = {}  # (who, camera, why) → when, repeats
         self._lock = asyncio.Lock()
         catastrophes.control = self
 
@@ -259,10 +261,22 @@ class CameraControl:
 
     def _refused(self, r: Refused, actor: str, cat: Catastrophe | None, incident: str, camera: str, command: str,
                  via: str) -> NoReturn:
+        # A finger held on the pad sends a move every 250 ms: the same refusal is recorded once per
+        # REFUSAL_QUIET, with how many times it came meanwhile, never once per tick.
+        now, key = self.clock(), (actor, camera[:40], str(r.reason.code))
+        last = self._refused_at.get(key) if command == "move" else None
+        if last is not None and now - last[0] < REFUSAL_QUIET:
+            self._refused_at[key] = (last[0], last[1] + 1)
+            raise r
+        repeats = last[1] if last is not None else 0
+        self._refused_at = {k: v for k, v in self._refused_at.items() if now - v[0] < REFUSAL_QUIET}
+        if command == "move":
+            self._refused_at[key] = (now, 0)
         inc = self.cats.incidents.incident(incident) if incident else None
         self.registre.append(Kind.REFUSAL, incident=inc.id if inc else None, actor=actor, drill=bool(inc and inc.drill),
                              details={"reason": r.reason.code, "camera": camera[:40], "command": command,
-                                      "via": via, "catastrophe": cat.id if cat else None})
+                                      "via": via, "catastrophe": cat.id if cat else None,
+                                      "repeated_before": repeats or None})
         raise r
 
     async def _drive(self, cat: Catastrophe, actor: str, camera: str, action: str, call: Any, record: bool = True,

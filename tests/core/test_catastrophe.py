@@ -219,3 +219,17 @@ async def test_ptz_from_a_room(w: World) -> None:
     commands_ = [r.details for r in w.h.registre.records(inc) if r.kind == "ptz_command"]
     assert [(d["command"], d.get("via")) for d in commands_] == [("preset", "console"), ("home", "console")]
     assert "error" in commands_[1]
+
+
+async def test_a_held_finger_refused_is_recorded_once_not_per_tick(w: World) -> None:
+    inc = await declared(w)
+    await w.control.take("terrain", inc, "hall", False, "page")
+    for _ in range(8):  # another officer's finger on the pad: 8 ticks in 2 s
+        with pytest.raises(Refused):
+            await w.control.command("cic", inc, "hall", "move", {"pan": 1}, "page")
+        w.h.clock.advance(seconds=0.25)
+    w.h.clock.advance(seconds=10)
+    with pytest.raises(Refused):
+        await w.control.command("cic", inc, "hall", "move", {"pan": 1}, "page")
+    refused = [r.details for r in w.h.registre.records(inc) if r.kind == "refusal" and r.details.get("command") == "move"]
+    assert len(refused) == 2 and refused[1]["repeated_before"] == 7
