@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, runtime_checkable
 
 from .catastrophe import Catastrophes
 from .fanout import Fanout
@@ -57,6 +57,14 @@ class PtzDriver(Protocol):
     async def presets(self) -> list[tuple[str, str]]: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class Positioned(Protocol):
+    """A driver that knows where it points without asking the camera (the demo's synthetic dome)."""
+
+    @property
+    def position(self) -> tuple[float, float, float]: ...
 
 
 @dataclass
@@ -102,9 +110,12 @@ class CameraControl:
         cameras = {}
         for cid in sorted(self.ptz):
             held = self.holders.get(cid) if cat else None
+            driver = self.drivers[cid]
             cameras[cid] = {"holder": held.name if held else None, "mine": bool(held and held.person == person_id),
                             "presets": [{"token": tok, "name": name} for tok, name in self._presets.get(cid, [])]
-                            if may else []}
+                            if may else [],
+                            "position": [round(v, 2) for v in driver.position]
+                            if may and isinstance(driver, Positioned) else None}
         return {"catastrophe": cat is not None, "ends_at": cat.ends_at.isoformat() if cat and cat.ends_at else None,
                 "may_control": may, "cameras": cameras}
 

@@ -1,4 +1,4 @@
-/* Vigie live page: catastrophe mode. Every viewer sees whether a catastrophe is declared and who
+/* Vigie live page: catastrophe mode (position: pan / tilt / zoom, shown for the demo's synthetic dome). Every viewer sees whether a catastrophe is declared and who
    steers the open camera ("commandée par Cdt Moreau"); a viewer whose role may steer takes the
    camera, turns it by keeping a finger on the pad (a move every 250 ms while held, a stop on
    release), zooms, goes to a preset or back home, and releases it. The server decides everything:
@@ -35,7 +35,8 @@
     var cam = on && current && state.cameras ? state.cameras[current] : null;
     show($("ptz"), !!cam);
     if (!cam) { stopMove(false); return; }
-    $("ptz-holder").textContent = cam.holder ? "Commandée par " + cam.holder : "Personne ne commande cette caméra.";
+    var where = cam.position ? " · position " + cam.position.join(" / ") : "";
+    $("ptz-holder").textContent = (cam.holder ? "Commandée par " + cam.holder : "Personne ne commande cette caméra.") + where;
     show($("ptz-controls"), !!state.may_control);
     show($("ptz-take"), !cam.holder);
     show($("ptz-takeover"), !!cam.holder && !cam.mine);
