@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, NoReturn, Protocol, runtime_checkable
 
 from .catastrophe import Catastrophes
@@ -96,6 +97,7 @@ class CameraControl:
         self.holders: dict[str, Holder] = {}
         self._gestures: dict[str, Gesture] = {}
         self._presets: dict[str, list[tuple[str, str]]] = {}
+        self._gates: dict[str, asyncio.Lock] = {}
         self._refused_at: dict[tuple[str, str, str], tuple[datetime, int]] = {}  # (who, camera, why) → when, repeats
         self._lock = asyncio.Lock()
         catastrophes.control = self
@@ -143,6 +145,8 @@ class CameraControl:
             text = (phrase(Msg.PTZ_TAKEN_OVER, camera=cam, name=name, previous=before.name) if before
                     else phrase(Msg.PTZ_TAKEN, camera=cam, name=name))
             self._tell(cat, f"take:{camera}:{self.clock().timestamp()}", text)
+        if before is not None:  # taken over mid-gesture: the camera stops turning for the previous holder
+            await self._stop_quietly(camera)
         await self._load_presets(camera)
 
     async def release(self, person_id: str, incident_id: str, camera: str, via: str) -> None:
@@ -154,11 +158,11 @@ class CameraControl:
                 self._refused(r, person.id, cat, incident_id, camera, "release", via)
             if cat is None:  # held cameras are dropped when control closes: nothing to release
                 return
-            await self._stop_quietly(camera)
             self._end_gesture(camera, cat)
             self._record(Kind.PTZ_RELEASED, cat, person.id, camera=camera, via=via)
             self._tell(cat, f"release:{camera}:{self.clock().timestamp()}",
                        phrase(Msg.PTZ_RELEASED, camera=self.names.get(camera, camera), name=person.name))
+        await self._stop_quietly(camera)
 
     # ---------- commands ----------
 
@@ -176,19 +180,27 @@ class CameraControl:
             assert cat is not None  # noqa: S101 - authorised: a catastrophe is in force
             cat = self.cats.save_moved(cat, camera) if action != "stop" else cat
             driver = self.drivers[camera]
+            details: dict[str, Any] = {"via": via}
             if action == "move":
                 vector = (_unit(args.get("pan")), _unit(args.get("tilt")), _unit(args.get("zoom")))
                 self._tick(camera, person.id, cat.incident, vector)
-                await self._drive(cat, person.id, camera, action, driver.move(*vector), record=False)
-                return
-            self._end_gesture(camera, cat)
-            if action == "stop":
-                await self._drive(cat, person.id, camera, action, driver.stop(), record=False)
-            elif action == "preset":
-                token = str(args.get("token", ""))[:64]
-                await self._drive(cat, person.id, camera, action, driver.goto_preset(token), preset=token, via=via)
+                call: Callable[[], Awaitable[None]] = partial(driver.move, *vector)
             else:
-                await self._drive(cat, person.id, camera, action, driver.home(), via=via)
+                self._end_gesture(camera, cat)
+                token = str(args.get("token", ""))[:64]
+                calls: dict[str, Callable[[], Awaitable[None]]] = {
+                    "stop": driver.stop, "home": driver.home, "preset": partial(driver.goto_preset, token)}
+                call = calls[action]
+                if action == "preset":
+                    details["preset"] = token
+        # The camera is driven outside the decisions' lock, one call at a time per camera: a slow
+        # camera never holds the others, and a move tick arriving while the previous one is still on
+        # its way folds into the gesture instead of queueing behind it.
+        gate = self._gate(camera)
+        if action == "move" and gate.locked():
+            return
+        async with gate:
+            await self._drive(cat, person.id, camera, action, call(), record=action in ("preset", "home"), **details)
 
     async def room_command(self, person: Person, room: str, what: str) -> Reply:
         """``/ptz <camera> prendre|rendre|reprendre|origine|preset <jeton>`` from a room."""
@@ -228,7 +240,8 @@ class CameraControl:
                 if driver is None:
                     raise PtzError("no driver")
                 await self._stop_quietly(camera)
-                await driver.home()
+                async with self._gate(camera):
+                    await driver.home()
                 home.append(camera)
             except PtzError as exc:
                 failed[camera] = str(exc)[:200]
@@ -318,9 +331,10 @@ class CameraControl:
 
     async def _deadman_stop(self, camera: str, g: Gesture) -> None:
         async with self._lock:
-            if self._gestures.get(camera) is g:
-                await self._stop_quietly(camera)
-                self._end_gesture(camera, self.cats.of(g.incident), stopped_by="deadman")
+            if self._gestures.get(camera) is not g:
+                return
+            self._end_gesture(camera, self.cats.of(g.incident), stopped_by="deadman")
+        await self._stop_quietly(camera)
 
     def _end_gesture(self, camera: str, cat: Catastrophe | None, stopped_by: str | None = None) -> None:
         g = self._gestures.pop(camera, None)
@@ -333,13 +347,18 @@ class CameraControl:
                      seconds=seconds, ticks=g.ticks, direction=[round(v, 2) for v in g.direction],
                      stopped_by=stopped_by)
 
+    def _gate(self, camera: str) -> asyncio.Lock:
+        """One call at a time to each camera (ONVIF cameras handle requests in order, some one at a time)."""
+        return self._gates.setdefault(camera, asyncio.Lock())
+
     async def _stop_quietly(self, camera: str) -> None:
         driver = self.drivers.get(camera)
         if driver is not None:
-            try:
-                await driver.stop()
-            except PtzError as exc:
-                logger.warning("camera %s did not stop: %s", camera, exc)
+            async with self._gate(camera):
+                try:
+                    await driver.stop()
+                except PtzError as exc:
+                    logger.warning("camera %s did not stop: %s", camera, exc)
 
     async def _load_presets(self, camera: str) -> None:
         if camera in self._presets or camera not in self.drivers:

@@ -5,6 +5,7 @@ The ONVIF driver against a third-party device simulator is tested in tests/ptz; 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
@@ -233,3 +234,26 @@ async def test_a_held_finger_refused_is_recorded_once_not_per_tick(w: World) -> 
         await w.control.command("cic", inc, "hall", "move", {"pan": 1}, "page")
     refused = [r.details for r in w.h.registre.records(inc) if r.kind == "refusal" and r.details.get("command") == "move"]
     assert len(refused) == 2 and refused[1]["repeated_before"] == 7
+
+
+async def test_a_slow_camera_holds_neither_the_others_nor_its_own_ticks(w: World) -> None:
+    inc = await declared(w)
+    await w.control.take("cic", inc, "hall", False, "page")
+    await w.control.take("cic", inc, "fosse", False, "page")
+    gate = asyncio.Event()
+    real_move = w.hall.move
+
+    async def slow_move(pan: float, tilt: float, zoom: float) -> None:
+        await gate.wait()
+        await real_move(pan, tilt, zoom)
+
+    w.hall.move = slow_move  # type: ignore[method-assign]
+    first = asyncio.create_task(w.control.command("cic", inc, "hall", "move", {"pan": 1}, "page"))
+    await asyncio.sleep(0)
+    for _ in range(3):  # ticks while the first move is still on its way: folded into the gesture
+        await w.control.command("cic", inc, "hall", "move", {"pan": 1}, "page")
+    await w.control.command("cic", inc, "fosse", "preset", {"token": "scene"}, "page")
+    assert w.fosse.calls == [("preset", "scene")] and not first.done()
+    gate.set()
+    await first
+    assert [c[0] for c in w.hall.calls] == ["move"]
