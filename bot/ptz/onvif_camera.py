@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +31,7 @@ def _import_client() -> Any:
 
 ONVIFCamera = _import_client()
 logger = logging.getLogger(__name__)
+MOVE_TIMEOUT = timedelta(seconds=2)  # the page sends a tick every 250 ms while a finger is held
 
 
 class OnvifPtz:
@@ -87,8 +89,9 @@ class OnvifPtz:
                 logger.debug("closing ONVIF session: %s", exc)
 
     async def move(self, pan: float, tilt: float, zoom: float) -> None:
+        # The camera stops by itself MOVE_TIMEOUT after the last tick, even if Vigie is gone mid-gesture.
         await self._call("move", "ContinuousMove",
-                         {"Velocity": {"PanTilt": {"x": pan, "y": tilt}, "Zoom": {"x": zoom}}})
+                         {"Velocity": {"PanTilt": {"x": pan, "y": tilt}, "Zoom": {"x": zoom}}, "Timeout": MOVE_TIMEOUT})
 
     async def stop(self) -> None:
         await self._call("stop", "Stop", {"PanTilt": True, "Zoom": True})
