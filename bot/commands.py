@@ -2,7 +2,7 @@
 
 Telegram, Matrix and the console all go through ``parse`` and ``run``, so the same words do
 the same thing everywhere. French aliases: /alerte, /confirmer, /statut, /prolonger, /fin,
-/exercice, /aide, /enregistrer, /debloquer, /catastrophe, /fin_catastrophe.
+/exercice, /aide, /enregistrer, /debloquer, /zone, /catastrophe, /fin_catastrophe.
 
 Commands that arrive late (typed while Vigie was stopped or cut off, read on its return) go
 through ``run_late``: ``/fin`` is always applied (ending access is never wrong), reading
@@ -38,6 +38,7 @@ ALIASES = {
     "record": "record", "enregistrer": "record",
     "camera": "camera", "ptz": "camera",
     "unlock": "unlock", "debloquer": "unlock",
+    "zone": "zone", "focus": "zone",
     "catastrophe": "catastrophe", "confirmer_catastrophe": "catastrophe", "confirm_catastrophe": "catastrophe",
     "fin_catastrophe": "end_catastrophe", "end_catastrophe": "end_catastrophe",
 }
@@ -49,6 +50,7 @@ MENU = (
     ("extend", Msg.MENU_EXTEND),
     ("end", Msg.MENU_END),
     ("drill", Msg.MENU_DRILL),
+    ("zone", Msg.MENU_ZONE),
     ("unlock", Msg.MENU_UNLOCK),
     ("catastrophe", Msg.MENU_CATASTROPHE),
     ("end_catastrophe", Msg.MENU_END_CATASTROPHE),
@@ -123,6 +125,8 @@ async def run(desk: DeskPort, cmd: Command, person: Person | None, room: str, la
             return (await desk.record_request(person, room, cmd.rest)).text(lang)
         if cmd.name == "unlock":
             return (await desk.unlock(person, room, cmd.args[0] if cmd.args else "")).text(lang)
+        if cmd.name == "zone":
+            return (await desk.refocus(person, room, cmd.rest)).text(lang)
         if cmd.name == "catastrophe":
             return (await desk.declare_catastrophe(person, room)).text(lang)
         if cmd.name == "end_catastrophe":

@@ -43,6 +43,7 @@ from .settings import (
     VigieFile,
 )
 from .sia.codes import panel_sources
+from .zones_check import check_zones
 
 logger = logging.getLogger(__name__)
 
@@ -242,6 +243,7 @@ def cross_check(
                 problems.append(f"{af}: source[{i}] ({s.name}).types.{alarm_type}: '{code}' is not an enabled grave category — use one of {sorted(enabled)}")
     _check_panels(af, alarms, enabled, problems)  # SIA DC-09
     _check_catastrophe(cf, kf, conv, cameras, problems)
+    check_zones(d, cameras, alarms, problems)
     t, m = vigie.telegram, vigie.matrix
     vf = d / "vigie.toml"
     if t.enabled and not t.chats:
@@ -439,4 +441,5 @@ def build_convention(s: Settings) -> Convention:
             max_duration=timedelta(minutes=c.catastrophe.max_minutes),
             confirm_window=timedelta(minutes=c.catastrophe.confirm_window_minutes),
         ),
+        zones=s.zone_map(),
     )

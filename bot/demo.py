@@ -10,13 +10,15 @@ from __future__ import annotations
 import base64
 import secrets
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from pydantic import SecretStr
 
+from . import demo_venue as venue
+from .locales import Msg, t
 from .policy.convention import ConfirmRule, Org, Role
 from .settings import (
     AlarmSecret,
@@ -55,6 +57,7 @@ PANEL = "demo-centrale"  # SIA DC-09 panel
 PANEL_ACCOUNT = "D3E0"
 
 # (id, name, org, role, habilitation)
+VIEWER = "demo-agent"  # the demo's police viewer
 PEOPLE = (
     (CONSOLE_PERSON, "Martine Lefèvre (démo)", Org.VENUE, Role.SECURITY_CHIEF, None),
     ("demo-directeur", "Paul Garnier (démo)", Org.VENUE, Role.DIRECTOR, None),
@@ -97,7 +100,8 @@ def build_demo(port: int, cameras: int, today: date, hasher: PasswordHasher | No
     alarm_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     # No URL: synthetic cameras (bot/media/synthetic.py), encoded in memory at start-up.
     # The first camera is a PTZ dome (a synthetic one, no ONVIF): catastrophe mode can be tried end to end.
-    cams = tuple(CameraCfg(id=slug(n), name=n, masks=MASKS.get(n, ()), ptz=PtzCfg(home_preset="origine") if i == 0 else None)
+    cams = tuple(CameraCfg(id=slug(n), name=n, masks=MASKS.get(n, ()), at=venue.spot(n),
+                           ptz=PtzCfg(home_preset="origine") if i == 0 else None)
                  for i, n in enumerate(CAMERA_NAMES[: max(1, min(cameras, len(CAMERA_NAMES)))]))
     settings = Settings(
         config_dir=Path("(demo)"),
@@ -117,7 +121,7 @@ def build_demo(port: int, cameras: int, today: date, hasher: PasswordHasher | No
                       password_hash=hasher.hash(passwords[pid]))
             for pid, name, org, role, hab in PEOPLE
         )),
-        cameras=CamerasFile(camera=cams),
+        cameras=CamerasFile(camera=cams, zone=venue.zones({c.name: c.id for c in cams}), plan=venue.plan()),
         alarms=AlarmsFile(
             source=(AlarmSourceCfg(
                 name=ALARM_SOURCE, label="Centrale d'alarme (démo)", confirm=ConfirmRule.ANY,
@@ -139,6 +143,14 @@ def build_demo(port: int, cameras: int, today: date, hasher: PasswordHasher | No
     return Demo(settings, passwords, alarm_secret, sia_port, sia_key if sia_port else "")
 
 
+def _passkey_lines(base: str, data_dir: Path) -> str:
+    """How to try a passkey: browsers want a domain, so http://localhost (demo --localhost)."""
+    if "://localhost:" not in base:
+        return t("fr", Msg.DEMO_PASSKEY_RESTART)
+    command = f"python -m bot enrol {VIEWER} --data-dir {data_dir} --public-url {base}"
+    return t("fr", Msg.DEMO_PASSKEY, command=command, person=VIEWER)
+
+
 def _panel_lines(demo: Demo) -> str:
     """The demo panel (SIA DC-09): where it reports and a ready-made hold-up alarm."""
     if not demo.sia_port:
@@ -151,9 +163,17 @@ def _panel_lines(demo: Demo) -> str:
     )
 
 
+def localhost(demo: Demo, port: int) -> Demo:
+    """The demo served as http://localhost:PORT (browsers refuse passkeys on an IP address)."""
+    s = demo.settings
+    service = s.vigie.service.model_copy(update={"public_url": f"http://localhost:{port}"})
+    settings = s.model_copy(update={"vigie": s.vigie.model_copy(update={"service": service})})
+    return replace(demo, settings=settings)
+
+
 def banner(demo: Demo, port: int, data_dir: Path) -> str:
     key_hex = base64.b64decode(demo.alarm_secret.removeprefix("whsec_")).hex()
-    base = f"http://127.0.0.1:{port}"
+    base = demo.settings.vigie.service.public_url
     people = "\n".join(
         f"  {pid:<15} {name:<34} mot de passe : {demo.passwords[pid]}" for pid, name, *_ in PEOPLE
     )
@@ -177,6 +197,7 @@ Alarme signée prête à lancer (autre terminal) :
   {curl}
 
 {_panel_lines(demo)}
+{_passkey_lines(base, data_dir)}
 Essayez : /alert attaque_armee Hall A · /status · /extend 30 · /end · /drill · /help
 Mode catastrophe : après /alert, tapez /catastrophe ; sur la page, connectez-vous en demo-cic et ouvrez
 « {CAMERA_NAMES[0]} » (caméra mobile simulée) : prendre la commande, orienter, zoomer, presets, retour à

@@ -19,7 +19,7 @@ from .kinds import Kind, Recorder
 from .messages import Renderer, Reply
 from .policy.convention import Category, Convention, Person
 from .policy.incident import Incident
-from .policy.reasons import Reason, Refused, Why
+from .policy.reasons import CAMERA_CONTROL, Refused
 from .store import Store
 
 
@@ -46,6 +46,8 @@ class DeskPort(Protocol):
     async def end_catastrophe(self, person: Person | None, room: str) -> Reply: ...
 
     async def unlock(self, person: Person | None, room: str, who: str) -> Reply: ...
+
+    async def refocus(self, person: Person | None, room: str, where: str, incident_id: str | None = None) -> Reply: ...
 
     def status(self) -> Reply: ...
 
@@ -91,8 +93,6 @@ class CatastropheDesk(Protocol):
 
     def access_closed(self, inc: Incident) -> None: ...
 
-
-CAMERA_CONTROL = Reason(Why.CAMERA_CONTROL_REFUSED)
 
 
 class PortLookups:

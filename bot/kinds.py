@@ -62,6 +62,12 @@ class Kind(StrEnum):
     PTZ_RELEASED = "ptz_released"
     PTZ_COMMAND = "ptz_command"  # one gesture (a move from touch to release), a zoom, a preset
     PTZ_HOME = "ptz_home"  # the cameras sent back to their home preset at the end, and which failed
+    ENROL_LINK_ISSUED = "enrol_link_issued"  # a one-time passkey enrolment link (vigie enrol)
+    PASSKEY_ENROLLED = "passkey_enrolled"
+    ENROL_REFUSED = "enrol_refused"  # a wrong personal password or a rejected passkey on an enrolment link
+    PASSKEY_REVOKED = "passkey_revoked"  # vigie passkeys revoke (a lost phone)
+    PASSKEY_DISABLED = "passkey_disabled"  # its person left the roster
+    FOCUS = "focus"  # the zone the officers look at first was changed (page or /zone)
 
 
 class Recorder(Protocol):

@@ -12,11 +12,12 @@ from argon2 import PasswordHasher
 
 from bot.access import Access
 from bot.audit import Registre
-from bot.desk import Desk, DeskConfig, record_room_failure
+from bot.desk import Desk, DeskConfig
 from bot.fanout import Fanout
 from bot.messages import Renderer
 from bot.outbox_store import Journal
 from bot.policy.convention import Convention
+from bot.room_failures import record_room_failure
 from bot.rooms import Outgoing
 from bot.store import Store
 from tests.policy_fixtures import T0, convention

@@ -52,6 +52,8 @@ class Why(StrEnum):
     NOT_PTZ = "not_ptz"  # camera
     CAMERA_HELD = "camera_held"  # camera, holder
     NOT_CONTROLLER = "not_controller"  # camera
+    NOT_FOCUS_ROLE = "not_focus_role"
+    FOCUS_WHERE = "focus_where"
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,13 @@ class Reason:
 
 UNKNOWN_PERSON = Reason(Why.UNKNOWN_PERSON)
 WRONG_ROOM = Reason(Why.WRONG_ROOM)
+# the desk's own refusals, before any decision
+NOT_DRILL_ROLE = Reason(Why.NOT_DRILL_ROLE)
+NO_SUCH_INCIDENT = Reason(Why.NO_SUCH_INCIDENT)
+RECORDING = Reason(Why.RECORDING_REFUSED)
+NOT_UNLOCK_ROLE = Reason(Why.NOT_UNLOCK_ROLE)
+UNLOCK_WHO = Reason(Why.UNLOCK_WHO)
+CAMERA_CONTROL = Reason(Why.CAMERA_CONTROL_REFUSED)
 
 
 class Refused(Exception):  # noqa: N818 - a domain outcome, not a programming error

@@ -130,7 +130,7 @@ async def test_the_whole_flow_is_announced_recorded_and_the_camera_goes_home(w: 
     await w.run("/fin", "chef")
     await w.h.fanout.drain()
     report = next(t for t in w.h.rooms[0].texts() if "ACCÈS TERMINÉ" in t)
-    assert "Commandes de caméras (catastrophe) : 2" in report and "Cdt Moreau (officier du CIC) — hall : preset scene" in report
+    assert "Commandes de caméras (catastrophe) : 2" in report and "Cdt Moreau (officier du CIC) — Hall d'entrée : preset scene" in report
 
 
 async def test_refused_before_the_declaration_after_its_end_and_for_others(w: World) -> None:
