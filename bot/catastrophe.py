@@ -74,7 +74,7 @@ class Catastrophes:
 
     def status_lines(self, lang: str, held: Callable[[str], str]) -> list[str]:
         now = self.clock()
-        return [t(lang, Msg.CAT_STATUS, incident=c.incident, until=self.render.hm(c.ends_at), held=held(c.incident))
+        return [t(lang, Msg.CAT_STATUS, incident=c.incident, until=self.render.hm(self._until(c)), held=held(c.incident))
                 for c in self._current.values() if c.in_force(now)]
 
     # ---------- lifecycle ----------
@@ -244,7 +244,13 @@ class Catastrophes:
         roles = ", ".join(role_label(r, lang) for r in self.conv.catastrophe.control_roles)
         return t(lang, Msg.CAT_DECLARED, drill=self._drill(cat, lang), incident=cat.incident,
                  declared=self._name(cat.declared_by, lang), confirmed=confirmed.strip(), roles=roles,
-                 until=self.render.hm(cat.ends_at))
+                 until=self.render.hm(self._until(cat)))
+
+    def _until(self, cat: Catastrophe) -> datetime | None:
+        """When control ends as things stand: its maximum, or the end of access if sooner."""
+        inc = self.incidents.incident(cat.incident)
+        ends = [e for e in (cat.ends_at, inc.ends_at if inc is not None else None) if e is not None]
+        return min(ends) if ends else None
 
     def _ended_text(self, cat: Catastrophe, lang: str) -> str:
         reasons = {"expired": t(lang, Msg.CAT_EXPIRED), "access_ended": t(lang, Msg.CAT_ACCESS_ENDED)}

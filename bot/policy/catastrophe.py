@@ -135,10 +135,9 @@ def confirm(conv: Convention, inc: Incident | None, cat: Catastrophe | None, per
 
 
 def _in_force(conv: Convention, inc: Incident, cat: Catastrophe, now: datetime, by: str | None) -> Catastrophe:
-    # Never outlives the access it belongs to, nor the convention's maximum.
+    # The convention's maximum. The access bounds it too, but as it stands at each moment
+    # (expire, authorise): an access extended during the attack keeps camera control going.
     ends = now + conv.catastrophe.max_duration
-    if inc.ends_at is not None:
-        ends = min(ends, inc.ends_at)
     return replace(cat, state=CatState.DECLARED, confirmed_by=by, in_force_from=now, ends_at=ends, confirm_by=None)
 
 

@@ -77,7 +77,15 @@ def test_confirmation_window_lapses_and_access_bounds_the_duration() -> None:
     assert reason(lapsed) is Why.CONFIRM_WINDOW_LAPSED
     assert cm.expire(cat, inc, late).state is CatState.LAPSED
     now_declared = cm.declare(conv(ConfirmRule.NONE), inc, None, person("cic"), T0, "INC-1:2")
-    assert now_declared.ends_at == inc.ends_at  # never outlives the access
+    assert now_declared.in_force(T0)
+    # never outlives the access: at its end, control is refused and the catastrophe closes
+    over = inc.ends_at
+    assert over is not None and over < T0 + c.catastrophe.max_duration
+    assert cm.expire(now_declared, inc, over).state is CatState.ENDED
+    # but an access extended during the attack keeps it going, up to the convention's maximum
+    longer = replace(inc, ends_at=T0 + 2 * c.catastrophe.max_duration)
+    assert cm.expire(now_declared, longer, over) == now_declared
+    assert cm.expire(now_declared, longer, T0 + c.catastrophe.max_duration).state is CatState.EXPIRED
 
 
 def test_roles_that_may_not_declare_or_steer() -> None:
