@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web, web_response
@@ -32,8 +32,7 @@ from .desk import Desk, record_room_failure
 from .fanout import Fanout
 from .kinds import Kind
 from .linkwatch import record_link_posted
-from .matrix.transport import build_matrix
-from .media.memory import tune_malloc
+from .media.memory import trim_malloc, tune_malloc
 from .media.service import MediaOptions, build_media
 from .messages import Renderer, guessing_notice
 from .notices import announce
@@ -46,10 +45,12 @@ from .settings import Settings
 from .sia.transport import build_sia
 from .status import page_info
 from .store import Store
-from .telegram.transport import TelegramGateway, TelegramOptions
 from .transport import Transport
 from .web.live import add_routes as add_live_routes
 from .web.media import MEDIA, install_media
+
+if TYPE_CHECKING:
+    from .telegram.transport import TelegramOptions
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +138,8 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     # Unauthenticated refusals become one registre record per client and minute.
     scheduler.add_job(access.tally.flush, "interval", seconds=20, id="refusals:flush",
                       replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(trim_malloc, "interval", seconds=30, id="memory:trim", replace_existing=True, coalesce=True,
+                      max_instances=1)
     add_health_routes(app, settings)
     # Started in this order, stopped in reverse: the scheduler, the outboxes, the restored desk,
     # the cameras, then each transport (so nothing arrives before the desk can answer it).
@@ -195,9 +198,15 @@ def build_transports(settings: Settings, conv: Convention, data_dir: Path, clock
     """The enabled transports, in the order they start: Matrix, Telegram, DC-09 panels, the console."""
     vigie = settings.vigie
     transports: list[Transport] = []
+    # A room's client library is imported only when that room is configured: matrix-nio and
+    # python-telegram-bot (with httpx, h2, jsonschema, vodozemac…) cost ~15 MB of memory each.
     if vigie.matrix.enabled:
+        from .matrix.transport import build_matrix
+
         transports.append(build_matrix(settings, data_dir))
     if vigie.telegram.enabled:
+        from .telegram.transport import TelegramGateway
+
         transports.append(TelegramGateway.from_settings(settings, telegram))
     sia = build_sia(settings, clock, scheduler)
     if sia is not None:
