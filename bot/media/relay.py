@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from .cameras import Camera, CameraHub
@@ -95,6 +95,51 @@ class Viewer:
         return self.segments()
 
 
+class Inbox:
+    """Fragments from the reader threads to the event loop, a few wake-ups a second at most.
+
+    ``call_soon_threadsafe`` for each fragment woke the loop (a write to its self-pipe, a
+    context switch, a GIL hand-over taken from 40 reader threads) 25 times a second per camera
+    watched, for the few microseconds of handing a fragment to its viewers' queues: with ten
+    cameras watched that was most of the CPU a viewer cost. Here a reader thread wakes the
+    loop only when nothing is pending, and the loop hands over what is pending (from every
+    camera) at most once per ``window``: a fragment that comes within 20 ms of the previous
+    hand-over waits for the next one. One camera watched (frames 40 ms apart) waits for
+    nothing; ten cameras share ~50 hand-overs a second instead of 250. A fragment waits
+    10 ms on average, against a live lag of ~60 ms. Per camera the order is kept (one
+    reader thread, one list).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, window: float = 0.02) -> None:
+        self.loop = loop
+        self.window = window
+        self._lock = threading.Lock()
+        self._pending: list[tuple[CameraRelay, Segment]] = []
+        self._last = 0.0  # loop time of the last hand-over
+
+    def post(self, relay: CameraRelay, seg: Segment) -> None:
+        """Reader thread. Raises RuntimeError once the loop is closed."""
+        with self._lock:
+            self._pending.append((relay, seg))
+            if len(self._pending) > 1:
+                return  # a hand-over is already on its way
+        self.loop.call_soon_threadsafe(self._arm)
+
+    def _arm(self) -> None:
+        wait = self._last + self.window - self.loop.time()
+        if wait <= 0:
+            self._drain()
+        else:
+            self.loop.call_later(wait, self._drain)
+
+    def _drain(self) -> None:
+        self._last = self.loop.time()
+        with self._lock:
+            batch, self._pending = self._pending, []
+        for relay, seg in batch:
+            relay._dispatch(seg)
+
+
 class CameraRelay:
     """fMP4 fan-out of one camera to its viewers."""
 
@@ -102,6 +147,7 @@ class CameraRelay:
         self,
         camera: Camera,
         *,
+        inbox: Callable[[], Inbox] | None = None,
         viewer_max_items: int = 150,
         viewer_max_bytes: int = 8 * 1024 * 1024,
     ) -> None:
@@ -114,7 +160,8 @@ class CameraRelay:
         self._write_lock = threading.Lock()
         self._generation = 0
         self._attached = False
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inbox: Inbox | None = None
+        self._inbox_of = inbox or (lambda: Inbox(asyncio.get_running_loop()))
 
     @property
     def viewer_count(self) -> int:
@@ -152,7 +199,7 @@ class CameraRelay:
             viewer.close()
 
     def _attach(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._inbox = self._inbox_of()
         self._generation += 1
         self._attached = True
         self._dispatched = 0
@@ -178,11 +225,11 @@ class CameraRelay:
         # reader thread
         with self._write_lock:
             seg = self._write(au)
-        loop = self._loop
-        if loop is None:
+        inbox = self._inbox
+        if inbox is None:
             return
         try:
-            loop.call_soon_threadsafe(self._dispatch, seg)
+            inbox.post(self, seg)
         except RuntimeError:  # loop closed: the app is shutting down
             self.camera.detach(self._on_unit)
 
@@ -203,11 +250,19 @@ class Relay:
         self._hub = hub
         self._options = options
         self._relays: dict[str, CameraRelay] = {}
+        self._inbox: Inbox | None = None
+
+    def inbox(self) -> Inbox:
+        """The inbox shared by this hub's relays, on the running loop (event loop)."""
+        loop = asyncio.get_running_loop()
+        if self._inbox is None or self._inbox.loop is not loop:
+            self._inbox = Inbox(loop)
+        return self._inbox
 
     def camera_relay(self, camera_id: str) -> CameraRelay:
         relay = self._relays.get(camera_id)
         if relay is None:
-            relay = CameraRelay(self._hub[camera_id], **self._options)
+            relay = CameraRelay(self._hub[camera_id], inbox=self.inbox, **self._options)
             self._relays[camera_id] = relay
         return relay
 
