@@ -322,7 +322,7 @@ async def per_viewer_cpu(pid: int, viewers: Viewers, counts: tuple[int, ...], re
 
 
 async def soak_phase(urls: list[str], sub_urls: list[str], synthetic: int, viewers: int, minutes: float,
-                     rows: list[Row], floor: float | None, reps: int = 3) -> None:
+                     rows: list[Row], floor: float | None, reps: int = 3, spread: int = 0) -> None:
     port = free_port()
     cmd = [sys.executable, "-m", "bench.media.live_bot", "--port", str(port)]
     cmd += ["--urls", ",".join(urls), "--subs", ",".join(sub_urls)] if urls else ["--synthetic", str(synthetic)]
@@ -347,7 +347,7 @@ async def soak_phase(urls: list[str], sub_urls: list[str], synthetic: int, viewe
                 async with s.post(info["link"], data={"person": info["person"], "password": info["password"]},
                                   allow_redirects=False) as r:
                     cookies.append(r.cookies["vigie_session"].value)
-            group = Viewers(s, base, cookies, n)
+            group = Viewers(s, base, cookies, spread or n)
             per = await per_viewer_cpu(proc.pid, group, levels, reps)
             print("  per viewer (% of a core, each repetition): " + ", ".join(f"{p:.3f}" for p in per), flush=True)
             await group.set(viewers)
@@ -398,6 +398,8 @@ def main() -> None:
     parser.add_argument("--minutes", "--soak-minutes", dest="minutes", type=float, default=2.0,
                         help="soak length with the viewers (30 for the memory drift)")
     parser.add_argument("--source", choices=("farm", "synthetic"), default=None)
+    parser.add_argument("--viewer-cameras", type=int, default=0,
+                        help="spread the viewers over this many cameras (default: all, one viewer each)")
     parser.add_argument("--phases", default="browser,mosaic,soak",
                         help="which phases to run, comma-separated (the table is whole only with all three)")
     args = parser.parse_args()
@@ -433,7 +435,7 @@ def main() -> None:
                                 f"{ratio:.2f} × before"))
         if "soak" in phases:
             asyncio.run(soak_phase(urls, sub_urls, 0 if urls else args.cameras, args.viewers, args.minutes, rows,
-                               floor))
+                                   floor, spread=args.viewer_cameras))
     finally:
         if farm is not None:
             farm.stop()

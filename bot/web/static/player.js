@@ -132,6 +132,7 @@
       el.hidden = false;
       el.setAttribute("data-camera", camera.id);
       el.removeAttribute("data-first-frame-ms");
+      el.removeAttribute("data-stalls");
       el.setAttribute("data-state", "connecting");
       title.textContent = camera.name;
       quality = choice === "auto" ? guessQuality() : choice;
