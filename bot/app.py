@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web, web_response
@@ -33,8 +33,7 @@ from .desk import Desk
 from .fanout import Fanout
 from .kinds import Kind
 from .linkwatch import record_link_posted
-from .matrix.transport import build_matrix
-from .media.memory import tune_malloc
+from .media.memory import trim_malloc, tune_malloc
 from .media.service import MediaOptions, build_media
 from .messages import Renderer, guessing_notice
 from .notices import announce
@@ -44,7 +43,6 @@ from .outbox_store import Journal
 from .passkey_store import PasskeyStore
 from .passkeys import Passkeys
 from .policy.convention import Convention, Person
-from .ptz.onvif_camera import OnvifPtz
 from .ptz.synthetic import SyntheticPtz
 from .ptz_control import CameraControl, PtzDriver
 from .room_failures import record_room_failure
@@ -53,7 +51,6 @@ from .settings import Settings
 from .sia.transport import build_sia
 from .status import page_info, viewer_lines
 from .store import Store
-from .telegram.transport import TelegramGateway, TelegramOptions
 from .transport import Transport
 from .viewing import Watching, close_unclosed, viewers_now
 from .web.live import add_routes as add_live_routes
@@ -61,6 +58,9 @@ from .web.media import MEDIA, install_media
 from .web.passkeys import add_passkey_routes
 from .web.ptz import add_ptz_routes
 from .web.venue import add_venue_routes, load_plan
+
+if TYPE_CHECKING:
+    from .telegram.transport import TelegramOptions
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +166,8 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     scheduler.add_job(access.tally.flush, "interval", seconds=20, id="refusals:flush",
                       replace_existing=True, coalesce=True, max_instances=1)
     add_ptz_routes(app, access, control)
+    scheduler.add_job(trim_malloc, "interval", seconds=30, id="memory:trim", replace_existing=True, coalesce=True,
+                      max_instances=1)
     add_health_routes(app, settings)
     # Started in this order, stopped in reverse: the scheduler, the outboxes, the restored desk,
     # the cameras, then each transport (so nothing arrives before the desk can answer it).
@@ -232,9 +234,15 @@ def build_transports(settings: Settings, conv: Convention, data_dir: Path, clock
     """The enabled transports, in the order they start: Matrix, Telegram, DC-09 panels, the console."""
     vigie = settings.vigie
     transports: list[Transport] = []
+    # A room's client library is imported only when that room is configured: matrix-nio and
+    # python-telegram-bot (with httpx, h2, jsonschema, vodozemac…) cost ~15 MB of memory each.
     if vigie.matrix.enabled:
+        from .matrix.transport import build_matrix
+
         transports.append(build_matrix(settings, data_dir))
     if vigie.telegram.enabled:
+        from .telegram.transport import TelegramGateway
+
         transports.append(TelegramGateway.from_settings(settings, telegram))
     sia = build_sia(settings, clock, scheduler)
     if sia is not None:
@@ -307,6 +315,9 @@ def build_ptz(settings: Settings) -> dict[str, PtzDriver]:
         if p is None:
             continue
         if p.onvif:
+            # onvif-zeep-async with zeep and lxml weigh ~15 MB: imported only where a venue has ONVIF domes
+            from .ptz.onvif_camera import OnvifPtz
+
             drivers[cam.id] = OnvifPtz(p.onvif, p.username, settings.secrets.onvif_password(cam.id), p.home_preset,
                                        p.profile, p.timeout_seconds)
         else:

@@ -36,7 +36,9 @@ from bot.media.tiles import MosaicRenderer, decode_keyframe, tile_inputs  # noqa
 from tests.media.conftest import farm_available, start_farm  # noqa: E402
 
 logger = logging.getLogger(__name__)
-OPEN = {"rtsp_transport": "tcp", "probesize": "4096", "fpsprobesize": "0", "analyzeduration": "0"}
+# libav's socket timeout, as the bot's RtspSource (no PyAV timeout: its callback takes the GIL per poll)
+OPEN = {"rtsp_transport": "tcp", "probesize": "4096", "fpsprobesize": "0", "analyzeduration": "0",
+        "timeout": "5000000"}
 
 
 def cpu() -> float:
@@ -60,7 +62,7 @@ def run_threads(urls: list[str], seconds: float, work: Callable[[str, float], No
 
 
 def demux_only(url: str, seconds: float) -> None:
-    with av.open(url, options=OPEN, timeout=(5, 5)) as container:
+    with av.open(url, options=OPEN) as container:
         end = time.monotonic() + seconds
         for _ in container.demux(video=0):
             if time.monotonic() > end:
@@ -68,7 +70,7 @@ def demux_only(url: str, seconds: float) -> None:
 
 
 def decode(url: str, seconds: float, skip_nonkey: bool = False) -> None:
-    with av.open(url, options=OPEN, timeout=(5, 5)) as container:
+    with av.open(url, options=OPEN) as container:
         stream = container.streams.video[0]
         if skip_nonkey:
             stream.codec_context.skip_frame = "NONKEY"

@@ -18,10 +18,12 @@ import logging
 import shutil
 import sys
 import tempfile
+import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bench.media.memory_report import report  # noqa: E402
 from bot.media.service import MediaOptions  # noqa: E402
 from tests.web.support import AGENT, Cam, LiveApp  # noqa: E402
 
@@ -35,7 +37,9 @@ async def serve(port: int, cams: list[Cam], data_dir: Path) -> None:
         await live.online(timeout=60)
         print(json.dumps({"ready": True}), flush=True)
         while line := await asyncio.to_thread(sys.stdin.readline):  # until the bench closes our stdin
-            if line.strip() == "alert":
+            if line.strip() == "mem":  # where the resident memory goes (memory_report.py)
+                print(json.dumps(report()), flush=True)
+            elif line.strip() == "alert":
                 _, link = await live.alert()
                 print(json.dumps({"link": link, "person": AGENT, "password": live.passwords[AGENT]}), flush=True)
     finally:
@@ -48,7 +52,10 @@ def main() -> None:
     parser.add_argument("--urls", default="")
     parser.add_argument("--subs", default="", help="the cameras' substream URLs, in the same order")
     parser.add_argument("--synthetic", type=int, default=0)
+    parser.add_argument("--tracemalloc", type=int, default=0, help="trace Python allocations, N frames deep")
     args = parser.parse_args()
+    if args.tracemalloc:
+        tracemalloc.start(args.tracemalloc)
     logging.basicConfig(level=logging.WARNING)
     urls: list[str | None] = [u for u in args.urls.split(",") if u] or [None] * args.synthetic
     subs = [u for u in args.subs.split(",") if u]

@@ -77,6 +77,10 @@ class DropToKeyframeQueue(Generic[T]):
         self._bytes += size
         self._wake()
 
+    def skip_to_key(self) -> None:
+        """Take nothing until the next keyframe (a consumer that starts without one)."""
+        self._skipping = True
+
     def close(self) -> None:
         """End the consumer's iteration promptly; pending items are discarded."""
         self._closed = True

@@ -75,7 +75,13 @@ class RtspSource:
             "probesize": "4096",
             "fpsprobesize": "0",
             "analyzeduration": "0",
-            "timeout": str(int(read_timeout * 1_000_000)),  # socket I/O timeout, microseconds
+            # libav's own socket timeout (microseconds) bounds the connection, the RTSP
+            # handshake and every read: the longer of the two, since it is one setting.
+            # PyAV's timeout=(open, read) is not used: it installs an interrupt callback that
+            # takes the GIL each time libav polls its socket (several times a packet). With 40
+            # streams that was a GIL hand-over per poll and most of the ingest's CPU (context
+            # switches and futex waits in perf), and every other thread waited on it.
+            "timeout": str(int(max(open_timeout, read_timeout) * 1_000_000)),
             **(options or {}),
         }
 
@@ -83,7 +89,7 @@ class RtspSource:
         return redact_url(self.url)
 
     def open(self, stop: threading.Event) -> RtspSession:
-        container = av.open(self.url, options=self.options, timeout=(self.open_timeout, self.read_timeout))
+        container = av.open(self.url, options=self.options)
         try:
             if not container.streams.video:
                 raise ConnectionError(f"{self.describe()}: no video stream")

@@ -164,3 +164,27 @@ async def test_closing_ends_the_iterator_promptly(small_loop: EncodedLoop) -> No
         assert hub["c1"]._listeners == ()
     finally:
         await hub.aclose()
+
+
+async def test_a_later_viewer_gets_the_cameras_gop_then_live_without_gap_or_double(small_loop: EncodedLoop) -> None:
+    """The relay keeps no GOP of its own: a viewer joining a watched camera gets the camera's
+    GOP written for it, up to what the others already got, then the live fragments."""
+    hub = CameraHub([Camera("c1", "Hall", SyntheticSource(small_loop))])
+    hub.start()
+    relay = Relay(hub)
+    try:
+        first_viewer = relay.open_viewer("c1")
+        await asyncio.sleep(0.5)
+        later = relay.open_viewer("c1")
+        seqs, keys = [], []
+        for _ in range(40):
+            seg = await asyncio.wait_for(later.queue.get(), 2)
+            assert seg is not None
+            seqs.append(seg.seq)
+            keys.append(seg.keyframe)
+        assert keys[0], "starts on a keyframe"
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "consecutive: nothing missed or doubled"
+        first_viewer.close()
+        later.close()
+    finally:
+        await hub.aclose()

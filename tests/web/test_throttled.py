@@ -1,17 +1,21 @@
 """The live page on a congested link: Chromium's network emulation at 1 Mbit/s.
 
 A camera whose main stream (720p, ~3 Mbit/s) cannot fit the link and whose substream
-(320x180, ~0.25 Mbit/s) can. The player is left on Auto: it starts in HD, must move down to
-data saving (by its own measure of the link or the server's), and then keep playing:
-no stall longer than 1 s over 30 s (the issue's acceptance criterion, measured on the
-page's playhead, which is why this one test reads the clock).
+(320x180, ~0.25 Mbit/s: a quarter of the link, room for the keyframes' bursts) can. The
+player is left on Auto: it starts in HD, must move down to data saving (by its own measure of
+the link or the server's), and then keep playing: no stall longer than 1 s over 30 s (the
+acceptance criterion of data-saving mode, which is why this one test reads the clock).
+
+A stall is measured in the page: the time between two frames the compositor presented
+(``requestVideoFrameCallback``), counted as the video's only while the page's own 50 ms
+timer kept ticking in between. A loaded machine that starves the whole browser for a
+second stops that timer too, and says nothing about the link or the player.
 """
 
 from __future__ import annotations
 
 import asyncio
 import statistics
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,12 +28,29 @@ from tests.web.conftest import missing, wait_js
 from tests.web.support import AGENT, Cam, LiveApp
 
 ONE_MBIT = 1_000_000 // 8  # bytes per second, as the DevTools protocol counts
-PLAYHEAD = """() => {
+RECORD = """() => {
   const v = document.getElementById('player-video');
-  const p = document.getElementById('player');
-  return {t: v.currentTime, frames: v.getVideoPlaybackQuality().totalVideoFrames,
-          lag: Number(p.getAttribute('data-lag-ms'))};
+  const rec = window.__rec = {frames: [], beats: [], lags: []};
+  const cb = (now, meta) => { rec.frames.push([performance.now(), meta.mediaTime]); v.requestVideoFrameCallback(cb); };
+  v.requestVideoFrameCallback(cb);
+  setInterval(() => {
+    rec.beats.push(performance.now());
+    rec.lags.push(Number(document.getElementById('player').getAttribute('data-lag-ms')));
+  }, 50);
 }"""
+
+
+def video_stalls(frames: list[list[float]], beats: list[float]) -> tuple[float, float]:
+    """The longest gap between presented frames while the page was alive, and the longest overall (s)."""
+    longest = raw = 0.0
+    for (t0, _), (t1, _) in zip(frames, frames[1:], strict=False):
+        gap = (t1 - t0) / 1000
+        raw = max(raw, gap)
+        inside = [t0, *(b for b in beats if t0 < b < t1), t1]
+        alive = max(b - a for a, b in zip(inside, inside[1:], strict=False)) < 300  # ms: timers ran
+        if alive:
+            longest = max(longest, gap)
+    return longest, raw
 
 
 @pytest.fixture(scope="module")
@@ -81,27 +102,21 @@ async def test_video_keeps_playing_at_one_megabit(tmp_path: Path, browser: Any, 
         assert netinfo or why == "link" or slow in ("arrival", "stall")
         await wait_js(page, "!document.getElementById('player-video').paused && "
                             "document.getElementById('player-video').currentTime > 0", 20)
-        samples: list[tuple[float, float, int]] = []
-        lags: list[float] = []
-        end = time.monotonic() + 30
-        while time.monotonic() < end:
-            head = await page.evaluate(PLAYHEAD)
-            samples.append((time.monotonic(), head["t"], head["frames"]))
-            lags.append(head["lag"])
-            await asyncio.sleep(0.1)
-        longest, since = 0.0, samples[0][0]
-        for (_, t_prev, _), (at, t, _) in zip(samples, samples[1:], strict=False):
-            if t != t_prev:
-                since = at
-            longest = max(longest, at - since)
-        frames = samples[-1][2] - samples[0][2]
-        print(f"\n1 Mbit/s: moved to data saving by {why} ({slow}); {frames} frames in 30 s, "
-              f"longest stall {longest:.2f} s, buffer ahead of the playhead median {statistics.median(lags):.0f} ms")
+        await page.evaluate(RECORD)
+        await asyncio.sleep(30)
+        rec = await page.evaluate("window.__rec")
+        frames, beats = rec["frames"], rec["beats"]
+        longest, raw = video_stalls(frames, beats)
+        media = frames[-1][1] - frames[0][1] if frames else 0.0
+        stalls = await page.get_attribute("#player", "data-stalls")
+        print(f"\n1 Mbit/s: moved to data saving by {why} ({slow}); {len(frames)} frames presented, "
+              f"{media:.1f} s of video in 30 s; longest stall {longest:.2f} s (page alive), {raw:.2f} s overall; "
+              f"buffer ran dry {stalls or 0} times; buffer ahead of the playhead median "
+              f"{statistics.median(rec['lags']):.0f} ms")
         assert await page.get_attribute("#player", "data-quality") == "saver"
-        # Video kept playing: the figures above (frames, longest stall against the issue's 1 s) are
-        # printed, not asserted, since a shared CI machine stalls a browser for reasons of its own;
-        # a playhead frozen for 5 s would be the data-saving mode failing, whatever the machine.
-        assert frames > 0 and longest < 5.0, f"stalled {longest:.2f} s"
+        assert await page.get_attribute("#player", "data-keyframes-only") == "false"
+        assert frames, "no frame presented in 30 s"
+        assert longest < 1.0, f"video stalled {longest:.2f} s while the page was running"
         await context.close()
     finally:
         await app.stop()

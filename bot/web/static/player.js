@@ -21,15 +21,25 @@
   var NO_MSE = "Ce navigateur ne peut pas lire la vidéo en direct (Media Source Extensions absentes). " +
     "Utilisez un navigateur récent : Chrome, Edge, Firefox, ou Safari 17.1 ou plus récent sur iPhone.";
   // Keeping up with the newest frame. Each fragment is one frame (40 ms at 25 fps) and the
-  // buffer ahead of the playhead is all the lag the page adds. Chromium plays on with one
-  // frame ahead; with none it stalls, so the target keeps ~2 frames in hand.
-  var TARGET_LAG_S = 0.08;  // what the player steers to
-  var LIVE_JUMP_S = 0.5;    // further behind than this (a tab back from the background, a
-                            // burst after a 4G hiccup): jump, a catch-up would take seconds
+  // buffer ahead of the playhead is all the lag the page adds (bench_live measures the whole
+  // chain, frames identified by their timestamps: ~60 ms median on the farm). Chromium plays
+  // on with one frame ahead; with none it stalls, so the target keeps ~2 frames in hand.
+  var TARGET_LAG_S = 0.08;  // what the player steers to on a steady link
+  // A link that delivers in bursts (a congested 4G cell, a throttled one: a 320x180 keyframe
+  // takes ~0.2 s at 1 Mbit/s) empties a 2-frame buffer now and then. Each stall adds a frame
+  // and a half of cushion (up to CUSHION_MAX_S in all), so the next burst finds frames in hand;
+  // the cushion wears off by CUSHION_DECAY of a second each second of smooth play, back to
+  // the 80 ms target on a link that has settled. One stall costs ~60 ms of extra lag for a
+  // few seconds, never another stall of the same size.
+  var CUSHION_STEP_S = 0.06, CUSHION_MAX_S = 0.4, CUSHION_DECAY = 0.01;
+  var LIVE_JUMP_S = 0.5;    // further behind the target than this (a tab back from the
+                            // background, a burst after a 4G hiccup): jump, a catch-up would
+                            // take seconds at RATE_MAX
   var START_JUMP_S = 0.25;  // the first frames come from the cached GOP, up to 2 s old: jump at once
   // Catch-up: the rate grows with the lag (1.0 at the target, 1.25 at 0.25 s behind), so a
   // few frames of lag are absorbed over a second without a visible jump, and the rate eases
-  // back to 1 as the lag falls: no oscillation, no stutter.
+  // back to 1 as the lag falls: no oscillation, no stutter (a proportional controller: at
+  // 0.1 s too many it plays 1.15x and gains 0.15 s per second, so the error halves in ~0.5 s).
   var RATE_GAIN = 1.5, RATE_MAX = 1.25;
   // Too close to the edge, a late fragment would stall the picture: ease off a little.
   var STARVING_S = 0.03, RATE_SLOW = 0.96;
@@ -65,6 +75,7 @@
     var queue = [];
     var fallback = null, hls = null;
     var t0 = 0, shown = false, caughtUp = false, closed = true, current = null, retries = 0, retryTimer = null;
+    var cushion = 0, lastSteer = 0;
 
     function setStatus(text) {
       status.textContent = text || "";
@@ -110,6 +121,8 @@
       queue = [];
       caughtUp = false;
       windowMedia = null;
+      cushion = 0;
+      lastSteer = 0;
     }
 
     function open(camera) {
@@ -121,6 +134,7 @@
       el.hidden = false;
       el.setAttribute("data-camera", camera.id);
       el.removeAttribute("data-first-frame-ms");
+      el.removeAttribute("data-stalls");
       el.setAttribute("data-state", "connecting");
       title.textContent = camera.name;
       quality = choice === "auto" ? guessQuality() : choice;
@@ -218,6 +232,10 @@
     video.addEventListener("waiting", function () {
       clearTimeout(stallTimer);
       if (!shown) { return; }
+      if (video.seeking) { return; } // our own jump to the live edge, not a dry buffer
+      // the buffer ran dry: keep more in hand from now on (see CUSHION_STEP_S)
+      cushion = Math.min(CUSHION_MAX_S - TARGET_LAG_S, cushion + CUSHION_STEP_S);
+      el.setAttribute("data-stalls", String(Number(el.getAttribute("data-stalls") || 0) + 1));
       stallTimer = setTimeout(function () { slowLink("stall"); }, STALL_MS);
     });
     video.addEventListener("playing", function () { clearTimeout(stallTimer); });
@@ -285,13 +303,18 @@
     function keepLive(end) {
       // A viewer starts on the cached keyframe, up to a GOP behind the camera: once that first
       // frame is up, go to the newest frame; then stay within ~100 ms of it without jumps.
+      var now = performance.now();
+      if (lastSteer) { cushion = Math.max(0, cushion - CUSHION_DECAY * (now - lastSteer) / 1000); }
+      lastSteer = now;
+      var target = TARGET_LAG_S + cushion;
       var lag = end - video.currentTime;
       el.setAttribute("data-lag-ms", String(Math.round(lag * 1000)));
-      if (lag > LIVE_JUMP_S || (!caughtUp && lag > START_JUMP_S)) {
-        video.currentTime = end - TARGET_LAG_S;
+      el.setAttribute("data-target-ms", String(Math.round(target * 1000)));
+      if (lag > target + LIVE_JUMP_S || (!caughtUp && lag > START_JUMP_S)) {
+        video.currentTime = end - target;
         video.playbackRate = 1;
-      } else if (lag > TARGET_LAG_S) {
-        video.playbackRate = Math.min(RATE_MAX, 1 + RATE_GAIN * (lag - TARGET_LAG_S));
+      } else if (lag > target) {
+        video.playbackRate = Math.min(RATE_MAX, 1 + RATE_GAIN * (lag - target));
       } else if (lag < STARVING_S) {
         video.playbackRate = RATE_SLOW;
       } else if (video.playbackRate !== 1) {

@@ -1,0 +1,88 @@
+"""Where the bot's memory goes with 20 farm cameras (+ substreams) and 10 viewers.
+
+    .venv/bin/python -m bench.media.bench_memory [--cameras 20] [--viewers 10] [--seconds 90] [--tracemalloc 1]
+
+Runs the bot as its own process (live_bot), opens an incident, connects the viewers (one
+camera each, as bench_live's soak) and prints the breakdown of its resident memory
+(memory_report.py: smaps by kind of mapping, the largest libraries, threads, and with
+``--tracemalloc`` the top Python allocation sites) before any viewer and after ``--seconds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.media.bench_live import ROOT, viewer  # noqa: E402
+from bot.media.synthetic import encode_loop  # noqa: E402
+from tests.media.conftest import start_farm  # noqa: E402
+from tests.web.support import free_port  # noqa: E402
+
+
+async def ask(proc: subprocess.Popen[bytes], line: str) -> dict[str, object]:
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(line.encode() + b"\n")
+    proc.stdin.flush()
+    return dict(json.loads(await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)))
+
+
+async def run(urls: list[str], subs: list[str], viewers: int, seconds: float, trace: int) -> None:
+    port = free_port()
+    cmd = [sys.executable, "-m", "bench.media.live_bot", "--port", str(port), "--urls", ",".join(urls),
+           "--subs", ",".join(subs), "--tracemalloc", str(trace)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdin is not None
+    try:
+        await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 120)
+        await asyncio.sleep(20)
+        print("no viewer:", json.dumps(await ask(proc, "mem"), indent=1), flush=True)
+        info = await ask(proc, "alert")
+        stop, counts = asyncio.Event(), [0]
+        async with aiohttp.ClientSession() as s:
+            cookies = []
+            for _ in range(viewers):
+                async with s.post(str(info["link"]), data={"person": info["person"], "password": info["password"]},
+                                  allow_redirects=False) as r:
+                    cookies.append(r.cookies["vigie_session"].value)
+            tasks = [asyncio.create_task(viewer(s, f"http://127.0.0.1:{port}", ck, f"cam{i % len(urls) + 1}", stop,
+                                                counts)) for i, ck in enumerate(cookies)]
+            await asyncio.sleep(seconds)
+            print(f"{viewers} viewers after {seconds:g} s:", json.dumps(await ask(proc, "mem"), indent=1), flush=True)
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cameras", type=int, default=20)
+    parser.add_argument("--viewers", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=90)
+    parser.add_argument("--tracemalloc", type=int, default=0)
+    args = parser.parse_args()
+    loop = encode_loop("Banc d'essai 1080p", width=1920, height=1080, seconds=2, detail=True)
+    sub = encode_loop("Banc d'essai 1080p", width=320, height=180, seconds=2, bitrate=250_000)
+    farm = start_farm(loop, mounts=args.cameras, sub=sub)
+    try:
+        urls = [farm.url(i + 1) for i in range(args.cameras)]
+        subs = [farm.sub_url(i + 1) for i in range(args.cameras)]
+        asyncio.run(run(urls, subs, args.viewers, args.seconds, args.tracemalloc))
+    finally:
+        farm.stop()
+
+
+if __name__ == "__main__":
+    main()
