@@ -35,7 +35,7 @@ from .policy.decide import Decision, Outcome, Trigger, evaluate
 from .policy.incident import Incident, Source, State
 from .policy.reasons import UNKNOWN_PERSON, WRONG_ROOM, Reason, Refused, Why
 from .rooms import PermanentRoomError, Room
-from .status import status_text
+from .status import status_line, status_text
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -143,8 +143,10 @@ class Desk(PortLookups):
         # An end whose saving storage refused is still "open" in the file, but access is closed.
         return [i for i in self.store.open_incidents() if i.id not in self.closer.pending]
 
-    def status(self) -> Reply:
+    def status(self, brief: bool = False) -> Reply:
         now, incs, health, closing = self.clock(), self.open_incidents(), self.fanout.health(), self.closer.pending
+        if brief:  # this venue's one line, in a room shared by venues
+            return Reply.of(lambda lang: status_line(lang, self.render, now, incs))
         extra, auth = self._status_lines, self.conv.authorisation
         return Reply.of(lambda lang: status_text(lang, self.render, now, incs, health, sorted(closing), auth, extra))
 
@@ -304,7 +306,7 @@ class Desk(PortLookups):
         announce(self.registre, self.fanout, self.render, kind, text, **details)
 
     def post_tile(self, incident_id: str, jpeg: bytes, caption: Callable[[str], str]) -> None:
-        self.fanout.put(Tile(incident_id, jpeg, caption))
+        self.fanout.put(Tile(incident_id, jpeg, lambda lang: self.render.title(lang) + caption(lang)))
 
     # ---------- internals ----------
 
@@ -430,7 +432,6 @@ class Desk(PortLookups):
     def _audit(self, kind: Kind, inc: Incident, actor: str | None, details: dict[str, Any]) -> Any:
         clean = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in details.items()}
         return self.registre.append(kind, incident=inc.id, actor=actor, details=clean, drill=inc.drill)
-
 
 
 def record_room_failure(registre: Audit, store: Store | None = None) -> Callable[[Room, Item, BaseException], None]:

@@ -42,7 +42,9 @@ class DeskPort(Protocol):
 
     async def unlock(self, person: Person | None, room: str, who: str) -> Reply: ...
 
-    def status(self) -> Reply: ...
+    def status(self, brief: bool = False) -> Reply: ...
+
+    def title(self, lang: str) -> str: ...
 
     def refuse_stranger(self, actor: str, room: str, reason: str, **details: Any) -> None: ...
 
@@ -106,6 +108,10 @@ class PortLookups:
 
     def hm(self, at: datetime | None) -> str:
         return self.render.hm(at)
+
+    def title(self, lang: str) -> str:
+        """What starts every message of this venue (``[zenith] ``; empty without a venue code)."""
+        return self.render.title(lang)
 
     async def drain_rooms(self) -> None:
         await self.fanout.drain()

@@ -22,6 +22,9 @@ from .policy.convention import ConfirmRule, Org, Role
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,47}$"
 Slug = Annotated[str, Field(pattern=SLUG)]
+# A venue's short code (``zenith``): typed first in a shared room's commands, so short and plain.
+VENUE_CODE = r"^[a-z][a-z0-9_-]{1,23}$"
+VenueCode = Annotated[str, Field(pattern=VENUE_CODE)]
 
 
 class Strict(BaseModel):
@@ -35,6 +38,8 @@ class Strict(BaseModel):
 
 class ServiceCfg(Strict):
     public_url: str = "http://127.0.0.1:8080"
+    # Shown in every message and on the page; names this venue in rooms shared with other venues.
+    venue_code: VenueCode | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     data_dir: Path = Path("data")
@@ -119,6 +124,16 @@ class TelegramCfg(Strict):
         return None if v is None else bot_api_base(v)
 
 
+MatrixUserId = Annotated[str, Field(pattern=r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-:\[\]]+$")]
+
+
+class SharedRoomCfg(Strict):
+    """A police room this venue shares with other venues' Vigie: their codes and bot accounts."""
+
+    room: str = Field(pattern=r"^!.+:.+$")
+    venues: dict[VenueCode, MatrixUserId] = Field(min_length=1)
+
+
 class MatrixCfg(Strict):
     enabled: bool = False
     homeserver: str = ""
@@ -129,6 +144,11 @@ class MatrixCfg(Strict):
     strangers: Literal["refuse", "silent"] = "refuse"
     password_file: Path | None = None
     store_dir: Path = Path("matrix-store")
+    shared: tuple[SharedRoomCfg, ...] = ()  # rooms shared with other venues (commands must name the venue)
+
+    def shared_with(self, room_id: str) -> dict[str, str]:
+        """The other venues sharing ``room_id``: venue code → their bot's Matrix id."""
+        return {code: user for s in self.shared if s.room == room_id for code, user in s.venues.items()}
 
 
 class VigieFile(Strict):

@@ -21,17 +21,7 @@ from .policy.incident import Incident, State
 def status_text(lang: str, render: Renderer, now: datetime, incs: Sequence[Incident],
                 health: Mapping[str, RoomHealth], closing: Sequence[str], auth: Authorisation,
                 extra: Callable[[str], list[str]] | None) -> str:
-    lines: list[str] = []
-    if not incs:
-        lines.append(t(lang, Msg.STATUS_NONE))
-    for inc in incs:
-        shown = {"drill": t(lang, Msg.STATUS_DRILL) if inc.drill else "", "incident": inc.id,
-                 "category": render.category(inc.category, lang)}
-        if inc.state is State.PENDING:
-            lines.append(t(lang, Msg.STATUS_PENDING, until=render.hm(inc.confirm_by), **shown))
-        else:
-            left = max(0, int(((inc.ends_at or now) - now).total_seconds() // 60))
-            lines.append(t(lang, Msg.STATUS_ACTIVE, until=render.hm(inc.ends_at), left=left, **shown))
+    lines = incident_lines(lang, render, now, incs)
     for rid, h in sorted(health.items()):
         if h.ok:
             lines.append(t(lang, Msg.STATUS_ROOM_OK, room=rid))
@@ -47,13 +37,37 @@ def status_text(lang: str, render: Renderer, now: datetime, incs: Sequence[Incid
     return "\n".join(lines)
 
 
-def page_info(conv: Convention, camera_names: Mapping[str, str], inc: Incident) -> dict[str, Any]:
-    """What the live page shows of an incident: category, venue, end, the cameras in scope."""
+def incident_lines(lang: str, render: Renderer, now: datetime, incs: Sequence[Incident]) -> list[str]:
+    """One line per open incident (or the line saying there is none)."""
+    lines: list[str] = []
+    if not incs:
+        lines.append(t(lang, Msg.STATUS_NONE))
+    for inc in incs:
+        shown = {"drill": t(lang, Msg.STATUS_DRILL) if inc.drill else "", "incident": inc.id,
+                 "category": render.category(inc.category, lang)}
+        if inc.state is State.PENDING:
+            lines.append(t(lang, Msg.STATUS_PENDING, until=render.hm(inc.confirm_by), **shown))
+        else:
+            left = max(0, int(((inc.ends_at or now) - now).total_seconds() // 60))
+            lines.append(t(lang, Msg.STATUS_ACTIVE, until=render.hm(inc.ends_at), left=left, **shown))
+    return lines
+
+
+def status_line(lang: str, render: Renderer, now: datetime, incs: Sequence[Incident]) -> str:
+    """This venue's one line in a room shared by venues: ``[zenith] INC-… — …; (/statut zenith …)``."""
+    hint = t(lang, Msg.VENUES_STATUS_HINT, venue=render.venue) if render.venue else ""
+    return " ".join(x for x in ("; ".join(incident_lines(lang, render, now, incs)), hint) if x)
+
+
+def page_info(conv: Convention, camera_names: Mapping[str, str], inc: Incident,
+              venue_code: str | None = None) -> dict[str, Any]:
+    """What the live page shows of an incident: category, venue (and its code), end, the cameras in scope."""
     cat = conv.category(inc.category)
     return {
         "incident": inc.id,
         "category_label": cat.label_fr if cat else inc.category,
-        "venue": conv.venue,
+        "venue": f"{conv.venue} · {venue_code}" if venue_code else conv.venue,
+        "venue_code": venue_code,
         "drill": inc.drill,
         "ends_at": inc.ends_at.isoformat() if inc.ends_at else None,
         "cameras": [{"id": cid, "name": name} for cid, name in camera_names.items() if cid in conv.cameras_in_scope],

@@ -11,6 +11,7 @@ from .keys import Msg
 
 MESSAGES: Mapping[Msg, str] = {
     Msg.AUDIT_TITLE: "Vigie audit log — incident {incident}",
+    Msg.AUDIT_VENUE: "Venue: {venue}",
     Msg.AUDIT_DRILL: "EXERCISE — this is not a real incident",
     Msg.AUDIT_COUNT: "{n} record(s)",
     Msg.AUDIT_CHAIN_OK: "Integrity chain: verified",
@@ -45,6 +46,8 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLOSED_NOT_CONFIRMED: "alert not confirmed",
     Msg.NOBODY: "none",
     Msg.CLOSURE_HEAD: "🔒 ACCESS ENDED — {category} [{incident}]",
+    Msg.CLOSURE_VENUE: "Venue: {name} ({venue})",
+    Msg.VENUE_TITLE: "[{venue}] ",
     Msg.CLOSURE_REASON: "Reason: {reason} at {at}",
     Msg.CLOSURE_TRIGGER: "Trigger: {at}, {origin}",
     Msg.CLOSURE_OPEN: "Access open: {start} → {end} ({minutes} min)",
@@ -58,6 +61,8 @@ MESSAGES: Mapping[Msg, str] = {
 
     # the desk: answers to commands and /status (bot/desk.py)
     Msg.STATUS_NONE: "No open incident.",
+    Msg.VENUES_CHOOSE: "This room is shared by several venues ({venues}): none acted. Name the venue after the command, or reply to a message of that venue:\n{examples}",
+    Msg.VENUES_STATUS_HINT: "(/status {venue} for details)",
     Msg.STATUS_DRILL: "EXERCISE ",
     Msg.STATUS_PENDING: "{drill}{incident} — {category}: waiting for confirmation until {until}",
     Msg.STATUS_ACTIVE: "{drill}{incident} — {category}: access open until {until} ({left} min left)",

@@ -11,6 +11,7 @@ from .keys import Msg
 
 MESSAGES: Mapping[Msg, str] = {
     Msg.AUDIT_TITLE: "Registre Vigie — incident {incident}",
+    Msg.AUDIT_VENUE: "Site : {venue}",
     Msg.AUDIT_DRILL: "EXERCICE — ceci n'est pas un incident réel",
     Msg.AUDIT_COUNT: "{n} enregistrement(s)",
     Msg.AUDIT_CHAIN_OK: "Chaîne d'intégrité : vérifiée",
@@ -45,6 +46,8 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLOSED_NOT_CONFIRMED: "alerte non confirmée",
     Msg.NOBODY: "aucun",
     Msg.CLOSURE_HEAD: "🔒 ACCÈS TERMINÉ — {category} [{incident}]",
+    Msg.CLOSURE_VENUE: "Site : {name} ({venue})",
+    Msg.VENUE_TITLE: "[{venue}] ",
     Msg.CLOSURE_REASON: "Motif : {reason} à {at}",
     Msg.CLOSURE_TRIGGER: "Déclenchement : {at}, {origin}",
     Msg.CLOSURE_OPEN: "Accès ouvert : {start} → {end} ({minutes} min)",
@@ -58,6 +61,8 @@ MESSAGES: Mapping[Msg, str] = {
 
     # the desk: answers to commands and /status (bot/desk.py)
     Msg.STATUS_NONE: "Aucun incident ouvert.",
+    Msg.VENUES_CHOOSE: "Ce salon est partagé par plusieurs sites ({venues}) : aucun n'a agi. Nommez le site après la commande, ou répondez à un message de ce site :\n{examples}",
+    Msg.VENUES_STATUS_HINT: "(/statut {venue} pour le détail)",
     Msg.STATUS_DRILL: "EXERCICE ",
     Msg.STATUS_PENDING: "{drill}{incident} — {category}: en attente de confirmation jusqu'à {until}",
     Msg.STATUS_ACTIVE: "{drill}{incident} — {category}: accès ouvert jusqu'à {until} (encore {left} min)",

@@ -8,6 +8,7 @@ from enum import StrEnum
 class Msg(StrEnum):
     # registre timeline (audit export --text)
     AUDIT_TITLE = "audit.title"
+    AUDIT_VENUE = "audit.venue"
     AUDIT_DRILL = "audit.drill"
     AUDIT_COUNT = "audit.count"
     AUDIT_CHAIN_OK = "audit.chain_ok"
@@ -42,6 +43,8 @@ class Msg(StrEnum):
     CLOSED_NOT_CONFIRMED = "render.closed_not_confirmed"
     NOBODY = "render.nobody"
     CLOSURE_HEAD = "render.closure_head"
+    CLOSURE_VENUE = "render.closure_venue"
+    VENUE_TITLE = "render.venue_title"
     CLOSURE_REASON = "render.closure_reason"
     CLOSURE_TRIGGER = "render.closure_trigger"
     CLOSURE_OPEN = "render.closure_open"
@@ -54,6 +57,8 @@ class Msg(StrEnum):
     REFUSED = "reply.refused"
     # the desk: answers to commands and /status (bot/desk.py)
     STATUS_NONE = "desk.status_none"
+    VENUES_CHOOSE = "desk.venues_choose"
+    VENUES_STATUS_HINT = "desk.venues_status_hint"
     STATUS_DRILL = "desk.status_drill"
     STATUS_PENDING = "desk.status_pending"
     STATUS_ACTIVE = "desk.status_active"

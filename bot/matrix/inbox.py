@@ -10,6 +10,8 @@ its incident) or by a ✅ reaction on that message.
 What was said while Vigie was away is not lost: after the events of each sync, the sync loop
 queues the sync's position; the inbox saves it (``inbox-position.json`` in the Matrix store)
 once it has handled everything before it, and the first sync after a start resumes from there.
+In a room shared with other venues (venues.py), a command is first addressed: another venue's is
+left alone, a venue-less one is answered by one instance with the venues to choose from.
 Commands typed long ago go through ``commands.run_late`` (``/fin`` applied, a stale ``/alerte``
 answered with a request to resend, all in the registre).
 
@@ -40,9 +42,11 @@ from ..locales import Msg, t
 from ..messages import refusal
 from ..policy.incident import State
 from ..policy.reasons import UNKNOWN_PERSON, WRONG_ROOM
+from ..policy.venues import Action, RoomVenues
 from ..rooms import ReplyTasks
 from ..settings import MatrixCfg
 from .room import plain_notice
+from .venues import Sharing
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +69,10 @@ def strip_reply_fallback(body: str) -> str:
 class Inbox:
     def __init__(self, desk: DeskPort, cfg: MatrixCfg, own_user: str, send: SendNotice,
                  confirmations: Lookup, encrypted: Callable[[str], bool], store_dir: Path | None = None,
-                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 sharing: Sharing | None = None) -> None:
         self._desk = desk
+        self._sharing = sharing
         self._cfg = cfg
         self._own = own_user
         self._send = send
@@ -169,9 +175,21 @@ class Inbox:
         cmd = commands.parse(strip_reply_fallback(event.body))
         if cmd is None:
             return
+        reply_to = (relates.get("m.in_reply_to") or {}).get("event_id")
+        venues = self._sharing.view(room_id) if self._sharing is not None else RoomVenues(None)
+        replied = None
+        if venues.shared and reply_to and self._sharing is not None:
+            replied = await self._sharing.replied_venue(room_id, reply_to)
+        action, cmd = commands.addressed(cmd, venues, replied)
+        if action is Action.IGNORE or (action is Action.STATUS_LINE and venues.answerer() != venues.own
+                                       and self._desk.person_by_matrix(event.sender) is None):
+            return  # another venue's command (or its answer to a stranger's venue-less /statut)
         if await self._refused_stranger(room_id, event.sender, cmd.name, event.event_id):
             return
-        reply_to = (relates.get("m.in_reply_to") or {}).get("event_id")
+        if action is not Action.ACT:
+            await self._reply(room_id, self._venues_answer(action, cmd, venues), f"reply:{event.event_id}",
+                              event.event_id)
+            return
         if cmd.name == "confirm" and not cmd.args and reply_to:
             incident = self.incident_of(room_id, reply_to)
             if incident is not None:
@@ -183,6 +201,13 @@ class Inbox:
         # room's events one at a time, and the link is what the officers are waiting for.
         await asyncio.sleep(0)
         await self._reply(room_id, text, f"reply:{event.event_id}", event.event_id)
+
+    def _venues_answer(self, action: Action, cmd: commands.Command, venues: RoomVenues) -> str:
+        """A venue-less command in a shared room: this venue's /statut line, or the venues to choose."""
+        lang = self._lang()
+        if action is Action.STATUS_LINE:
+            return self._desk.title(lang) + self._desk.status(brief=True).text(lang)
+        return self._desk.title(lang) + commands.venue_choices(lang, cmd, venues)
 
     async def _reaction(self, room_id: str, event: nio.ReactionEvent) -> None:
         if event.key.replace("\ufe0f", "") not in CONFIRM_KEYS:
@@ -204,6 +229,9 @@ class Inbox:
             return  # a profile change, not an arrival
         user = event.state_key
         if user == self._own or room_id not in self._cfg.rooms or self._desk.person_by_matrix(user) is not None:
+            return
+        if self._sharing is not None and self._sharing.is_venue_bot(room_id, user):
+            logger.info("matrix: %s, another venue's Vigie declared in %s, joined", user, room_id)
             return
         self._desk.refuse_stranger(user, self._room_key(room_id), "not_on_roster", event="joined_room")
         warning = Msg.STRANGER_ENCRYPTED if self._encrypted(room_id) else Msg.STRANGER_CLEAR

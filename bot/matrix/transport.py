@@ -72,6 +72,7 @@ from .relations import own_edits
 from .room import MatrixRoom
 from .session import forget_session, login, secure_dir, token_refused
 from .trust import KeyKeeper
+from .venues import Sharing
 from .writes import MatrixRequestError, MatrixUnavailable, Writes, transient
 
 logger = logging.getLogger(__name__)
@@ -101,8 +102,10 @@ class Tuning:
 
 
 class MatrixConnection:
-    def __init__(self, cfg: MatrixCfg, password: SecretStr | None, store_dir: Path, tuning: Tuning = Tuning()) -> None:
+    def __init__(self, cfg: MatrixCfg, password: SecretStr | None, store_dir: Path, tuning: Tuning = Tuning(),
+                 venue: str | None = None) -> None:
         self.cfg = cfg
+        self.venue = venue
         self._password = password
         self.store_dir = store_dir
         self.tuning = tuning
@@ -157,8 +160,9 @@ class MatrixConnection:
         )
         self._client = nio.AsyncClient(self.cfg.homeserver, self.cfg.user_id, device_id=self.cfg.device_id,
                                        store_path=str(self.store_dir), config=config)
+        sharing = Sharing(self.venue, self.cfg, self._members, self.sender_of)
         self._inbox = Inbox(desk, self.cfg, self.cfg.user_id, self.send, self._confirmation, self.is_encrypted,
-                            self.store_dir)
+                            self.store_dir, sharing=sharing)
         self._inbox.start()
         self._task = asyncio.create_task(self._run(), name="matrix-sync")
 
@@ -218,6 +222,16 @@ class MatrixConnection:
     def is_encrypted(self, room_id: str) -> bool:
         room = self._client.rooms.get(room_id) if self._client is not None else None
         return bool(room is not None and room.encrypted)
+
+    def _members(self, room_id: str) -> set[str]:
+        room = self._client.rooms.get(room_id) if self._client is not None else None
+        return set(room.users) if room is not None else set()
+
+    async def sender_of(self, room_id: str, event_id: str) -> str | None:
+        """Who sent ``event_id`` (in clear even when encrypted); None if the server does not say."""
+        client = await self.wait_room(room_id)
+        resp = await asyncio.wait_for(client.room_get_event(room_id, event_id), self.tuning.request_timeout)
+        return getattr(getattr(resp, "event", None), "sender", None)
 
     def _confirmation(self, room_id: str, event_id: str) -> str | None:
         room = self.rooms.get(room_id)
@@ -412,4 +426,4 @@ MATRIX = web.AppKey("matrix", MatrixConnection)
 def build_matrix(settings: Settings, data_dir: Path, tuning: Tuning = Tuning()) -> MatrixConnection:
     cfg = settings.vigie.matrix
     store_dir = cfg.store_dir if cfg.store_dir.is_absolute() else data_dir / cfg.store_dir
-    return MatrixConnection(cfg, settings.secrets.matrix_password, store_dir, tuning)
+    return MatrixConnection(cfg, settings.secrets.matrix_password, store_dir, tuning, settings.vigie.service.venue_code)
