@@ -130,7 +130,7 @@ MatrixUserId = Annotated[str, Field(pattern=r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-:\
 class SharedRoomCfg(Strict):
     """A police room this venue shares with other venues' Vigie: their codes and bot accounts."""
 
-    room: str = Field(pattern=r"^!.+:.+$")
+    room: str = Field(pattern=r"^!\S+$")  # room version 12 ids have no server part
     venues: dict[VenueCode, MatrixUserId] = Field(min_length=1)
 
 

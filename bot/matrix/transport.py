@@ -124,6 +124,7 @@ class MatrixConnection:
         self._admin = SynapseAdmin(cfg.user_id, tuning.request_timeout)
         self._keys: KeyKeeper | None = None
         self._resume_from: str | None = None
+        self._sharing = Sharing(venue, cfg, self._members, self.sender_of)
 
     # ---------- lifecycle ----------
 
@@ -160,9 +161,8 @@ class MatrixConnection:
         )
         self._client = nio.AsyncClient(self.cfg.homeserver, self.cfg.user_id, device_id=self.cfg.device_id,
                                        store_path=str(self.store_dir), config=config)
-        sharing = Sharing(self.venue, self.cfg, self._members, self.sender_of)
         self._inbox = Inbox(desk, self.cfg, self.cfg.user_id, self.send, self._confirmation, self.is_encrypted,
-                            self.store_dir, sharing=sharing)
+                            self.store_dir, sharing=self._sharing)
         self._inbox.start()
         self._task = asyncio.create_task(self._run(), name="matrix-sync")
 
@@ -369,6 +369,8 @@ class MatrixConnection:
                 logger.warning("matrix: more than %d events in %s while Vigie was away: only the last %d are read",
                                FIRST_SYNC_EVENTS, room_id, FIRST_SYNC_EVENTS)
             for event in info.timeline.events:
+                if isinstance(event, nio.MegolmEvent) and self._sharing.is_venue_bot(room_id, getattr(event, "sender", "")):
+                    continue  # another venue's Vigie: its room keys are for the officers, not for us
                 if isinstance(event, nio.MegolmEvent):
                     # The key may come in a later sync (to-device messages are not ordered with the room).
                     self._undecrypted.append((room_id, event, loop.time() + 30))
