@@ -92,11 +92,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import CONSOLE_PERSON, banner, build_demo
+    from .demo import CONSOLE_PERSON, banner, build_demo, with_matrix
 
     _logging(args.verbose, quiet=not args.verbose, log_format=args.log_format)
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="vigie-demo-"))
-    demo = build_demo(args.port, args.cameras, date.today(), sia_port=args.sia_port, admin_port=args.admin_port)
+    try:
+        demo = build_demo(args.port, args.cameras, date.today(), sia_port=args.sia_port, admin_port=args.admin_port,
+                          venue_code=args.venue_code)
+        if args.matrix:
+            demo = with_matrix(demo, Path(args.matrix), os.environ)
+    except (ValueError, OSError) as exc:  # pydantic's ValidationError and TOML errors are ValueErrors
+        print(f"Vigie cannot start the demo: {exc}", file=sys.stderr)
+        return 2
     console = ConsoleOptions(CONSOLE_PERSON, sys.stdin, sys.stdout, _stop_self)
     try:
         app = build_app(demo.settings, data_dir, console=console)
@@ -219,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--sia-port", type=int, default=None,
                    help="port of the demo panel's DC-09 receiver (default: a free port, shown in the banner; 0: none)")
     d.add_argument("--admin-port", type=int, default=None, help="serve /metrics and the detailed health here")
+    d.add_argument("--venue-code", default=None, help="this demo venue's short code (a second venue: its own "
+                   "--port, --data-dir and code)")
+    d.add_argument("--matrix", metavar="FILE", help="join a Matrix room: a TOML file with a [matrix] table as in "
+                   "vigie.toml and [roster] matrix_ids; password in VIGIE_MATRIX_PASSWORD")
     _log_format(d)
     d.set_defaults(fn=cmd_demo)
     c = sub.add_parser("check-config", help="validate a config directory and its secrets")
