@@ -64,6 +64,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from ..desk_port import DeskPort
+from ..policy.venues import RoomVenues
 from ..rooms import Room
 from ..settings import MatrixCfg, Settings
 from .admin import AdminApiError, SynapseAdmin
@@ -72,7 +73,7 @@ from .relations import own_edits
 from .room import MatrixRoom
 from .session import forget_session, login, secure_dir, token_refused
 from .trust import KeyKeeper
-from .venues import Sharing
+from .venues import Sharing, mark_rooms
 from .writes import MatrixRequestError, MatrixUnavailable, Writes, transient
 
 logger = logging.getLogger(__name__)
@@ -223,6 +224,10 @@ class MatrixConnection:
         room = self._client.rooms.get(room_id) if self._client is not None else None
         return bool(room is not None and room.encrypted)
 
+    def venues(self, room_id: str) -> RoomVenues:
+        """The venues sharing ``room_id`` as this instance sees them (declared and found)."""
+        return self._sharing.view(room_id)
+
     def _members(self, room_id: str) -> set[str]:
         room = self._client.rooms.get(room_id) if self._client is not None else None
         return set(room.users) if room is not None else set()
@@ -313,6 +318,7 @@ class MatrixConnection:
                     self._after_first_sync(client, resp)
                     with contextlib.suppress(AdminApiError):
                         await self.check_admin()
+                    await mark_rooms(client, self.rooms, self.cfg.user_id, self.venue, self.tuning.request_timeout)
                 delay = self.tuning.backoff_first
                 self._wake()
             except asyncio.CancelledError:
@@ -360,6 +366,9 @@ class MatrixConnection:
         assert self._inbox is not None  # noqa: S101 - started before the loop
         loop = asyncio.get_running_loop()
         self._retry_undecrypted(client)
+        for room_id, info in resp.rooms.join.items():  # other venues' Vigie, from their member state
+            for ev in (e for e in [*info.state, *info.timeline.events] if isinstance(e, nio.RoomMemberEvent)):
+                self._sharing.member(room_id, ev.state_key, ev.membership, ev.content)
         if first and self._resume_from is None:
             # A new device, or no position saved yet: the timeline is history, not commands to us.
             self._inbox.put_position(resp.next_batch)
@@ -406,6 +415,7 @@ class MatrixConnection:
             if isinstance(joined, nio.JoinResponse):
                 logger.info("matrix: joined %s", room_id)
                 self._joining.discard(room_id)
+                await mark_rooms(client, [room_id], self.cfg.user_id, self.venue, self.tuning.request_timeout)
             else:
                 logger.warning("matrix: joining %s failed: %s", room_id, joined)
                 if not transient(joined):

@@ -1,7 +1,8 @@
 """Two venues' Vigie in one encrypted police room (real Synapse): commands must name the venue.
 
 Two instances (the Zénith and the stadium: two data directories, two configs) share the CIC's
-encrypted room and have a room of their own each. A venue-less /alerte opens nothing and gets
+encrypted room and have a room of their own each. The Zénith declares the room shared with the
+stadium; the stadium declares nothing and finds the Zénith's Vigie from its member state. A venue-less /alerte opens nothing and gets
 one answer (from ``stade``, the lowest code); /alerte zenith opens the Zénith only (its own room
 gets the link, the stadium's does not); /statut gets one line per venue; /fin as a reply to a
 venue's message ends that venue's access only; the registre records the venue on every record and
@@ -53,7 +54,8 @@ class Venues:
 def venue_settings(base: Settings, code: str, police: str, others: dict[str, str]) -> Settings:
     vigie = base.vigie
     service: ServiceCfg = vigie.service.model_copy(update={"venue_code": code})
-    matrix: MatrixCfg = vigie.matrix.model_copy(update={"shared": (SharedRoomCfg(room=police, venues=others),)})
+    shared = (SharedRoomCfg(room=police, venues=others),) if others else ()
+    matrix: MatrixCfg = vigie.matrix.model_copy(update={"shared": shared})
     return base.model_copy(update={"vigie": vigie.model_copy(update={"service": service, "matrix": matrix})})
 
 
@@ -67,12 +69,18 @@ async def venues(synapse: Synapse, tmp_path_factory: pytest.TempPathFactory) -> 
     bots: dict[str, Bot] = {}
     try:
         for code, user in users.items():
-            others = {c: u.user_id for c, u in users.items() if c != code}
+            others = {c: u.user_id for c, u in users.items() if c != code and code == "zenith"}
             base = settings_for(synapse, user, [police, rooms[code]], {OFFICER: officer_user.user_id})
             bots[code] = await Bot(venue_settings(base, code, police, others), tmp / f"data-{code}").start()
         for code, user in users.items():
             await officer_ready(officer, police, user.user_id)
             await officer_ready(officer, rooms[code], user.user_id, encrypted=False)
+        for _ in range(200):  # the stadium finds the Zénith's Vigie (and both see each other joined)
+            if all(b.conn.venues(police).answerer() == "stade" for b in bots.values()):
+                break
+            await asyncio.sleep(0.1)
+        assert [b.conn.venues(police).venues() for b in bots.values()] == [("stade", "zenith")] * 2
+        assert not bots["zenith"].conn.venues(rooms["zenith"]).shared
         yield Venues(officer, police, rooms, users, bots)
     finally:
         for bot in bots.values():
