@@ -3,10 +3,18 @@ over every instance of a room deciding alone on the same line."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.messages import Renderer
+from bot.policy.decide import Trigger, evaluate
+from bot.policy.incident import Source
 from bot.policy.venues import Action, RoomVenues, address, first_word
+from bot.status import page_info, status_line
+from tests.policy_fixtures import T0, convention
 
 CODES = ["arena", "stade", "zenith", "palais", "expo"]
 COMMANDS = ["alert", "end", "extend", "confirm", "status", "help", "drill", "unlock", "unknown"]
@@ -100,3 +108,23 @@ def test_at_most_one_acts_exactly_one_answers(codes: set[str], stopped: set[str]
 @given(own=st.sampled_from(CODES), command=st.sampled_from(COMMANDS), first=words, tail=st.text(max_size=20))
 def test_alone_always_acts(own: str, command: str, first: str, tail: str) -> None:
     assert address(RoomVenues(own), command, f"{first} {tail}").action is Action.ACT
+
+
+def test_every_message_and_the_page_name_the_venue() -> None:
+    conv = convention()
+    trig = Trigger(Source.PERSON, "chef", T0, category="attaque_armee", room="console")
+    inc = evaluate(conv, trig, None, T0, "INC-1").incident
+    assert inc is not None
+    render = Renderer(conv, ZoneInfo("Europe/Paris"), "zenith")
+    link = render.link(inc, "https://v/live/x", "fr", T0)
+    assert link.text.startswith("[zenith] ") and link.html.startswith("[zenith] ")
+    assert render.reminder(inc, "en", T0).text.startswith("[zenith] ")
+    closure = render.closure(inc, "fr", [], 0, 3).text
+    assert closure.startswith("[zenith] ") and f"Site : {conv.venue} (zenith)" in closure
+    assert render.notice(lambda lang: "x", "fr").text == "[zenith] x"
+    line = status_line("fr", render, T0 + timedelta(minutes=1), [inc])
+    assert "\n" not in line and "INC-1" in line and "/statut zenith" in line
+    assert page_info(conv, {}, inc, venue_code="zenith")["venue"] == f"{conv.venue} · zenith"
+    plain = Renderer(conv, ZoneInfo("Europe/Paris"))
+    assert plain.link(inc, "https://v/live/x", "fr", T0).text == link.text.removeprefix("[zenith] ")
+    assert page_info(conv, {}, inc)["venue"] == conv.venue
