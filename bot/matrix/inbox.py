@@ -42,7 +42,7 @@ from ..locales import Msg, t
 from ..messages import refusal
 from ..policy.incident import State
 from ..policy.reasons import UNKNOWN_PERSON, WRONG_ROOM
-from ..policy.venues import Action, RoomVenues
+from ..policy.venues import Action, RoomVenues, first_word
 from ..rooms import ReplyTasks
 from ..settings import MatrixCfg
 from .room import plain_notice
@@ -178,7 +178,8 @@ class Inbox:
         reply_to = (relates.get("m.in_reply_to") or {}).get("event_id")
         venues = self._sharing.view(room_id) if self._sharing is not None else RoomVenues(None)
         replied = None
-        if venues.shared and reply_to and self._sharing is not None:
+        named = first_word(cmd.rest)[0] in venues.venues()
+        if venues.shared and reply_to and not named and self._sharing is not None:  # whose message, then
             replied = await self._sharing.replied_venue(room_id, reply_to)
         action, cmd = commands.addressed(cmd, venues, replied)
         if action is Action.IGNORE or (action is Action.STATUS_LINE and venues.answerer() != venues.own
