@@ -63,6 +63,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.STATUS_NONE: "No open incident.",
     Msg.VENUES_CHOOSE: "This room is shared by several venues ({venues}): none acted. Name the venue after the command, or reply to a message of that venue:\n{examples}",
     Msg.VENUES_STATUS_HINT: "(/status {venue} for details)",
+    Msg.VENUES_SILENT: "(The Vigie of {venues}, which usually answers, did not: is it stopped?)",
     Msg.STATUS_DRILL: "EXERCISE ",
     Msg.STATUS_PENDING: "{drill}{incident} — {category}: waiting for confirmation until {until}",
     Msg.STATUS_ACTIVE: "{drill}{incident} — {category}: access open until {until} ({left} min left)",

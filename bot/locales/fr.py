@@ -63,6 +63,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.STATUS_NONE: "Aucun incident ouvert.",
     Msg.VENUES_CHOOSE: "Ce salon est partagé par plusieurs sites ({venues}) : aucun n'a agi. Nommez le site après la commande, ou répondez à un message de ce site :\n{examples}",
     Msg.VENUES_STATUS_HINT: "(/statut {venue} pour le détail)",
+    Msg.VENUES_SILENT: "(Le Vigie de {venues}, qui répond d'habitude, n'a pas répondu : est-il arrêté ?)",
     Msg.STATUS_DRILL: "EXERCICE ",
     Msg.STATUS_PENDING: "{drill}{incident} — {category}: en attente de confirmation jusqu'à {until}",
     Msg.STATUS_ACTIVE: "{drill}{incident} — {category}: accès ouvert jusqu'à {until} (encore {left} min)",

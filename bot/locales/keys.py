@@ -59,6 +59,7 @@ class Msg(StrEnum):
     STATUS_NONE = "desk.status_none"
     VENUES_CHOOSE = "desk.venues_choose"
     VENUES_STATUS_HINT = "desk.venues_status_hint"
+    VENUES_SILENT = "desk.venues_silent"
     STATUS_DRILL = "desk.status_drill"
     STATUS_PENDING = "desk.status_pending"
     STATUS_ACTIVE = "desk.status_active"

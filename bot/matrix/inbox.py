@@ -42,7 +42,7 @@ from ..locales import Msg, t
 from ..messages import refusal
 from ..policy.incident import State
 from ..policy.reasons import UNKNOWN_PERSON, WRONG_ROOM
-from ..policy.venues import Action, RoomVenues, first_word
+from ..policy.venues import PER_VENUE, Action, RoomVenues, first_word
 from ..rooms import ReplyTasks
 from ..settings import MatrixCfg
 from .room import plain_notice
@@ -55,6 +55,7 @@ CONFIRM_KEYS = frozenset({"✅", "✔", "☑"})
 REPLY_TIMEOUT = 30.0  # one attempt
 REPLY_DEADLINE = 300.0  # retried until then, then reported
 POSITION_FILE = "inbox-position.json"
+STANDBY = 10.0  # seconds per venue before this one, before answering a venue-less command they left unanswered
 _FALLBACK = re.compile(r"\A(?:>[^\n]*\n)+\n?")
 
 SendNotice = Callable[[str, dict[str, Any], str], Awaitable[str]]
@@ -70,9 +71,10 @@ class Inbox:
     def __init__(self, desk: DeskPort, cfg: MatrixCfg, own_user: str, send: SendNotice,
                  confirmations: Lookup, encrypted: Callable[[str], bool], store_dir: Path | None = None,
                  wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 sharing: Sharing | None = None) -> None:
+                 sharing: Sharing | None = None, standby: float = STANDBY) -> None:
         self._desk = desk
         self._sharing = sharing
+        self._standby = standby
         self._cfg = cfg
         self._own = own_user
         self._send = send
@@ -182,6 +184,10 @@ class Inbox:
         if venues.shared and reply_to and not named and self._sharing is not None:  # whose message, then
             replied = await self._sharing.replied_venue(room_id, reply_to)
         action, cmd = commands.addressed(cmd, venues, replied)
+        if action is Action.IGNORE and not named and replied is None and cmd.name not in PER_VENUE and venues.before():
+            # Venue-less: a venue before this one answers; stand by in case its Vigie is stopped.
+            self._replies.spawn(self._stand_by(room_id, event, cmd, venues), f"matrix-standby:{room_id}")
+            return
         if action is Action.IGNORE or (action is Action.STATUS_LINE and venues.answerer() != venues.own
                                        and self._desk.person_by_matrix(event.sender) is None):
             return  # another venue's command (or its answer to a stranger's venue-less /statut)
@@ -202,6 +208,20 @@ class Inbox:
         # room's events one at a time, and the link is what the officers are waiting for.
         await asyncio.sleep(0)
         await self._reply(room_id, text, f"reply:{event.event_id}", event.event_id)
+
+    async def _stand_by(self, room_id: str, event: nio.RoomMessageText, cmd: commands.Command,
+                        venues: RoomVenues) -> None:
+        """Answer a venue-less command after this venue's turn if none of the venues before it did."""
+        before = venues.before()
+        await asyncio.sleep(self._standby * len(before))
+        if self._sharing is None or self._sharing.answered_since(room_id, event.event_id, before):
+            return
+        logger.warning("matrix: %s did not answer a venue-less command in %s: answering", ", ".join(before), room_id)
+        if await self._refused_stranger(room_id, event.sender, cmd.name, event.event_id):
+            return
+        text = self._venues_answer(Action.LIST, cmd, venues) + "\n" + t(self._lang(), Msg.VENUES_SILENT,
+                                                                        venues=", ".join(before))
+        await self._deliver(room_id, text, f"reply:{event.event_id}", event.event_id)
 
     def _venues_answer(self, action: Action, cmd: commands.Command, venues: RoomVenues) -> str:
         """A venue-less command in a shared room: this venue's /statut line, or the venues to choose."""

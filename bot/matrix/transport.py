@@ -367,7 +367,7 @@ class MatrixConnection:
         loop = asyncio.get_running_loop()
         self._retry_undecrypted(client)
         for room_id, info in resp.rooms.join.items():  # other venues' Vigie, from their member state
-            for ev in (e for e in [*info.state, *info.timeline.events] if isinstance(e, nio.RoomMemberEvent)):
+            for ev in (e for e in [*getattr(info, "state", ()), *info.timeline.events] if isinstance(e, nio.RoomMemberEvent)):
                 self._sharing.member(room_id, ev.state_key, ev.membership, ev.content)
         if first and self._resume_from is None:
             # A new device, or no position saved yet: the timeline is history, not commands to us.
@@ -378,7 +378,9 @@ class MatrixConnection:
                 logger.warning("matrix: more than %d events in %s while Vigie was away: only the last %d are read",
                                FIRST_SYNC_EVENTS, room_id, FIRST_SYNC_EVENTS)
             for event in info.timeline.events:
-                if isinstance(event, nio.MegolmEvent) and self._sharing.is_venue_bot(room_id, getattr(event, "sender", "")):
+                sender = getattr(event, "sender", "")
+                self._sharing.heard(room_id, getattr(event, "event_id", ""), sender)
+                if isinstance(event, nio.MegolmEvent) and self._sharing.is_venue_bot(room_id, sender):
                     continue  # another venue's Vigie: its room keys are for the officers, not for us
                 if isinstance(event, nio.MegolmEvent):
                     # The key may come in a later sync (to-device messages are not ordered with the room).

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ from ..settings import MatrixCfg
 logger = logging.getLogger(__name__)
 
 VENUE_KEY = "fr.vigie.venue"  # in a Vigie's own m.room.member content: its venue's code
+POSITIONS_KEPT = 2000
 Members = Callable[[str], Collection[str]]
 SenderOf = Callable[[str, str], Awaitable["str | None"]]
 
@@ -35,6 +37,26 @@ class Sharing:
         self._members = members
         self._sender_of = sender_of
         self._found: dict[str, dict[str, str]] = {}  # room → {bot user: venue code}, from member state
+        # Timeline order, to tell whether a venue answered after a command: each event's position,
+        # and the position of the last event each venue's Vigie posted (bounded: recent events only).
+        self._seq = 0
+        self._position: OrderedDict[str, int] = OrderedDict()
+        self._last_from: dict[tuple[str, str], int] = {}
+
+    def heard(self, room_id: str, event_id: str, sender: str) -> None:
+        """An event of a room's timeline, in order (the sync loop calls this for every one)."""
+        self._seq += 1
+        self._position[event_id] = self._seq
+        if len(self._position) > POSITIONS_KEPT:
+            self._position.popitem(last=False)
+        if self.is_venue_bot(room_id, sender):
+            self._last_from[(room_id, sender)] = self._seq
+
+    def answered_since(self, room_id: str, event_id: str, venues: Collection[str]) -> bool:
+        """Whether one of ``venues``' Vigie posted in the room after ``event_id`` (unknown: assume so)."""
+        at = self._position.get(event_id)
+        others = self.others(room_id)
+        return at is None or any(self._last_from.get((room_id, others.get(v, "")), 0) > at for v in venues)
 
     def member(self, room_id: str, user_id: str, membership: str, content: Mapping[str, Any]) -> None:
         """A member state event (from a sync's state or timeline): note or forget another venue's Vigie."""

@@ -11,6 +11,8 @@ the words typed, the message replied to), so no coordination is needed:
 - a command naming another venue is ignored;
 - a command naming no venue is acted on by nobody, and answered by one instance only: the one
   with the lowest code among the venues present in the room (every instance computes the same);
+  the next ones stand by, each answering after its turn if every one before it stayed silent
+  (a Vigie that is stopped stays a member of the room);
 - ``/statut`` naming no venue is answered by every instance with its one line (one per venue);
 - in a room this venue has to itself, a command needs no venue (naming it is allowed).
 
@@ -52,10 +54,20 @@ class RoomVenues:
         """Every venue of the room, sorted (the list shown to the officer)."""
         return tuple(sorted(self.others | ({self.own} if self.own else set())))
 
+    def ranked(self) -> tuple[str, ...]:
+        """The venues present, lowest code first: the order in which they answer a venue-less command."""
+        return tuple(sorted((self.present & self.others) | ({self.own} if self.own else set())))
+
     def answerer(self) -> str | None:
         """The venue whose instance answers venue-less commands: the lowest code present."""
-        here = (self.present & self.others) | ({self.own} if self.own else set())
-        return min(here) if here else None
+        ranked = self.ranked()
+        return ranked[0] if ranked else None
+
+    def before(self) -> tuple[str, ...]:
+        """The venues that answer before this one: if all of them stay silent (their Vigie stopped
+        but still a member of the room), this one answers instead, after waiting its turn."""
+        ranked = self.ranked()
+        return ranked[:ranked.index(self.own)] if self.own in ranked else ranked
 
 
 class Addressed(NamedTuple):

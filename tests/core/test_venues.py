@@ -65,6 +65,13 @@ def test_absent_lowest_venue_does_not_silence_the_room() -> None:
     assert address(zenith, "alert", "attaque_armee").action is Action.LIST
 
 
+def test_the_next_venues_stand_by_in_order() -> None:
+    codes = {"arena", "stade", "zenith"}
+    ranks = {v.own: v.before() for v in views(codes, codes)}
+    assert ranks == {"arena": (), "stade": ("arena",), "zenith": ("arena", "stade")}
+    assert [v.own for v in views(codes, codes) if not v.before()] == [v.answerer() for v in views(codes, codes)][:1]
+
+
 def test_first_word() -> None:
     assert first_word("  Zenith  a b ") == ("zenith", "a b")
     assert first_word("") == ("", "")
@@ -99,6 +106,9 @@ def test_at_most_one_acts_exactly_one_answers(codes: set[str], stopped: set[str]
     else:
         assert Action.ACT not in actions
         assert actions.count(Action.LIST) == 1
+        # the one that lists has nobody before it; the others stand by, each at a turn of its own
+        assert [d.action for v, d in zip(running, decided, strict=True) if not v.before()] == [Action.LIST]
+        assert len({len(v.before()) for v in running}) == len(running)
     for d in decided:  # whatever follows the venue's word is left as typed
         if d.action is Action.ACT and first_word(rest)[0] in codes:
             assert d.rest == first_word(rest)[1]

@@ -6,7 +6,8 @@ stadium; the stadium declares nothing and finds the Zénith's Vigie from its mem
 one answer (from ``stade``, the lowest code); /alerte zenith opens the Zénith only (its own room
 gets the link, the stadium's does not); /statut gets one line per venue; /fin as a reply to a
 venue's message ends that venue's access only; the registre records the venue on every record and
-the closure report names it. The world is shared by the module's tests, which run in order.
+the closure report names it; with the stadium's Vigie stopped (still a member), the Zénith's
+answers a venue-less command after its turn. The world is shared by the module's tests, which run in order.
 """
 
 from __future__ import annotations
@@ -160,8 +161,8 @@ async def test_end_by_reply_ends_the_venue_replied_to(venues: Venues) -> None:
     opened = await say(v.officer, v.police, "/alerte stade attaque_armee Tribune nord")
     await v.officer.wait_for(is_notice(v.police, LINK, v.users["stade"].user_id), since=mark, timeout=20)
     await v.officer.wait_for(is_reply_to(v.police, opened), since=mark, timeout=20)
-    zenith_link = next(e for _, e in reversed(v.officer.events) if is_notice(v.police, LINK, v.users["zenith"].user_id)(
-        v.police, e))
+    zenith_link = next(e for r, e in reversed(v.officer.events) if is_notice(v.police, LINK, v.users["zenith"].user_id)(
+        r, e))
     [zenith_inc] = v.bots["zenith"].desk.open_incidents()
     mark = len(v.officer.events)
     sent = await say(v.officer, v.police, "/fin", reply_to=zenith_link.event_id)
@@ -178,6 +179,17 @@ async def test_end_by_reply_ends_the_venue_replied_to(venues: Venues) -> None:
     await v.officer.wait_for(is_notice(v.police, ENDED, v.users["stade"].user_id), since=mark, timeout=20)
     assert v.bots["stade"].desk.open_incidents() == []
     assert [r.venue for r in v.bots["stade"].records(Kind.END)] == ["stade"]
+
+
+async def test_a_stopped_answerer_leaves_the_answer_to_the_next_venue(venues: Venues) -> None:
+    v = venues
+    await v.bots["stade"].stop()  # its account is still a member of the room
+    mark = len(v.officer.events)
+    sent = await say(v.officer, v.police, "/fin")
+    answer = await v.officer.wait_for(is_reply_to(v.police, sent), since=mark, timeout=40)
+    assert venue_of(v, answer) == "zenith" and "/fin stade" in answer.body and "stade" in answer.body.splitlines()[-1]
+    await quiet(v)
+    assert [e for r, e in notices(v, mark) if is_reply_to(v.police, sent)(r, e)] == [answer]
 
 
 async def test_data_directories_are_apart(venues: Venues) -> None:
