@@ -194,8 +194,8 @@ class Inbox:
         if await self._refused_stranger(room_id, event.sender, cmd.name, event.event_id):
             return
         if action is not Action.ACT:
-            await self._reply(room_id, self._venues_answer(action, cmd, venues), f"reply:{event.event_id}",
-                              event.event_id)
+            await self._reply(room_id, self._venues_answer(action, cmd, venues, event.sender, room_id),
+                              f"reply:{event.event_id}", event.event_id)
             return
         if cmd.name == "confirm" and not cmd.args and reply_to:
             incident = self.incident_of(room_id, reply_to)
@@ -219,15 +219,21 @@ class Inbox:
         logger.warning("matrix: %s did not answer a venue-less command in %s: answering", ", ".join(before), room_id)
         if await self._refused_stranger(room_id, event.sender, cmd.name, event.event_id):
             return
-        text = self._venues_answer(Action.LIST, cmd, venues) + "\n" + t(self._lang(), Msg.VENUES_SILENT,
-                                                                        venues=", ".join(before))
+        text = self._venues_answer(Action.LIST, cmd, venues, event.sender, room_id) + "\n" + t(
+            self._lang(), Msg.VENUES_SILENT, venues=", ".join(before))
         await self._deliver(room_id, text, f"reply:{event.event_id}", event.event_id)
 
-    def _venues_answer(self, action: Action, cmd: commands.Command, venues: RoomVenues) -> str:
-        """A venue-less command in a shared room: this venue's /statut line, or the venues to choose."""
+    def _venues_answer(self, action: Action, cmd: commands.Command, venues: RoomVenues, sender: str,
+                       room_id: str) -> str:
+        """A venue-less command in a shared room: this venue's /statut line, or the venues to choose
+        (that one in the registre of the one venue answering: a roster person's command, refused)."""
         lang = self._lang()
         if action is Action.STATUS_LINE:
             return self._desk.title(lang) + self._desk.status(brief=True).text(lang)
+        person = self._desk.person_by_matrix(sender)
+        self._desk.record(Kind.REFUSAL, actor=person.id if person else sender, details={
+            "reason": "venue_not_named", "room": self._room_key(room_id), "command": cmd.name,
+            "venues": list(venues.venues())})
         return self._desk.title(lang) + commands.venue_choices(lang, cmd, venues)
 
     async def _reaction(self, room_id: str, event: nio.ReactionEvent) -> None:

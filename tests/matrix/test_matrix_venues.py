@@ -117,6 +117,9 @@ async def test_a_venue_less_alert_opens_nothing_and_gets_one_answer(venues: Venu
     assert "/alerte zenith attaque_armee Hall A" in answer.body and "/alerte stade attaque_armee Hall A" in answer.body
     assert not any(LINK in e.body for _, e in notices(v, mark))
     assert all(b.desk.open_incidents() == [] for b in v.bots.values())
+    [refusal] = [r for r in v.bots["stade"].records(Kind.REFUSAL) if r.details.get("reason") == "venue_not_named"]
+    assert refusal.actor == OFFICER and refusal.details["venues"] == ["stade", "zenith"] and refusal.venue == "stade"
+    assert not [r for r in v.bots["zenith"].records(Kind.REFUSAL) if r.details.get("reason") == "venue_not_named"]
 
 
 async def test_naming_the_venue_opens_that_venue_only(venues: Venues) -> None:
