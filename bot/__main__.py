@@ -1,4 +1,5 @@
-"""Command line: run [--console PERSON] | console | demo | check-config | audit verify|export|backup | hash-password | new-secrets | print-unit."""
+"""Command line: run [--console PERSON] | console | demo | check-config | audit verify|export|backup | enrol |
+passkeys list|revoke | hash-password | new-secrets | print-unit."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from . import passkeys_cli
 from .app import StorageError, build_app
 from .audit_cli import export_command, verify_command
 from .config_load import ConfigError, build_convention, load_settings, resolve_data_dir
@@ -92,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import CONSOLE_PERSON, banner, build_demo, with_matrix
+    from .demo import CONSOLE_PERSON, banner, build_demo, localhost, with_matrix
 
     _logging(args.verbose, quiet=not args.verbose, log_format=args.log_format)
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="vigie-demo-"))
@@ -104,6 +106,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:  # pydantic's ValidationError and TOML errors are ValueErrors
         print(f"Vigie cannot start the demo: {exc}", file=sys.stderr)
         return 2
+    if args.localhost:  # a passkey's relying party must be a domain name, not 127.0.0.1
+        demo = localhost(demo, args.port)
     console = ConsoleOptions(CONSOLE_PERSON, sys.stdin, sys.stdout, _stop_self)
     try:
         app = build_app(demo.settings, data_dir, console=console)
@@ -167,11 +171,15 @@ def cmd_print_unit(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from .passkeys_cli import orphans
+
     try:
-        load_settings(Path(args.config), os.environ, date.today())
+        settings = load_settings(Path(args.config), os.environ, date.today())
     except ConfigError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         return 2
+    for line in orphans(settings):  # refused anyway: a warning, not a reason to keep the service down
+        print(line)
     print("OK")
     return 0
 
@@ -230,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
                    "--port, --data-dir and code)")
     d.add_argument("--matrix", metavar="FILE", help="join a Matrix room: a TOML file with a [matrix] table as in "
                    "vigie.toml and [roster] matrix_ids; password in VIGIE_MATRIX_PASSWORD")
+    d.add_argument("--localhost", action="store_true",
+                   help="links on http://localhost:PORT instead of 127.0.0.1 (to try a passkey in a desktop browser)")
     _log_format(d)
     d.set_defaults(fn=cmd_demo)
     c = sub.add_parser("check-config", help="validate a config directory and its secrets")
@@ -253,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--config", default="config", help="config directory, to find the data directory")
     b.add_argument("--data-dir", help="the data directory itself (instead of --config)")
     b.set_defaults(fn=cmd_backup)
+    passkeys_cli.add_commands(sub)
     u = sub.add_parser("print-unit", help="print the hardened systemd unit for this machine")
     u.add_argument("--user", default="vigie")
     u.add_argument("--config-dir", default="/etc/vigie")

@@ -20,8 +20,8 @@ import logging
 import re
 import secrets
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
@@ -81,8 +81,6 @@ class ViewerSession:
     client: str
 
 
-
-
 class _ClockSigner(TimestampSigner):
     """itsdangerous reads ``time.time()``; ours reads the injected clock so tests and the desk agree."""
 
@@ -95,21 +93,34 @@ class _ClockSigner(TimestampSigner):
 
 
 @dataclass(frozen=True)
-class _Try:
-    """One login attempt, as the limiter and the registre see it."""
+class Attempt:
+    """One sign-in attempt (password or passkey, or an enrolment's password), as the limiter and
+    the registre see it; ``incident`` is None for an enrolment, outside any incident."""
 
-    incident: Incident
+    incident: Incident | None
     person: Person | None
     typed: str  # what was typed as the identity, bounded
     client: str  # the audited description (address and user agent hash)
     now: datetime
     address: str  # the limiter's notion of the client: its IP address
 
+    what: str = "login"  # the tally's name for it: login, passkey, enrol
+    failed_kind: Kind = Kind.LOGIN_FAILED
+    extra: Mapping[str, str] = field(default_factory=dict)  # recorded with it (method=passkey…)
+
     @property
     def who(self) -> str:
         """The limiter's key for the person: an unknown identity is keyed like a known one, so
         locks and counts say nothing about whether it exists."""
         return self.person.id if self.person else "?" + self.typed.strip().casefold()
+
+    @property
+    def incident_id(self) -> str | None:
+        return self.incident.id if self.incident else None
+
+    @property
+    def drill(self) -> bool:
+        return self.incident.drill if self.incident else False
 
 
 def _echo(value: str) -> str:
@@ -247,15 +258,23 @@ class Access:
         reset them; ``client`` is the description that is audited.
         """
         incident = self.check_link(token, client)
-        person = self._convention.identify(identity)
-        t = _Try(incident, person, _echo(identity), _echo(client), self._clock(), address or client)
-        self._refuse_if_locked(t)
+        t = self.attempt(incident, self._convention.identify(identity), identity, client, address)
+        person = await self.check_password(t, password)
+        return self.open_session(t, person, token)
+
+    def attempt(self, incident: Incident | None, person: Person | None, typed: str, client: str,
+                address: str | None) -> Attempt:
+        return Attempt(incident, person, _echo(typed), _echo(client), self._clock(), address or client)
+
+    async def check_password(self, t: Attempt, password: str) -> Person:
+        """The person of ``t`` if ``password`` is theirs and they may view; else LoginRefused (counted)."""
+        self.refuse_if_locked(t)
         slow = self._limiter.slowdown(t.who, t.address, t.now)
         self._limiter.begin(t.who, t.address, t.now)
         if slow.seconds:
             # Slowed, never refused: the officer under attack still gets in with the right password.
             await self._sleep(slow.seconds)
-
+        person = t.person
         reason: str | None = None
         if person is None:
             reason = "unknown_person"
@@ -266,41 +285,51 @@ class Access:
         elif person is not None and not await self._verify(person, password):
             reason = "wrong_password"
         if reason is not None or person is None:
-            self._fail(t, reason or "unknown_person")
-
+            self.fail(t, reason or "unknown_person")
         self._limiter.succeeded(t.who, t.address, t.now)
-        # The incident may have ended while argon2 ran: look again before opening anything.
-        incident = self.check_link(token, client)
+        return person
+
+    def open_session(self, t: Attempt, person: Person, token: str) -> tuple[str, ViewerSession]:
+        """A viewer session for ``person``, who has just proved who they are on the link ``token``."""
+        # The incident may have ended while argon2 or the passkey check ran: look again before opening anything.
+        incident = self.check_link(token, t.client)
         assert incident.ends_at is not None  # noqa: S101 - grants_access implies it
         cookie = secrets.token_urlsafe(32)
         self._store.save_session(
             StoredSession(_hash_cookie(cookie), person.id, incident.id, incident.ends_at, t.client)
         )
-        self._audit(t, Kind.LOGIN_OK, at=self._clock())
+        self._audit(t, Kind.LOGIN_OK, at=self._clock(), extra=t.extra)
         logger.info("viewer %s opened a session on %s", person.id, incident.id)
-        return cookie, ViewerSession(person, incident.id, incident.ends_at, client)
+        return cookie, ViewerSession(person, incident.id, incident.ends_at, t.client)
 
-    def _refuse_if_locked(self, t: _Try) -> None:
+    @property
+    def limiter(self) -> Lockout:
+        return self._limiter
+
+    def refuse_if_locked(self, t: Attempt) -> None:
         """A locked (person, client) pair is refused before argon2 runs, even with the right password."""
         wait = self._limiter.locked_for(t.who, t.address, t.now)
         if wait is None:
             return
         # Counted, not recorded one by one: hammering a locked pair must not grow the registre.
-        self.tally.note("login", "locked", t.client, incident=t.incident.id, drill=t.incident.drill)
+        self.tally.note(t.what, "locked", t.client, incident=t.incident_id, drill=t.drill)
         seconds = max(1, int(wait.total_seconds()))
         minutes = -(-seconds // 60)
         raise LoginRefused("locked", phrase(Msg.LOGIN_LOCKED, minutes=minutes), locked=True, retry_after_s=seconds)
 
-    def _fail(self, t: _Try, reason: str) -> NoReturn:
+    def fail(self, t: Attempt, reason: str, *, recorded: bool | None = None) -> NoReturn:
+        """Count the failure of ``t`` and refuse it. Recorded one by one (as ``t.failed_kind``) when
+        ``recorded``, by default when ``t`` names a roster member; else only tallied."""
         newly_locked = self._limiter.failed(t.who, t.address, t.now)
-        if t.person is None:
+        if not (t.person is not None if recorded is None else recorded):
             # Attacker-chosen identities are unbounded: counted per client and minute only.
-            self.tally.note("login", reason, t.client, incident=t.incident.id, drill=t.incident.drill)
+            self.tally.note(t.what, reason, t.client, incident=t.incident_id, drill=t.drill)
         else:
-            self._audit(t, Kind.LOGIN_FAILED, reason=reason)
+            self._audit(t, t.failed_kind, extra={"reason": reason, **t.extra})
             if newly_locked:
-                self._audit(t, Kind.LOGIN_LOCKED, on="person_client")
-            self._warn_rooms(t)
+                self._audit(t, Kind.LOGIN_LOCKED, extra={"on": "person_client"})
+            if t.person is not None:
+                self._warn_rooms(t)
         # One answer for an unknown identity, a roster member who may not view, and a wrong password:
         # the sign-in form must not tell a link holder who is on the roster.
         parts = [phrase(Msg.LOGIN_WRONG)]
@@ -312,7 +341,7 @@ class Access:
             parts.append(phrase(Msg.LOGIN_ATTEMPTS_LEFT, left=left))
         raise LoginRefused(reason, *parts, locked=newly_locked, retry_after_s=lock_s if newly_locked else 0)
 
-    def _warn_rooms(self, t: _Try) -> None:
+    def _warn_rooms(self, t: Attempt) -> None:
         """Once per window and person, when their failures reach the slow-down threshold."""
         assert t.person is not None  # noqa: S101 - only roster members are announced
         slow = self._limiter.slowdown(t.who, t.address, t.now)
@@ -351,14 +380,15 @@ class Access:
         except Argon2Error:
             return False
 
-    def _audit(self, t: _Try, kind: Kind, *, at: datetime | None = None, **extra: str) -> None:
+    def _audit(self, t: Attempt, kind: Kind, *, at: datetime | None = None,
+               extra: Mapping[str, str] | None = None) -> None:
         person = t.person.id if t.person else t.typed
         self._registre.append(
             kind,
-            incident=t.incident.id,
+            incident=t.incident_id,
             actor=t.person.id if t.person else None,
-            details={"client": t.client, "person": person, **extra},
-            drill=t.incident.drill,
+            details={"client": t.client, "person": person, **(extra or {})},
+            drill=t.drill,
             at=at or t.now,
         )
 

@@ -19,6 +19,7 @@ class AlarmIn:
     message: str
     occurred_at: datetime | None  # timezone-aware, UTC
     delivery_id: str  # the verified webhook-id
+    zone_id: str | None = None  # the venue zone a panel's zone/partition maps to (alarms.toml)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from .audit import Registre
 from .config_load import build_convention
 from .console import ConsoleOptions, ConsoleTransport
 from .console_socket import SOCKET_NAME, ConsoleServer, console_socket_ctx
-from .desk import Desk, record_room_failure
+from .desk import Desk
 from .fanout import Fanout
 from .kinds import Kind
 from .linkwatch import record_link_posted
@@ -40,16 +40,22 @@ from .notices import announce
 from .ops.admin import admin_app, admin_ctx
 from .ops.metrics import Metrics, Probes, RoomProbe, safe
 from .outbox_store import Journal
+from .passkey_store import PasskeyStore
+from .passkeys import Passkeys
 from .policy.convention import Convention, Person
+from .room_failures import record_room_failure
 from .rooms import Room
 from .settings import Settings
 from .sia.transport import build_sia
-from .status import page_info
+from .status import page_info, viewer_lines
 from .store import Store
 from .telegram.transport import TelegramGateway, TelegramOptions
 from .transport import Transport
+from .viewing import Watching, close_unclosed, viewers_now
 from .web.live import add_routes as add_live_routes
 from .web.media import MEDIA, install_media
+from .web.passkeys import add_passkey_routes
+from .web.venue import add_venue_routes, load_plan
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +66,7 @@ STORE = web.AppKey("store", Store)
 CONVENTION = web.AppKey("convention", Convention)
 HEALTH_TOKEN = web.AppKey("health_token", str)
 METRICS = web.AppKey("metrics", Metrics)
+PASSKEYS = web.AppKey("passkeys", Passkeys)
 
 
 def utcnow() -> datetime:
@@ -85,14 +92,14 @@ class StorageError(Exception):
     """The data directory cannot be used: one line naming the file and the cause."""
 
 
-def open_storage(data_dir: Path, venue: str | None = None) -> tuple[Registre, Store, Journal]:
+def open_storage(data_dir: Path, venue: str | None = None) -> tuple[Registre, Store, Journal, PasskeyStore]:
     path = data_dir
     try:
         private_data_dir(data_dir)
         path = data_dir / "registre.sqlite3"
         registre = Registre(path, venue=venue)
         path = data_dir / "state.sqlite3"
-        return registre, Store(path), Journal(path)
+        return registre, Store(path), Journal(path), PasskeyStore(path)
     except (sqlite3.Error, OSError) as exc:
         cause = getattr(exc, "strerror", None) or str(exc)
         path = getattr(exc, "filename", None) or path  # the file the OS refused, when it says
@@ -107,7 +114,7 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     conv = build_convention(settings)
     # Parser errors (a 400 for an over-long line) never reach the app's signals: no version there either.
     web_response.SERVER_SOFTWARE = "Vigie"
-    registre, store, journal = open_storage(data_dir, service.venue_code)
+    registre, store, journal, keys = open_storage(data_dir, service.venue_code)
     scheduler = AsyncIOScheduler(timezone=UTC)
     transports = build_transports(settings, conv, data_dir, clock, scheduler, console, telegram)
     rooms = [*extra_rooms, *(room for t in transports for room in t.chat_rooms)]
@@ -123,15 +130,25 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
                     store.get, service.public_url, on_guessing=guessing)
     tune_malloc()  # before any reader thread: see bot/media/memory.py
     cameras = build_media(settings.cameras.camera, conv.cameras_in_scope, media)
+    watching = Watching()  # the streams and mosaics open now, fed by the live page's routes
+
+    def status_lines(lang: str) -> list[str]:  # /statut: who watches what, then the cameras
+        viewers = viewers_now(watching, desk.open_incidents(), partial(_signed_in, store), clock())
+        return [*viewer_lines(lang, renderer, desk.camera_names, viewers), *cameras.status_lines(lang)]
+
     desk = Desk(conv, store, registre, fanout, access, scheduler, renderer, clock,
-                settings.camera_names(), status_lines=cameras.status_lines)
+                settings.camera_names(), status_lines=status_lines)
 
     metrics = build_metrics(desk, fanout, store, registre, lambda: {c: h["online"] for c, h in cameras.health().items()},
                             clock)
     app = web.Application(client_max_size=256 * 1024, middlewares=[metrics.webhook_middleware])
     app[DESK], app[ACCESS], app[REGISTRE], app[STORE], app[CONVENTION] = desk, access, registre, store, conv
     app[METRICS] = metrics
-    add_live_routes(app, access, partial(page_info, conv, desk.camera_names, venue_code=service.venue_code))
+    page = add_live_routes(app, access, partial(page_info, conv, desk.camera_names, venue_code=service.venue_code))
+    app[PASSKEYS] = passkeys = Passkeys(access, keys, registre, clock, service.public_url)
+    passkeys.disable_absent()  # people removed from the roster since the last start
+    add_passkey_routes(app, page, passkeys)
+    add_venue_routes(app, access, load_plan(settings), desk.refocus)
     add_alarm_routes(app, desk, settings.secrets.alarm_secrets, lambda s: conv.alarm_source(s) is not None,
                      registre.append, store, time.time, tally=access.tally)
     # Unauthenticated refusals become one registre record per client and minute.
@@ -140,8 +157,8 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     add_health_routes(app, settings)
     # Started in this order, stopped in reverse: the scheduler, the outboxes, the restored desk,
     # the cameras, then each transport (so nothing arrives before the desk can answer it).
-    app.cleanup_ctx.extend([_scheduler_ctx(scheduler), _rooms_ctx(fanout), _desk_ctx(desk)])
-    install_media(app, cameras, settings, conv, desk, access, registre, scheduler, clock)
+    app.cleanup_ctx.extend([_scheduler_ctx(scheduler), _rooms_ctx(fanout), _desk_ctx(desk, registre, clock)])
+    install_media(app, cameras, settings, conv, desk, access, registre, scheduler, clock, watching)
     for transport in transports:
         transport.attach(app, desk)
     consoles = ConsoleServer(data_dir / SOCKET_NAME, desk, fanout, conv, service.language,
@@ -155,10 +172,17 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
         access.tally.flush(everything=True)
         store.close()
         journal.close()
+        keys.close()
         registre.close()
 
     app.on_cleanup.append(close_files)
     return app
+
+
+def _signed_in(store: Store, incident: str) -> list[str]:
+    """The people holding a viewer session of ``incident`` (valid while the incident grants access:
+    the stored end is the one at sign-in, and /extend moves the incident's)."""
+    return [s.person for s in store.sessions_of(incident)]
 
 
 def add_health_routes(app: web.Application, settings: Settings) -> None:
@@ -177,9 +201,9 @@ def build_metrics(desk: Desk, fanout: Fanout, store: Store, registre: Registre,
         queued = {o.room.room_id: o.depth for o in fanout.outboxes}
         return {rid: RoomProbe(h.ok, h.delivered, h.failures, queued.get(rid, 0)) for rid, h in fanout.health().items()}
 
-    def viewers() -> int:
+    def viewers() -> int:  # a session lives as long as its incident grants access (/extend included)
         now = clock()
-        return sum(1 for i in desk.open_incidents() for s in store.sessions_of(i.id) if s.expires > now)
+        return sum(len(_signed_in(store, i.id)) for i in desk.open_incidents() if i.grants_access(now))
 
     metrics = Metrics(Probes(
         incidents=safe(lambda: [(i.state.value, i.drill) for i in desk.open_incidents()], []),
@@ -232,8 +256,18 @@ def _rooms_ctx(fanout: Fanout) -> Callable[[web.Application], AsyncIterator[None
     return rooms_ctx
 
 
-def _desk_ctx(desk: Desk) -> Callable[[web.Application], AsyncIterator[None]]:
+def _desk_ctx(desk: Desk, registre: Registre,
+              clock: Callable[[], datetime]) -> Callable[[web.Application], AsyncIterator[None]]:
     async def desk_ctx(_: web.Application) -> AsyncIterator[None]:
+        # Streams a killed service never closed end at this start, before any report reads them;
+        # if the registre refuses now, the report ends them with access instead: start all the same.
+        try:
+            closed = close_unclosed(registre, desk.store.open_incidents(), clock())
+        except (sqlite3.Error, OSError, ValueError) as exc:
+            logger.error("could not record the closing of streams left open by the last run: %s", exc)
+        else:
+            if closed:
+                logger.warning("%d camera stream(s) left open by the last run closed at this start", closed)
         await desk.start()
         yield
         await desk.stop()

@@ -18,6 +18,7 @@ from typing import TextIO
 from .audit import Registre
 from .locales import LANGS, Msg, bilingual, t
 from .migrations import SchemaTooNew
+from .viewing import export_timeline
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,10 @@ def export_command(db: Path, incident: str, text: bool, lang: str, out: TextIO) 
             if text:
                 out.write(registre.timeline_text(incident, lang))
             else:
-                json.dump(registre.export(incident), out, indent=2, ensure_ascii=False)
+                data = registre.export(incident)
+                # who watched what: every span, merged, none cut (the rooms' report shows the first few)
+                data["viewing"] = export_timeline(registre.records(incident))
+                json.dump(data, out, indent=2, ensure_ascii=False)
                 out.write("\n")
         except KeyError:
             known = ", ".join(registre.incidents()) or bilingual(Msg.CLI_NONE)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from .outbox_store import Journal, describe
 from .policy import incident as sm
 from .policy.incident import Incident
 from .store import Store
+from .viewing import incident_viewers, summary
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +50,15 @@ class _Job:
 
 class Closer:
     def __init__(self, store: Store, records: Callable[[str], list[Any]], audit: AuditFn, fanout: Fanout,
-                 journal: Journal, render: Renderer, retry_max: float = 30.0, registre_path: str = "registre") -> None:
+                 journal: Journal, render: Renderer, retry_max: float = 30.0, registre_path: str = "registre",
+                 cameras: Mapping[str, str] | None = None) -> None:
         self._store = store
         self._records = records
         self._audit = audit
         self._fanout = fanout
         self._journal = journal
         self._render = render
+        self._cameras = dict(cameras or {})  # camera id -> name, for the report
         self._retry_max = retry_max
         self._paths = {"state": journal.path, "registre": registre_path}
         self._jobs: dict[str, _Job] = {}
@@ -140,10 +143,12 @@ class Closer:
             records = self._records(inc.id)
         report = next((r for r in records if r.kind == Kind.CLOSURE_REPORT), None)
         if report is None:
-            viewers = [r.actor for r in records if r.kind == Kind.LOGIN_OK]
+            # Who watched what, de-duplicated: the stream records themselves hold every detail.
+            viewing = summary(incident_viewers(inc, records, inc.closed_at or inc.opened_at))
             streams = sum(1 for r in records if r.kind == Kind.STREAM_OPENED)
             self._audit(Kind.CLOSURE_REPORT, inc, "system",
-                        {"sessions_revoked": job.revoked, "viewers": viewers, "streams": streams})
+                        {"sessions_revoked": job.revoked, "viewers": [v["person"] for v in viewing],
+                         "streams": streams, "viewing": viewing})
             records = self._records(inc.id)
             report = next(r for r in records if r.kind == Kind.CLOSURE_REPORT)
         return records, report
@@ -155,7 +160,7 @@ class Closer:
 
     def _messages(self, inc: Incident, records: list[Any], report: Any) -> list[Op]:
         upto = [r for r in records if r.seq <= report.seq]
-        viewers = [(r.actor, r.at) for r in upto if r.kind == Kind.LOGIN_OK]
+        viewers = incident_viewers(inc, upto, inc.closed_at or inc.opened_at)
         streams = sum(1 for r in upto if r.kind == Kind.STREAM_OPENED)
         # The report carries the registre's head hash at closing time: copies of it in every room
         # anchor the chain outside the file, so a wholesale rewrite of the registre shows.
@@ -165,7 +170,7 @@ class Closer:
             ops.append(Edit(inc.id, "confirm", lambda lang: self._render.confirm_closed(inc, lang), closing=True))
         ops.append(Remove(inc.id, ("link", "tile")))
         ops.append(Post(inc.id, "report", lambda lang: self._render.closure(
-            inc, lang, viewers, streams, len(upto), anchor), closing=True))
+            inc, lang, viewers, streams, len(upto), anchor, self._cameras), closing=True))
         return ops
 
     def _ensure_retrying(self) -> None:

@@ -42,6 +42,7 @@ ALIASES = {
     "record": "record", "enregistrer": "record",
     "camera": "camera", "ptz": "camera",
     "unlock": "unlock", "debloquer": "unlock",
+    "zone": "zone", "focus": "zone",
 }
 # Commands registered with the chat apps' menus: (name, description).
 MENU = (
@@ -51,6 +52,7 @@ MENU = (
     ("extend", Msg.MENU_EXTEND),
     ("end", Msg.MENU_END),
     ("drill", Msg.MENU_DRILL),
+    ("zone", Msg.MENU_ZONE),
     ("unlock", Msg.MENU_UNLOCK),
     ("help", Msg.MENU_HELP),
 )
@@ -145,6 +147,8 @@ async def _run(desk: DeskPort, cmd: Command, person: Person | None, room: str, l
             return (await desk.record_request(person, room, cmd.rest)).text(lang)
         if cmd.name == "unlock":
             return (await desk.unlock(person, room, cmd.args[0] if cmd.args else "")).text(lang)
+        if cmd.name == "zone":
+            return (await desk.refocus(person, room, cmd.rest)).text(lang)
         if cmd.name == "camera":
             return (await desk.camera_control(person, room, cmd.rest)).text(lang)
         return t(lang, Msg.UNKNOWN_COMMAND, command=cmd.args[0])

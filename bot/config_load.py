@@ -42,6 +42,7 @@ from .settings import (
     VigieFile,
 )
 from .sia.codes import panel_sources
+from .zones_check import check_zones
 
 logger = logging.getLogger(__name__)
 
@@ -239,6 +240,7 @@ def cross_check(
             if code not in enabled:
                 problems.append(f"{af}: source[{i}] ({s.name}).types.{alarm_type}: '{code}' is not an enabled grave category — use one of {sorted(enabled)}")
     _check_panels(af, alarms, enabled, problems)  # SIA DC-09
+    check_zones(d, cameras, alarms, problems)
     t, m = vigie.telegram, vigie.matrix
     vf = d / "vigie.toml"
     if t.enabled and not t.chats:
@@ -413,4 +415,5 @@ def build_convention(s: Settings) -> Convention:
                 for src in panel_sources(p.name, p.label, p.types, p.hold_up_confirm, p.alarm_confirm)),
         limits=Limits(**c.limits.to_timedeltas()),
         cameras_in_scope=frozenset(in_scope),
+        zones=s.zone_map(),
     )

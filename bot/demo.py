@@ -19,6 +19,8 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from pydantic import SecretStr
 
+from . import demo_venue as venue
+from .locales import Msg, t
 from .policy.convention import ConfirmRule, Org, Role
 from .settings import (
     AlarmSecret,
@@ -56,6 +58,7 @@ PANEL = "demo-centrale"  # SIA DC-09 panel
 PANEL_ACCOUNT = "D3E0"
 
 # (id, name, org, role, habilitation)
+VIEWER = "demo-agent"  # the demo's police viewer
 PEOPLE = (
     (CONSOLE_PERSON, "Martine Lefèvre (démo)", Org.VENUE, Role.SECURITY_CHIEF, None),
     ("demo-directeur", "Paul Garnier (démo)", Org.VENUE, Role.DIRECTOR, None),
@@ -96,7 +99,7 @@ def build_demo(port: int, cameras: int, today: date, hasher: PasswordHasher | No
     passwords = {pid: secrets.token_urlsafe(9) for pid, *_ in PEOPLE}
     alarm_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     # No URL: synthetic cameras (bot/media/synthetic.py), encoded in memory at start-up.
-    cams = tuple(CameraCfg(id=slug(n), name=n, masks=MASKS.get(n, ()))
+    cams = tuple(CameraCfg(id=slug(n), name=n, masks=MASKS.get(n, ()), at=venue.spot(n))
                  for n in CAMERA_NAMES[: max(1, min(cameras, len(CAMERA_NAMES)))])
     settings = Settings(
         config_dir=Path("(demo)"),
@@ -114,7 +117,7 @@ def build_demo(port: int, cameras: int, today: date, hasher: PasswordHasher | No
                       password_hash=hasher.hash(passwords[pid]))
             for pid, name, org, role, hab in PEOPLE
         )),
-        cameras=CamerasFile(camera=cams),
+        cameras=CamerasFile(camera=cams, zone=venue.zones({c.name: c.id for c in cams}), plan=venue.plan()),
         alarms=AlarmsFile(
             source=(AlarmSourceCfg(
                 name=ALARM_SOURCE, label="Centrale d'alarme (démo)", confirm=ConfirmRule.ANY,
@@ -154,6 +157,14 @@ def with_matrix(demo: Demo, path: Path, env: Mapping[str, str]) -> Demo:
     return replace(demo, settings=settings)
 
 
+def _passkey_lines(base: str, data_dir: Path) -> str:
+    """How to try a passkey: browsers want a domain, so http://localhost (demo --localhost)."""
+    if "://localhost:" not in base:
+        return t("fr", Msg.DEMO_PASSKEY_RESTART)
+    command = f"python -m bot enrol {VIEWER} --data-dir {data_dir} --public-url {base}"
+    return t("fr", Msg.DEMO_PASSKEY, command=command, person=VIEWER)
+
+
 def _panel_lines(demo: Demo) -> str:
     """The demo panel (SIA DC-09): where it reports and a ready-made hold-up alarm."""
     if not demo.sia_port:
@@ -166,9 +177,17 @@ def _panel_lines(demo: Demo) -> str:
     )
 
 
+def localhost(demo: Demo, port: int) -> Demo:
+    """The demo served as http://localhost:PORT (browsers refuse passkeys on an IP address)."""
+    s = demo.settings
+    service = s.vigie.service.model_copy(update={"public_url": f"http://localhost:{port}"})
+    settings = s.model_copy(update={"vigie": s.vigie.model_copy(update={"service": service})})
+    return replace(demo, settings=settings)
+
+
 def banner(demo: Demo, port: int, data_dir: Path) -> str:
     key_hex = base64.b64decode(demo.alarm_secret.removeprefix("whsec_")).hex()
-    base = f"http://127.0.0.1:{port}"
+    base = demo.settings.vigie.service.public_url
     people = "\n".join(
         f"  {pid:<15} {name:<34} mot de passe : {demo.passwords[pid]}" for pid, name, *_ in PEOPLE
     )
@@ -192,6 +211,7 @@ Alarme signée prête à lancer (autre terminal) :
   {curl}
 
 {_panel_lines(demo)}
+{_passkey_lines(base, data_dir)}
 Essayez : /alert attaque_armee Hall A · /status · /extend 30 · /end · /drill · /help
 Fin de saisie (Ctrl-D) : arrêt propre.
 """

@@ -28,13 +28,14 @@ from .linkwatch import LINK_OVERDUE, LinkWatch
 from .locales import Msg, phrase, reason_text, t
 from .messages import Renderer, Reply
 from .notices import announce
-from .outbox import Edit, Item, Post, Tile
+from .outbox import Edit, Post, Tile
 from .policy import incident as sm
+from .policy import reasons as rs
 from .policy.convention import Convention, Person
 from .policy.decide import Decision, Outcome, Trigger, evaluate
 from .policy.incident import Incident, Source, State
-from .policy.reasons import UNKNOWN_PERSON, WRONG_ROOM, Reason, Refused, Why
-from .rooms import PermanentRoomError, Room
+from .policy.reasons import UNKNOWN_PERSON, WRONG_ROOM, Reason, Refused
+from .policy.zones import NO_FOCUS, Focus
 from .status import status_line, status_text
 from .store import Store
 
@@ -53,12 +54,7 @@ class Audit(Recorder, Protocol):
     def records(self, incident: str | None = None, *, drill: bool | None = None) -> list[Any]: ...
 
 
-NOT_DRILL_ROLE = Reason(Why.NOT_DRILL_ROLE)
-NO_SUCH_INCIDENT = Reason(Why.NO_SUCH_INCIDENT)
-RECORDING = Reason(Why.RECORDING_REFUSED)
-NOT_UNLOCK_ROLE = Reason(Why.NOT_UNLOCK_ROLE)
-UNLOCK_WHO = Reason(Why.UNLOCK_WHO)
-CAMERA_CONTROL = Reason(Why.CAMERA_CONTROL_REFUSED)
+PAGE = "page"  # the room name of what a signed-in viewer does on the page
 
 
 @dataclass(frozen=True)
@@ -100,7 +96,7 @@ class Desk(PortLookups):
         # Lines other services add to /status (the cameras' line), given by the composition root.
         self._status_lines = status_lines
         self.closer = Closer(store, registre.records, self._audit, fanout, fanout.journal, renderer,
-                             config.closing_retry_max, str(getattr(registre, "path", "registre")))
+                             config.closing_retry_max, str(getattr(registre, "path", "registre")), camera_names)
         self.linkwatch = LinkWatch(fanout, store, registre.append, renderer, clock, links.issue_link, config.link_overdue)
 
     # ---------- lifecycle ----------
@@ -158,11 +154,11 @@ class Desk(PortLookups):
             now = self.clock()
             actor = self._check_actor(person, room, "alert", drill)
             if drill and actor.role not in self.conv.drill_roles:
-                self._refuse(NOT_DRILL_ROLE, actor.id, room, drill, command="drill")
+                self._refuse(rs.NOT_DRILL_ROLE, actor.id, room, drill, command="drill")
             if drill and not category:
                 category = self.config.drill_category
             trig = Trigger(Source.PERSON, actor.id, now, category=category, room=room, details=details, drill=drill)
-            decision = self._decide(trig, now)
+            decision = self._decide(trig, now, focus=self.conv.zones.focus(details))
             return self._apply(decision, trig, now)
 
     async def confirm(self, person: Person | None, room: str, incident_id: str | None = None) -> Reply:
@@ -214,24 +210,40 @@ class Desk(PortLookups):
             actor = self._check_actor(person, room, "record", False)
             self.registre.append(Kind.RECORDING_REQUEST, actor=actor.id,
                                  details={"room": room, "requisition": requisition[:100] or None})
-            raise Refused(RECORDING)
+            raise Refused(rs.RECORDING)
 
     async def camera_control(self, person: Person | None, room: str, what: str) -> Reply:
         async with self._lock:
             actor = self._check_actor(person, room, "camera", False)
-            self._refuse(CAMERA_CONTROL, actor.id, room, False, command="camera", request=what[:100])
+            self._refuse(rs.CAMERA_CONTROL, actor.id, room, False, command="camera", request=what[:100])
 
     async def unlock(self, person: Person | None, room: str, who: str) -> Reply:
         """``/debloquer``: those who may end access may also lift an officer's sign-in locks."""
         async with self._lock:
             actor = self._check_actor(person, room, "unlock", False)
             if actor.role not in self.conv.end_roles:
-                self._refuse(NOT_UNLOCK_ROLE, actor.id, room, False, command="unlock")
+                self._refuse(rs.NOT_UNLOCK_ROLE, actor.id, room, False, command="unlock")
             target = self.conv.identify(who)
             if target is None:
-                self._refuse(UNLOCK_WHO, actor.id, room, False, command="unlock", requested=who[:40])
+                self._refuse(rs.UNLOCK_WHO, actor.id, room, False, command="unlock", requested=who[:40])
             n = self.links.unlock(target, actor.id)
             return Reply.of(phrase(Msg.UNLOCKED_REPLY, name=target.name, locks=n))
+
+    async def refocus(self, person: Person | None, room: str, where: str, incident_id: str | None = None) -> Reply:
+        """``/zone Hall B`` or the page's zone menu (room ``PAGE``): the officers look there first (police only)."""
+        async with self._lock:
+            actor = person if room == PAGE and person else self._check_actor(person, room, "zone", False)
+            inc = self._target(incident_id, {State.ACTIVE}, actor.id, room)
+            try:
+                done = sm.refocus(self.conv, inc, actor, self.conv.zones.focus(where))
+            except Refused as r:
+                self._refuse(r.reason, actor.id, room, inc.drill, incident=inc.id, command="zone")
+            if done.focus != inc.focus:  # the same zone again (a double tap): nothing to record or announce
+                self.store.save(done)
+                self._audit(Kind.FOCUS, done, actor.id, {"zone": done.focus.zone, "text": done.focus.text or None,
+                                                         "room": room, "before": inc.focus.zone or inc.focus.text or None})
+                self.fanout.put(Post(done.id, f"focus:{self.clock().timestamp()}", self.render.focus_notice(done, actor.id)))
+            return Reply.of(lambda lang: t(lang, Msg.FOCUS_REPLY, incident=done.id, zone=self.render.zone(done, lang)))
 
     def refuse_stranger(self, actor: str, room: str, reason: str, **details: Any) -> None:
         """A message from someone or somewhere the convention does not know: audited, nothing else."""
@@ -245,7 +257,8 @@ class Desk(PortLookups):
             details = alarm.zone or alarm.message
             trig = Trigger(Source.ALARM, alarm.source, now, alarm_type=alarm.alarm_type, details=details[:200])
             try:
-                decision = self._decide(trig, now, delivery=alarm.delivery_id)
+                focus = Focus(alarm.zone_id) if self.conv.zones.get(alarm.zone_id) else self.conv.zones.focus(alarm.zone)
+                decision = self._decide(trig, now, delivery=alarm.delivery_id, focus=focus)
                 self._apply(decision, trig, now)
             except Refused as r:
                 return AlarmResult(False, None, "refused", r.reason.code, reason_text(r.reason, "fr"))
@@ -330,7 +343,7 @@ class Desk(PortLookups):
         if incident_id:
             found = next((i for i in open_ if i.id.upper() == incident_id.upper()), None)
             if found is None:
-                self._refuse(NO_SUCH_INCIDENT, actor, room, False, requested=incident_id[:40])
+                self._refuse(rs.NO_SUCH_INCIDENT, actor, room, False, requested=incident_id[:40])
             return found
         # Without a number, a real incident always comes first: a drill never shadows it.
         open_.sort(key=lambda i: (i.drill, i.opened_at))
@@ -339,11 +352,11 @@ class Desk(PortLookups):
             self._refuse(reason, actor, room, False)
         return open_[0]
 
-    def _decide(self, trig: Trigger, now: datetime, delivery: str | None = None) -> Decision:
+    def _decide(self, trig: Trigger, now: datetime, delivery: str | None = None, focus: Focus = NO_FOCUS) -> Decision:
         current = next((i for i in self.open_incidents() if i.drill == trig.drill), None)
         decision = evaluate(self.conv, trig, current, now, new_id="new")
         base = {"source": trig.source.value, "room": trig.room, "category": trig.category,
-                "alarm_type": trig.alarm_type, "details": trig.details, "delivery": delivery}
+                "alarm_type": trig.alarm_type, "details": trig.details, "delivery": delivery, "zone": focus.zone}
         base = {k: v for k, v in base.items() if v}
         if decision.refused:
             reason = decision.reasons[0]
@@ -353,7 +366,7 @@ class Desk(PortLookups):
         inc = decision.incident
         assert inc is not None  # noqa: S101 - granted decisions carry the incident
         if inc.id == "new":
-            inc = replace(inc, id=self._new_id(trig.drill, now))
+            inc = replace(inc, id=self._new_id(trig.drill, now), focus=focus)
             decision = replace(decision, incident=inc)
         self._audit(Kind.TRIGGER, inc, trig.actor, base)
         self._audit(Kind.DECISION, inc, "system", {"outcome": decision.outcome.value,
@@ -432,16 +445,3 @@ class Desk(PortLookups):
     def _audit(self, kind: Kind, inc: Incident, actor: str | None, details: dict[str, Any]) -> Any:
         clean = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in details.items()}
         return self.registre.append(kind, incident=inc.id, actor=actor, details=clean, drill=inc.drill)
-
-
-def record_room_failure(registre: Audit, store: Store | None = None) -> Callable[[Room, Item, BaseException], None]:
-    """The outboxes' failure callback: an operation a room keeps failing (or refused for good), in the registre."""
-
-    def record(room: Room, item: Item, exc: BaseException) -> None:
-        inc = store.get(item.incident) if store is not None and item.incident else None
-        registre.append(Kind.ROOM_ERROR, incident=item.incident, actor="system", drill=bool(inc and inc.drill),
-                        details={"room": room.room_id, "operation": f"{item.kind}:{item.key}",
-                                 "attempt": item.failures, "error": f"{type(exc).__name__}: {exc}"[:300],
-                                 "for_good": isinstance(exc, PermanentRoomError)})
-
-    return record

@@ -54,6 +54,12 @@ class Kind(StrEnum):
     CONSOLE_ATTACHED = "console_attached"  # a console attached to the running service (a room)
     CONSOLE_DETACHED = "console_detached"
     CONSOLE_REFUSED = "console_refused"  # a console refused: other user, unknown person, wrong password
+    ENROL_LINK_ISSUED = "enrol_link_issued"  # a one-time passkey enrolment link (vigie enrol)
+    PASSKEY_ENROLLED = "passkey_enrolled"
+    ENROL_REFUSED = "enrol_refused"  # a wrong personal password or a rejected passkey on an enrolment link
+    PASSKEY_REVOKED = "passkey_revoked"  # vigie passkeys revoke (a lost phone)
+    PASSKEY_DISABLED = "passkey_disabled"  # its person left the roster
+    FOCUS = "focus"  # the zone the officers look at first was changed (page or /zone)
 
 
 class Recorder(Protocol):

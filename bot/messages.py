@@ -9,13 +9,18 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from .locales import DEFAULT, LANGS, Msg, catalog, phrase, reason_text, role_label, t
 from .policy.convention import Convention, Org, Person
 from .policy.incident import Incident, Source
 from .policy.reasons import Reason
+from .policy.viewing import Viewer
 from .rooms import Button, Outgoing
+
+# The closure report is read on a phone: this many people and camera spans each, then "… and N more".
+MAX_PEOPLE = 8
+MAX_SPANS = 4
 
 
 @dataclass(frozen=True)
@@ -83,12 +88,27 @@ class Renderer:
         extra = f" — {trig.details}" if trig.details else ""
         return t(lang, Msg.ORIGIN_PERSON, org=catalog(lang).orgs[org], who=self.who(trig.actor, lang), extra=extra)
 
+    def zone(self, inc: Incident, lang: str) -> str:
+        """The zone the incident looks at: its name, or the place as written, marked unknown."""
+        zone = self.conv.zones.get(inc.focus.zone)
+        if zone is not None:
+            return zone.name
+        return t(lang, Msg.ZONE_UNKNOWN, text=inc.focus.text) if inc.focus.text else "—"
+
+    def focus_notice(self, inc: Incident, actor: str) -> Callable[[str], Outgoing]:
+        def render(lang: str) -> Outgoing:
+            return self._titled(self._plain(t(lang, Msg.FOCUS_NOTICE, drill=self._prefix(inc, lang), incident=inc.id,
+                                              who=self.who(actor, lang), zone=self.zone(inc, lang))), lang)
+
+        return render
+
     def link(self, inc: Incident, url: str, lang: str, now: datetime) -> Outgoing:
         cat = self.category(inc.category, lang)
         remaining = max(0, int(((inc.ends_at or now) - now).total_seconds() // 60))
         lines = [
             self._prefix(inc, lang) + t(lang, Msg.LINK_HEAD, category=cat, incident=inc.id),
             t(lang, Msg.LINK_TRIGGERED, at=self.hm(inc.trigger.at), origin=self.origin(inc, lang)),
+            *([t(lang, Msg.LINK_ZONE, zone=self.zone(inc, lang))] if not inc.focus.empty else []),
             t(lang, Msg.LINK_UNTIL, until=self.hm(inc.ends_at), remaining=remaining),
         ]
         if inc.confirmed_by:
@@ -135,15 +155,14 @@ class Renderer:
         text = t(lang, Msg.EXTENDED, incident=inc.id, until=self.hm(e.ends_at), who=self.who(e.actor, lang))
         return self._titled(self._plain(self._prefix(inc, lang) + text), lang)
 
-    def closure(self, inc: Incident, lang: str, viewers: Sequence[tuple[str, datetime]], streams: int, records: int,
-                anchor: str = "") -> Outgoing:
+    def closure(self, inc: Incident, lang: str, viewers: Sequence[Viewer], streams: int, records: int,
+                anchor: str = "", cameras: Mapping[str, str] | None = None) -> Outgoing:
         reasons = {"ended": Msg.CLOSED_ENDED, "expired": Msg.CLOSED_EXPIRED,
                    "authorisation_lapsed": Msg.CLOSED_LAPSED, "not_confirmed": Msg.CLOSED_NOT_CONFIRMED}
         key = reasons.get(inc.close_reason or "")
         reason = t(lang, key, who=self.who(inc.closed_by, lang)) if key else inc.close_reason or ""
         start = inc.activated_at or inc.opened_at
         minutes = int(((inc.closed_at or start) - start).total_seconds() // 60)
-        seen = ", ".join(f"{self.who(p, lang)} ({self.hm(at)})" for p, at in viewers) or t(lang, Msg.NOBODY)
         lines = [
             self._prefix(inc, lang)
             + t(lang, Msg.CLOSURE_HEAD, category=self.category(inc.category, lang), incident=inc.id),
@@ -151,13 +170,45 @@ class Renderer:
             t(lang, Msg.CLOSURE_REASON, reason=reason, at=self.hm(inc.closed_at)),
             t(lang, Msg.CLOSURE_TRIGGER, at=self.hm(inc.trigger.at), origin=self.origin(inc, lang)),
             t(lang, Msg.CLOSURE_OPEN, start=self.hm(inc.activated_at), end=self.hm(inc.closed_at), minutes=minutes),
-            t(lang, Msg.CLOSURE_VIEWERS, seen=seen),
+            *self.viewing(inc.id, viewers, cameras or {}, lang),
             t(lang, Msg.CLOSURE_STREAMS, streams=streams),
             t(lang, Msg.CLOSURE_REVOKED, records=records),
         ]
         if anchor:
             lines.append(t(lang, Msg.CLOSURE_ANCHOR, anchor=anchor))
         return self._titled(self._plain("\n".join(lines)), lang)
+
+    def viewing(self, incident: str, viewers: Sequence[Viewer], cameras: Mapping[str, str], lang: str) -> list[str]:
+        """Who watched what, for a phone: a line per person, a line of cameras under it, long lists cut
+        (the registre export has everything)."""
+        if not viewers:
+            return [t(lang, Msg.VIEWING_NONE)]
+        lines = [t(lang, Msg.VIEWING_HEAD, n=len(viewers))]
+        for v in viewers[:MAX_PEOPLE]:
+            if v.sign_ins > 1:
+                signed = t(lang, Msg.VIEWING_SIGN_INS, n=v.sign_ins, first=self.hm(v.first_sign_in),
+                           last=self.hm(v.last_sign_in))
+            else:
+                signed = t(lang, Msg.VIEWING_SIGN_IN_ONCE, first=self.hm(v.first_sign_in or v.first_seen))
+            lines.append(t(lang, Msg.VIEWING_PERSON, who=self.who(v.person, lang), sign_ins=signed))
+            spans = [t(lang, Msg.VIEWING_SPAN, camera=cameras.get(s.camera, s.camera), start=self.hm(s.start),
+                       end=self.hm(s.end), duration=self.duration(s.duration, lang)) for s in v.spans[:MAX_SPANS]]
+            if len(v.spans) > MAX_SPANS:
+                spans.append(t(lang, Msg.VIEWING_MORE, n=len(v.spans) - MAX_SPANS))
+            lines.append("   " + (" · ".join(spans) or t(lang, Msg.VIEWING_NO_CAMERA)))
+        if len(viewers) > MAX_PEOPLE:
+            lines.append(t(lang, Msg.VIEWING_MORE_PEOPLE, n=len(viewers) - MAX_PEOPLE, incident=incident))
+        return lines
+
+    @staticmethod
+    def duration(span: timedelta, lang: str) -> str:
+        seconds = max(0, round(span.total_seconds()))
+        if seconds < 60:
+            return t(lang, Msg.DURATION_S, s=seconds)
+        minutes = round(seconds / 60)
+        if minutes < 60:
+            return t(lang, Msg.DURATION_MIN, m=minutes)
+        return t(lang, Msg.DURATION_H, h=minutes // 60, m=minutes % 60)
 
     def authorisation_warning(self, lang: str) -> Outgoing:
         a = self.conv.authorisation

@@ -80,10 +80,21 @@ CREATE INDEX IF NOT EXISTS outbox_room ON outbox (room, lane, id);
 CREATE TABLE IF NOT EXISTS closing (incident TEXT PRIMARY KEY, data TEXT NOT NULL, revoked INTEGER NOT NULL);
 """
 
+# Officers' passkeys (bot/passkey_store.py) and the one-time links that enrol them (only their sha256).
+_STATE_V4 = """
+CREATE TABLE passkeys (id TEXT PRIMARY KEY, person TEXT NOT NULL, public_key BLOB NOT NULL,
+    sign_count INTEGER NOT NULL, label TEXT NOT NULL, created_at TEXT NOT NULL, last_used_at TEXT,
+    revoked_at TEXT, revoked_why TEXT);
+CREATE INDEX passkeys_person ON passkeys (person);
+CREATE TABLE enrolments (token_hash TEXT PRIMARY KEY, person TEXT NOT NULL, created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL, used_at TEXT);
+"""
+
 STATE: tuple[Migration, ...] = (
     Migration(1, "incidents, message refs, viewer sessions, webhook ids, counters", _STATE_V1),
     Migration(2, "failed sign-ins and locks per (person, client) and per person", _STATE_V2),
     Migration(3, "each room's pending operations by lane, and the closing jobs of ended incidents", _STATE_V3),
+    Migration(4, "officers' passkeys and their one-time enrolment links", _STATE_V4),
 )
 
 

@@ -53,8 +53,8 @@ class ClosingJob:
     revoked: int
 
 
-class Journal:
-    """Pending room operations and closing jobs; every method may raise ``sqlite3.Error``."""
+class StateFile:
+    """A connection of its own to ``state.sqlite3`` (migrated), with short bounded waits and ``_tx``."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
@@ -70,10 +70,6 @@ class Journal:
             self._db.close()
             raise
 
-    @classmethod
-    def memory(cls) -> Journal:
-        return cls(":memory:")
-
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -88,6 +84,14 @@ class Journal:
             except BaseException:
                 rollback(self._db)
                 raise
+
+
+class Journal(StateFile):
+    """Pending room operations and closing jobs; every method may raise ``sqlite3.Error``."""
+
+    @classmethod
+    def memory(cls) -> Journal:
+        return cls(":memory:")
 
     # --- outbox ---
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from .policy.convention import ConfirmRule, Org, Role
+from .policy.zones import Zone, ZoneMap
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,47}$"
 Slug = Annotated[str, Field(pattern=SLUG)]
@@ -80,6 +81,9 @@ class ServiceCfg(Strict):
     def _url(cls, v: str) -> str:
         if not re.match(r"^https?://[^\s/]+", v):
             raise ValueError("must be an absolute http(s) URL such as https://vigie.example.fr")
+        if v.startswith("http://") and (urlsplit(v).hostname or "") not in LOOPBACK_HOSTS:
+            # Session cookies are Secure and passkeys need a secure origin: plain http only on this machine.
+            raise ValueError("must use https (officers' sessions and passkeys); http only for localhost or 127.0.0.1")
         return v.rstrip("/")
 
 
@@ -232,6 +236,39 @@ class RosterFile(Strict):
 Rect = tuple[float, float, float, float]
 
 
+class PlanSpot(Strict):
+    """A camera on the plan: x, y as fractions of the plan image (0,0 top left); optionally where it looks."""
+
+    x: float = Field(ge=0, le=1)
+    y: float = Field(ge=0, le=1)
+    direction: float | None = Field(default=None, ge=0, lt=360)  # degrees, 0 = up, clockwise
+
+
+class PlanCfg(Strict):
+    """The plan image (SVG, PNG or JPEG): a file of the config directory, or an absolute path."""
+
+    image: Path
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: Path) -> Path:
+        if ".." in v.parts or v.suffix.lower() not in PLAN_TYPES:
+            raise ValueError("the plan is a .svg, .png or .jpg file, named relative to the config directory (no '..')")
+        return v
+
+
+PLAN_TYPES = {".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+
+
+class ZoneCfg(Strict):
+    """A zone of the venue: its name, the ways people and panels write it, the cameras covering it."""
+
+    id: Slug
+    name: str = Field(min_length=1, max_length=40)
+    aliases: tuple[Annotated[str, Field(min_length=1, max_length=60)], ...] = ()
+    cameras: tuple[Slug, ...] = Field(min_length=1)
+
+
 class CameraCfg(Strict):
     id: Slug
     name: str = Field(min_length=1, max_length=40)
@@ -241,6 +278,7 @@ class CameraCfg(Strict):
     substream_url: str | None = None
     private: bool = False  # dressing rooms, toilets: never shown to anyone (CSI L251-3, CNIL)
     masks: tuple[Rect, ...] = ()
+    at: PlanSpot | None = None  # where it stands on the plan
 
     @field_validator("masks")
     @classmethod
@@ -259,6 +297,8 @@ class CameraCfg(Strict):
 
 class CamerasFile(Strict):
     camera: tuple[CameraCfg, ...] = Field(min_length=1)
+    zone: tuple[ZoneCfg, ...] = ()  # the venue's zones and the cameras covering each
+    plan: PlanCfg | None = None  # an optional plan image of the venue
 
 
 # ---- alarms.toml ----
@@ -299,6 +339,9 @@ class PanelCfg(Strict):
     hold_up_confirm: ConfirmRule = ConfirmRule.NONE  # a hold-up button is a venue request
     alarm_confirm: ConfirmRule = ConfirmRule.ANY  # burglary and other detectors: never "none"
     types: dict[str, Slug] = Field(default_factory=lambda: {"hold_up": "attaque_armee"})
+    # the panel's zone (or, failing that, partition) numbers → the venue's zone ids (cameras.toml)
+    zones: dict[str, Slug] = Field(default_factory=dict)
+    partitions: dict[str, Slug] = Field(default_factory=dict)
     heartbeat_seconds: int = Field(default=0, ge=0, le=86400)  # 0: not supervised
     clock_past_seconds: int = Field(default=40, ge=1, le=3600)
     clock_future_seconds: int = Field(default=20, ge=1, le=3600)
@@ -367,6 +410,9 @@ class Settings(Strict):
     cameras: CamerasFile
     alarms: AlarmsFile
     secrets: Secrets
+
+    def zone_map(self) -> ZoneMap:
+        return ZoneMap(tuple(Zone(z.id, z.name, z.cameras, z.aliases) for z in self.cameras.zone))
 
     def camera_names(self) -> dict[str, str]:
         return {c.id: c.name for c in self.cameras.camera}

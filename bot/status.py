@@ -1,5 +1,5 @@
 """What the desk shows of itself: the /status text (open incidents, each room's delivery health, closings
-not yet recorded, authorisation) and the live page's incident summary.
+not yet recorded, authorisation, who is watching what) and the live page's incident summary.
 
 A room is "en échec" while its last operation failed, and above all while a link is still owed
 to it: a later success of anything else (a tile, a notice) never hides an undelivered link.
@@ -16,6 +16,11 @@ from .messages import Renderer
 from .outbox import RoomHealth
 from .policy.convention import Authorisation, Convention
 from .policy.incident import Incident, State
+from .policy.zones import cameras_first
+from .viewing import Now
+
+# /statut is read on a phone: past this many viewers of one incident, "… and N more".
+MAX_VIEWERS_SHOWN = 12
 
 
 def status_text(lang: str, render: Renderer, now: datetime, incs: Sequence[Incident],
@@ -59,10 +64,29 @@ def status_line(lang: str, render: Renderer, now: datetime, incs: Sequence[Incid
     return " ".join(x for x in ("; ".join(incident_lines(lang, render, now, incs)), hint) if x)
 
 
+def viewer_lines(lang: str, render: Renderer, cameras: Mapping[str, str],
+                 viewers: Mapping[str, Sequence[Now]]) -> list[str]:
+    """Who is watching each open access now, and what: cameras by name, the mosaic, or nothing on screen."""
+    lines: list[str] = []
+    for incident, now in viewers.items():
+        if not now:
+            lines.append(t(lang, Msg.STATUS_VIEWERS_NONE, incident=incident))
+            continue
+        lines.append(t(lang, Msg.STATUS_VIEWERS, incident=incident))
+        for n in now[:MAX_VIEWERS_SHOWN]:
+            what = [cameras.get(c, c) for c in n.cameras] + ([t(lang, Msg.STATUS_MOSAIC)] if n.mosaic else [])
+            lines.append(t(lang, Msg.STATUS_VIEWER, who=render.who(n.person, lang),
+                           what=", ".join(what) or t(lang, Msg.STATUS_IDLE)))
+        if len(now) > MAX_VIEWERS_SHOWN:
+            lines.append(t(lang, Msg.VIEWING_MORE, n=len(now) - MAX_VIEWERS_SHOWN))
+    return lines
+
+
 def page_info(conv: Convention, camera_names: Mapping[str, str], inc: Incident,
               venue_code: str | None = None) -> dict[str, Any]:
-    """What the live page shows of an incident: category, venue (and its code), end, the cameras in scope."""
+    """What the live page shows of an incident: category, venue (and its code), end, focus, the cameras in scope."""
     cat = conv.category(inc.category)
+    first = conv.zones.cameras(inc.focus)
     return {
         "incident": inc.id,
         "category_label": cat.label_fr if cat else inc.category,
@@ -70,5 +94,8 @@ def page_info(conv: Convention, camera_names: Mapping[str, str], inc: Incident,
         "venue_code": venue_code,
         "drill": inc.drill,
         "ends_at": inc.ends_at.isoformat() if inc.ends_at else None,
-        "cameras": [{"id": cid, "name": name} for cid, name in camera_names.items() if cid in conv.cameras_in_scope],
+        "focus": conv.zones.label(inc.focus),
+        # the zone's cameras first, marked: the page opens on them
+        "cameras": [{"id": cid, "name": camera_names[cid], "in_zone": cid in first}
+                    for cid in cameras_first([c for c in camera_names if c in conv.cameras_in_scope], first)],
     }

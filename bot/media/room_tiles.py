@@ -3,7 +3,7 @@
 One APScheduler job (the desk's scheduler) ticks every few seconds; an incident is due when
 its last tile is ``interval`` old. A new incident gets its first tile one interval after the
 job first sees it, or at once with ``at_activation``. The mosaic is rendered once per drill
-flag and handed to ``desk.post_tile``; each room's outbox sends it or replaces the previous
+flag and zone (the incident's zone's cameras first and twice as large) and handed to ``desk.post_tile``; each room's outbox sends it or replaces the previous
 one, and the desk removes it when access ends.
 
 The incident is read again after the (off-loop) rendering and the tile is handed over in the
@@ -23,6 +23,7 @@ from apscheduler.schedulers.base import BaseScheduler
 
 from ..locales import Msg, t
 from ..policy.incident import Incident
+from ..policy.zones import NO_ZONES, ZoneMap
 from .pictures import Pictures, RoomTile
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ def caption(tile: RoomTile, drill: bool) -> Callable[[str], str]:
 
 class RoomTiles:
     def __init__(self, desk: TileDesk, pictures: Pictures, scheduler: BaseScheduler,
-                 clock: Callable[[], datetime], interval: float, *, at_activation: bool = False) -> None:
+                 clock: Callable[[], datetime], interval: float, *, at_activation: bool = False,
+                 zones: ZoneMap = NO_ZONES) -> None:
         self._desk = desk
         self._pictures = pictures
         self._scheduler = scheduler
@@ -56,6 +58,7 @@ class RoomTiles:
         self.interval = interval
         self.tick = min(2.0, interval)
         self._at_activation = at_activation
+        self._zones = zones
         self._last: dict[str, float] = {}
         self._running: asyncio.Task[None] | None = None
         self.posted = 0
@@ -103,9 +106,10 @@ class RoomTiles:
         for gone in set(self._last) - live:
             del self._last[gone]
         due = [i for i in active if self._due(i, now)]
-        for drill in sorted({i.drill for i in due}):
-            tile = await self._pictures.room_tile(drill)
-            for inc in (i for i in due if i.drill == drill):
+        # one rendering per drill flag and zone: the zone's cameras come first, twice as large
+        for drill, first in sorted({(i.drill, self._zones.cameras(i.focus)) for i in due}):
+            tile = await self._pictures.room_tile(drill, first)
+            for inc in (i for i in due if i.drill == drill and self._zones.cameras(i.focus) == first):
                 current = self._desk.incident(inc.id)
                 if current is None or not current.grants_access(self._clock()):
                     continue  # ended while the tile was rendered

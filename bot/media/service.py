@@ -53,7 +53,7 @@ class MediaOptions:
     synthetic_substream_kbps: int = 250
     # Mosaic tiles: 320x180 keeps the page mosaic near 100 kB (4G) and the room tile readable.
     tile_size: tuple[int, int] = (320, 180)
-    page_columns: int = 4  # a portrait phone shows 4 columns; rooms get the square-ish grid
+    page_columns: int = 2  # a portrait phone shows 2 columns (labels 12+ CSS px); rooms get the square-ish grid
     # The mosaic only changes with keyframes (every 1-2 s); ~130 kB each 2 s is ~0.5 Mbit/s on 4G.
     page_refresh_ms: int = 2000
     mosaic_max_age: float = 1.0  # the shared page mosaic is re-composed at most this often

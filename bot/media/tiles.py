@@ -27,7 +27,7 @@ from ..locales import DEFAULT, Msg, t
 from .cells import CellPictures, Mask, RenderStats, TileInput, decode_keyframe, tile_inputs
 from .fonts import Font, load_font
 
-__all__ = ["Mask", "MosaicRenderer", "RenderStats", "TileInput", "decode_keyframe", "grid", "tile_inputs"]
+__all__ = ["Mask", "MosaicRenderer", "RenderStats", "TileInput", "decode_keyframe", "grid", "pack", "tile_inputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ _HEADER = (28, 32, 40)
 _DRILL = (255, 196, 0)
 _PLACEHOLDER = (56, 56, 56)
 _OFFLINE_FG = (235, 70, 60)
+_ZONE = (255, 176, 32)  # the alarm's zone: label band and frame
 
 
 def grid(count: int, columns: int | None = None) -> tuple[int, int]:
@@ -49,6 +50,33 @@ def grid(count: int, columns: int | None = None) -> tuple[int, int]:
     if columns:
         cols = max(1, min(columns, count))
     return cols, math.ceil(count / cols)
+
+
+def pack(count: int, featured: int = 0, columns: int | None = None) -> tuple[int, int, list[tuple[int, int, int]]]:
+    """(columns, rows, cells) of a mosaic whose first ``featured`` tiles are twice as large.
+
+    Each cell is (column, row, span): a featured tile covers span x span grid cells. Tiles go
+    in order, each at the first free place reading row by row, so the small ones fill the gaps
+    beside the large ones. Without featured tiles this is ``grid``'s row-major layout."""
+    cols, _ = grid(count, columns)
+    if featured and cols == 1:
+        cols = 2  # a featured tile needs two columns
+    featured = min(featured, count) if cols >= 2 else 0
+    taken: set[tuple[int, int]] = set()
+    cells: list[tuple[int, int, int]] = []
+    for index in range(count):
+        span = 2 if index < featured else 1
+        pos = 0
+        while True:
+            cx, cy = pos % cols, pos // cols
+            spots = {(cx + i, cy + j) for i in range(span) for j in range(span)}
+            if cx + span <= cols and not spots & taken:
+                break
+            pos += 1
+        taken |= spots
+        cells.append((cx, cy, span))
+    rows = max((cy + span for _, cy, span in cells), default=1)
+    return cols, rows, cells
 
 
 class MosaicRenderer:
@@ -66,6 +94,7 @@ class MosaicRenderer:
         header_height: int | None = None,
         decoders: int | None = None,
         decode_timeout: float = 3.0,
+        label_size: int | None = None,
     ) -> None:
         self.tile_width = tile_width
         self.tile_height = tile_height
@@ -73,7 +102,9 @@ class MosaicRenderer:
         self.stale_after = stale_after
         self.mask_colour = mask_colour
         self.header_height = header_height or max(28, tile_height // 5)
-        self._label_font = load_font(max(11, tile_height // 14), True, font_path)
+        # 1/8 of a tile: 12+ CSS px tall on a 390 px phone showing the page's two columns
+        self.label_px = label_size or max(11, tile_height // 8)  # the cameras' names, in image pixels
+        self._label_font = load_font(self.label_px, True, font_path)
         self._header_font = load_font(max(14, self.header_height * 11 // 20), True, font_path)
         self._offline_font = load_font(max(14, tile_height // 8), True, font_path)
         self._mark_font = load_font(max(12, tile_height // 11), True, font_path)
@@ -83,8 +114,8 @@ class MosaicRenderer:
 
     # -- public ------------------------------------------------------------------------------
 
-    def size_for(self, count: int, columns: int | None = None) -> tuple[int, int]:
-        cols, rows = grid(count, columns)
+    def size_for(self, count: int, columns: int | None = None, featured: int = 0) -> tuple[int, int]:
+        cols, rows, _ = pack(count, featured, columns)
         return cols * self.tile_width, rows * self.tile_height + self.header_height
 
     def render(
@@ -96,9 +127,11 @@ class MosaicRenderer:
         watermark: str | None = None,
         title: str | None = None,
         columns: int | None = None,
+        featured: int = 0,
     ) -> bytes:
         """The mosaic as JPEG bytes (blocking, CPU bound)."""
-        image = self.render_image(tiles, now=now, drill=drill, watermark=watermark, title=title, columns=columns)
+        image = self.render_image(tiles, now=now, drill=drill, watermark=watermark, title=title, columns=columns,
+                                  featured=featured)
         started = time.thread_time()
         data = self.encode(image)
         self.last_stats.compose_cpu_ms += (time.thread_time() - started) * 1000
@@ -151,22 +184,27 @@ class MosaicRenderer:
         title: str | None = None,
         columns: int | None = None,
         decode_budget_ms: float | None = None,
+        featured: int = 0,
+        marked: int = 0,
     ) -> Image.Image:
         """The mosaic as a Pillow image (masks already painted).
 
-        `decode_budget_ms` caps the predicted CPU of the keyframes decoded for this mosaic."""
+        `decode_budget_ms` caps the predicted CPU of the keyframes decoded for this mosaic. The
+        first `featured` tiles are drawn twice as large (``pack``); the first `marked` ones get
+        the zone's frame (the alarm's zone)."""
         stats = RenderStats()
         now = now or datetime.now().astimezone()
         pictures = self.cells.pictures(tiles, stats, decode_budget_ms)
         started = time.thread_time()
-        cols, _ = grid(len(tiles), columns)
-        width, height = self.size_for(len(tiles), columns)
+        _, _, cells = pack(len(tiles), featured, columns)
+        width, height = self.size_for(len(tiles), columns, featured)
         canvas = Image.new("RGB", (width, height), _BG)
         draw = ImageDraw.Draw(canvas)
-        for index, (tile, picture) in enumerate(zip(tiles, pictures, strict=True)):
-            x = (index % cols) * self.tile_width
-            y = self.header_height + (index // cols) * self.tile_height
-            self._draw_tile(canvas, draw, x, y, tile, picture)
+        for index, (tile, picture, (cx, cy, span)) in enumerate(zip(tiles, pictures, cells, strict=True)):
+            x, y = cx * self.tile_width, self.header_height + cy * self.tile_height
+            if span > 1 and picture is not None:
+                picture = picture.resize((picture.width * span, picture.height * span), Image.Resampling.BILINEAR)
+            self._draw_tile(canvas, draw, x, y, tile, picture, span, index < max(marked, featured))
         self._draw_header(draw, width, now, drill, title, len(tiles))
         if watermark:
             self._draw_watermark(canvas, f"{watermark} — {now:%d/%m/%Y %H:%M:%S}")
@@ -199,8 +237,10 @@ class MosaicRenderer:
         y: int,
         tile: TileInput,
         picture: Image.Image | None,
+        span: int = 1,
+        in_zone: bool = False,
     ) -> None:
-        tw, th = self.tile_width, self.tile_height
+        tw, th = self.tile_width * span, self.tile_height * span
         if picture is None:
             draw.rectangle([x, y, x + tw - 1, y + th - 1], fill=_PLACEHOLDER)
             draw.text(
@@ -224,13 +264,14 @@ class MosaicRenderer:
                     fill=self.mask_colour,
                 )
         band = self._label_font.size + 8 if hasattr(self._label_font, "size") else 20
-        draw.rectangle([x, y + th - band, x + tw - 1, y + th - 1], fill=(0, 0, 0))
+        draw.rectangle([x, y + th - band, x + tw - 1, y + th - 1], fill=_ZONE if in_zone else (0, 0, 0))
         label = _ellipsize(tile.label, self._label_font, tw - 10)
         draw.text(
-            (x + 5, y + th - band // 2), label, font=self._label_font, fill=(255, 255, 255), anchor="lm"
+            (x + 5, y + th - band // 2), label, font=self._label_font,
+            fill=(0, 0, 0) if in_zone else (255, 255, 255), anchor="lm",
         )
-        # a dark frame keeps neighbouring pictures apart
-        draw.rectangle([x, y, x + tw - 1, y + th - 1], outline=_BG, width=1)
+        # a dark frame keeps neighbouring pictures apart; the alarm's zone gets an amber one
+        draw.rectangle([x, y, x + tw - 1, y + th - 1], outline=_ZONE if in_zone else _BG, width=3 if in_zone else 1)
 
     def _draw_header(
         self, draw: ImageDraw.ImageDraw, width: int, now: datetime, drill: bool, title: str | None, count: int

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from .zones import ZoneMap
+
 
 class Org(StrEnum):
     VENUE = "venue"
@@ -128,6 +130,7 @@ class Convention:
     alarm_sources: tuple[AlarmSource, ...] = ()
     limits: Limits = Limits()
     cameras_in_scope: frozenset[str] = frozenset()
+    zones: ZoneMap = ZoneMap()
 
     def category(self, code: str) -> Category | None:
         return next((c for c in self.categories if c.code == code), None)
@@ -158,6 +161,12 @@ class Convention:
     def may_command(self, person: Person) -> bool:
         """Whether any command that changes an incident is open to this person's role."""
         return self.may_initiate(person) or person.role in (self.end_roles | self.extend_roles | self.drill_roles)
+
+    def may_refocus(self, person: Person) -> bool:
+        """Changing the zone the officers look at first is the police's call: it runs the intervention.
+
+        Police members who view or take the initiative may; the venue says where in the room."""
+        return person.org is Org.POLICE and person.role in (self.police_viewer_roles | self.initiative_roles)
 
     def may_view(self, person: Person) -> bool:
         """CSI L252-3 and Cass. crim. 13 Nov 2024: only individually habilitated police agents."""

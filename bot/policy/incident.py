@@ -14,6 +14,7 @@ from typing import Any
 
 from .convention import ConfirmRule, Convention, Org, Person
 from .reasons import Reason, Refused, Why
+from .zones import Focus
 
 
 class State(StrEnum):
@@ -74,6 +75,8 @@ class Incident:
     joined_count: int = 0
     last_joined: TriggerInfo | None = None
     extensions: tuple[Extension, ...] = ()
+    # Where the officers look first: a zone of cameras.toml, or the place as written when it names none.
+    focus: Focus = Focus()
 
     @property
     def is_open(self) -> bool:
@@ -94,6 +97,8 @@ NOT_ALLOWED_EXTEND = Reason(Why.NOT_ALLOWED_EXTEND)
 NOT_ALLOWED_END = Reason(Why.NOT_ALLOWED_END)
 AT_MAXIMUM = Reason(Why.AT_MAXIMUM)
 BAD_EXTENSION = Reason(Why.BAD_EXTENSION)
+NOT_FOCUS_ROLE = Reason(Why.NOT_FOCUS_ROLE)
+FOCUS_WHERE = Reason(Why.FOCUS_WHERE)
 
 
 def open_pending(
@@ -192,6 +197,17 @@ def expire(inc: Incident, now: datetime) -> Incident:
     return inc
 
 
+def refocus(conv: Convention, inc: Incident, person: Person, focus: Focus) -> Incident:
+    """Look at another zone (or place) first: the police's call, while access is open."""
+    if not inc.is_open:
+        raise Refused(NOT_ACTIVE)
+    if not conv.may_refocus(person):
+        raise Refused(NOT_FOCUS_ROLE)
+    if focus.empty:
+        raise Refused(FOCUS_WHERE)
+    return replace(inc, focus=focus)
+
+
 def join(inc: Incident, trigger: TriggerInfo) -> Incident:
     return replace(inc, joined_count=inc.joined_count + 1, last_joined=trigger)
 
@@ -254,6 +270,7 @@ def to_dict(inc: Incident) -> dict[str, Any]:
         "joined_count": inc.joined_count,
         "last_joined": _trigger_dict(inc.last_joined) if inc.last_joined else None,
         "extensions": [{"actor": e.actor, "at": _dt(e.at), "ends_at": _dt(e.ends_at)} for e in inc.extensions],
+        "focus": {"zone": inc.focus.zone, "text": inc.focus.text},
     }
 
 
@@ -281,4 +298,6 @@ def from_dict(d: dict[str, Any]) -> Incident:
             Extension(e["actor"], _pdt(e["at"]), _pdt(e["ends_at"]))  # type: ignore[arg-type]
             for e in d.get("extensions", [])
         ),
+        # absent in incidents saved before zones existed
+        focus=Focus(d["focus"].get("zone"), d["focus"].get("text", "")) if d.get("focus") else Focus(),
     )

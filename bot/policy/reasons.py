@@ -44,6 +44,8 @@ class Why(StrEnum):
     CAMERA_CONTROL_REFUSED = "camera_control_refused"
     NOT_UNLOCK_ROLE = "not_unlock_role"
     UNLOCK_WHO = "unlock_who"
+    NOT_FOCUS_ROLE = "not_focus_role"
+    FOCUS_WHERE = "focus_where"
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,13 @@ class Reason:
 
 UNKNOWN_PERSON = Reason(Why.UNKNOWN_PERSON)
 WRONG_ROOM = Reason(Why.WRONG_ROOM)
+# the desk's own refusals, before any decision
+NOT_DRILL_ROLE = Reason(Why.NOT_DRILL_ROLE)
+NO_SUCH_INCIDENT = Reason(Why.NO_SUCH_INCIDENT)
+RECORDING = Reason(Why.RECORDING_REFUSED)
+NOT_UNLOCK_ROLE = Reason(Why.NOT_UNLOCK_ROLE)
+UNLOCK_WHO = Reason(Why.UNLOCK_WHO)
+CAMERA_CONTROL = Reason(Why.CAMERA_CONTROL_REFUSED)
 
 
 class Refused(Exception):  # noqa: N818 - a domain outcome, not a programming error

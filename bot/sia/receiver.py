@@ -38,6 +38,7 @@ from ..alarm import AlarmIn
 from ..desk_port import DeskPort
 from ..kinds import Kind
 from ..locales import Msg, phrase
+from ..policy.zones import panel_zone
 from ..settings import Settings
 from . import codes as sia_codes
 from . import frame as sia_frame
@@ -64,6 +65,8 @@ class PanelAccount:
     heartbeat: timedelta | None  # None: not supervised
     max_past: float = 40.0  # seconds a timestamp may lag our clock
     max_future: float = 20.0  # seconds it may run ahead
+    zones: Mapping[str, str] = field(default_factory=dict)  # panel zone number -> venue zone id
+    partitions: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def replay_memory(self) -> timedelta:
@@ -97,6 +100,7 @@ def receiver_config(settings: Settings) -> ReceiverConfig | None:
             heartbeat=timedelta(seconds=p.heartbeat_seconds) if p.heartbeat_seconds else None,
             max_past=float(p.clock_past_seconds),
             max_future=float(p.clock_future_seconds),
+            zones=dict(p.zones), partitions=dict(p.partitions),
         ))
     return ReceiverConfig(sia.host, sia.port, sia.udp, timedelta(seconds=sia.heartbeat_margin_seconds), tuple(accounts))
 
@@ -347,6 +351,7 @@ class SiaReceiver:
                 source=sia_codes.source_for(panel.name, key),
                 alarm_type=key,
                 zone=ev.where() or "—",
+                zone_id=panel_zone(panel.zones, panel.partitions, "" if ev.zone_is_user else ev.zone, ev.partition),
                 message=f"{ev.label_fr()} ({ev.code})",
                 occurred_at=msg.body.timestamp,
                 delivery_id=f"sia:{h.account}:{h.seq}" + (f":{i + 1}" if n > 1 else ""),

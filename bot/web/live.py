@@ -64,10 +64,12 @@ MACHINE_PREFIXES = ("/hooks/",)
 
 STATIC_TYPES: Mapping[str, str] = {
     "app.js": "application/javascript",
+    "passkey.js": "application/javascript",
     "player.js": "application/javascript",
+    "fallback.js": "application/javascript",
     "app.css": "text/css",
 }
-TEMPLATES = ("page", "login", "view", "camera", "message")
+TEMPLATES = ("page", "login", "view", "camera", "message", "enrol", "focus", "focus-form")
 
 PageInfo = Callable[[Incident], Mapping[str, Any]]
 
@@ -117,7 +119,10 @@ def _countdown(seconds: int) -> str:
 
 async def _secure_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
     if request.path == "/live" or request.path.startswith("/live/"):
+        own = response.headers.get("Content-Security-Policy")  # stricter, set by its handler (the plan)
         response.headers.update(SECURITY_HEADERS)
+        if own:
+            response.headers["Content-Security-Policy"] = own
     else:
         response.headers.setdefault("Cache-Control", "no-store")
     response.headers.update(BASE_HEADERS)
@@ -160,27 +165,27 @@ def cross_site_guard(public_url: str) -> Middleware:
     return guard
 
 
-class _BadForm(Exception):  # noqa: N818 - an HTTP outcome, named after it
+class BadForm(Exception):  # noqa: N818 - an HTTP outcome, named after it
     def __init__(self, status: int) -> None:
         super().__init__(status)
         self.status = status
 
 
-async def _read_form(request: web.Request) -> dict[str, str]:
+async def read_form(request: web.Request) -> dict[str, str]:
     """The urlencoded body, at most MAX_FORM_BYTES, first value of each field."""
     if request.content_type != "application/x-www-form-urlencoded":
-        raise _BadForm(415)
+        raise BadForm(415)
     if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
-        raise _BadForm(413)
+        raise BadForm(413)
     body = b""
     async for chunk in request.content.iter_chunked(1024):
         body += chunk
         if len(body) > MAX_FORM_BYTES:
-            raise _BadForm(413)
+            raise BadForm(413)
     try:
         fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=10)
     except ValueError:  # not UTF-8, or too many fields
-        raise _BadForm(400) from None
+        raise BadForm(400) from None
     return {k: v[0] for k, v in fields.items()}
 
 
@@ -192,11 +197,14 @@ class LivePage:
         self._tpl = {n: Template((folder / f"{n}.html").read_text("utf-8")) for n in TEMPLATES}
         self._static = {n: (folder / n).read_bytes() for n in STATIC_TYPES}
 
+    def template(self, name: str) -> Template:
+        return self._tpl[name]
+
     # --- routes ---
 
-    def _link_refused(self, exc: LinkForbidden | LinkGone) -> web.Response:
+    def link_refused(self, exc: LinkForbidden | LinkGone) -> web.Response:
         """A forged link: 403; an expired or ended one: 410 (the same words whatever the cause)."""
-        return self._message(403, *_FORBIDDEN) if isinstance(exc, LinkForbidden) else self._message(410, *_GONE)
+        return self.message(403, *_FORBIDDEN) if isinstance(exc, LinkForbidden) else self.message(410, *_GONE)
 
     async def link(self, request: web.Request) -> web.StreamResponse:
         token = request.match_info["token"]
@@ -204,7 +212,7 @@ class LivePage:
         try:
             incident = self._access.check_link(token, client)
         except (LinkForbidden, LinkGone) as exc:
-            return self._link_refused(exc)
+            return self.link_refused(exc)
         found = self._access.viewer(request.cookies.get(COOKIE))
         if found is not None and found[1].id == incident.id:
             return web.Response(status=303, headers={"Location": "/live/view"})
@@ -216,10 +224,10 @@ class LivePage:
         try:
             incident = self._access.check_link(token, client)
         except (LinkForbidden, LinkGone) as exc:
-            return self._link_refused(exc)
+            return self.link_refused(exc)
         try:
-            form = await _read_form(request)
-        except _BadForm as exc:
+            form = await read_form(request)
+        except BadForm as exc:
             return self._login_page(incident, token, exc.status, error=_BAD_FORM)
         person_id = form.get("person", "")[:MAX_IDENTITY]
         try:
@@ -227,7 +235,7 @@ class LivePage:
                 token, person_id, form.get("password", ""), client, address=address
             )
         except (LinkForbidden, LinkGone) as exc:
-            return self._link_refused(exc)
+            return self.link_refused(exc)
         except LoginRefused as exc:
             page = self._login_page(
                 incident, token, 429 if exc.locked else 401, error=exc.text(PAGE_LANG), typed=person_id
@@ -236,35 +244,37 @@ class LivePage:
                 page.headers["Retry-After"] = str(exc.retry_after_s)
             return page
         response = web.Response(status=303, headers={"Location": "/live/view"})
-        self._set_cookie(response, cookie, session)
+        self.set_cookie(response, cookie, session)
         return response
 
     async def view(self, request: web.Request) -> web.StreamResponse:
         cookie = request.cookies.get(COOKIE)
         if not cookie:
-            return self._message(401, *_NO_SESSION)
+            return self.message(401, *_NO_SESSION)
         found = self._access.viewer(cookie)
         if found is None:
             # The dead cookie is left alone: a reload keeps saying "access ended", which is the truth.
-            return self._message(410, *_GONE)
+            return self.message(410, *_GONE)
         session, incident = found
-        info = self._info(incident)
+        info = self.info(incident)
         remaining = _remaining(session, self._access.now())
         cameras = (
             "".join(
-                render(self._tpl["camera"], id=str(c.get("id", "")), name=str(c.get("name", "")))
+                render(self._tpl["camera"], id=str(c.get("id", "")), name=str(c.get("name", "")),
+                       cls=" in-zone" if c.get("in_zone") else "")
                 for c in info["cameras"]
             )
             or f'<p class="empty">{html.escape(t(PAGE_LANG, Msg.PAGE_NO_CAMERA))}</p>'
         )
         content = render(
             self._tpl["view"],
-            drill_banner=self._drill_banner(incident),
+            drill_banner=self.drill_banner(incident),
             category=info["category_label"],
             venue=info["venue"],
             remaining=_countdown(remaining),
             cameras=Raw(cameras),
             viewer=session.person.name,
+            focus=Raw(self._focus(info, session)),
         )
         data = Raw(
             render(
@@ -273,8 +283,8 @@ class LivePage:
                 r=str(remaining),
             )
         )
-        response = self._html(200, f"Vigie — {info['category_label']}", content, "view", incident, data)
-        self._set_cookie(response, cookie, session)
+        response = self.html_page(200, f"Vigie — {info['category_label']}", content, "view", incident, data)
+        self.set_cookie(response, cookie, session)
         return response
 
     async def state(self, request: web.Request) -> web.StreamResponse:
@@ -285,7 +295,7 @@ class LivePage:
         if found is None:
             return web.json_response({"active": False, "message": t(PAGE_LANG, Msg.PAGE_ENDED)}, status=410)
         session, incident = found
-        info = self._info(incident)
+        info = self.info(incident)
         response = web.json_response(
             {
                 "active": True,
@@ -301,7 +311,7 @@ class LivePage:
                 ],
             }
         )
-        self._set_cookie(response, cookie, session)
+        self.set_cookie(response, cookie, session)
         return response
 
     async def static(self, request: web.Request) -> web.StreamResponse:
@@ -312,7 +322,7 @@ class LivePage:
 
     # --- rendering ---
 
-    def _info(self, incident: Incident) -> dict[str, Any]:
+    def info(self, incident: Incident) -> dict[str, Any]:
         info = dict(self._page_info(incident))
         conv = self._access.convention
         category = conv.category(incident.category)
@@ -321,7 +331,16 @@ class LivePage:
         info["cameras"] = list(info.get("cameras") or [])
         return info
 
-    def _drill_banner(self, incident: Incident) -> Raw:
+    def _focus(self, info: Mapping[str, Any], session: ViewerSession) -> str:
+        """The zone the page opens on and, for the police, the form that changes it."""
+        conv = self._access.convention
+        form = ""
+        if conv.zones.zones and conv.may_refocus(session.person):
+            options = "".join(render(Template('<option value="$v">$v</option>'), v=z.name) for z in conv.zones.zones)
+            form = render(self._tpl["focus-form"], options=Raw(options))
+        return render(self._tpl["focus"], label=str(info.get("focus") or ""), form=Raw(form))
+
+    def drill_banner(self, incident: Incident) -> Raw:
         if not incident.drill:
             return Raw("")
         return Raw(f'<div class="drill-banner" role="status">{html.escape(t(PAGE_LANG, Msg.PAGE_DRILL))}</div>')
@@ -329,23 +348,24 @@ class LivePage:
     def _login_page(
         self, incident: Incident, token: str, status: int, *, error: str = "", typed: str = ""
     ) -> web.Response:
-        info = self._info(incident)
+        info = self.info(incident)
         content = render(
             self._tpl["login"],
-            drill_banner=self._drill_banner(incident),
+            drill_banner=self.drill_banner(incident),
             category=info["category_label"],
             venue=info["venue"],
             action=f"/live/{token}",
+            zone=str(info.get("focus") or ""),
             error=Raw(render(Template('<p class="error" role="alert">$e</p>'), e=error) if error else ""),
             typed=typed,
         )
-        return self._html(status, t(PAGE_LANG, Msg.PAGE_LOGIN_TITLE), content, "login", incident)
+        return self.html_page(status, t(PAGE_LANG, Msg.PAGE_LOGIN_TITLE), content, "login", incident)
 
-    def _message(self, status: int, heading: str, text: str) -> web.Response:
+    def message(self, status: int, heading: str, text: str) -> web.Response:
         content = render(self._tpl["message"], heading=heading, text=text)
-        return self._html(status, f"Vigie — {heading}", content, "message", None)
+        return self.html_page(status, f"Vigie — {heading}", content, "message", None)
 
-    def _html(
+    def html_page(
         self, status: int, title: str, content: str, kind: str, incident: Incident | None, data: str = ""
     ) -> web.Response:
         body_class = f"{kind} drill" if incident is not None and incident.drill else kind
@@ -354,7 +374,7 @@ class LivePage:
         )
         return web.Response(status=status, text=page, content_type="text/html", charset="utf-8")
 
-    def _set_cookie(self, response: web.StreamResponse, cookie: str, session: ViewerSession) -> None:
+    def set_cookie(self, response: web.StreamResponse, cookie: str, session: ViewerSession) -> None:
         # Re-sent on every view and poll: /extend moves the end, so the Max-Age follows it.
         response.set_cookie(
             COOKIE,

@@ -6,6 +6,8 @@
   JSON text message saying the quality served, a text message with the MIME type, then
   binary messages (the fMP4 init segment, then one fragment per frame; a new text message
   precedes a new init segment). The quality follows the viewer's link (``video.py``).
+  With ``&mode=pictures`` (browsers with neither MSE nor native HLS): live JPEGs instead,
+  and ``…/hls/…`` serves the same video as native HLS (``fallback.py``).
 
 Every request checks the viewer's session again; an open stream re-checks it every
 ``session_check`` seconds and is also closed at once by the access revocation listener, so
@@ -16,7 +18,9 @@ transcoding, so the masked area would reach the browser. Its "live" view is the 
 picture of its latest keyframe, as a JPEG every ``still_every`` seconds, over the same
 WebSocket (MIME ``image/jpeg``), with the same session checks and audit.
 
-Every stream is audited: ``stream_opened`` and ``stream_closed`` (camera, person, duration).
+Every stream is audited: ``stream_opened`` and ``stream_closed`` (camera, person, duration, and
+the stream's id that pairs the two, for the closure report's timeline), and ``Watching`` knows
+what each viewer has open now (streams, the mosaic's last picture) for ``/statut``.
 Cameras outside the convention's scope do not exist here: 404, like any unknown camera.
 """
 
@@ -45,6 +49,8 @@ from ..media.service import MediaService
 from ..policy.convention import Convention
 from ..policy.incident import Incident
 from ..settings import Settings
+from ..viewing import OpenStream, Watching, new_stream_id
+from .fallback import add_fallback_routes, send_live_pictures
 from .live import COOKIE, PAGE_LANG
 from .video import Quality, VideoChoice, VideoFeed, read_choices
 
@@ -65,6 +71,7 @@ class LiveStream:
     choice: VideoChoice = field(default_factory=lambda: VideoChoice(Quality.HD))
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     reason: str = ""
+    stream_id: str = field(default_factory=new_stream_id)  # pairs its two registre records
 
     def end(self, reason: str) -> None:
         if not self.ended.is_set():
@@ -74,7 +81,7 @@ class LiveStream:
 
 class MediaRoutes:
     def __init__(self, access: Access, media: MediaService, pictures: Pictures, audit: Recorder,
-                 public_url: str) -> None:
+                 public_url: str, watching: Watching | None = None) -> None:
         self._access = access
         self._media = media
         self._pictures = pictures
@@ -82,6 +89,7 @@ class MediaRoutes:
         self._origins = {urlsplit(public_url).netloc.lower()}
         self._streams: dict[str, set[LiveStream]] = {}
         self._handlers: set[asyncio.Task[Any]] = set()
+        self.watching = watching or Watching()  # who watches what now, for /statut
 
     # --- sessions ---
 
@@ -93,6 +101,10 @@ class MediaRoutes:
         if found is None:
             return web.json_response({"active": False, "message": t(PAGE_LANG, Msg.PAGE_ENDED)}, status=410)
         return found
+
+    def viewer(self, request: web.Request) -> tuple[ViewerSession, Incident] | web.Response:
+        """The request's viewer session, or the answer refusing it (for the fallback's routes)."""
+        return self._viewer(request)
 
     def _same_origin(self, request: web.Request) -> bool:
         """A WebSocket is not bound by CORS: refuse a page of another site (defence in depth
@@ -109,14 +121,17 @@ class MediaRoutes:
         found = self._viewer(request)
         if isinstance(found, web.Response):
             return found
-        layout = self._pictures.layout()
+        zones = self._access.convention.zones
+        layout = self._pictures.layout(zones.cameras(found[1].focus))
         online = {s.camera_id: s.online for s in self._media.statuses()}
         return web.json_response({
             "mosaic": {"url": "/live/api/mosaic.jpg", "columns": layout.columns, "rows": layout.rows,
-                       "top": round(layout.top, 5), "refresh_ms": self._media.options.page_refresh_ms},
+                       "top": round(layout.top, 5), "refresh_ms": self._media.options.page_refresh_ms,
+                       "label_px": self._pictures.renderer.label_px},
+            "focus": {"zone": found[1].focus.zone, "label": zones.label(found[1].focus)},
             "cameras": [{"id": cid, "name": self._media.names[cid], "online": online.get(cid, False),
-                         "masked": self._media.masked(cid),
-                         "substream": self._media.substream(cid) is not None} for cid in layout.cameras],
+                         "masked": self._media.masked(cid), "in_zone": i < layout.zone,
+                         "substream": self._media.substream(cid) is not None} for i, cid in enumerate(layout.cameras)],
         }, headers=_NO_STORE)
 
     async def mosaic(self, request: web.Request) -> web.StreamResponse:
@@ -125,13 +140,18 @@ class MediaRoutes:
             return found
         session, incident = found
         try:
-            jpeg = await self._pictures.page_mosaic(incident.drill, session.person.name)
+            first = self._access.convention.zones.cameras(incident.focus)
+            jpeg = await self._pictures.page_mosaic(incident.drill, session.person.name, first)
         except TimeoutError:
             logger.warning("page mosaic took longer than %.0f s", self._media.options.render_timeout)
             return web.json_response({"message": t(PAGE_LANG, Msg.PAGE_MOSAIC_UNAVAILABLE)}, status=503)
         if self._access.viewer(request.cookies.get(COOKIE)) is None:  # ended while it was drawn
             return web.json_response({"active": False, "message": t(PAGE_LANG, Msg.PAGE_ENDED)}, status=410)
-        return web.Response(body=jpeg, content_type="image/jpeg", headers=_NO_STORE)
+        self.watching.mosaic_seen(incident.id, session.person.id, self._access.now())
+        # the zone drawn first: a page whose cell map is older asks for the new layout at once
+        layout = self._pictures.layout(first)
+        zone = ",".join(layout.cameras[: layout.zone])
+        return web.Response(body=jpeg, content_type="image/jpeg", headers={**_NO_STORE, "X-Vigie-Zone": zone})
 
     async def camera(self, request: web.Request) -> web.StreamResponse:
         found = self._viewer(request)
@@ -149,7 +169,8 @@ class MediaRoutes:
             return web.json_response({"message": t(PAGE_LANG, Msg.PAGE_BAD_QUALITY)}, status=400)
         ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=4096, compress=False, timeout=1.0)
         await ws.prepare(request)
-        mode = "masked_stills" if self._media.masked(camera_id) else "video"
+        mode = "masked_stills" if self._media.masked(camera_id) else (
+            "pictures" if request.query.get("mode") == "pictures" else "video")
         stream = LiveStream(incident.id, camera_id, session.person.id, mode, VideoChoice(quality))
         task = asyncio.current_task()
         if task is not None:
@@ -167,12 +188,17 @@ class MediaRoutes:
                      session: ViewerSession, incident: Incident) -> None:
         self._streams.setdefault(stream.incident, set()).add(stream)
         opened = time.monotonic()
-        details = {"camera": stream.camera, "person": stream.person, "mode": stream.mode}
+        details = {"camera": stream.camera, "person": stream.person, "mode": stream.mode,
+                   "stream": stream.stream_id, "client": session.client}
+        at = self._access.now()
         self._audit.append(Kind.STREAM_OPENED, incident=incident.id, actor=stream.person, details=details,
-                           drill=incident.drill, at=self._access.now())
+                           drill=incident.drill, at=at)
+        self.watching.opened(OpenStream(stream.stream_id, incident.id, stream.person, stream.camera, at))
         logger.info("stream opened: %s watches %s (%s)", stream.person, stream.camera, stream.mode)
         media = self._media
-        feed = (self._stills(ws, stream.camera, incident.drill, session.person.name) if stream.mode != "video"
+        feed = (self._stills(ws, stream.camera, incident.drill, session.person.name) if stream.mode == "masked_stills"
+                else send_live_pictures(ws, media, self._pictures, stream.camera, session.person.name)
+                if stream.mode == "pictures"
                 else VideoFeed(ws, stream.camera, media.relay, media.sub_relay, stream.choice).run())
         jobs: dict[str, Coroutine[Any, Any, None]] = {
             "camera_ended": feed,
@@ -198,6 +224,7 @@ class MediaRoutes:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self._forget(stream)
+            self.watching.closed(stream.stream_id)
             code = ACCESS_ENDED if reason in ("access_ended", "session_ended") else (
                 WSCloseCode.GOING_AWAY if reason == "shutdown" else (
                     WSCloseCode.INTERNAL_ERROR if reason == "error" else WSCloseCode.OK))
@@ -248,6 +275,7 @@ class MediaRoutes:
 
     def on_revoked(self, incident_id: str) -> None:
         """Access revocation listener: every stream of the incident ends now."""
+        self.watching.forget(incident_id)
         for stream in list(self._streams.get(incident_id, ())):
             stream.end("access_ended")
 
@@ -260,13 +288,14 @@ class MediaRoutes:
 
 
 def add_media_routes(app: web.Application, access: Access, media: MediaService, pictures: Pictures,
-                     audit: Recorder, public_url: str) -> MediaRoutes:
-    routes = MediaRoutes(access, media, pictures, audit, public_url)
+                     audit: Recorder, public_url: str, watching: Watching | None = None) -> MediaRoutes:
+    routes = MediaRoutes(access, media, pictures, audit, public_url, watching)
     app.router.add_get("/live/api/media", routes.layout)
     app.router.add_get("/live/api/mosaic.jpg", routes.mosaic)
     app.router.add_get("/live/api/cam/{camera}/ws", routes.camera)
     access.add_revocation_listener(routes.on_revoked)
     app.on_shutdown.append(routes.on_shutdown)
+    add_fallback_routes(app, access, media, audit, routes.viewer, routes.watching)
     return routes
 
 
@@ -275,13 +304,14 @@ MEDIA = web.AppKey("media", MediaService)
 
 def install_media(app: web.Application, media: MediaService, settings: Settings, conv: Convention, desk: TileDesk,
                   access: Access,
-                  audit: Recorder, scheduler: BaseScheduler, clock: Callable[[], datetime]) -> None:
+                  audit: Recorder, scheduler: BaseScheduler, clock: Callable[[], datetime],
+                  watching: Watching | None = None) -> None:
     """Add the cameras' routes and room tiles, and tie them to the app's lifecycle."""
     service = settings.vigie.service
     pictures = Pictures(media, clock, ZoneInfo(service.timezone), conv.venue)
     tiles = RoomTiles(desk, pictures, scheduler, clock, service.tile_interval_seconds,
-                      at_activation=media.options.tile_at_activation)
-    add_media_routes(app, access, media, pictures, audit, service.public_url)
+                      at_activation=media.options.tile_at_activation, zones=conv.zones)
+    add_media_routes(app, access, media, pictures, audit, service.public_url, watching)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         media.start()

@@ -66,6 +66,8 @@ BEGIN SELECT RAISE(ABORT, 'registre_head cannot be deleted'); END;
 # What state migration v3 adds: the outboxes' journal and the closing jobs.
 DELIVERY_TABLES = [("table", "outbox"), ("index", "outbox_room"), ("table", "closing"),
                    ("index", "sqlite_autoindex_closing_1"), ("table", "sqlite_sequence")]
+PASSKEY_TABLES = [("table", "passkeys"), ("index", "passkeys_person"), ("index", "sqlite_autoindex_passkeys_1"),
+                  ("table", "enrolments"), ("index", "sqlite_autoindex_enrolments_1")]
 
 # What the delivery journal ran on its own connection, before its tables became migration v3.
 PREVIOUS_JOURNAL_SCHEMA = """
@@ -131,7 +133,7 @@ def test_state_file_from_the_previous_schema_is_upgraded_without_loss(tmp_path: 
     store.close()
     assert _version(path) == len(migrations.STATE)
     assert _schema(path) == sorted([*before, ("table", "lockouts"), ("index", "sqlite_autoindex_lockouts_1"),
-                                    *DELIVERY_TABLES])
+                                    *DELIVERY_TABLES, *PASSKEY_TABLES])
 
 
 def _v1_state(path: Path) -> None:
@@ -298,7 +300,7 @@ def test_a_v2_state_file_is_upgraded_to_v3_with_the_delivery_journal(tmp_path: P
     conn.close()
     assert _version(path) == 2 and ("table", "outbox") not in _schema(path)
     store = Store(path)
-    assert _version(path) == 3 and set(DELIVERY_TABLES) <= set(_schema(path))
+    assert _version(path) == len(migrations.STATE) and set(DELIVERY_TABLES) <= set(_schema(path))
     assert store.next_number("incident-2026") == 6 and store.get_ref("INC-1", "telegram", "link") == "42"
     assert store.open_lockouts() == [("person:cic-moreau", [datetime.fromisoformat(T0)], None)]
     store.close()
@@ -325,3 +327,15 @@ def test_a_file_whose_journal_made_its_own_tables_keeps_what_was_owed(tmp_path: 
     assert [r.key for r in journal.pending("console")] == ["report"]
     assert [(j.incident, j.revoked) for j in journal.closing_jobs()] == [("INC-1", 3)]
     journal.close()
+
+
+def test_a_v3_state_file_gains_the_passkey_tables_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, migrations.STATE[:3], "state") == 0
+    conn.execute("INSERT INTO counters VALUES ('incident-2026', 5)")
+    conn.close()
+    store = Store(path)
+    assert _version(path) == len(migrations.STATE) and set(PASSKEY_TABLES) <= set(_schema(path))
+    assert store.next_number("incident-2026") == 6
+    store.close()

@@ -127,11 +127,12 @@ async def test_demo_whole_incident(demo: Demo) -> None:
 
         demo.type("/status")
         await demo.read_until(r"accès ouvert jusqu'à")
+        await demo.read_until(r"• Brigadier Lucie Perrin \(démo\) \(agent habilité\) — connecté, aucune image")
         demo.type("/extend 30")
         await demo.read_until(r"prolongé jusqu'à")
         demo.type("/end")
         await demo.read_until(r"ACCÈS TERMINÉ")
-        await demo.read_until(r"Agents connectés : Brigadier Lucie Perrin")
+        await demo.read_until(r"• Brigadier Lucie Perrin \(démo\) \(agent habilité\) — 1 connexion à")
         async with s.get(f"{demo.base}/live/api/state", headers={"Cookie": f"vigie_session={cookie}"}) as r:
             assert r.status == 410
         async with s.get(link) as r:

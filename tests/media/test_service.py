@@ -73,7 +73,7 @@ async def test_ten_viewers_share_one_mosaic() -> None:
         await pictures.page_mosaic(False, "Agent 0")
         assert pictures.compositions == 3
         layout = pictures.layout()
-        assert (layout.columns, layout.rows, layout.cameras) == (3, 1, ("parvis", "quai", "parking"))
+        assert (layout.columns, layout.rows, layout.cameras) == (2, 2, ("parvis", "quai", "parking"))  # a phone's two columns
         size = Image.open(io.BytesIO(jpegs[0])).size
         assert abs(layout.top * size[1] - pictures.renderer.header_height) < 0.01
     finally:
@@ -122,8 +122,8 @@ async def test_room_tiles_job() -> None:
         # an incident that ends while its tile renders gets no tile after its end
         original = pictures.room_tile
 
-        async def slow(drill: bool):  # noqa: ANN202
-            tile = await original(drill)
+        async def slow(drill: bool, first: tuple[str, ...] = ()):  # noqa: ANN202
+            tile = await original(drill, first)
             desk.incidents.pop("INC-1", None)
             return tile
 

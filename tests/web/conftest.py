@@ -8,6 +8,7 @@ broken CI image cannot turn these tests into silent skips.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -60,8 +61,8 @@ def farm_or_none(request: pytest.FixtureRequest) -> FarmHandle | None:
     return farm
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
     """Headless Debian Chromium driven by Playwright (never a downloaded browser)."""
     if not Path(CHROMIUM).exists():
         missing(f"{CHROMIUM} not found (apt-get install chromium)")
@@ -75,6 +76,12 @@ async def browser() -> AsyncIterator[Any]:
             yield b
         finally:
             await b.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    async with chromium() as b:
+        yield b
 
 
 async def wait_js(page: Any, expression: str, timeout: float = 10.0) -> float:

@@ -11,6 +11,7 @@ import asyncio
 import io
 import re
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,14 +69,20 @@ class Cam:
     substream_url: str | None = None
 
 
-def settings_for(port: int, cams: list[Cam], tile_interval: int = 30) -> tuple[Settings, dict[str, str]]:
+def settings_for(port: int, cams: list[Cam], tile_interval: int = 30, host: str = "127.0.0.1",
+                 without: tuple[str, ...] = ()) -> tuple[Settings, dict[str, str]]:
+    """The demo's settings with these cameras; served as ``host`` (``localhost`` for passkeys), the
+    roster without the people ``without``."""
     demo = build_demo(port, 1, date.today(), hasher=FAST_HASHER)
     s = demo.settings
+    roster = s.roster.model_copy(update={"person": tuple(p for p in s.roster.person if p.id not in without)})
     cameras = tuple(CameraCfg(id=c.id, name=c.name, url=c.url, masks=c.masks, private=c.private,
                               substream_url=c.substream_url) for c in cams)
     scope = s.convention.scope.model_copy(update={"cameras": tuple(c.id for c in cams if c.in_scope)})
-    service = s.vigie.service.model_copy(update={"tile_interval_seconds": tile_interval})
+    service = s.vigie.service.model_copy(update={"tile_interval_seconds": tile_interval,
+                                                  "public_url": f"http://{host}:{port}"})
     return s.model_copy(update={
+        "roster": roster,
         "cameras": s.cameras.model_copy(update={"camera": cameras}),
         "convention": s.convention.model_copy(update={"scope": scope}),
         "vigie": s.vigie.model_copy(update={"service": service}),
@@ -89,13 +96,20 @@ class LiveApp:
     options: MediaOptions = TEST_MEDIA
     tile_interval: int = 30
     port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"  # the public URL's host: "localhost" where passkeys are used
+    without: tuple[str, ...] = ()  # roster people left out
+    venue: Callable[[Settings], Settings] | None = None  # zones, plan positions
+    ssl: ssl.SSLContext | None = None  # serve HTTPS (the viewer cookie is Secure: WebKit keeps it only there)
 
     def __post_init__(self) -> None:
-        self.settings, self.passwords = settings_for(self.port, self.cams, self.tile_interval)
+        self.settings, self.passwords = settings_for(self.port, self.cams, self.tile_interval, self.host,
+                                                     self.without)
+        if self.venue is not None:
+            self.settings = self.venue(self.settings)
         self.room = RecordingRoom(ROOM)
         self.app = build_app(self.settings, self.data_dir, extra_rooms=(self.room,), media=self.options)
         self.runner = web.AppRunner(self.app, shutdown_timeout=2.0, access_log=None)
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"{'https' if self.ssl else 'http'}://{self.host}:{self.port}"
         self._stopped = False
 
     @property
@@ -112,7 +126,7 @@ class LiveApp:
 
     async def start(self) -> LiveApp:
         await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port, ssl_context=self.ssl).start()
         return self
 
     async def stop(self) -> None:
@@ -130,7 +144,9 @@ class LiveApp:
         person = self.desk.conv.person(CHIEF)
         await self.desk.alert(person, ROOM, "attaque_armee", "Hall A", drill=drill)
         await self.desk.fanout.drain()
-        link = next(m.group(0) for t in self.room.texts() if (m := re.search(r"http://127\.0\.0\.1:\d+/live/\S+", t)))
+        # the newest link: an earlier incident's is dead
+        link = next(m.group(0) for t in reversed(self.room.texts())
+                    if (m := re.search(r"http://(?:127\.0\.0\.1|localhost):\d+/live/\S+", t)))
         inc = next(i for i in self.desk.open_incidents() if i.drill == drill)
         return inc.id, link.rstrip(".,)")
 

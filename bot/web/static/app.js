@@ -45,6 +45,10 @@
     var mediaTimer = null;
     var mosaicUrl = null;
     var media = null; // layout and cameras from /live/api/media; null while unknown
+    var order = ""; // the cameras' order of the current hits (the zone's first)
+    var plan = document.getElementById("plan");
+    var marks = document.getElementById("plan-marks");
+    var focusLabel = document.getElementById("focus-label");
     var player = window.VigiePlayer ? window.VigiePlayer({
       onAccessEnded: function () { poll(); },
       onClose: function () { refreshMosaic(); }
@@ -97,15 +101,66 @@
       });
     }
 
+    function markOne(el, cam) {
+      el.classList.toggle("online", !!(cam && cam.online));
+      el.classList.toggle("offline", !!(cam && !cam.online));
+      el.classList.toggle("masked", !!(cam && cam.masked));
+      el.classList.toggle("in-zone", !!(cam && cam.in_zone));
+    }
+
     function markCameras() {
+      // the list follows the mosaic's order: the focus zone's cameras first, marked
+      media.cameras.forEach(function (cam) {
+        var button = grid.querySelector('.cam[data-camera="' + cam.id + '"]');
+        if (button) { grid.appendChild(button); }
+      });
       var buttons = grid.querySelectorAll(".cam");
       for (var i = 0; i < buttons.length; i++) {
         var cam = cameraById(buttons[i].getAttribute("data-camera"));
-        buttons[i].classList.toggle("online", !!(cam && cam.online));
-        buttons[i].classList.toggle("offline", !!(cam && !cam.online));
+        markOne(buttons[i], cam);
         var tag = buttons[i].querySelector(".cam-tag");
         if (tag) { tag.textContent = cam && cam.masked ? "masquée" : (cam && !cam.online ? "hors ligne" : ""); }
       }
+      var spots = marks ? marks.querySelectorAll(".mark") : [];
+      for (var j = 0; j < spots.length; j++) { markOne(spots[j], cameraById(spots[j].getAttribute("data-camera"))); }
+      if (focusLabel && media.focus) { focusLabel.textContent = media.focus.label || ""; }
+    }
+
+    // --- the plan: the cameras where they stand, tap one to see it live ---
+
+    function buildPlan(venue) {
+      if (!venue.plan || !plan) { return; }
+      var img = document.getElementById("plan-img");
+      venue.plan.cameras.forEach(function (spot) {
+        var b = document.createElement("button");
+        b.type = "button";
+        b.className = "mark";
+        b.setAttribute("data-camera", spot.id);
+        var cam = cameraById(spot.id);
+        b.setAttribute("aria-label", cam ? cam.name : spot.id);
+        b.title = cam ? cam.name : spot.id;
+        b.style.left = (100 * spot.x) + "%";
+        b.style.top = (100 * spot.y) + "%";
+        if (spot.direction !== null && spot.direction !== undefined) {
+          var cone = document.createElement("span");
+          cone.className = "cone";
+          cone.style.transform = "rotate(" + spot.direction + "deg)";
+          b.appendChild(cone);
+        }
+        marks.appendChild(b);
+      });
+      img.src = venue.plan.url;
+      plan.hidden = false;
+      var link = document.getElementById("plan-link");
+      if (link) { link.hidden = false; }
+      markCameras();
+    }
+
+    function loadVenue() {
+      fetch("/live/api/venue", { credentials: "same-origin", cache: "no-store" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (v) { if (v && !finished) { buildPlan(v); } })
+        .catch(function () { /* no plan: the list and the mosaic remain */ });
     }
 
     function loadMedia() {
@@ -119,10 +174,12 @@
           if (!m || finished) { return; }
           var first = media === null;
           media = m;
+          var now = m.cameras.map(function (c) { return c.id; }).join(",");
+          if (now !== order) { order = now; buildHits(); }  // the focus zone changed: new mosaic layout
           if (first) {
-            buildHits();
             mosaic.hidden = false;
             refreshMosaic();
+            loadVenue();
           }
           markCameras();
         })
@@ -131,6 +188,10 @@
           clearTimeout(mediaTimer);
           if (!finished) { mediaTimer = setTimeout(loadMedia, POLL_MS); }
         });
+    }
+
+    function zoneKey() {
+      return media.cameras.filter(function (c) { return c.in_zone; }).map(function (c) { return c.id; }).join(",");
     }
 
     function scheduleMosaic() {
@@ -148,6 +209,8 @@
       fetch(media.mosaic.url, { credentials: "same-origin", cache: "no-store" })
         .then(function (r) {
           if (r.status === 410 || r.status === 401 || r.status === 403) { poll(); return null; }
+          // the focus zone changed: this picture's cells are in a new order, fetch the new cell map now
+          if (r.ok && media && (r.headers.get("X-Vigie-Zone") || "") !== zoneKey()) { clearTimeout(mediaTimer); loadMedia(); }
           return r.ok ? r.blob() : null;
         })
         .then(function (blob) {
@@ -179,6 +242,7 @@
       if (mosaicUrl) { URL.revokeObjectURL(mosaicUrl); mosaicUrl = null; }
       grid.textContent = "";
       if (mosaic) { mosaic.textContent = ""; mosaic.hidden = true; }
+      if (plan) { plan.textContent = ""; plan.hidden = true; }
       ended.hidden = false;
       document.title = "Accès terminé";
     }
@@ -228,6 +292,7 @@
     schedule();
     grid.addEventListener("click", onCameraTap);
     hits.addEventListener("click", onCameraTap);
+    if (marks) { marks.addEventListener("click", onCameraTap); }
     loadMedia();
     document.addEventListener("visibilitychange", function () {
       if (document.visibilityState === "visible") { poll(); refreshMosaic(); }

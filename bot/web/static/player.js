@@ -63,6 +63,7 @@
     var windowStart = 0, windowMedia = null, stallTimer = null;
     var ws = null, ms = null, sb = null, mime = null, objectUrl = null, stillUrl = null;
     var queue = [];
+    var fallback = null, hls = null;
     var t0 = 0, shown = false, caughtUp = false, closed = true, current = null, retries = 0, retryTimer = null;
 
     function setStatus(text) {
@@ -90,6 +91,7 @@
     function release() {
       if (ws) { ws.onmessage = ws.onclose = null; try { ws.close(1000); } catch (e) { /* already closed */ } }
       ws = null;
+      if (hls) { hls.stop(); hls = null; }
       clearTimeout(retryTimer);
       resetPending = false;
       resetMedia();
@@ -128,13 +130,25 @@
       note.textContent = camera.masked ? "Zones masquées : image masquée, rafraîchie chaque seconde (pas de vidéo)." : "";
       video.hidden = !!camera.masked;
       still.hidden = !camera.masked;
-      if (!camera.masked && !MS) {
+      // no MSE: native HLS or live pictures (fallback.js)
+      fallback = !camera.masked && !MS && window.VigieFallback ? window.VigieFallback.kind(video) : null;
+      if (!camera.masked && !MS && !fallback) {
         el.setAttribute("data-state", "unsupported");
         setStatus(NO_MSE);
         return;
       }
+      el.setAttribute("data-fallback", fallback || "none");
+      qualityButton.hidden = qualityButton.hidden || !!fallback;
+      video.hidden = !!camera.masked || fallback === "pictures";
+      still.hidden = !video.hidden;
       setStatus("Connexion…");
       t0 = performance.now();
+      if (fallback === "hls") {
+        hls = window.VigieFallback.hls(video, camera.id, quality, { shown: firstFrame, failed: function (text) {
+          el.setAttribute("data-state", "error"); setStatus(text);
+        }, ended: function () { onClose({ code: ACCESS_ENDED }); } });
+        return;
+      }
       connect();
     }
 
@@ -142,7 +156,7 @@
       var proto = location.protocol === "https:" ? "wss:" : "ws:";
       if (choice !== "auto") { quality = choice; }
       ws = new WebSocket(proto + "//" + location.host + "/live/api/cam/" + encodeURIComponent(current.id) +
-        "/ws?quality=" + quality);
+        "/ws?quality=" + quality + (fallback === "pictures" ? "&mode=pictures" : ""));
       ws.binaryType = "arraybuffer";
       el.setAttribute("data-ws", "connecting");
       ws.onopen = function () { el.setAttribute("data-ws", "open"); };
@@ -173,7 +187,7 @@
     function ask(wanted) {
       // A new connection rather than a switch on this one: what the old one still has in
       // flight (socket buffers, a congested cell's queues: seconds of HD) is dropped with it.
-      if (wanted === quality || closed || !current) { return; }
+      if (wanted === quality || closed || !current || fallback) { return; }
       quality = wanted;
       release();
       connect();
@@ -218,6 +232,16 @@
       if (type === "image/jpeg") { mime = type; return; }
       if (resetPending) { resetPending = false; resetMedia(); }
       if (!MS) { setStatus(NO_MSE); ws.close(1000); return; }
+      if (!MS.isTypeSupported(type) && window.VigieFallback && fallback !== "pictures") {
+        // MSE without this codec (a build without H.264): live pictures instead
+        fallback = "pictures";
+        el.setAttribute("data-fallback", fallback);
+        video.hidden = true;
+        still.hidden = false;
+        release();
+        connect();
+        return;
+      }
       if (!MS.isTypeSupported(type)) {
         el.setAttribute("data-state", "unsupported");
         setStatus("Ce navigateur ne sait pas décoder la vidéo de cette caméra (" + type + ").");
