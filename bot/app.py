@@ -25,6 +25,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from .access import Access
 from .alarms.route import add_routes as add_alarm_routes
 from .audit import Registre
+from .catastrophe import Catastrophes
 from .config_load import build_convention
 from .console import ConsoleOptions, ConsoleTransport
 from .console_socket import SOCKET_NAME, ConsoleServer, console_socket_ctx
@@ -43,6 +44,9 @@ from .outbox_store import Journal
 from .passkey_store import PasskeyStore
 from .passkeys import Passkeys
 from .policy.convention import Convention, Person
+from .ptz.onvif_camera import OnvifPtz
+from .ptz.synthetic import SyntheticPtz
+from .ptz_control import CameraControl, PtzDriver
 from .room_failures import record_room_failure
 from .rooms import Room
 from .settings import Settings
@@ -55,6 +59,7 @@ from .viewing import Watching, close_unclosed, viewers_now
 from .web.live import add_routes as add_live_routes
 from .web.media import MEDIA, install_media
 from .web.passkeys import add_passkey_routes
+from .web.ptz import add_ptz_routes
 from .web.venue import add_venue_routes, load_plan
 
 logger = logging.getLogger(__name__)
@@ -132,12 +137,18 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     cameras = build_media(settings.cameras.camera, conv.cameras_in_scope, media)
     watching = Watching()  # the streams and mosaics open now, fed by the live page's routes
 
-    def status_lines(lang: str) -> list[str]:  # /statut: who watches what, then the cameras
+    def status_lines(lang: str) -> list[str]:  # /statut: who watches what, the cameras, a catastrophe's cameras
         viewers = viewers_now(watching, desk.open_incidents(), partial(_signed_in, store), clock())
-        return [*viewer_lines(lang, renderer, desk.camera_names, viewers), *cameras.status_lines(lang)]
+        return [*viewer_lines(lang, renderer, desk.camera_names, viewers), *cameras.status_lines(lang),
+                *catastrophes.status_lines(lang, control.held_text)]
 
     desk = Desk(conv, store, registre, fanout, access, scheduler, renderer, clock,
                 settings.camera_names(), status_lines=status_lines)
+    catastrophes = Catastrophes(conv, store, registre, fanout, scheduler, renderer, clock, desk,
+                                lambda: frozenset(fanout.room_ids))
+    control = CameraControl(conv, catastrophes, registre, fanout, renderer, clock, build_ptz(settings),
+                            settings.camera_names())
+    desk.catastrophes = catastrophes
 
     metrics = build_metrics(desk, fanout, store, registre, lambda: {c: h["online"] for c, h in cameras.health().items()},
                             clock)
@@ -154,10 +165,12 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     # Unauthenticated refusals become one registre record per client and minute.
     scheduler.add_job(access.tally.flush, "interval", seconds=20, id="refusals:flush",
                       replace_existing=True, coalesce=True, max_instances=1)
+    add_ptz_routes(app, access, control)
     add_health_routes(app, settings)
     # Started in this order, stopped in reverse: the scheduler, the outboxes, the restored desk,
     # the cameras, then each transport (so nothing arrives before the desk can answer it).
-    app.cleanup_ctx.extend([_scheduler_ctx(scheduler), _rooms_ctx(fanout), _desk_ctx(desk, registre, clock)])
+    app.cleanup_ctx.extend([_scheduler_ctx(scheduler), _rooms_ctx(fanout), _desk_ctx(desk, registre, clock),
+                            _catastrophe_ctx(catastrophes, control)])
     install_media(app, cameras, settings, conv, desk, access, registre, scheduler, clock, watching)
     for transport in transports:
         transport.attach(app, desk)
@@ -273,6 +286,32 @@ def _desk_ctx(desk: Desk, registre: Registre,
         await desk.stop()
 
     return desk_ctx
+
+
+def _catastrophe_ctx(catastrophes: Catastrophes,
+                     control: CameraControl) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def catastrophe_ctx(_: web.Application) -> AsyncIterator[None]:
+        await catastrophes.start()  # after the desk: the accesses are restored first
+        yield
+        await catastrophes.stop()
+        await control.close()
+
+    return catastrophe_ctx
+
+
+def build_ptz(settings: Settings) -> dict[str, PtzDriver]:
+    """A driver per PTZ camera: ONVIF where an endpoint is given, else the demo's synthetic dome."""
+    drivers: dict[str, PtzDriver] = {}
+    for cam in settings.cameras.camera:
+        p = cam.ptz
+        if p is None:
+            continue
+        if p.onvif:
+            drivers[cam.id] = OnvifPtz(p.onvif, p.username, settings.secrets.onvif_password(cam.id), p.home_preset,
+                                       p.profile, p.timeout_seconds)
+        else:
+            drivers[cam.id] = SyntheticPtz(p.home_preset)
+    return drivers
 
 
 def _status(desk: Desk) -> str:

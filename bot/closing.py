@@ -162,6 +162,9 @@ class Closer:
         upto = [r for r in records if r.seq <= report.seq]
         viewers = incident_viewers(inc, upto, inc.closed_at or inc.opened_at)
         streams = sum(1 for r in upto if r.kind == Kind.STREAM_OPENED)
+        # Camera commands of a catastrophe (one per gesture), including those recorded after the
+        # report was written (cameras sent home as the access closed).
+        ptz = [(r.actor, r.at, r.details) for r in records if r.kind == Kind.PTZ_COMMAND]
         # The report carries the registre's head hash at closing time: copies of it in every room
         # anchor the chain outside the file, so a wholesale rewrite of the registre shows.
         anchor = str(getattr(report, "hash", ""))[:16]
@@ -170,7 +173,7 @@ class Closer:
             ops.append(Edit(inc.id, "confirm", lambda lang: self._render.confirm_closed(inc, lang), closing=True))
         ops.append(Remove(inc.id, ("link", "tile")))
         ops.append(Post(inc.id, "report", lambda lang: self._render.closure(
-            inc, lang, viewers, streams, len(upto), anchor, self._cameras), closing=True))
+            inc, lang, viewers, streams, len(upto), anchor, self._cameras, ptz), closing=True))
         return ops
 
     def _ensure_retrying(self) -> None:

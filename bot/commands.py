@@ -2,7 +2,7 @@
 
 Telegram, Matrix and the console all go through ``parse`` and ``run``, so the same words do
 the same thing everywhere. French aliases: /alerte, /confirmer, /statut, /prolonger, /fin,
-/exercice, /aide, /enregistrer, /debloquer.
+/exercice, /aide, /enregistrer, /debloquer, /zone, /catastrophe, /fin_catastrophe.
 
 In a room shared by several venues' Vigie, ``addressed`` says whether a command is for this venue
 (bot/policy/venues.py) and strips the venue's word; ``venue_choices`` answers one naming none.
@@ -43,6 +43,8 @@ ALIASES = {
     "camera": "camera", "ptz": "camera",
     "unlock": "unlock", "debloquer": "unlock",
     "zone": "zone", "focus": "zone",
+    "catastrophe": "catastrophe", "confirmer_catastrophe": "catastrophe", "confirm_catastrophe": "catastrophe",
+    "fin_catastrophe": "end_catastrophe", "end_catastrophe": "end_catastrophe",
 }
 # Commands registered with the chat apps' menus: (name, description).
 MENU = (
@@ -54,6 +56,8 @@ MENU = (
     ("drill", Msg.MENU_DRILL),
     ("zone", Msg.MENU_ZONE),
     ("unlock", Msg.MENU_UNLOCK),
+    ("catastrophe", Msg.MENU_CATASTROPHE),
+    ("end_catastrophe", Msg.MENU_END_CATASTROPHE),
     ("help", Msg.MENU_HELP),
 )
 MAX_LINE = 1000
@@ -149,6 +153,10 @@ async def _run(desk: DeskPort, cmd: Command, person: Person | None, room: str, l
             return (await desk.unlock(person, room, cmd.args[0] if cmd.args else "")).text(lang)
         if cmd.name == "zone":
             return (await desk.refocus(person, room, cmd.rest)).text(lang)
+        if cmd.name == "catastrophe":
+            return (await desk.declare_catastrophe(person, room)).text(lang)
+        if cmd.name == "end_catastrophe":
+            return (await desk.end_catastrophe(person, room)).text(lang)
         if cmd.name == "camera":
             return (await desk.camera_control(person, room, cmd.rest)).text(lang)
         return t(lang, Msg.UNKNOWN_COMMAND, command=cmd.args[0])
@@ -158,7 +166,7 @@ async def _run(desk: DeskPort, cmd: Command, person: Person | None, room: str, l
 
 LATE_WINDOW = timedelta(minutes=2)
 # Applied whenever they were typed: ending access is always safe, the others only read.
-ALWAYS_APPLIED = frozenset({"end", "status", "help", "unknown"})
+ALWAYS_APPLIED = frozenset({"end", "end_catastrophe", "status", "help", "unknown"})
 
 
 async def run_late(desk: DeskPort, cmd: Command, person: Person | None, room: str, lang: str,

@@ -24,6 +24,7 @@ from .policy.convention import (
     GRAVE_CATEGORIES,
     AlarmSource,
     Authorisation,
+    CatastropheRules,
     Convention,
     Limits,
     Org,
@@ -35,6 +36,7 @@ from .settings import (
     CamerasFile,
     ConventionFile,
     MatrixCfg,
+    OnvifPassword,
     PanelKey,
     RosterFile,
     Secrets,
@@ -170,6 +172,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str], today: date) -> Sett
     alarms: AlarmsFile = parsed["alarms.toml"]
     cross_check(config_dir, vigie, conv, roster, cameras, alarms, today, problems)
     secrets = _secrets(config_dir, env, vigie, alarms, problems)
+    onvif = _onvif_passwords(config_dir, env, cameras, problems)
     if problems or secrets is None:
         raise ConfigError(problems)
     return Settings(
@@ -179,7 +182,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str], today: date) -> Sett
         roster=roster,
         cameras=cameras,
         alarms=alarms,
-        secrets=secrets,
+        secrets=secrets.model_copy(update={"onvif": tuple(onvif)}),
     )
 
 
@@ -240,6 +243,7 @@ def cross_check(
             if code not in enabled:
                 problems.append(f"{af}: source[{i}] ({s.name}).types.{alarm_type}: '{code}' is not an enabled grave category — use one of {sorted(enabled)}")
     _check_panels(af, alarms, enabled, problems)  # SIA DC-09
+    _check_catastrophe(cf, kf, conv, cameras, problems)
     check_zones(d, cameras, alarms, problems)
     t, m = vigie.telegram, vigie.matrix
     vf = d / "vigie.toml"
@@ -269,6 +273,40 @@ def _check_shared(vf: Path, own: str | None, m: MatrixCfg, enabled: set[str], pr
                 problems.append(f"{where}.venues.{code}: that is this venue — list only the other venues")
             elif code in enabled:
                 problems.append(f"{where}.venues.{code}: '{code}' is also a category — the venues must choose other codes")
+
+
+def _check_catastrophe(cf: Path, kf: Path, conv: ConventionFile, cameras: CamerasFile, problems: list[str]) -> None:
+    """The [catastrophe] section and the PTZ cameras: steering only by people who may view, never past access."""
+    cat = conv.catastrophe
+    viewers = set(conv.roles.police_viewers) | set(conv.roles.venue_viewers)
+    for i, role in enumerate(cat.control):
+        if role not in viewers:
+            problems.append(f"{cf}: catastrophe.control[{i}]: '{role}' may not view the cameras (roles.police_viewers, roles.venue_viewers) — it could not steer them either; remove it or make it a viewer role")
+    _dupes(cf, "catastrophe.control role", list(cat.control), problems)
+    if cat.max_minutes > conv.limits.max_minutes:
+        problems.append(f"{cf}: catastrophe.max_minutes: longer than the access itself may last (limits.max_minutes = {conv.limits.max_minutes}) — lower it")
+    if not cat.declare:
+        problems.append(f"{cf}: catastrophe.declare: nobody may declare a catastrophe — name at least one role, or leave the key out for the default")
+    for i, cam in enumerate(cameras.camera):
+        if cam.ptz is not None and cam.private:
+            problems.append(f"{kf}: camera[{i}] ({cam.id}).ptz: a private camera is never shown, so never steered — remove ptz")
+
+
+def _onvif_passwords(d: Path, env: Mapping[str, str], cameras: CamerasFile, problems: list[str]) -> list[OnvifPassword]:
+    found: list[OnvifPassword] = []
+    kf = d / "cameras.toml"
+    for i, cam in enumerate(cameras.camera):
+        if cam.ptz is None or cam.ptz.onvif is None:
+            continue
+        var = "VIGIE_ONVIF_PASSWORD_" + re.sub(r"[^A-Z0-9]", "_", cam.id.upper())
+        where = f"{kf}: camera[{i}] ({cam.id}).ptz.password_file"
+        raw = _read_secret(env, var, cam.ptz.password_file, d, where, problems)
+        if raw is None:
+            if cam.ptz.username:
+                problems.append(f"{where}: the camera has an ONVIF username but no password — set {var} or password_file")
+            continue
+        found.append(OnvifPassword(camera=cam.id, password=SecretStr(raw)))
+    return found
 
 
 # ---- SIA DC-09 panels ----
@@ -415,5 +453,12 @@ def build_convention(s: Settings) -> Convention:
                 for src in panel_sources(p.name, p.label, p.types, p.hold_up_confirm, p.alarm_confirm)),
         limits=Limits(**c.limits.to_timedeltas()),
         cameras_in_scope=frozenset(in_scope),
+        catastrophe=CatastropheRules(
+            declare_roles=frozenset(c.catastrophe.declare),
+            confirm=c.catastrophe.confirm,
+            control_roles=c.catastrophe.control,
+            max_duration=timedelta(minutes=c.catastrophe.max_minutes),
+            confirm_window=timedelta(minutes=c.catastrophe.confirm_window_minutes),
+        ),
         zones=s.zone_map(),
     )

@@ -29,11 +29,13 @@ from .settings import (
     AuthorisationCfg,
     CameraCfg,
     CamerasFile,
+    CatastropheCfg,
     ConventionFile,
     MatrixCfg,
     PanelCfg,
     PanelKey,
     PersonCfg,
+    PtzCfg,
     RosterFile,
     ScopeCfg,
     Secrets,
@@ -64,6 +66,8 @@ PEOPLE = (
     ("demo-directeur", "Paul Garnier (démo)", Org.VENUE, Role.DIRECTOR, None),
     ("demo-cic", "Cdt Julien Moreau (démo)", Org.POLICE, Role.CIC_OFFICER, "DEMO-HAB-001"),
     ("demo-agent", "Brigadier Lucie Perrin (démo)", Org.POLICE, Role.VIEWER, "DEMO-HAB-002"),
+    # steers cameras in a catastrophe, and is taken over by the CIC (catastrophe.control's order)
+    ("demo-terrain", "Cne Sarah Vidal (démo)", Org.POLICE, Role.FIELD_COMMANDER, "DEMO-HAB-003"),
 )
 
 
@@ -99,8 +103,10 @@ def build_demo(port: int, cameras: int, today: date, hasher: PasswordHasher | No
     passwords = {pid: secrets.token_urlsafe(9) for pid, *_ in PEOPLE}
     alarm_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     # No URL: synthetic cameras (bot/media/synthetic.py), encoded in memory at start-up.
-    cams = tuple(CameraCfg(id=slug(n), name=n, masks=MASKS.get(n, ()), at=venue.spot(n))
-                 for n in CAMERA_NAMES[: max(1, min(cameras, len(CAMERA_NAMES)))])
+    # The first camera is a PTZ dome (a synthetic one, no ONVIF): catastrophe mode can be tried end to end.
+    cams = tuple(CameraCfg(id=slug(n), name=n, masks=MASKS.get(n, ()), at=venue.spot(n),
+                           ptz=PtzCfg(home_preset="origine") if i == 0 else None)
+                 for i, n in enumerate(CAMERA_NAMES[: max(1, min(cameras, len(CAMERA_NAMES)))]))
     settings = Settings(
         config_dir=Path("(demo)"),
         vigie=VigieFile(service=ServiceCfg(public_url=f"http://127.0.0.1:{port}", port=port, admin_port=admin_port,
@@ -111,6 +117,9 @@ def build_demo(port: int, cameras: int, today: date, hasher: PasswordHasher | No
             authorisation=AuthorisationCfg(reference="Arrêté préfectoral DÉMO-2026-001",
                                            expires=today + timedelta(days=3 * 365)),
             scope=ScopeCfg(cameras=tuple(c.id for c in cams)),
+            # The demo has one console person: a catastrophe needs no second party here. A real
+            # convention keeps the default (declared by one party, confirmed by the other).
+            catastrophe=CatastropheCfg(confirm=ConfirmRule.NONE),
         ),
         roster=RosterFile(person=tuple(
             PersonCfg(id=pid, name=name, org=org, role=role, habilitation=hab,
@@ -213,5 +222,8 @@ Alarme signée prête à lancer (autre terminal) :
 {_panel_lines(demo)}
 {_passkey_lines(base, data_dir)}
 Essayez : /alert attaque_armee Hall A · /status · /extend 30 · /end · /drill · /help
+Mode catastrophe : après /alert, tapez /catastrophe ; sur la page, connectez-vous en demo-cic et ouvrez
+« {CAMERA_NAMES[0]} » (caméra mobile simulée) : prendre la commande, orienter, zoomer, presets, retour à
+l'origine ; /fin_catastrophe la ramène à sa position d'origine.
 Fin de saisie (Ctrl-D) : arrêt propre.
 """

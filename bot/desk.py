@@ -212,11 +212,6 @@ class Desk(PortLookups):
                                  details={"room": room, "requisition": requisition[:100] or None})
             raise Refused(rs.RECORDING)
 
-    async def camera_control(self, person: Person | None, room: str, what: str) -> Reply:
-        async with self._lock:
-            actor = self._check_actor(person, room, "camera", False)
-            self._refuse(rs.CAMERA_CONTROL, actor.id, room, False, command="camera", request=what[:100])
-
     async def unlock(self, person: Person | None, room: str, who: str) -> Reply:
         """``/debloquer``: those who may end access may also lift an officer's sign-in locks."""
         async with self._lock:
@@ -406,6 +401,8 @@ class Desk(PortLookups):
         """Access ends now, in memory, whatever the storage does; recording it is the closer's durable job."""
         revoked = self._revoke(inc)
         self._drop_jobs(inc.id)
+        if self.catastrophes is not None:  # a catastrophe never outlives its access
+            self.catastrophes.access_closed(inc)
         self.closer.close(inc, revoked)
 
     def _revoke(self, inc: Incident) -> int:

@@ -19,6 +19,7 @@ from .kinds import Kind, Recorder
 from .messages import Renderer, Reply
 from .policy.convention import Category, Convention, Person
 from .policy.incident import Incident
+from .policy.reasons import CAMERA_CONTROL, Refused
 from .store import Store
 
 
@@ -39,6 +40,10 @@ class DeskPort(Protocol):
     async def record_request(self, person: Person | None, room: str, requisition: str) -> Reply: ...
 
     async def camera_control(self, person: Person | None, room: str, what: str) -> Reply: ...
+
+    async def declare_catastrophe(self, person: Person | None, room: str) -> Reply: ...
+
+    async def end_catastrophe(self, person: Person | None, room: str) -> Reply: ...
 
     async def unlock(self, person: Person | None, room: str, who: str) -> Reply: ...
 
@@ -79,14 +84,46 @@ class DeskPort(Protocol):
     async def drain_rooms(self) -> None: ...
 
 
+class CatastropheDesk(Protocol):
+    """Catastrophe mode and camera control (``bot.catastrophe``, ``bot.ptz_control``), as the desk sees them."""
+
+    async def declare(self, person: Person | None, room: str) -> Reply: ...
+
+    async def end(self, person: Person | None, room: str) -> Reply: ...
+
+    async def camera_command(self, person: Person | None, room: str, what: str) -> Reply: ...
+
+    def access_closed(self, inc: Incident) -> None: ...
+
+
+
 class PortLookups:
-    """The look-up half of ``DeskPort``, over the desk's convention, store, registre and outboxes."""
+    """The look-up half of ``DeskPort``, over the desk's convention, store, registre and outboxes;
+    and the catastrophe commands, handed to catastrophe mode when the composition root set it up."""
 
     conv: Convention
     store: Store
     registre: Recorder
     render: Renderer
     fanout: Fanout
+    catastrophes: CatastropheDesk | None = None
+
+    async def declare_catastrophe(self, person: Person | None, room: str) -> Reply:
+        return await self._catastrophes(person, room, "catastrophe").declare(person, room)
+
+    async def end_catastrophe(self, person: Person | None, room: str) -> Reply:
+        return await self._catastrophes(person, room, "end_catastrophe").end(person, room)
+
+    async def camera_control(self, person: Person | None, room: str, what: str) -> Reply:
+        return await self._catastrophes(person, room, "camera", what).camera_command(person, room, what)
+
+    def _catastrophes(self, person: Person | None, room: str, command: str, what: str = "") -> CatastropheDesk:
+        if self.catastrophes is None:  # no catastrophe mode wired (a bare desk): control is never open
+            self.registre.append(Kind.REFUSAL, actor=person.id if person else "unknown",
+                                 details={"reason": CAMERA_CONTROL.code, "room": room, "command": command,
+                                          "request": what[:100] or None})
+            raise Refused(CAMERA_CONTROL)
+        return self.catastrophes
 
     def person_by_telegram(self, user_id: int) -> Person | None:
         return self.conv.by_telegram(user_id)

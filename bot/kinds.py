@@ -54,6 +54,14 @@ class Kind(StrEnum):
     CONSOLE_ATTACHED = "console_attached"  # a console attached to the running service (a room)
     CONSOLE_DETACHED = "console_detached"
     CONSOLE_REFUSED = "console_refused"  # a console refused: other user, unknown person, wrong password
+    # catastrophe mode: declared, confirmed, ended; camera control taken, released, each command, homing
+    CATASTROPHE_DECLARED = "catastrophe_declared"
+    CATASTROPHE_CONFIRMED = "catastrophe_confirmed"
+    CATASTROPHE_ENDED = "catastrophe_ended"
+    PTZ_TAKEN = "ptz_taken"
+    PTZ_RELEASED = "ptz_released"
+    PTZ_COMMAND = "ptz_command"  # one gesture (a move from touch to release), a zoom, a preset
+    PTZ_HOME = "ptz_home"  # the cameras sent back to their home preset at the end, and which failed
     ENROL_LINK_ISSUED = "enrol_link_issued"  # a one-time passkey enrolment link (vigie enrol)
     PASSKEY_ENROLLED = "passkey_enrolled"
     ENROL_REFUSED = "enrol_refused"  # a wrong personal password or a rejected passkey on an enrolment link

@@ -10,6 +10,7 @@ import html
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
+from typing import Any
 
 from .locales import DEFAULT, LANGS, Msg, catalog, phrase, reason_text, role_label, t
 from .policy.convention import Convention, Org, Person
@@ -156,7 +157,8 @@ class Renderer:
         return self._titled(self._plain(self._prefix(inc, lang) + text), lang)
 
     def closure(self, inc: Incident, lang: str, viewers: Sequence[Viewer], streams: int, records: int,
-                anchor: str = "", cameras: Mapping[str, str] | None = None) -> Outgoing:
+                anchor: str = "", cameras: Mapping[str, str] | None = None,
+                ptz: Sequence[tuple[str, datetime, Mapping[str, Any]]] = ()) -> Outgoing:
         reasons = {"ended": Msg.CLOSED_ENDED, "expired": Msg.CLOSED_EXPIRED,
                    "authorisation_lapsed": Msg.CLOSED_LAPSED, "not_confirmed": Msg.CLOSED_NOT_CONFIRMED}
         key = reasons.get(inc.close_reason or "")
@@ -174,9 +176,29 @@ class Renderer:
             t(lang, Msg.CLOSURE_STREAMS, streams=streams),
             t(lang, Msg.CLOSURE_REVOKED, records=records),
         ]
+        if ptz:
+            lines.extend(self._ptz_lines(ptz, cameras or {}, lang))
         if anchor:
             lines.append(t(lang, Msg.CLOSURE_ANCHOR, anchor=anchor))
         return self._titled(self._plain("\n".join(lines)), lang)
+
+    def _ptz_lines(self, ptz: Sequence[tuple[str, datetime, Mapping[str, Any]]], cameras: Mapping[str, str],
+                   lang: str) -> list[str]:
+        """Who steered which camera, when, how (the first 20; the registre has them all)."""
+        lines = [t(lang, Msg.CLOSURE_PTZ, count=len(ptz))]
+        for actor, at, d in ptz[:20]:
+            command = str(d.get("command", ""))
+            if command == "move":
+                command = f"move {d.get('seconds', 0)} s"
+            elif command == "preset":
+                command = f"preset {d.get('preset', '')}"
+            if d.get("error"):
+                command += " ✗"
+            lines.append(t(lang, Msg.CLOSURE_PTZ_LINE, at=self.hm(at), name=self.who(actor, lang),
+                           camera=cameras.get(str(d.get("camera", "")), d.get("camera", "")), command=command))
+        if len(ptz) > 20:
+            lines.append(t(lang, Msg.CLOSURE_PTZ_MORE, count=len(ptz) - 20))
+        return lines
 
     def viewing(self, incident: str, viewers: Sequence[Viewer], cameras: Mapping[str, str], lang: str) -> list[str]:
         """Who watched what, for a phone: a line per person, a line of cameras under it, long lists cut

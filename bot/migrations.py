@@ -90,11 +90,18 @@ CREATE TABLE enrolments (token_hash TEXT PRIMARY KEY, person TEXT NOT NULL, crea
     expires_at TEXT NOT NULL, used_at TEXT);
 """
 
+# Catastrophe declarations (bot/policy/catastrophe.py), so a restart keeps them and their timers.
+_STATE_V5 = """
+CREATE TABLE catastrophes (id TEXT PRIMARY KEY, incident TEXT NOT NULL, state TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX catastrophes_incident ON catastrophes (incident);
+"""
+
 STATE: tuple[Migration, ...] = (
     Migration(1, "incidents, message refs, viewer sessions, webhook ids, counters", _STATE_V1),
     Migration(2, "failed sign-ins and locks per (person, client) and per person", _STATE_V2),
     Migration(3, "each room's pending operations by lane, and the closing jobs of ended incidents", _STATE_V3),
     Migration(4, "officers' passkeys and their one-time enrolment links", _STATE_V4),
+    Migration(5, "catastrophe declarations: state, confirmation, end, cameras moved", _STATE_V5),
 )
 
 

@@ -201,6 +201,16 @@ class ScopeCfg(Strict):
     cameras: tuple[Slug, ...]
 
 
+class CatastropheCfg(Strict):
+    """Catastrophe mode: the only time cameras may be steered (``[catastrophe]`` in convention.toml)."""
+
+    declare: tuple[Role, ...] = (Role.SECURITY_CHIEF, Role.DIRECTOR, Role.CIC_OFFICER)
+    confirm: ConfirmRule = ConfirmRule.COUNTERPARTY  # declared by one party, confirmed by the other
+    control: tuple[Role, ...] = (Role.CIC_OFFICER, Role.FIELD_COMMANDER)  # first = takes over the others
+    max_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    confirm_window_minutes: int = Field(default=3, ge=1, le=30)
+
+
 class ConventionFile(Strict):
     venue: str = Field(min_length=2)
     police: str = Field(min_length=2)
@@ -210,6 +220,7 @@ class ConventionFile(Strict):
     limits: LimitsCfg = LimitsCfg()
     roles: RolesCfg = RolesCfg()
     scope: ScopeCfg
+    catastrophe: CatastropheCfg = CatastropheCfg()
 
 
 # ---- roster.toml ----
@@ -236,6 +247,25 @@ class RosterFile(Strict):
 Rect = tuple[float, float, float, float]
 
 
+class PtzCfg(Strict):
+    """A PTZ camera's ONVIF endpoint; its password comes from VIGIE_ONVIF_PASSWORD_<CAMERA> or password_file."""
+
+    onvif: str | None = None  # http://host[:port]; absent: the demo's synthetic PTZ (synthetic cameras only)
+    username: str = ""
+    password_file: Path | None = None
+    home_preset: str | None = None  # the preset token the camera returns to; absent: its own home position
+    profile: str | None = None  # media profile token; absent: the camera's first profile
+    timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+
+    @field_validator("onvif")
+    @classmethod
+    def _onvif(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+            raise ValueError("must be the camera's ONVIF address such as http://192.168.1.64:80, without credentials")
+        return v.rstrip("/")
 class PlanSpot(Strict):
     """A camera on the plan: x, y as fractions of the plan image (0,0 top left); optionally where it looks."""
 
@@ -278,6 +308,7 @@ class CameraCfg(Strict):
     substream_url: str | None = None
     private: bool = False  # dressing rooms, toilets: never shown to anyone (CSI L251-3, CNIL)
     masks: tuple[Rect, ...] = ()
+    ptz: PtzCfg | None = None  # a PTZ camera: steerable during a declared catastrophe only
     at: PlanSpot | None = None  # where it stands on the plan
 
     @field_validator("masks")
@@ -292,6 +323,8 @@ class CameraCfg(Strict):
     def _substream(self) -> CameraCfg:
         if self.substream_url and not self.url:
             raise ValueError("substream_url needs url (a synthetic camera makes its own substream)")
+        if self.ptz is not None and self.url and not self.ptz.onvif:
+            raise ValueError("ptz needs onvif = \"http://<camera address>\" (only the demo's synthetic cameras go without)")
         return self
 
 
@@ -384,6 +417,11 @@ class PanelKey(Strict):  # SIA DC-09
     key: SecretStr
 
 
+class OnvifPassword(Strict):
+    camera: str
+    password: SecretStr
+
+
 class Secrets(Strict):
     link_keys: tuple[SecretStr, ...]  # oldest first; the last one signs
     telegram_token: SecretStr | None = None
@@ -391,6 +429,10 @@ class Secrets(Strict):
     alarm: tuple[AlarmSecret, ...] = ()
     sia_keys: tuple[PanelKey, ...] = ()  # SIA DC-09 panels' AES keys
     health_token: SecretStr | None = None  # bearer token of /healthz/details
+    onvif: tuple[OnvifPassword, ...] = ()  # PTZ cameras' ONVIF passwords
+
+    def onvif_password(self, camera: str) -> str:
+        return next((o.password.get_secret_value() for o in self.onvif if o.camera == camera), "")
 
     def sia_key(self, panel: str) -> str | None:
         return next((k.key.get_secret_value() for k in self.sia_keys if k.panel == panel), None)

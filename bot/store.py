@@ -21,7 +21,9 @@ from pathlib import Path
 
 from . import migrations
 from .outbox_store import BUSY_MS, rollback
+from .policy import catastrophe as cm
 from .policy import incident as sm
+from .policy.catastrophe import Catastrophe
 from .policy.incident import Incident
 
 logger = logging.getLogger(__name__)
@@ -101,6 +103,26 @@ class Store:
         with self._lock:
             row = self._db.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()
         return int(row[0] if row else 0) + 1
+
+    # --- catastrophe declarations ---
+
+    def save_catastrophe(self, cat: Catastrophe) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO catastrophes (id, incident, state, data) VALUES (?,?,?,?) "
+                "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
+                (cat.id, cat.incident, cat.state.value, json.dumps(cm.to_dict(cat))))
+
+    def catastrophes(self, incident: str | None = None, open_only: bool = False) -> list[Catastrophe]:
+        """Declarations, oldest first: of one access, or every one still open (restored at start)."""
+        sql, args = "SELECT data FROM catastrophes WHERE 1=1", []
+        if incident is not None:
+            sql, args = sql + " AND incident=?", [incident]
+        if open_only:
+            sql += " AND state IN ('pending','declared')"
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY rowid", args).fetchall()
+        return [cm.from_dict(json.loads(r[0])) for r in rows]
 
     # --- message references per room ---
 

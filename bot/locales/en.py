@@ -114,7 +114,9 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.MENU_DRILL: "Start a drill",
     Msg.MENU_UNLOCK: "Unlock a person's sign-in",
     Msg.MENU_HELP: "Help",
-    Msg.HELP: "Vigie — police live view of the venue's cameras under the convention.\n/alert <category> [details] — open access. Categories: {categories}\n/confirm [ID] — confirm a pending alert\n/status — state of access, rooms and cameras\n/extend <minutes> [ID] — extend access\n/end [ID] — end access now\n/drill [category] — start an exercise (marked EXERCISE)\n/zone <zone> — change the focus zone (police)\n/unlock <person> — lift a sign-in lock (id or RIO)\n/help — this help",
+    Msg.MENU_CATASTROPHE: "Declare (or confirm) a catastrophe: PTZ camera control",
+    Msg.MENU_END_CATASTROPHE: "End the catastrophe",
+    Msg.HELP: "Vigie — police live view of the venue's cameras under the convention.\n/alert <category> [details] — open access. Categories: {categories}\n/confirm [ID] — confirm a pending alert\n/status — state of access, rooms and cameras\n/extend <minutes> [ID] — extend access\n/end [ID] — end access now\n/drill [category] — start an exercise (marked EXERCISE)\n/zone <zone> — change the focus zone (police)\n/unlock <person> — lift a sign-in lock (id or RIO)\n/catastrophe — declare (or confirm) a catastrophe: PTZ camera control from the page\n/end_catastrophe — end it (the cameras go back home)\n/help — this help",
     Msg.WHICH_CATEGORY: "Which category? /alert <category> [details]:",
     Msg.EXTEND_USAGE: "Usage: /extend <minutes> [ID], e.g. /extend 30",
     Msg.UNKNOWN_COMMAND: "Unknown command /{command}. /help lists the commands.",
@@ -247,6 +249,31 @@ MESSAGES: Mapping[Msg, str] = {
 
     # the registre's grouped refusals (bot/refusals.py)
     Msg.OTHER_CLIENTS: "other clients",
+    Msg.CAT_PENDING: "⚠️ {drill}CATASTROPHE declared by {name} on access {incident}. Camera control opens "
+    "only if {confirmer} confirms it (/catastrophe) before {until}.",
+    Msg.CAT_DECLARED: "🚨 {drill}CATASTROPHE IN FORCE on access {incident} (declared by {declared}, {confirmed}). "
+    "PTZ cameras may be steered from the page by: {roles}, until {until}. /end_catastrophe to end it.",
+    Msg.CAT_ENDED: "Catastrophe ended on access {incident} ({reason}): camera control is closed, "
+    "the cameras go back to their home position.",
+    Msg.CAT_LAPSED: "The catastrophe declared on access {incident} was not confirmed in time: "
+    "camera control stays closed.",
+    Msg.CAT_BY: "by {name}",
+    Msg.CAT_EXPIRED: "maximum duration reached",
+    Msg.CAT_ACCESS_ENDED: "access ended",
+    Msg.CAT_ENDED_REPLY: "Catastrophe ended on access {incident}.",
+    Msg.CAT_STATUS: "🚨 Catastrophe in force on {incident} until {until}; cameras steered: {held}",
+    Msg.PTZ_TAKEN: "🎥 {camera}: steered by {name}.",
+    Msg.PTZ_TAKEN_OVER: "🎥 {camera}: taken over by {name} (until now steered by {previous}).",
+    Msg.PTZ_RELEASED: "🎥 {camera}: {name} released control.",
+    Msg.PTZ_HOME_OK: "Cameras back at their home position: {cameras}.",
+    Msg.PTZ_HOME_FAILED: "⚠️ Cameras NOT back at their home position: {cameras}. Reset them from the "
+    "security room.",
+    Msg.PTZ_USAGE: "/ptz <camera> take | release | takeover | home | preset <name>",
+    Msg.PTZ_DONE: "{camera}: done.",
+    Msg.PTZ_FAILED: "{camera}: the camera did not answer ({error}).",
+    Msg.CLOSURE_PTZ: "Camera commands (catastrophe): {count}",
+    Msg.CLOSURE_PTZ_LINE: "  {at} {name} — {camera}: {command}",
+    Msg.CLOSURE_PTZ_MORE: "  … and {count} more (registre)",
 }
 
 REASONS: Mapping[Why, str] = {
@@ -282,6 +309,13 @@ REASONS: Mapping[Why, str] = {
     "catastrophe.",
     Why.NOT_UNLOCK_ROLE: "Your role may not unlock a sign-in.",
     Why.UNLOCK_WHO: "Unlock whom? /unlock <id or RIO> of a person on the convention's roster.",
+    Why.NOT_ALLOWED_DECLARE: "Your role may not declare a catastrophe.",
+    Why.CATASTROPHE_ALREADY: "A catastrophe is already in force on this access.",
+    Why.NO_CATASTROPHE: "No catastrophe is declared on the current access.",
+    Why.NOT_ALLOWED_CONTROL: "Your role ({role}) may not steer cameras.",
+    Why.NOT_PTZ: "Camera \"{camera}\" is not one of the convention's PTZ cameras.",
+    Why.CAMERA_HELD: "Camera \"{camera}\" is steered by {holder}.",
+    Why.NOT_CONTROLLER: "You do not steer camera \"{camera}\": take it first.",
     Why.NOT_FOCUS_ROLE: "Only the police (habilitated officers, CIC) change the focus zone; say in the room where to look.",
     Why.FOCUS_WHERE: "Which zone? /zone <zone name>, e.g. /zone Hall A.",
 }
@@ -336,6 +370,13 @@ KINDS: Mapping[Kind, str] = {
     Kind.SIA_REFUSED: "Alarm panel message refused",
     Kind.PANEL_SILENT: "Alarm panel silent",
     Kind.PANEL_BACK: "Alarm panel back",
+    Kind.CATASTROPHE_DECLARED: "Catastrophe declared",
+    Kind.CATASTROPHE_CONFIRMED: "Catastrophe confirmed",
+    Kind.CATASTROPHE_ENDED: "Catastrophe ended",
+    Kind.PTZ_TAKEN: "Camera control taken",
+    Kind.PTZ_RELEASED: "Camera control released",
+    Kind.PTZ_COMMAND: "Camera command",
+    Kind.PTZ_HOME: "Cameras back home",
 }
 
 # As the rooms have always shown them in English: the role's code with spaces.

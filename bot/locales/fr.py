@@ -114,7 +114,9 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.MENU_DRILL: "Lancer un exercice",
     Msg.MENU_UNLOCK: "Débloquer la connexion d'une personne",
     Msg.MENU_HELP: "Aide",
-    Msg.HELP: "Vigie — accès de la police aux caméras du site, selon la convention.\n/alerte <catégorie> [précisions] — ouvrir l'accès. Catégories : {categories}\n/confirmer [N°] — confirmer une alerte en attente\n/statut — état de l'accès, des salons et caméras\n/prolonger <minutes> [N°] — prolonger l'accès\n/fin [N°] — mettre fin à l'accès\n/exercice [catégorie] — lancer un exercice (marqué EXERCICE)\n/zone <zone> — changer la zone suivie (police)\n/debloquer <personne> — lever un blocage de connexion (identifiant ou RIO)\n/aide — cette aide",
+    Msg.MENU_CATASTROPHE: "Déclarer (ou confirmer) une catastrophe : commande des caméras mobiles",
+    Msg.MENU_END_CATASTROPHE: "Mettre fin à la catastrophe",
+    Msg.HELP: "Vigie — accès de la police aux caméras du site, selon la convention.\n/alerte <catégorie> [précisions] — ouvrir l'accès. Catégories : {categories}\n/confirmer [N°] — confirmer une alerte en attente\n/statut — état de l'accès, des salons et caméras\n/prolonger <minutes> [N°] — prolonger l'accès\n/fin [N°] — mettre fin à l'accès\n/exercice [catégorie] — lancer un exercice (marqué EXERCICE)\n/zone <zone> — changer la zone suivie (police)\n/debloquer <personne> — lever un blocage de connexion (identifiant ou RIO)\n/catastrophe — déclarer (ou confirmer) une catastrophe : commande des caméras mobiles depuis la page\n/fin_catastrophe — y mettre fin (les caméras reviennent à l'origine)\n/aide — cette aide",
     Msg.WHICH_CATEGORY: "Quelle catégorie ? /alerte <catégorie> [précisions] :",
     Msg.EXTEND_USAGE: "Usage : /prolonger <minutes> [N°], par exemple /prolonger 30",
     Msg.UNKNOWN_COMMAND: "Commande inconnue /{command}. /aide donne la liste des commandes.",
@@ -247,6 +249,32 @@ MESSAGES: Mapping[Msg, str] = {
 
     # the registre's grouped refusals (bot/refusals.py)
     Msg.OTHER_CLIENTS: "autres clients",
+    Msg.CAT_PENDING: "⚠️ {drill}CATASTROPHE déclarée par {name} sur l'accès {incident}. La commande des caméras "
+    "mobiles ne s'ouvrira que si {confirmer} la confirme (/catastrophe) avant {until}.",
+    Msg.CAT_DECLARED: "🚨 {drill}CATASTROPHE EN VIGUEUR sur l'accès {incident} (déclarée par {declared}, {confirmed}). "
+    "Les caméras mobiles peuvent être commandées depuis la page par : {roles}, jusqu'à {until}. "
+    "/fin_catastrophe pour y mettre fin.",
+    Msg.CAT_ENDED: "Fin de la catastrophe sur l'accès {incident} ({reason}) : la commande des caméras est fermée, "
+    "elles reviennent à leur position d'origine.",
+    Msg.CAT_LAPSED: "La déclaration de catastrophe sur l'accès {incident} n'a pas été confirmée à temps : "
+    "la commande des caméras reste fermée.",
+    Msg.CAT_BY: "par {name}",
+    Msg.CAT_EXPIRED: "durée maximale atteinte",
+    Msg.CAT_ACCESS_ENDED: "fin de l'accès",
+    Msg.CAT_ENDED_REPLY: "Catastrophe terminée sur l'accès {incident}.",
+    Msg.CAT_STATUS: "🚨 Catastrophe en vigueur sur {incident} jusqu'à {until} ; caméras commandées : {held}",
+    Msg.PTZ_TAKEN: "🎥 {camera} : commandée par {name}.",
+    Msg.PTZ_TAKEN_OVER: "🎥 {camera} : reprise par {name} (commandée jusque-là par {previous}).",
+    Msg.PTZ_RELEASED: "🎥 {camera} : {name} a rendu la commande.",
+    Msg.PTZ_HOME_OK: "Caméras revenues à leur position d'origine : {cameras}.",
+    Msg.PTZ_HOME_FAILED: "⚠️ Caméras NON revenues à leur position d'origine : {cameras}. À remettre en place "
+    "depuis le poste de sécurité.",
+    Msg.PTZ_USAGE: "/ptz <caméra> prendre | rendre | reprendre | origine | preset <nom>",
+    Msg.PTZ_DONE: "{camera} : fait.",
+    Msg.PTZ_FAILED: "{camera} : la caméra n'a pas répondu ({error}).",
+    Msg.CLOSURE_PTZ: "Commandes de caméras (catastrophe) : {count}",
+    Msg.CLOSURE_PTZ_LINE: "  {at} {name} — {camera} : {command}",
+    Msg.CLOSURE_PTZ_MORE: "  … et {count} autres (registre)",
 }
 
 REASONS: Mapping[Why, str] = {
@@ -283,6 +311,13 @@ REASONS: Mapping[Why, str] = {
     "catastrophe déclarée.",
     Why.NOT_UNLOCK_ROLE: "Votre rôle ne permet pas de débloquer une connexion.",
     Why.UNLOCK_WHO: "Qui débloquer ? /debloquer <identifiant ou RIO> d'une personne de la convention.",
+    Why.NOT_ALLOWED_DECLARE: "Votre rôle ne permet pas de déclarer une catastrophe.",
+    Why.CATASTROPHE_ALREADY: "Une catastrophe est déjà en vigueur sur cet accès.",
+    Why.NO_CATASTROPHE: "Aucune catastrophe n'est déclarée sur l'accès en cours.",
+    Why.NOT_ALLOWED_CONTROL: "Votre rôle ({role}) ne permet pas de commander les caméras.",
+    Why.NOT_PTZ: "La caméra « {camera} » n'est pas une caméra mobile de la convention.",
+    Why.CAMERA_HELD: "La caméra « {camera} » est commandée par {holder}.",
+    Why.NOT_CONTROLLER: "Vous ne commandez pas la caméra « {camera} » : prenez-la d'abord.",
     Why.NOT_FOCUS_ROLE: "Seule la police (officiers habilités, CIC) change la zone suivie ; dites dans le salon où regarder.",
     Why.FOCUS_WHERE: "Quelle zone ? /zone <nom de la zone>, par exemple /zone Hall A.",
 }
@@ -337,6 +372,13 @@ KINDS: Mapping[Kind, str] = {
     Kind.SIA_REFUSED: "Message de centrale refusé",
     Kind.PANEL_SILENT: "Centrale d'alarme muette",
     Kind.PANEL_BACK: "Centrale d'alarme revenue",
+    Kind.CATASTROPHE_DECLARED: "Catastrophe déclarée",
+    Kind.CATASTROPHE_CONFIRMED: "Catastrophe confirmée",
+    Kind.CATASTROPHE_ENDED: "Fin de la catastrophe",
+    Kind.PTZ_TAKEN: "Caméra prise en commande",
+    Kind.PTZ_RELEASED: "Commande de caméra rendue",
+    Kind.PTZ_COMMAND: "Commande de caméra",
+    Kind.PTZ_HOME: "Retour des caméras à l'origine",
 }
 
 ROLES: Mapping[Role, str] = {

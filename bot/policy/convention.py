@@ -111,6 +111,25 @@ class Authorisation:
 
 
 @dataclass(frozen=True)
+class CatastropheRules:
+    """Catastrophe mode: who may declare it, who must confirm, who may then steer cameras, for how long.
+
+    ``control_roles`` is in order of precedence: a role earlier in the tuple may take over a
+    camera held by a later one (the CIC before a field commander), never the reverse.
+    """
+
+    declare_roles: frozenset[Role] = frozenset({Role.SECURITY_CHIEF, Role.DIRECTOR, Role.CIC_OFFICER})
+    confirm: ConfirmRule = ConfirmRule.COUNTERPARTY
+    control_roles: tuple[Role, ...] = (Role.CIC_OFFICER, Role.FIELD_COMMANDER)
+    max_duration: timedelta = timedelta(minutes=60)
+    confirm_window: timedelta = timedelta(minutes=3)
+
+    def rank(self, role: Role) -> int:
+        """Precedence of ``role`` over cameras: higher takes over lower; -1 for a role that may not steer."""
+        return len(self.control_roles) - self.control_roles.index(role) if role in self.control_roles else -1
+
+
+@dataclass(frozen=True)
 class Convention:
     venue: str
     police: str
@@ -130,6 +149,7 @@ class Convention:
     alarm_sources: tuple[AlarmSource, ...] = ()
     limits: Limits = Limits()
     cameras_in_scope: frozenset[str] = frozenset()
+    catastrophe: CatastropheRules = CatastropheRules()
     zones: ZoneMap = ZoneMap()
 
     def category(self, code: str) -> Category | None:

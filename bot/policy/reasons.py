@@ -44,6 +44,14 @@ class Why(StrEnum):
     CAMERA_CONTROL_REFUSED = "camera_control_refused"
     NOT_UNLOCK_ROLE = "not_unlock_role"
     UNLOCK_WHO = "unlock_who"
+    # catastrophe mode and camera control
+    NOT_ALLOWED_DECLARE = "not_allowed_declare"
+    CATASTROPHE_ALREADY = "catastrophe_already"
+    NO_CATASTROPHE = "no_catastrophe"  # nothing declared (or pending) to confirm or end
+    NOT_ALLOWED_CONTROL = "not_allowed_control"  # role
+    NOT_PTZ = "not_ptz"  # camera
+    CAMERA_HELD = "camera_held"  # camera, holder
+    NOT_CONTROLLER = "not_controller"  # camera
     NOT_FOCUS_ROLE = "not_focus_role"
     FOCUS_WHERE = "focus_where"
 

@@ -68,6 +68,8 @@ STATIC_TYPES: Mapping[str, str] = {
     "player.js": "application/javascript",
     "fallback.js": "application/javascript",
     "app.css": "text/css",
+    "ptz.js": "application/javascript",
+    "ptz.css": "text/css",
 }
 TEMPLATES = ("page", "login", "view", "camera", "message", "enrol", "focus", "focus-form")
 

@@ -71,6 +71,7 @@ class LiveStream:
     choice: VideoChoice = field(default_factory=lambda: VideoChoice(Quality.HD))
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     reason: str = ""
+    control_attempts: int = 0  # messages that tried to steer the camera over the video socket
     stream_id: str = field(default_factory=new_stream_id)  # pairs its two registre records
 
     def end(self, reason: str) -> None:
@@ -203,7 +204,7 @@ class MediaRoutes:
         jobs: dict[str, Coroutine[Any, Any, None]] = {
             "camera_ended": feed,
             "session_ended": self._watch(cookie, stream),
-            "client_closed": read_choices(ws, stream.choice),
+            "client_closed": read_choices(ws, stream.choice, lambda: self._control_attempt(stream, incident)),
             "ended": self._until_ended(stream),
         }
         tasks = {asyncio.create_task(coro, name=f"stream:{stream.camera}:{name}"): name
@@ -232,9 +233,20 @@ class MediaRoutes:
                 await ws.close(code=code, message=reason.encode())
             duration = round(time.monotonic() - opened, 1)
             self._audit.append(Kind.STREAM_CLOSED, incident=incident.id, actor=stream.person,
-                               details={**details, "duration_s": duration, "reason": reason},
+                               details={**details, "duration_s": duration, "reason": reason,
+                                        **({"control_attempts": stream.control_attempts}
+                                           if stream.control_attempts else {})},
                                drill=incident.drill, at=self._access.now())
             logger.info("stream closed: %s, %s after %.1f s (%s)", stream.person, stream.camera, duration, reason)
+
+    def _control_attempt(self, stream: LiveStream, incident: Incident) -> None:
+        """Steering over the video socket is refused and recorded, once per stream (a page that
+        insists cannot grow the registre), the count with the stream's close."""
+        stream.control_attempts += 1
+        if stream.control_attempts == 1:
+            self._audit.append(Kind.REFUSAL, incident=incident.id, actor=stream.person, drill=incident.drill,
+                               details={"reason": "camera_control_refused", "camera": stream.camera,
+                                        "via": "websocket"})
 
     async def _stills(self, ws: web.WebSocketResponse, camera_id: str, drill: bool, viewer: str) -> None:
         await ws.send_str("image/jpeg")

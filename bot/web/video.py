@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -133,10 +134,19 @@ class VideoFeed:
             await self._announce(viewer)
 
 
-async def read_choices(ws: web.WebSocketResponse, choice: VideoChoice) -> None:
-    """The page's messages: ``hd`` or ``saver`` switches the stream; anything else is ignored."""
+CONTROL_WORDS = ("ptz", "pan", "tilt", "zoom", "preset", "move", "home")
+
+
+async def read_choices(ws: web.WebSocketResponse, choice: VideoChoice,
+                       on_control: Callable[[], None] | None = None) -> None:
+    """The page's messages: ``hd`` or ``saver`` switches the stream; a message that tries to steer the
+    camera is refused (``on_control``: the video socket never steers; the PTZ routes do, in a
+    catastrophe); anything else is ignored."""
     async for msg in ws:
         if msg.type is WSMsgType.TEXT and msg.data in {q.value for q in Quality}:
             choice.switch(Quality(msg.data), "page")
+        elif msg.type is WSMsgType.TEXT and on_control is not None and any(w in msg.data[:200].lower()
+                                                                           for w in CONTROL_WORDS):
+            on_control()
         elif msg.type is WSMsgType.TEXT:
             logger.debug("ignored a page message of %d characters", len(msg.data))

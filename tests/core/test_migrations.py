@@ -66,8 +66,12 @@ BEGIN SELECT RAISE(ABORT, 'registre_head cannot be deleted'); END;
 # What state migration v3 adds: the outboxes' journal and the closing jobs.
 DELIVERY_TABLES = [("table", "outbox"), ("index", "outbox_room"), ("table", "closing"),
                    ("index", "sqlite_autoindex_closing_1"), ("table", "sqlite_sequence")]
+# What state migration v4 adds: officers' passkeys and their enrolment links.
 PASSKEY_TABLES = [("table", "passkeys"), ("index", "passkeys_person"), ("index", "sqlite_autoindex_passkeys_1"),
                   ("table", "enrolments"), ("index", "sqlite_autoindex_enrolments_1")]
+# What state migration v5 adds: catastrophe declarations.
+CATASTROPHE_TABLES = [("table", "catastrophes"), ("index", "catastrophes_incident"),
+                      ("index", "sqlite_autoindex_catastrophes_1")]
 
 # What the delivery journal ran on its own connection, before its tables became migration v3.
 PREVIOUS_JOURNAL_SCHEMA = """
@@ -133,7 +137,7 @@ def test_state_file_from_the_previous_schema_is_upgraded_without_loss(tmp_path: 
     store.close()
     assert _version(path) == len(migrations.STATE)
     assert _schema(path) == sorted([*before, ("table", "lockouts"), ("index", "sqlite_autoindex_lockouts_1"),
-                                    *DELIVERY_TABLES, *PASSKEY_TABLES])
+                                    *DELIVERY_TABLES, *PASSKEY_TABLES, *CATASTROPHE_TABLES])
 
 
 def _v1_state(path: Path) -> None:
@@ -339,3 +343,17 @@ def test_a_v3_state_file_gains_the_passkey_tables_and_keeps_its_rows(tmp_path: P
     assert _version(path) == len(migrations.STATE) and set(PASSKEY_TABLES) <= set(_schema(path))
     assert store.next_number("incident-2026") == 6
     store.close()
+
+
+def test_a_v4_state_file_gains_the_catastrophe_table_and_keeps_its_passkeys(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, migrations.STATE[:4], "state") == 0
+    conn.execute("INSERT INTO passkeys VALUES ('cred-1', 'cic-moreau', x'00', 3, 'phone', ?, NULL, NULL, NULL)", (T0,))
+    conn.close()
+    assert _version(path) == 4 and ("table", "catastrophes") not in _schema(path)
+    Store(path).close()
+    assert _version(path) == len(migrations.STATE) == 5 and set(CATASTROPHE_TABLES) <= set(_schema(path))
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT person, sign_count FROM passkeys").fetchall() == [("cic-moreau", 3)]
+    conn.close()

@@ -96,7 +96,7 @@ async def login(s: aiohttp.ClientSession, link: str, person: str, password: str)
 async def test_demo_whole_incident(demo: Demo) -> None:
     passwords = {m.group(1): m.group(2) for m in re.finditer(r"^\s+(demo-[a-z]+)\s.*mot de passe : (\S+)$",
                                                               "".join(demo.lines), re.M)}
-    assert set(passwords) == {"demo-chef", "demo-directeur", "demo-cic", "demo-agent"}
+    assert set(passwords) == {"demo-chef", "demo-directeur", "demo-cic", "demo-agent", "demo-terrain"}
     health = json.loads(await asyncio.to_thread(lambda: __import__("urllib.request").request.urlopen(f"{demo.base}/healthz/details").read()))
     assert "console" in health["rooms"] and health["incident_state"] == "none" and len(health["cameras"]) == 4
 

@@ -46,7 +46,7 @@ async def test_verbose_json_run_of_the_demo_parses_and_leaks_nothing(tmp_path: P
         passwords = re.findall(r"mot de passe : (\S+)$", banner, re.M)
         secret = re.search(r"secret : (whsec_\S+)", banner).group(1)  # type: ignore[union-attr]
         aes = re.search(r"clé AES (\S+)", banner).group(1)  # type: ignore[union-attr]
-        assert len(passwords) == 4
+        assert len(passwords) == 5
         demo.type("/alert attaque_armee Hall A")
         link = (await demo.read_until(r"(http://127\.0\.0\.1:\d+/live/\S+)")).group(1)
         async with aiohttp.ClientSession() as s:

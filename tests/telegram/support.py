@@ -69,7 +69,7 @@ def make_settings(port: int, *, webhook: bool = False, strangers: Literal["refus
     s = build_demo(port, 4, date.today(), hasher=FAST_HASHER).settings
     s = s.model_copy(update={"vigie": s.vigie.model_copy(update={
         "service": s.vigie.service.model_copy(update={"venue_code": venue_code})})})
-    people = tuple(p.model_copy(update={"telegram_id": ROSTER_IDS[p.id]}) for p in s.roster.person)
+    people = tuple(p.model_copy(update={"telegram_id": ROSTER_IDS.get(p.id)}) for p in s.roster.person)
     tg = TelegramCfg(enabled=True, chats=(GROUP,), language="fr", strangers=strangers, webhook=webhook,
                      **({"api_url": api_url} if api_url else {}))
     return s.model_copy(update={

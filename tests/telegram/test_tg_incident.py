@@ -21,7 +21,8 @@ async def test_whole_incident_from_alert_to_end(fake: FakeTelegram, vigie: Start
     v = await vigie()
     # the command menu: French by default and for "fr", English for "en"
     assert [c["command"] for c in fake.commands_for("")] == [
-        "alert", "confirm", "status", "extend", "end", "drill", "zone", "unlock", "help"]
+        "alert", "confirm", "status", "extend", "end", "drill", "zone", "unlock", "catastrophe", "end_catastrophe",
+        "help"]
     assert fake.commands_for("fr")[0] == {"command": "alert", "description": "Déclencher l'accès vidéo (événement grave)"}
     assert fake.commands_for("en")[0]["description"] == "Open video access (grave event)"
 

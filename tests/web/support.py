@@ -23,13 +23,14 @@ import aiohttp
 from aiohttp import web
 from argon2 import PasswordHasher
 from PIL import Image
+from pydantic import SecretStr
 
 from bot.app import DESK, REGISTRE, build_app
 from bot.audit import Registre
 from bot.demo import build_demo
 from bot.desk import Desk
 from bot.media.service import MediaOptions, MediaService
-from bot.settings import CameraCfg, Settings
+from bot.settings import CameraCfg, OnvifPassword, PtzCfg, Settings
 from bot.web.media import MEDIA
 from tests.harness import RecordingRoom
 
@@ -67,24 +68,28 @@ class Cam:
     private: bool = False
     in_scope: bool = True
     substream_url: str | None = None
+    ptz: PtzCfg | None = None
+    onvif_password: str = ""
 
 
 def settings_for(port: int, cams: list[Cam], tile_interval: int = 30, host: str = "127.0.0.1",
-                 without: tuple[str, ...] = ()) -> tuple[Settings, dict[str, str]]:
+                 without: tuple[str, ...] = (), convention: dict[str, Any] | None = None) -> tuple[Settings, dict[str, str]]:
     """The demo's settings with these cameras; served as ``host`` (``localhost`` for passkeys), the
-    roster without the people ``without``."""
+    roster without the people ``without``, these convention.toml keys overridden."""
     demo = build_demo(port, 1, date.today(), hasher=FAST_HASHER)
     s = demo.settings
     roster = s.roster.model_copy(update={"person": tuple(p for p in s.roster.person if p.id not in without)})
     cameras = tuple(CameraCfg(id=c.id, name=c.name, url=c.url, masks=c.masks, private=c.private,
-                              substream_url=c.substream_url) for c in cams)
+                              substream_url=c.substream_url, ptz=c.ptz) for c in cams)
     scope = s.convention.scope.model_copy(update={"cameras": tuple(c.id for c in cams if c.in_scope)})
+    onvif = tuple(OnvifPassword(camera=c.id, password=SecretStr(c.onvif_password)) for c in cams if c.onvif_password)
     service = s.vigie.service.model_copy(update={"tile_interval_seconds": tile_interval,
                                                   "public_url": f"http://{host}:{port}"})
     return s.model_copy(update={
         "roster": roster,
         "cameras": s.cameras.model_copy(update={"camera": cameras}),
-        "convention": s.convention.model_copy(update={"scope": scope}),
+        "convention": s.convention.model_copy(update={"scope": scope, **(convention or {})}),
+        "secrets": s.secrets.model_copy(update={"onvif": onvif}),
         "vigie": s.vigie.model_copy(update={"service": service}),
     }), demo.passwords
 
@@ -100,10 +105,11 @@ class LiveApp:
     without: tuple[str, ...] = ()  # roster people left out
     venue: Callable[[Settings], Settings] | None = None  # zones, plan positions
     ssl: ssl.SSLContext | None = None  # serve HTTPS (the viewer cookie is Secure: WebKit keeps it only there)
+    convention: dict[str, Any] = field(default_factory=dict)  # convention.toml keys to override
 
     def __post_init__(self) -> None:
         self.settings, self.passwords = settings_for(self.port, self.cams, self.tile_interval, self.host,
-                                                     self.without)
+                                                     self.without, self.convention)
         if self.venue is not None:
             self.settings = self.venue(self.settings)
         self.room = RecordingRoom(ROOM)

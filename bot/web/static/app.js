@@ -51,7 +51,7 @@
     var focusLabel = document.getElementById("focus-label");
     var player = window.VigiePlayer ? window.VigiePlayer({
       onAccessEnded: function () { poll(); },
-      onClose: function () { refreshMosaic(); }
+      onClose: function () { refreshMosaic(); if (window.VigiePtz) { window.VigiePtz.camera(null); } }
     }) : null;
 
     function fillWatermark() {
@@ -83,6 +83,7 @@
       var cam = cameraById(id);
       if (!cam || !player || finished) { return; }
       player.open(cam);
+      if (window.VigiePtz) { window.VigiePtz.camera(cam.id); }
     }
 
     function buildHits() {
@@ -239,6 +240,7 @@
       clearTimeout(mediaTimer);
       // Drop every image and video element so nothing of the venue stays on screen.
       if (player) { player.close(); }
+      if (window.VigiePtz) { window.VigiePtz.end(); }
       if (mosaicUrl) { URL.revokeObjectURL(mosaicUrl); mosaicUrl = null; }
       grid.textContent = "";
       if (mosaic) { mosaic.textContent = ""; mosaic.hidden = true; }
