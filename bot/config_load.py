@@ -35,7 +35,6 @@ from .settings import (
     AlarmsFile,
     CamerasFile,
     ConventionFile,
-    MatrixCfg,
     OnvifPassword,
     PanelKey,
     RosterFile,
@@ -44,6 +43,7 @@ from .settings import (
     VigieFile,
 )
 from .sia.codes import panel_sources
+from .venues_check import check_shared
 from .zones_check import check_zones
 
 logger = logging.getLogger(__name__)
@@ -255,24 +255,7 @@ def cross_check(
                 problems.append(f"{vf}: matrix.{key}: Matrix is enabled but this is empty — set it")
         if not m.rooms:
             problems.append(f"{vf}: matrix.rooms: Matrix is enabled but no room is listed — add the room id (!...:server)")
-    _check_shared(vf, vigie.service.venue_code, m, grave, problems)
-
-
-def _check_shared(vf: Path, own: str | None, m: MatrixCfg, enabled: set[str], problems: list[str]) -> None:
-    """A shared room needs this venue's code, and codes that cannot be taken for a category or each other."""
-    if own in enabled:
-        problems.append(f"{vf}: service.venue_code: '{own}' is also a category — choose another code")
-    for i, shared in enumerate(m.shared):
-        where = f"{vf}: matrix.shared[{i}]"
-        if own is None:
-            problems.append(f"{where}: a shared room needs service.venue_code — set this venue's short code (e.g. \"zenith\")")
-        if shared.room not in m.rooms:
-            problems.append(f"{where}.room: {shared.room} is not in matrix.rooms — add it there too")
-        for code, user in shared.venues.items():
-            if code == own or user == m.user_id:
-                problems.append(f"{where}.venues.{code}: that is this venue — list only the other venues")
-            elif code in enabled:
-                problems.append(f"{where}.venues.{code}: '{code}' is also a category — the venues must choose other codes")
+    check_shared(vf, vigie.service.venue_code, m, grave, problems)
 
 
 def _check_catastrophe(cf: Path, kf: Path, conv: ConventionFile, cameras: CamerasFile, problems: list[str]) -> None:
