@@ -138,20 +138,22 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from .locales import bilingual
     from .ops.backup import BackupError, backup
 
+    venue = None  # with --data-dir alone, the registre's own venue (bot.ops.backup)
     if args.data_dir:
         data_dir = Path(args.data_dir)
     else:
         try:
-            data_dir = resolve_data_dir(load_settings(Path(args.config), os.environ, date.today()))
+            settings = load_settings(Path(args.config), os.environ, date.today())
         except ConfigError as exc:
             print("\n".join(exc.problems), file=sys.stderr)
             return 2
+        data_dir, venue = resolve_data_dir(settings), settings.vigie.service.venue_code
     dest = Path(args.dest)
     if dest.exists() and any(dest.iterdir()):
         print(bilingual(Msg.CLI_BACKUP_EXISTS, path=dest), file=sys.stderr)
         return 2
     try:
-        result = backup(data_dir, dest, actor=f"backup:{getpass.getuser()}")
+        result = backup(data_dir, dest, actor=f"backup:{getpass.getuser()}", venue=venue)
     except (BackupError, OSError, ValueError, sqlite3.Error) as exc:
         print(bilingual(Msg.CLI_BACKUP_FAILED, error=exc), file=sys.stderr)
         return 1

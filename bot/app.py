@@ -149,6 +149,9 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     control = CameraControl(conv, catastrophes, registre, fanout, renderer, clock, build_ptz(settings),
                             settings.camera_names())
     desk.catastrophes = catastrophes
+    desk.other_venues = frozenset(v for room in settings.vigie.matrix.shared for v in room.venues)
+    desk.watching_now = lambda: len({n.person for now in viewers_now(watching, desk.open_incidents(), partial(
+        _signed_in, store), clock()).values() for n in now})
 
     metrics = build_metrics(desk, fanout, store, registre, lambda: {c: h["online"] for c, h in cameras.health().items()},
                             clock)

@@ -27,7 +27,7 @@ from .locales import Msg, reason_text, t
 from .messages import refusal
 from .policy.convention import Person
 from .policy.reasons import UNKNOWN_PERSON, Refused
-from .policy.venues import Action, RoomVenues, address
+from .policy.venues import Action, RoomVenues, address, first_word
 
 logger = logging.getLogger(__name__)
 
@@ -114,8 +114,23 @@ def venue_choices(lang: str, cmd: Command, room: RoomVenues) -> str:
     return t(lang, Msg.VENUES_CHOOSE, venues=", ".join(room.venues()), examples=examples)
 
 
+def own_room(cmd: Command, own: str | None, others: frozenset[str]) -> tuple[Command, str | None]:
+    """A command in a room of this venue's (officers copy lines from the shared room): this venue's
+    own code as first word is dropped; another venue's code gives that venue, and nothing acts."""
+    word = first_word(cmd.rest)[0]
+    if own is not None and word == own:
+        return addressed(cmd, RoomVenues(own))[1], None
+    return cmd, (word if word and word != own and word in others else None)
+
+
 async def run(desk: DeskPort, cmd: Command, person: Person | None, room: str, lang: str) -> str:
     """Execute a parsed command; the answer starts with the venue's title (``[zenith] ``)."""
+    own, others = desk.venues()
+    cmd, other = own_room(cmd, own, others)
+    if other is not None:
+        desk.record(Kind.REFUSAL, actor=person.id if person else "unknown", details={
+            "reason": "other_venue", "room": room, "command": cmd.name, "venue": other})
+        return desk.title(lang) + t(lang, Msg.VENUE_OTHER_ROOM, own=own or "—", other=other)
     return desk.title(lang) + await _run(desk, cmd, person, room, lang)
 
 

@@ -141,8 +141,9 @@ class Desk(PortLookups):
 
     def status(self, brief: bool = False) -> Reply:
         now, incs, health, closing = self.clock(), self.open_incidents(), self.fanout.health(), self.closer.pending
-        if brief:  # this venue's one line, in a room shared by venues
-            return Reply.of(lambda lang: status_line(lang, self.render, now, incs))
+        if brief:  # this venue's one line, in a room shared by venues, with how many watch now
+            watching = self.watching_now() if self.watching_now is not None else 0
+            return Reply.of(lambda lang: status_line(lang, self.render, now, incs, watching))
         extra, auth = self._status_lines, self.conv.authorisation
         return Reply.of(lambda lang: status_text(lang, self.render, now, incs, health, sorted(closing), auth, extra))
 

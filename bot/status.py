@@ -58,10 +58,15 @@ def incident_lines(lang: str, render: Renderer, now: datetime, incs: Sequence[In
     return lines
 
 
-def status_line(lang: str, render: Renderer, now: datetime, incs: Sequence[Incident]) -> str:
-    """This venue's one line in a room shared by venues: ``[zenith] INC-… — …; (/statut zenith …)``."""
+def status_line(lang: str, render: Renderer, now: datetime, incs: Sequence[Incident], watching: int = 0) -> str:
+    """This venue's one line in a room shared by venues: ``[zenith] INC-… — …; 2 people watching
+    (/statut zenith …)``: the duty officer must not read an open access as nobody looking."""
     hint = t(lang, Msg.VENUES_STATUS_HINT, venue=render.venue) if render.venue else ""
-    return " ".join(x for x in ("; ".join(incident_lines(lang, render, now, incs)), hint) if x)
+    count = ""
+    if incs or watching:
+        key = Msg.STATUS_WATCHING_NONE if not watching else Msg.STATUS_WATCHING_ONE if watching == 1 else Msg.STATUS_WATCHING_MANY
+        count = t(lang, key, n=watching)
+    return " ".join(x for x in ("; ".join([*incident_lines(lang, render, now, incs), *([count] if count else [])]), hint) if x)
 
 
 def viewer_lines(lang: str, render: Renderer, cameras: Mapping[str, str],

@@ -155,7 +155,14 @@ async def test_status_without_a_venue_is_one_line_per_venue(venues: Venues) -> N
     [inc] = v.bots["zenith"].desk.open_incidents()
     by_venue = {venue_of(v, e): e.body for e in replies}
     assert inc.id in by_venue["zenith"] and by_venue["zenith"].startswith("[zenith] ")
+    assert "personne ne regarde" in by_venue["zenith"]  # an open access: how many watch it, even nobody
     assert inc.id not in by_venue["stade"]
+    mark = len(v.officer.events)
+    declared = await say(v.officer, v.police, "/catastrophe")  # venue-less: like /alerte, nothing acts
+    answer = await v.officer.wait_for(is_reply_to(v.police, declared), since=mark, timeout=20)
+    await quiet(v)
+    assert venue_of(v, answer) == "stade" and "/catastrophe zenith" in answer.body
+    assert not v.bots["zenith"].records(Kind.CATASTROPHE_DECLARED)
 
 
 async def test_end_by_reply_ends_the_venue_replied_to(venues: Venues) -> None:

@@ -30,3 +30,13 @@ async def test_short_commands_in_the_venue_group(fake: FakeTelegram, vigie: Star
     assert "(zenith)" in (closure.text or "")
     assert {r.venue for r in v.registre.records()} == {"zenith"}
     assert v.registre.records(inc.id)[0].kind == Kind.TRIGGER
+
+
+async def test_commands_copied_from_the_shared_room_work_in_the_group(fake: FakeTelegram, vigie: Start) -> None:
+    v = await vigie(venue_code="zenith")
+    fake.user_sends(GROUP, CHIEF, "/alerte zenith attaque_armee Hall A")  # "zenith" is not read as a category
+    await until(lambda: find(fake, GROUP, "ACCÈS VIDÉO OUVERT"))
+    [inc] = v.desk.open_incidents()
+    assert inc.category == "attaque_armee" and "Hall A" in inc.trigger.details
+    ended = await say(fake, GROUP, CHIEF, "/fin zenith")
+    assert inc.id in (ended.text or "") and v.desk.open_incidents() == []
