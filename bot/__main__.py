@@ -94,11 +94,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import CONSOLE_PERSON, banner, build_demo, localhost
+    from .demo import CONSOLE_PERSON, banner, build_demo, localhost, with_matrix
 
     _logging(args.verbose, quiet=not args.verbose, log_format=args.log_format)
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="vigie-demo-"))
-    demo = build_demo(args.port, args.cameras, date.today(), sia_port=args.sia_port, admin_port=args.admin_port)
+    try:
+        demo = build_demo(args.port, args.cameras, date.today(), sia_port=args.sia_port, admin_port=args.admin_port,
+                          venue_code=args.venue_code)
+        if args.matrix:
+            demo = with_matrix(demo, Path(args.matrix), os.environ)
+    except (ValueError, OSError) as exc:  # pydantic's ValidationError and TOML errors are ValueErrors
+        print(f"Vigie cannot start the demo: {exc}", file=sys.stderr)
+        return 2
     if args.localhost:  # a passkey's relying party must be a domain name, not 127.0.0.1
         demo = localhost(demo, args.port)
     console = ConsoleOptions(CONSOLE_PERSON, sys.stdin, sys.stdout, _stop_self)
@@ -131,20 +138,22 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from .locales import bilingual
     from .ops.backup import BackupError, backup
 
+    venue = None  # with --data-dir alone, the registre's own venue (bot.ops.backup)
     if args.data_dir:
         data_dir = Path(args.data_dir)
     else:
         try:
-            data_dir = resolve_data_dir(load_settings(Path(args.config), os.environ, date.today()))
+            settings = load_settings(Path(args.config), os.environ, date.today())
         except ConfigError as exc:
             print("\n".join(exc.problems), file=sys.stderr)
             return 2
+        data_dir, venue = resolve_data_dir(settings), settings.vigie.service.venue_code
     dest = Path(args.dest)
     if dest.exists() and any(dest.iterdir()):
         print(bilingual(Msg.CLI_BACKUP_EXISTS, path=dest), file=sys.stderr)
         return 2
     try:
-        result = backup(data_dir, dest, actor=f"backup:{getpass.getuser()}")
+        result = backup(data_dir, dest, actor=f"backup:{getpass.getuser()}", venue=venue)
     except (BackupError, OSError, ValueError, sqlite3.Error) as exc:
         print(bilingual(Msg.CLI_BACKUP_FAILED, error=exc), file=sys.stderr)
         return 1
@@ -227,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--sia-port", type=int, default=None,
                    help="port of the demo panel's DC-09 receiver (default: a free port, shown in the banner; 0: none)")
     d.add_argument("--admin-port", type=int, default=None, help="serve /metrics and the detailed health here")
+    d.add_argument("--venue-code", default=None, help="this demo venue's short code (a second venue: its own "
+                   "--port, --data-dir and code)")
+    d.add_argument("--matrix", metavar="FILE", help="join a Matrix room: a TOML file with a [matrix] table as in "
+                   "vigie.toml and [roster] matrix_ids; password in VIGIE_MATRIX_PASSWORD")
     d.add_argument("--localhost", action="store_true",
                    help="links on http://localhost:PORT instead of 127.0.0.1 (to try a passkey in a desktop browser)")
     _log_format(d)

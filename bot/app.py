@@ -97,12 +97,12 @@ class StorageError(Exception):
     """The data directory cannot be used: one line naming the file and the cause."""
 
 
-def open_storage(data_dir: Path) -> tuple[Registre, Store, Journal, PasskeyStore]:
+def open_storage(data_dir: Path, venue: str | None = None) -> tuple[Registre, Store, Journal, PasskeyStore]:
     path = data_dir
     try:
         private_data_dir(data_dir)
         path = data_dir / "registre.sqlite3"
-        registre = Registre(path)
+        registre = Registre(path, venue=venue)
         path = data_dir / "state.sqlite3"
         return registre, Store(path), Journal(path), PasskeyStore(path)
     except (sqlite3.Error, OSError) as exc:
@@ -119,13 +119,13 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     conv = build_convention(settings)
     # Parser errors (a 400 for an over-long line) never reach the app's signals: no version there either.
     web_response.SERVER_SOFTWARE = "Vigie"
-    registre, store, journal, keys = open_storage(data_dir)
+    registre, store, journal, keys = open_storage(data_dir, service.venue_code)
     scheduler = AsyncIOScheduler(timezone=UTC)
     transports = build_transports(settings, conv, data_dir, clock, scheduler, console, telegram)
     rooms = [*extra_rooms, *(room for t in transports for room in t.chat_rooms)]
     fanout = Fanout(rooms, store, record_room_failure(registre, store), clock, journal=journal,
                     on_link_posted=record_link_posted(registre))
-    renderer = Renderer(conv, ZoneInfo(service.timezone))
+    renderer = Renderer(conv, ZoneInfo(service.timezone), service.venue_code)
 
     def guessing(person: Person, n: int, clients: int) -> None:  # the rooms are told an officer is targeted
         announce(registre, fanout, renderer, Kind.PASSWORD_GUESSING, guessing_notice(person, n, clients),
@@ -149,13 +149,16 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     control = CameraControl(conv, catastrophes, registre, fanout, renderer, clock, build_ptz(settings),
                             settings.camera_names())
     desk.catastrophes = catastrophes
+    desk.other_venues = frozenset(v for room in settings.vigie.matrix.shared for v in room.venues)
+    desk.watching_now = lambda: len({n.person for now in viewers_now(watching, desk.open_incidents(), partial(
+        _signed_in, store), clock()).values() for n in now})
 
     metrics = build_metrics(desk, fanout, store, registre, lambda: {c: h["online"] for c, h in cameras.health().items()},
                             clock)
     app = web.Application(client_max_size=256 * 1024, middlewares=[metrics.webhook_middleware])
     app[DESK], app[ACCESS], app[REGISTRE], app[STORE], app[CONVENTION] = desk, access, registre, store, conv
     app[METRICS] = metrics
-    page = add_live_routes(app, access, partial(page_info, conv, desk.camera_names))
+    page = add_live_routes(app, access, partial(page_info, conv, desk.camera_names, venue_code=service.venue_code))
     app[PASSKEYS] = passkeys = Passkeys(access, keys, registre, clock, service.public_url)
     passkeys.disable_absent()  # people removed from the roster since the last start
     add_passkey_routes(app, page, passkeys)

@@ -8,7 +8,9 @@ incident is one record, and each record is chained to the previous one::
     hash      = sha256(prev_hash + canonical)          # hex; genesis prev_hash = 64 zeros
 
 ``at`` is the ISO-8601 UTC string with microseconds (``2026-11-25T18:04:12.000000+00:00``),
-``drill`` a JSON boolean. Anyone can recompute the chain from an export with those two lines.
+``drill`` a JSON boolean; since schema v2 a ``"venue"`` key (the venue's code) too, absent from
+records written before it, which verify as they were written. Anyone can recompute the chain
+from an export with those two lines.
 
 Defences, from the cheapest to the strongest:
 
@@ -76,10 +78,11 @@ MAX_DETAILS_CHARS = 64 * 1024
 
 # Text columns are read as bytes so that a file edited with a hex editor (invalid UTF-8)
 # is reported by verify() instead of crashing the sqlite3 module.
-_SELECT = (
+# A file still at schema v1 (``audit verify`` of an old copy, read-only) has no venue column.
+_COLUMNS = (
     "SELECT seq, CAST(at AS BLOB), CAST(kind AS BLOB), CAST(incident AS BLOB),"
     " CAST(actor AS BLOB), CAST(details AS BLOB), drill,"
-    " CAST(prev_hash AS BLOB), CAST(hash AS BLOB) FROM registre"
+    " CAST(prev_hash AS BLOB), CAST(hash AS BLOB), {venue} FROM registre"
 )
 
 
@@ -94,6 +97,7 @@ class AuditRecord:
     drill: bool
     prev_hash: str
     hash: str
+    venue: str | None = None  # the venue's code (schema v2); None in records written before it
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form, with ``at`` exactly as it was hashed."""
@@ -107,13 +111,14 @@ class AuditRecord:
             "drill": self.drill,
             "prev_hash": self.prev_hash,
             "hash": self.hash,
+            "venue": self.venue,
         }
 
 
 class Registre:
     """The audit log of one venue; safe to share between the event loop and worker threads."""
 
-    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False, venue: str | None = None) -> None:
         """Open (and in read-write mode create) the registre at ``path``.
 
         ``readonly=True`` is for ``audit verify``/``export``: the file must exist and is
@@ -122,6 +127,7 @@ class Registre:
         """
         self.path = path
         self.readonly = readonly
+        self.venue = venue  # written on, and hashed with, every record appended from now on
         self._lock = threading.Lock()
         # Called with each record once committed (metrics); a failing hook never undoes an append.
         self.on_append: list[Callable[[AuditRecord], None]] = []
@@ -153,6 +159,8 @@ class Registre:
                 migrations.migrate(self._conn, migrations.REGISTRE, str(path))
                 for name in missing or ():  # re-arm the protections for what is written from now on
                     self._conn.execute(migrations.REGISTRE_TRIGGERS[name])
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(registre)")}
+            self._select = _COLUMNS.format(venue="CAST(venue AS BLOB)" if "venue" in columns else "NULL")
         except BaseException:
             self._conn.close()
             raise
@@ -237,14 +245,14 @@ class Registre:
                         )
                 seq = count + 1
                 try:
-                    text = canonical(seq, at_iso, kind, incident, actor, stored_details, drill)
+                    text = canonical(seq, at_iso, kind, incident, actor, stored_details, drill, self.venue)
                     digest = chain_hash(prev_hash, text)
                 except UnicodeEncodeError as exc:
                     raise ValueError(f"record is not valid Unicode text: {exc}") from exc
                 self._conn.execute(
-                    "INSERT INTO registre (seq, at, kind, incident, actor, details, drill, prev_hash, hash)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (seq, at_iso, kind, incident, actor, details_text, int(drill), prev_hash, digest),
+                    "INSERT INTO registre (seq, at, kind, incident, actor, details, drill, prev_hash, hash, venue)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (seq, at_iso, kind, incident, actor, details_text, int(drill), prev_hash, digest, self.venue),
                 )
                 self._conn.execute(
                     "UPDATE registre_head SET count = ?, last_hash = ? WHERE id = 1", (seq, digest)
@@ -263,6 +271,7 @@ class Registre:
             drill=drill,
             prev_hash=prev_hash,
             hash=digest,
+            venue=self.venue,
         )
         for hook in self.on_append:
             try:
@@ -287,10 +296,10 @@ class Registre:
         """Records in append order, optionally of one incident and/or only drill or only real ones."""
         with self._lock:
             if incident is None:
-                rows = self._conn.execute(_SELECT + " ORDER BY seq").fetchall()
+                rows = self._conn.execute(self._select + " ORDER BY seq").fetchall()
             else:
                 rows = self._conn.execute(
-                    _SELECT + " WHERE incident = ? ORDER BY seq", (incident,)
+                    self._select + " WHERE incident = ? ORDER BY seq", (incident,)
                 ).fetchall()
         result = [_record_from_row(row) for row in rows]
         if drill is not None:
@@ -318,7 +327,7 @@ class Registre:
             try:
                 head = self._head()
                 (total,) = self._conn.execute("SELECT count(*) FROM registre").fetchone()
-                result = verify_rows(self._conn.execute(_SELECT + " ORDER BY seq"), total, head)
+                result = verify_rows(self._conn.execute(self._select + " ORDER BY seq"), total, head)
             finally:
                 self._conn.execute("COMMIT")
         if not result.ok:
@@ -346,6 +355,7 @@ class Registre:
             "notice": bilingual(Msg.AUDIT_EXPORT_DRILL) if drill else None,
             "incident": incident,
             "drill": drill,
+            "venue": next((r.venue for r in records if r.venue), None),
             "records": [record.as_dict() for record in records],
             "verified": self.verify().ok,
         }
@@ -361,6 +371,9 @@ class Registre:
         if records[0].drill:
             lines.append(t(lang, Msg.AUDIT_DRILL))
         lines.append(t(lang, Msg.AUDIT_TITLE, incident=incident))
+        venues = sorted({r.venue for r in records if r.venue})
+        if venues:
+            lines.append(t(lang, Msg.AUDIT_VENUE, venue=", ".join(venues)))
         lines.append(t(lang, Msg.AUDIT_COUNT, n=len(records)))
         lines.append(t(lang, Msg.AUDIT_CHAIN_OK) if result.ok else t(lang, Msg.AUDIT_CHAIN_BAD, reason=result.reason))
         lines.append("")
@@ -416,7 +429,7 @@ def _decode(value: bytes | None) -> str | None:
 
 
 def _record_from_row(row: tuple[Any, ...]) -> AuditRecord:
-    seq, at, kind, incident, actor, details, drill, prev_hash, digest = row
+    seq, at, kind, incident, actor, details, drill, prev_hash, digest, venue = row
     try:
         return AuditRecord(
             seq=seq,
@@ -428,6 +441,7 @@ def _record_from_row(row: tuple[Any, ...]) -> AuditRecord:
             drill=bool(drill),
             prev_hash=_decode(prev_hash) or "",
             hash=_decode(digest) or "",
+            venue=_decode(venue),
         )
     except ValueError as exc:
         raise ValueError(bilingual(Msg.AUDIT_UNREADABLE_RECORD, seq=seq, error=exc)) from exc

@@ -34,19 +34,25 @@ def canonical(
     actor: str | None,
     details: Mapping[str, Any],
     drill: bool,
+    venue: str | None = None,
 ) -> str:
-    """The exact text that is hashed for one record (see ``bot/audit.py``)."""
-    return dumps(
-        {
-            "seq": seq,
-            "at": at,
-            "kind": kind,
-            "incident": incident,
-            "actor": actor,
-            "details": details,
-            "drill": drill,
-        }
-    )
+    """The exact text that is hashed for one record (see ``bot/audit.py``).
+
+    ``venue`` is in the text only when the record has one: records written before the venue
+    existed (schema v1) keep the text, and the hash, they were written with.
+    """
+    record: dict[str, Any] = {
+        "seq": seq,
+        "at": at,
+        "kind": kind,
+        "incident": incident,
+        "actor": actor,
+        "details": details,
+        "drill": drill,
+    }
+    if venue is not None:
+        record["venue"] = venue
+    return dumps(record)
 
 
 def chain_hash(prev_hash: str, canonical_text: str) -> str:
@@ -79,8 +85,8 @@ def verify_rows(rows: Iterable[tuple[Any, ...]], total: int, head: tuple[Any, An
                 return broken(position, Msg.CHAIN_MISSING, found=seq)
             return broken(position, Msg.CHAIN_UNEXPECTED, found=seq)
         try:
-            at, kind, incident, actor, details_text, prev_hash, digest = (
-                None if raw is None else raw.decode("utf-8") for raw in row[1:6] + row[7:9]
+            at, kind, incident, actor, details_text, prev_hash, digest, venue = (
+                None if raw is None else raw.decode("utf-8") for raw in row[1:6] + row[7:10]
             )
             if at is None or kind is None or details_text is None or prev_hash is None or digest is None:
                 raise ValueError("a required field is NULL")
@@ -96,7 +102,7 @@ def verify_rows(rows: Iterable[tuple[Any, ...]], total: int, head: tuple[Any, An
             return broken(position, Msg.CHAIN_UNREADABLE)
         if prev_hash != prev:
             return broken(position, Msg.CHAIN_LINK_BROKEN)
-        if chain_hash(prev, canonical(seq, at, kind, incident, actor, details, bool(drill))) != digest:
+        if chain_hash(prev, canonical(seq, at, kind, incident, actor, details, bool(drill), venue)) != digest:
             return broken(position, Msg.CHAIN_HASH_MISMATCH)
         prev = digest
     count = position

@@ -4,6 +4,9 @@ Telegram, Matrix and the console all go through ``parse`` and ``run``, so the sa
 the same thing everywhere. French aliases: /alerte, /confirmer, /statut, /prolonger, /fin,
 /exercice, /aide, /enregistrer, /debloquer, /zone, /catastrophe, /fin_catastrophe.
 
+In a room shared by several venues' Vigie, ``addressed`` says whether a command is for this venue
+(bot/policy/venues.py) and strips the venue's word; ``venue_choices`` answers one naming none.
+
 Commands that arrive late (typed while Vigie was stopped or cut off, read on its return) go
 through ``run_late``: ``/fin`` is always applied (ending access is never wrong), reading
 commands are answered, and anything that would open, confirm or extend access more than
@@ -24,6 +27,7 @@ from .locales import Msg, reason_text, t
 from .messages import refusal
 from .policy.convention import Person
 from .policy.reasons import UNKNOWN_PERSON, Refused
+from .policy.venues import Action, RoomVenues, address, first_word
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +97,44 @@ def _categories(lang: str, desk: DeskPort) -> str:
     return "\n".join([t(lang, Msg.WHICH_CATEGORY), *lines])
 
 
+def addressed(cmd: Command, room: RoomVenues, replied_venue: str | None = None) -> tuple[Action, Command]:
+    """Whether this venue acts on ``cmd`` in ``room`` (bot/policy/venues.py), and the command without
+    the venue's word (the rest of the line as typed, so a zone after the category is kept)."""
+    action, rest = address(room, cmd.name, cmd.rest, replied_venue)
+    if action is not Action.ACT or rest == cmd.rest:
+        return action, cmd
+    args = cmd.args[:1] if cmd.name == "unknown" else tuple(rest.split())
+    return action, Command(cmd.name, args, rest, cmd.word)
+
+
+def venue_choices(lang: str, cmd: Command, room: RoomVenues) -> str:
+    """The answer to a venue-less command in a shared room: the venues, each with its command to copy."""
+    word = cmd.word or cmd.name
+    examples = "\n".join(f"  /{' '.join(x for x in (word, v, cmd.rest) if x)}" for v in room.venues())
+    return t(lang, Msg.VENUES_CHOOSE, venues=", ".join(room.venues()), examples=examples)
+
+
+def own_room(cmd: Command, own: str | None, others: frozenset[str]) -> tuple[Command, str | None]:
+    """A command in a room of this venue's (officers copy lines from the shared room): this venue's
+    own code as first word is dropped; another venue's code gives that venue, and nothing acts."""
+    word = first_word(cmd.rest)[0]
+    if own is not None and word == own:
+        return addressed(cmd, RoomVenues(own))[1], None
+    return cmd, (word if word and word != own and word in others else None)
+
+
 async def run(desk: DeskPort, cmd: Command, person: Person | None, room: str, lang: str) -> str:
+    """Execute a parsed command; the answer starts with the venue's title (``[zenith] ``)."""
+    own, others = desk.venues()
+    cmd, other = own_room(cmd, own, others)
+    if other is not None:
+        desk.record(Kind.REFUSAL, actor=person.id if person else "unknown", details={
+            "reason": "other_venue", "room": room, "command": cmd.name, "venue": other})
+        return desk.title(lang) + t(lang, Msg.VENUE_OTHER_ROOM, own=own or "—", other=other)
+    return desk.title(lang) + await _run(desk, cmd, person, room, lang)
+
+
+async def _run(desk: DeskPort, cmd: Command, person: Person | None, room: str, lang: str) -> str:
     """Execute a parsed command; domain refusals become their user-visible text."""
     try:
         if cmd.name == "help":
@@ -156,7 +197,7 @@ async def run_late(desk: DeskPort, cmd: Command, person: Person | None, room: st
     if applied:
         return await run(desk, cmd, person, room, lang)
     minutes = max(1, int(late.total_seconds() // 60))
-    return t(lang, Msg.LATE_NOT_APPLIED, command=cmd.word or cmd.name, minutes=minutes)
+    return desk.title(lang) + t(lang, Msg.LATE_NOT_APPLIED, command=cmd.word or cmd.name, minutes=minutes)
 
 
 def _minutes(word: str) -> int | None:

@@ -43,6 +43,7 @@ from .settings import (
     VigieFile,
 )
 from .sia.codes import panel_sources
+from .venues_check import check_shared
 from .zones_check import check_zones
 
 logger = logging.getLogger(__name__)
@@ -254,6 +255,7 @@ def cross_check(
                 problems.append(f"{vf}: matrix.{key}: Matrix is enabled but this is empty — set it")
         if not m.rooms:
             problems.append(f"{vf}: matrix.rooms: Matrix is enabled but no room is listed — add the room id (!...:server)")
+    check_shared(vf, vigie.service.venue_code, m, grave, problems)
 
 
 def _check_catastrophe(cf: Path, kf: Path, conv: ConventionFile, cameras: CamerasFile, problems: list[str]) -> None:

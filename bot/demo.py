@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import secrets
 import socket
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -29,6 +31,7 @@ from .settings import (
     CamerasFile,
     CatastropheCfg,
     ConventionFile,
+    MatrixCfg,
     PanelCfg,
     PanelKey,
     PersonCfg,
@@ -90,9 +93,10 @@ def slug(name: str) -> str:
 
 
 def build_demo(port: int, cameras: int, today: date, hasher: PasswordHasher | None = None,
-               sia_port: int | None = None, admin_port: int | None = None) -> Demo:
+               sia_port: int | None = None, admin_port: int | None = None, venue_code: str | None = None) -> Demo:
     """``sia_port``: None picks a free port for the demo panel's DC-09 receiver, 0 leaves it out.
-    ``admin_port``: where the admin listener (metrics, detailed health) listens, on loopback; None: nowhere."""
+    ``admin_port``: where the admin listener (metrics, detailed health) listens, on loopback; None: nowhere.
+    ``venue_code``: a second demo venue beside the first (its own port and data directory) takes its own."""
     hasher = hasher or PasswordHasher()
     sia_port = free_port() if sia_port is None else sia_port
     sia_key = secrets.token_hex(8).upper()  # the panel's AES-128 key, 16 characters as entered in a panel
@@ -105,7 +109,8 @@ def build_demo(port: int, cameras: int, today: date, hasher: PasswordHasher | No
                  for i, n in enumerate(CAMERA_NAMES[: max(1, min(cameras, len(CAMERA_NAMES)))]))
     settings = Settings(
         config_dir=Path("(demo)"),
-        vigie=VigieFile(service=ServiceCfg(public_url=f"http://127.0.0.1:{port}", port=port, admin_port=admin_port)),
+        vigie=VigieFile(service=ServiceCfg(public_url=f"http://127.0.0.1:{port}", port=port, admin_port=admin_port,
+                                           venue_code=venue_code)),
         convention=ConventionFile(
             venue="Salle de démonstration Vigie",
             police="Commissariat de démonstration — CIC",
@@ -141,6 +146,24 @@ def build_demo(port: int, cameras: int, today: date, hasher: PasswordHasher | No
         ),
     )
     return Demo(settings, passwords, alarm_secret, sia_port, sia_key if sia_port else "")
+
+
+def with_matrix(demo: Demo, path: Path, env: Mapping[str, str]) -> Demo:
+    """The demo joined to a Matrix room: ``path`` holds a ``[matrix]`` table as in vigie.toml (its
+    ``[[matrix.shared]]`` too) and ``[roster] matrix_ids`` (demo person → Matrix id); the password
+    comes from VIGIE_MATRIX_PASSWORD. Two demo venues in one room show the shared-room rules."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    matrix = MatrixCfg.model_validate({**data.get("matrix", {}), "enabled": True})
+    ids: dict[str, str] = data.get("roster", {}).get("matrix_ids", {})
+    s = demo.settings
+    people = tuple(p.model_copy(update={"matrix_id": ids.get(p.id)}) for p in s.roster.person)
+    password = env.get("VIGIE_MATRIX_PASSWORD")
+    settings = s.model_copy(update={
+        "vigie": s.vigie.model_copy(update={"matrix": matrix}),
+        "roster": s.roster.model_copy(update={"person": people}),
+        "secrets": s.secrets.model_copy(update={"matrix_password": SecretStr(password) if password else None}),
+    })
+    return replace(demo, settings=settings)
 
 
 def _passkey_lines(base: str, data_dir: Path) -> str:
@@ -184,7 +207,7 @@ def banner(demo: Demo, port: int, data_dir: Path) -> str:
         "-H \"webhook-signature: v1,$SIG\" -H 'content-type: application/json' -d \"$BODY\""
     )
     return f"""
-=== Vigie — démonstration ===
+=== Vigie — démonstration{f" — site « {demo.settings.vigie.service.venue_code} »" if demo.settings.vigie.service.venue_code else ""} ===
 Serveur : {base}   (santé : {base}/healthz, détails depuis cette machine : {base}/healthz/details)
 Registre : {data_dir / 'registre.sqlite3'}
 Vous êtes {CONSOLE_PERSON} (chef de la sécurité du site) dans le salon « console ».

@@ -36,7 +36,7 @@ from .policy.decide import Decision, Outcome, Trigger, evaluate
 from .policy.incident import Incident, Source, State
 from .policy.reasons import UNKNOWN_PERSON, WRONG_ROOM, Reason, Refused
 from .policy.zones import NO_FOCUS, Focus
-from .status import status_text
+from .status import status_line, status_text
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -139,8 +139,11 @@ class Desk(PortLookups):
         # An end whose saving storage refused is still "open" in the file, but access is closed.
         return [i for i in self.store.open_incidents() if i.id not in self.closer.pending]
 
-    def status(self) -> Reply:
+    def status(self, brief: bool = False) -> Reply:
         now, incs, health, closing = self.clock(), self.open_incidents(), self.fanout.health(), self.closer.pending
+        if brief:  # this venue's one line, in a room shared by venues, with how many watch now
+            watching = self.watching_now() if self.watching_now is not None else 0
+            return Reply.of(lambda lang: status_line(lang, self.render, now, incs, watching))
         extra, auth = self._status_lines, self.conv.authorisation
         return Reply.of(lambda lang: status_text(lang, self.render, now, incs, health, sorted(closing), auth, extra))
 
@@ -312,7 +315,7 @@ class Desk(PortLookups):
         announce(self.registre, self.fanout, self.render, kind, text, **details)
 
     def post_tile(self, incident_id: str, jpeg: bytes, caption: Callable[[str], str]) -> None:
-        self.fanout.put(Tile(incident_id, jpeg, caption))
+        self.fanout.put(Tile(incident_id, jpeg, lambda lang: self.render.title(lang) + caption(lang)))
 
     # ---------- internals ----------
 

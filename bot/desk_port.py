@@ -49,7 +49,11 @@ class DeskPort(Protocol):
 
     async def refocus(self, person: Person | None, room: str, where: str, incident_id: str | None = None) -> Reply: ...
 
-    def status(self) -> Reply: ...
+    def status(self, brief: bool = False) -> Reply: ...
+
+    def title(self, lang: str) -> str: ...
+
+    def venues(self) -> tuple[str | None, frozenset[str]]: ...
 
     def refuse_stranger(self, actor: str, room: str, reason: str, **details: Any) -> None: ...
 
@@ -105,6 +109,12 @@ class PortLookups:
     render: Renderer
     fanout: Fanout
     catastrophes: CatastropheDesk | None = None
+    other_venues: frozenset[str] = frozenset()  # the venues this one shares a room with (their codes)
+    watching_now: Callable[[], int] | None = None  # how many people watch an open access now
+
+    def venues(self) -> tuple[str | None, frozenset[str]]:
+        """This venue's code and the other venues' it knows (a room's first word may be either)."""
+        return self.render.venue, self.other_venues
 
     async def declare_catastrophe(self, person: Person | None, room: str) -> Reply:
         return await self._catastrophes(person, room, "catastrophe").declare(person, room)
@@ -145,6 +155,10 @@ class PortLookups:
 
     def hm(self, at: datetime | None) -> str:
         return self.render.hm(at)
+
+    def title(self, lang: str) -> str:
+        """What starts every message of this venue (``[zenith] ``; empty without a venue code)."""
+        return self.render.title(lang)
 
     async def drain_rooms(self) -> None:
         await self.fanout.drain()

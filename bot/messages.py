@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -44,9 +44,18 @@ def refusal(reason: Reason, lang: str) -> str:
 
 
 class Renderer:
-    def __init__(self, conv: Convention, tz: tzinfo) -> None:
+    def __init__(self, conv: Convention, tz: tzinfo, venue: str | None = None) -> None:
         self.conv = conv
         self.tz = tz
+        self.venue = venue  # the venue's code, at the head of every message (rooms shared by venues)
+
+    def title(self, lang: str) -> str:
+        """``[zenith] ``: what starts every message, so a shared room knows which venue speaks."""
+        return t(lang, Msg.VENUE_TITLE, venue=self.venue) if self.venue else ""
+
+    def _titled(self, out: Outgoing, lang: str) -> Outgoing:
+        head = self.title(lang)
+        return replace(out, text=head + out.text, html=html.escape(head) + out.html) if head else out
 
     def hm(self, at: datetime | None) -> str:
         return at.astimezone(self.tz).strftime("%H:%M") if at else "—"
@@ -89,8 +98,8 @@ class Renderer:
 
     def focus_notice(self, inc: Incident, actor: str) -> Callable[[str], Outgoing]:
         def render(lang: str) -> Outgoing:
-            return self._plain(t(lang, Msg.FOCUS_NOTICE, drill=self._prefix(inc, lang), incident=inc.id,
-                                 who=self.who(actor, lang), zone=self.zone(inc, lang)))
+            return self._titled(self._plain(t(lang, Msg.FOCUS_NOTICE, drill=self._prefix(inc, lang), incident=inc.id,
+                                              who=self.who(actor, lang), zone=self.zone(inc, lang))), lang)
 
         return render
 
@@ -114,7 +123,7 @@ class Renderer:
         body = "<br>".join([f"<b>{esc[0]}</b>", *esc[1:]])
         body += "<br>" + t(lang, Msg.LINK_URL)
         body += f'<a href="{html.escape(url)}">{html.escape(url)}</a><br><i>{html.escape(lines[-1])}</i>'
-        return Outgoing(text, body, urgent=True)
+        return self._titled(Outgoing(text, body, urgent=True), lang)
 
     def confirm_request(self, inc: Incident, lang: str) -> Outgoing:
         cat = self.category(inc.category, lang)
@@ -127,7 +136,7 @@ class Renderer:
             t(lang, Msg.CONFIRM_BEFORE, who=who, until=self.hm(inc.confirm_by), incident=inc.id),
         ])
         buttons = (Button(t(lang, Msg.CONFIRM_BUTTON), f"confirm:{inc.id}"),)
-        return Outgoing(text, html.escape(text).replace("\n", "<br>"), buttons)
+        return self._titled(Outgoing(text, html.escape(text).replace("\n", "<br>"), buttons), lang)
 
     def confirm_closed(self, inc: Incident, lang: str) -> Outgoing:
         if inc.confirmed_by:
@@ -135,17 +144,17 @@ class Renderer:
                      at=self.hm(inc.activated_at))
         else:
             text = t(lang, Msg.NOT_CONFIRMED, incident=inc.id)
-        return Outgoing(self._prefix(inc, lang) + text, html.escape(self._prefix(inc, lang) + text))
+        return self._titled(Outgoing(self._prefix(inc, lang) + text, html.escape(self._prefix(inc, lang) + text)), lang)
 
     def reminder(self, inc: Incident, lang: str, now: datetime) -> Outgoing:
         mins = max(0, round(((inc.ends_at or now) - now).total_seconds() / 60))
         text = t(lang, Msg.REMINDER, incident=inc.id, minutes=mins, until=self.hm(inc.ends_at))
-        return self._plain(self._prefix(inc, lang) + text)
+        return self._titled(self._plain(self._prefix(inc, lang) + text), lang)
 
     def extended(self, inc: Incident, lang: str) -> Outgoing:
         e = inc.extensions[-1]
         text = t(lang, Msg.EXTENDED, incident=inc.id, until=self.hm(e.ends_at), who=self.who(e.actor, lang))
-        return self._plain(self._prefix(inc, lang) + text)
+        return self._titled(self._plain(self._prefix(inc, lang) + text), lang)
 
     def closure(self, inc: Incident, lang: str, viewers: Sequence[Viewer], streams: int, records: int,
                 anchor: str = "", cameras: Mapping[str, str] | None = None,
@@ -159,6 +168,7 @@ class Renderer:
         lines = [
             self._prefix(inc, lang)
             + t(lang, Msg.CLOSURE_HEAD, category=self.category(inc.category, lang), incident=inc.id),
+            t(lang, Msg.CLOSURE_VENUE, name=self.conv.venue, venue=self.venue or "—"),
             t(lang, Msg.CLOSURE_REASON, reason=reason, at=self.hm(inc.closed_at)),
             t(lang, Msg.CLOSURE_TRIGGER, at=self.hm(inc.trigger.at), origin=self.origin(inc, lang)),
             t(lang, Msg.CLOSURE_OPEN, start=self.hm(inc.activated_at), end=self.hm(inc.closed_at), minutes=minutes),
@@ -170,7 +180,7 @@ class Renderer:
             lines.extend(self._ptz_lines(ptz, cameras or {}, lang))
         if anchor:
             lines.append(t(lang, Msg.CLOSURE_ANCHOR, anchor=anchor))
-        return self._plain("\n".join(lines))
+        return self._titled(self._plain("\n".join(lines)), lang)
 
     def _ptz_lines(self, ptz: Sequence[tuple[str, datetime, Mapping[str, Any]]], cameras: Mapping[str, str],
                    lang: str) -> list[str]:
@@ -224,19 +234,19 @@ class Renderer:
 
     def authorisation_warning(self, lang: str) -> Outgoing:
         a = self.conv.authorisation
-        return self._plain(t(lang, Msg.AUTHORISATION_WARNING, reference=a.reference, expires=a.expires))
+        return self._titled(self._plain(t(lang, Msg.AUTHORISATION_WARNING, reference=a.reference, expires=a.expires)), lang)
 
     def link_undelivered(self, incident: str, room: str, lang: str) -> Outgoing:
-        return self._plain(t(lang, Msg.LINK_UNDELIVERED, incident=incident, room=room))
+        return self._titled(self._plain(t(lang, Msg.LINK_UNDELIVERED, incident=incident, room=room)), lang)
 
     def link_delivered_late(self, incident: str, room: str, lang: str) -> Outgoing:
-        return self._plain(t(lang, Msg.LINK_DELIVERED_LATE, incident=incident, room=room))
+        return self._titled(self._plain(t(lang, Msg.LINK_DELIVERED_LATE, incident=incident, room=room)), lang)
 
     def close_unrecorded(self, incident: str, cause: str, lang: str) -> Outgoing:
-        return self._plain(t(lang, Msg.CLOSE_UNRECORDED, incident=incident, cause=cause))
+        return self._titled(self._plain(t(lang, Msg.CLOSE_UNRECORDED, incident=incident, cause=cause)), lang)
 
     def notice(self, text: Callable[[str], str], lang: str) -> Outgoing:
-        return self._plain(text(lang))
+        return self._titled(self._plain(text(lang)), lang)
 
     @staticmethod
     def _plain(text: str) -> Outgoing:

@@ -161,6 +161,9 @@ REGISTRE: tuple[Migration, ...] = (
         "hash-chained records, one-row head, append-only triggers",
         _REGISTRE_V1_TABLES + "".join(REGISTRE_TRIGGERS.values()),
     ),
+    # Records written from v2 on carry the venue's code, and their hash covers it (bot/audit_chain.py);
+    # older records keep NULL and the hash they were written with.
+    Migration(2, "the venue's code on every record", "ALTER TABLE registre ADD COLUMN venue TEXT;"),
 )
 
 

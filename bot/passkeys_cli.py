@@ -74,7 +74,8 @@ class _Ctx:
     def open(self) -> tuple[PasskeyStore, Registre]:
         """Both files, created (0700 directory, 0600 files) if the service never ran yet."""
         private_data_dir(self.data_dir)
-        return PasskeyStore(self.data_dir / "state.sqlite3"), Registre(self.data_dir / "registre.sqlite3")
+        venue = self.settings.vigie.service.venue_code if self.settings else None  # on every record it writes
+        return PasskeyStore(self.data_dir / "state.sqlite3"), Registre(self.data_dir / "registre.sqlite3", venue=venue)
 
 
 def _run(args: argparse.Namespace) -> _Ctx | int:

@@ -20,9 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from .policy.convention import ConfirmRule, Org, Role
 from .policy.zones import Zone, ZoneMap
+from .url_checks import BOT_API, LOOPBACK_HOSTS, bot_api_base
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,47}$"
 Slug = Annotated[str, Field(pattern=SLUG)]
+# A venue's short code (``zenith``): typed first in a shared room's commands, so short and plain.
+VENUE_CODE = r"^[a-z][a-z0-9_-]{1,23}$"
+VenueCode = Annotated[str, Field(pattern=VENUE_CODE)]
 
 
 class Strict(BaseModel):
@@ -36,6 +40,8 @@ class Strict(BaseModel):
 
 class ServiceCfg(Strict):
     public_url: str = "http://127.0.0.1:8080"
+    # Shown in every message and on the page; names this venue in rooms shared with other venues.
+    venue_code: VenueCode | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     data_dir: Path = Path("data")
@@ -82,31 +88,6 @@ class ServiceCfg(Strict):
         return v.rstrip("/")
 
 
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-BOT_API = "https://api.telegram.org"
-
-
-def bot_api_base(v: str) -> str:
-    """A Bot API base URL (the official server, a local Bot API server, an outbound proxy).
-
-    HTTPS, because the token travels in every request path; plain HTTP only to this machine
-    (a local ``telegram-bot-api`` server). No credentials, query or fragment: Vigie appends
-    ``/bot<token>/<method>`` (``/file/bot<token>/<path>`` for files) itself.
-    """
-    parts = urlsplit(v.strip())
-    host = parts.hostname or ""
-    if parts.scheme not in ("http", "https") or not host:
-        raise ValueError("must be an absolute URL such as https://api.telegram.org")
-    if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
-        raise ValueError("must use https (the bot token is in every request); http is only allowed to localhost")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise ValueError("must not carry credentials, a query or a fragment")
-    path = parts.path.rstrip("/")
-    if path.endswith(("/bot", "/file/bot")):
-        raise ValueError("give the server's base URL without the /bot suffix, e.g. https://api.telegram.org")
-    return f"{parts.scheme}://{parts.netloc}{path}"
-
-
 class TelegramCfg(Strict):
     enabled: bool = False
     chats: tuple[int, ...] = ()
@@ -123,6 +104,16 @@ class TelegramCfg(Strict):
         return None if v is None else bot_api_base(v)
 
 
+MatrixUserId = Annotated[str, Field(pattern=r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-:\[\]]+$")]
+
+
+class SharedRoomCfg(Strict):
+    """A police room this venue shares with other venues' Vigie: their codes and bot accounts."""
+
+    room: str = Field(pattern=r"^!\S+$")  # room version 12 ids have no server part
+    venues: dict[VenueCode, MatrixUserId] = Field(min_length=1)
+
+
 class MatrixCfg(Strict):
     enabled: bool = False
     homeserver: str = ""
@@ -133,6 +124,11 @@ class MatrixCfg(Strict):
     strangers: Literal["refuse", "silent"] = "refuse"
     password_file: Path | None = None
     store_dir: Path = Path("matrix-store")
+    shared: tuple[SharedRoomCfg, ...] = ()  # rooms shared with other venues (commands must name the venue)
+
+    def shared_with(self, room_id: str) -> dict[str, str]:
+        """The other venues sharing ``room_id``: venue code → their bot's Matrix id."""
+        return {code: user for s in self.shared if s.room == room_id for code, user in s.venues.items()}
 
 
 class VigieFile(Strict):

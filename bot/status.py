@@ -26,17 +26,7 @@ MAX_VIEWERS_SHOWN = 12
 def status_text(lang: str, render: Renderer, now: datetime, incs: Sequence[Incident],
                 health: Mapping[str, RoomHealth], closing: Sequence[str], auth: Authorisation,
                 extra: Callable[[str], list[str]] | None) -> str:
-    lines: list[str] = []
-    if not incs:
-        lines.append(t(lang, Msg.STATUS_NONE))
-    for inc in incs:
-        shown = {"drill": t(lang, Msg.STATUS_DRILL) if inc.drill else "", "incident": inc.id,
-                 "category": render.category(inc.category, lang)}
-        if inc.state is State.PENDING:
-            lines.append(t(lang, Msg.STATUS_PENDING, until=render.hm(inc.confirm_by), **shown))
-        else:
-            left = max(0, int(((inc.ends_at or now) - now).total_seconds() // 60))
-            lines.append(t(lang, Msg.STATUS_ACTIVE, until=render.hm(inc.ends_at), left=left, **shown))
+    lines = incident_lines(lang, render, now, incs)
     for rid, h in sorted(health.items()):
         if h.ok:
             lines.append(t(lang, Msg.STATUS_ROOM_OK, room=rid))
@@ -50,6 +40,33 @@ def status_text(lang: str, render: Renderer, now: datetime, incs: Sequence[Incid
     if extra is not None:
         lines.extend(extra(lang))
     return "\n".join(lines)
+
+
+def incident_lines(lang: str, render: Renderer, now: datetime, incs: Sequence[Incident]) -> list[str]:
+    """One line per open incident (or the line saying there is none)."""
+    lines: list[str] = []
+    if not incs:
+        lines.append(t(lang, Msg.STATUS_NONE))
+    for inc in incs:
+        shown = {"drill": t(lang, Msg.STATUS_DRILL) if inc.drill else "", "incident": inc.id,
+                 "category": render.category(inc.category, lang)}
+        if inc.state is State.PENDING:
+            lines.append(t(lang, Msg.STATUS_PENDING, until=render.hm(inc.confirm_by), **shown))
+        else:
+            left = max(0, int(((inc.ends_at or now) - now).total_seconds() // 60))
+            lines.append(t(lang, Msg.STATUS_ACTIVE, until=render.hm(inc.ends_at), left=left, **shown))
+    return lines
+
+
+def status_line(lang: str, render: Renderer, now: datetime, incs: Sequence[Incident], watching: int = 0) -> str:
+    """This venue's one line in a room shared by venues: ``[zenith] INC-… — …; 2 people watching
+    (/statut zenith …)``: the duty officer must not read an open access as nobody looking."""
+    hint = t(lang, Msg.VENUES_STATUS_HINT, venue=render.venue) if render.venue else ""
+    count = ""
+    if incs or watching:
+        key = Msg.STATUS_WATCHING_NONE if not watching else Msg.STATUS_WATCHING_ONE if watching == 1 else Msg.STATUS_WATCHING_MANY
+        count = t(lang, key, n=watching)
+    return " ".join(x for x in ("; ".join([*incident_lines(lang, render, now, incs), *([count] if count else [])]), hint) if x)
 
 
 def viewer_lines(lang: str, render: Renderer, cameras: Mapping[str, str],
@@ -70,14 +87,16 @@ def viewer_lines(lang: str, render: Renderer, cameras: Mapping[str, str],
     return lines
 
 
-def page_info(conv: Convention, camera_names: Mapping[str, str], inc: Incident) -> dict[str, Any]:
-    """What the live page shows of an incident: category, venue, end, the cameras in scope."""
+def page_info(conv: Convention, camera_names: Mapping[str, str], inc: Incident,
+              venue_code: str | None = None) -> dict[str, Any]:
+    """What the live page shows of an incident: category, venue (and its code), end, focus, the cameras in scope."""
     cat = conv.category(inc.category)
     first = conv.zones.cameras(inc.focus)
     return {
         "incident": inc.id,
         "category_label": cat.label_fr if cat else inc.category,
-        "venue": conv.venue,
+        "venue": f"{conv.venue} · {venue_code}" if venue_code else conv.venue,
+        "venue_code": venue_code,
         "drill": inc.drill,
         "ends_at": inc.ends_at.isoformat() if inc.ends_at else None,
         "focus": conv.zones.label(inc.focus),

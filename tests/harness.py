@@ -99,12 +99,13 @@ class RecordingRoom:
 
 class Harness:
     def __init__(self, data_dir: Path, conv: Convention | None = None, clock: Clock | None = None,
-                 rooms: list[RecordingRoom] | None = None, config: DeskConfig | None = None) -> None:
+                 rooms: list[RecordingRoom] | None = None, config: DeskConfig | None = None,
+                 venue: str | None = None) -> None:
         self.data_dir = data_dir
         self.conv = conv or convention()
         self.clock = clock or Clock()
         self.rooms = rooms if rooms is not None else [RecordingRoom("console"), RecordingRoom("matrix:!r", lang="en")]
-        self.registre = Registre(data_dir / "registre.sqlite3")
+        self.registre = Registre(data_dir / "registre.sqlite3", venue=venue)
         self.store = Store(data_dir / "state.sqlite3")
         self.journal = Journal(data_dir / "state.sqlite3")
         self.scheduler = AsyncIOScheduler(timezone=UTC)
@@ -113,7 +114,7 @@ class Harness:
         self.fanout = Fanout(self.rooms, self.store, record_room_failure(self.registre, self.store), self.clock,
                              journal=self.journal, base_delay=0.01, max_delay=0.05)
         self.desk = Desk(self.conv, self.store, self.registre, self.fanout, self.access, self.scheduler,
-                         Renderer(self.conv, ZoneInfo("Europe/Paris")), self.clock,
+                         Renderer(self.conv, ZoneInfo("Europe/Paris"), venue), self.clock,
                          {"hall": "Hall d'entrée", "fosse": "Fosse", "loges": "Loges"},
                          config or DeskConfig(closing_retry_max=0.2))
 

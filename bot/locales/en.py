@@ -11,6 +11,7 @@ from .keys import Msg
 
 MESSAGES: Mapping[Msg, str] = {
     Msg.AUDIT_TITLE: "Vigie audit log — incident {incident}",
+    Msg.AUDIT_VENUE: "Venue: {venue}",
     Msg.AUDIT_DRILL: "EXERCISE — this is not a real incident",
     Msg.AUDIT_COUNT: "{n} record(s)",
     Msg.AUDIT_CHAIN_OK: "Integrity chain: verified",
@@ -44,6 +45,8 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLOSED_LAPSED: "prefectoral authorisation lapsed",
     Msg.CLOSED_NOT_CONFIRMED: "alert not confirmed",
     Msg.CLOSURE_HEAD: "🔒 ACCESS ENDED — {category} [{incident}]",
+    Msg.CLOSURE_VENUE: "Venue: {name} ({venue})",
+    Msg.VENUE_TITLE: "[{venue}] ",
     Msg.CLOSURE_REASON: "Reason: {reason} at {at}",
     Msg.CLOSURE_TRIGGER: "Trigger: {at}, {origin}",
     Msg.CLOSURE_OPEN: "Access open: {start} → {end} ({minutes} min)",
@@ -68,6 +71,13 @@ MESSAGES: Mapping[Msg, str] = {
 
     # the desk: answers to commands and /status (bot/desk.py)
     Msg.STATUS_NONE: "No open incident.",
+    Msg.VENUES_CHOOSE: "This room is shared by several venues ({venues}): none acted. Name the venue after the command, or reply to a message of that venue:\n{examples}",
+    Msg.VENUES_STATUS_HINT: "(/status {venue} for details)",
+    Msg.VENUE_OTHER_ROOM: "This room belongs to venue {own}: the command names venue {other}; nothing was done. Type it in a room of {other} or in the shared room.",
+    Msg.STATUS_WATCHING_NONE: "nobody watching",
+    Msg.STATUS_WATCHING_ONE: "1 person watching",
+    Msg.STATUS_WATCHING_MANY: "{n} people watching",
+    Msg.VENUES_SILENT: "(The Vigie of {venues}, which usually answers, did not: is it stopped?)",
     Msg.STATUS_DRILL: "EXERCISE ",
     Msg.STATUS_PENDING: "{drill}{incident} — {category}: waiting for confirmation until {until}",
     Msg.STATUS_ACTIVE: "{drill}{incident} — {category}: access open until {until} ({left} min left)",

@@ -11,6 +11,7 @@ from .keys import Msg
 
 MESSAGES: Mapping[Msg, str] = {
     Msg.AUDIT_TITLE: "Registre Vigie — incident {incident}",
+    Msg.AUDIT_VENUE: "Site : {venue}",
     Msg.AUDIT_DRILL: "EXERCICE — ceci n'est pas un incident réel",
     Msg.AUDIT_COUNT: "{n} enregistrement(s)",
     Msg.AUDIT_CHAIN_OK: "Chaîne d'intégrité : vérifiée",
@@ -44,6 +45,8 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLOSED_LAPSED: "autorisation préfectorale expirée",
     Msg.CLOSED_NOT_CONFIRMED: "alerte non confirmée",
     Msg.CLOSURE_HEAD: "🔒 ACCÈS TERMINÉ — {category} [{incident}]",
+    Msg.CLOSURE_VENUE: "Site : {name} ({venue})",
+    Msg.VENUE_TITLE: "[{venue}] ",
     Msg.CLOSURE_REASON: "Motif : {reason} à {at}",
     Msg.CLOSURE_TRIGGER: "Déclenchement : {at}, {origin}",
     Msg.CLOSURE_OPEN: "Accès ouvert : {start} → {end} ({minutes} min)",
@@ -68,6 +71,13 @@ MESSAGES: Mapping[Msg, str] = {
 
     # the desk: answers to commands and /status (bot/desk.py)
     Msg.STATUS_NONE: "Aucun incident ouvert.",
+    Msg.VENUES_CHOOSE: "Ce salon est partagé par plusieurs sites ({venues}) : aucun n'a agi. Nommez le site après la commande, ou répondez à un message de ce site :\n{examples}",
+    Msg.VENUES_STATUS_HINT: "(/statut {venue} pour le détail)",
+    Msg.VENUE_OTHER_ROOM: "Ce salon est celui du site {own} : la commande nomme le site {other}, rien n'a été fait. Tapez-la dans un salon du site {other} ou dans le salon partagé.",
+    Msg.STATUS_WATCHING_NONE: "personne ne regarde",
+    Msg.STATUS_WATCHING_ONE: "1 personne regarde",
+    Msg.STATUS_WATCHING_MANY: "{n} personnes regardent",
+    Msg.VENUES_SILENT: "(Le Vigie de {venues}, qui répond d'habitude, n'a pas répondu : est-il arrêté ?)",
     Msg.STATUS_DRILL: "EXERCICE ",
     Msg.STATUS_PENDING: "{drill}{incident} — {category}: en attente de confirmation jusqu'à {until}",
     Msg.STATUS_ACTIVE: "{drill}{incident} — {category}: accès ouvert jusqu'à {until} (encore {left} min)",

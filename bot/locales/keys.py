@@ -8,6 +8,7 @@ from enum import StrEnum
 class Msg(StrEnum):
     # registre timeline (audit export --text)
     AUDIT_TITLE = "audit.title"
+    AUDIT_VENUE = "audit.venue"
     AUDIT_DRILL = "audit.drill"
     AUDIT_COUNT = "audit.count"
     AUDIT_CHAIN_OK = "audit.chain_ok"
@@ -41,6 +42,8 @@ class Msg(StrEnum):
     CLOSED_LAPSED = "render.closed_lapsed"
     CLOSED_NOT_CONFIRMED = "render.closed_not_confirmed"
     CLOSURE_HEAD = "render.closure_head"
+    CLOSURE_VENUE = "render.closure_venue"
+    VENUE_TITLE = "render.venue_title"
     CLOSURE_REASON = "render.closure_reason"
     CLOSURE_TRIGGER = "render.closure_trigger"
     CLOSURE_OPEN = "render.closure_open"
@@ -65,6 +68,13 @@ class Msg(StrEnum):
     REFUSED = "reply.refused"
     # the desk: answers to commands and /status (bot/desk.py)
     STATUS_NONE = "desk.status_none"
+    VENUES_CHOOSE = "desk.venues_choose"
+    VENUES_STATUS_HINT = "desk.venues_status_hint"
+    VENUES_SILENT = "desk.venues_silent"
+    VENUE_OTHER_ROOM = "desk.venue_other_room"
+    STATUS_WATCHING_NONE = "desk.status_watching_none"
+    STATUS_WATCHING_ONE = "desk.status_watching_one"
+    STATUS_WATCHING_MANY = "desk.status_watching_many"
     STATUS_DRILL = "desk.status_drill"
     STATUS_PENDING = "desk.status_pending"
     STATUS_ACTIVE = "desk.status_active"

@@ -10,6 +10,8 @@ its incident) or by a ✅ reaction on that message.
 What was said while Vigie was away is not lost: after the events of each sync, the sync loop
 queues the sync's position; the inbox saves it (``inbox-position.json`` in the Matrix store)
 once it has handled everything before it, and the first sync after a start resumes from there.
+In a room shared with other venues (venues.py), a command is first addressed: another venue's is
+left alone, a venue-less one is answered by one instance with the venues to choose from.
 Commands typed long ago go through ``commands.run_late`` (``/fin`` applied, a stale ``/alerte``
 answered with a request to resend, all in the registre).
 
@@ -40,9 +42,11 @@ from ..locales import Msg, t
 from ..messages import refusal
 from ..policy.incident import State
 from ..policy.reasons import UNKNOWN_PERSON, WRONG_ROOM
+from ..policy.venues import PER_VENUE, Action, RoomVenues, first_word
 from ..rooms import ReplyTasks
 from ..settings import MatrixCfg
 from .room import plain_notice
+from .venues import Sharing
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +55,7 @@ CONFIRM_KEYS = frozenset({"✅", "✔", "☑"})
 REPLY_TIMEOUT = 30.0  # one attempt
 REPLY_DEADLINE = 300.0  # retried until then, then reported
 POSITION_FILE = "inbox-position.json"
+STANDBY = 10.0  # seconds per venue before this one, before answering a venue-less command they left unanswered
 _FALLBACK = re.compile(r"\A(?:>[^\n]*\n)+\n?")
 
 SendNotice = Callable[[str, dict[str, Any], str], Awaitable[str]]
@@ -65,8 +70,11 @@ def strip_reply_fallback(body: str) -> str:
 class Inbox:
     def __init__(self, desk: DeskPort, cfg: MatrixCfg, own_user: str, send: SendNotice,
                  confirmations: Lookup, encrypted: Callable[[str], bool], store_dir: Path | None = None,
-                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 sharing: Sharing | None = None, standby: float = STANDBY) -> None:
         self._desk = desk
+        self._sharing = sharing
+        self._standby = standby
         self._cfg = cfg
         self._own = own_user
         self._send = send
@@ -169,9 +177,26 @@ class Inbox:
         cmd = commands.parse(strip_reply_fallback(event.body))
         if cmd is None:
             return
+        reply_to = (relates.get("m.in_reply_to") or {}).get("event_id")
+        venues = self._sharing.view(room_id) if self._sharing is not None else RoomVenues(None)
+        replied = None
+        named = first_word(cmd.rest)[0] in venues.venues()
+        if venues.shared and reply_to and not named and self._sharing is not None:  # whose message, then
+            replied = await self._sharing.replied_venue(room_id, reply_to)
+        action, cmd = commands.addressed(cmd, venues, replied)
+        if action is Action.IGNORE and not named and replied is None and cmd.name not in PER_VENUE and venues.before():
+            # Venue-less: a venue before this one answers; stand by in case its Vigie is stopped.
+            self._replies.spawn(self._stand_by(room_id, event, cmd, venues), f"matrix-standby:{room_id}")
+            return
+        if action is Action.IGNORE or (action is Action.STATUS_LINE and venues.answerer() != venues.own
+                                       and self._desk.person_by_matrix(event.sender) is None):
+            return  # another venue's command (or its answer to a stranger's venue-less /statut)
         if await self._refused_stranger(room_id, event.sender, cmd.name, event.event_id):
             return
-        reply_to = (relates.get("m.in_reply_to") or {}).get("event_id")
+        if action is not Action.ACT:
+            await self._reply(room_id, self._venues_answer(action, cmd, venues, event.sender, room_id),
+                              f"reply:{event.event_id}", event.event_id)
+            return
         if cmd.name == "confirm" and not cmd.args and reply_to:
             incident = self.incident_of(room_id, reply_to)
             if incident is not None:
@@ -183,6 +208,33 @@ class Inbox:
         # room's events one at a time, and the link is what the officers are waiting for.
         await asyncio.sleep(0)
         await self._reply(room_id, text, f"reply:{event.event_id}", event.event_id)
+
+    async def _stand_by(self, room_id: str, event: nio.RoomMessageText, cmd: commands.Command,
+                        venues: RoomVenues) -> None:
+        """Answer a venue-less command after this venue's turn if none of the venues before it did."""
+        before = venues.before()
+        await asyncio.sleep(self._standby * len(before))
+        if self._sharing is None or self._sharing.answered_since(room_id, event.event_id, before):
+            return
+        logger.warning("matrix: %s did not answer a venue-less command in %s: answering", ", ".join(before), room_id)
+        if await self._refused_stranger(room_id, event.sender, cmd.name, event.event_id):
+            return
+        text = self._venues_answer(Action.LIST, cmd, venues, event.sender, room_id) + "\n" + t(
+            self._lang(), Msg.VENUES_SILENT, venues=", ".join(before))
+        await self._deliver(room_id, text, f"reply:{event.event_id}", event.event_id)
+
+    def _venues_answer(self, action: Action, cmd: commands.Command, venues: RoomVenues, sender: str,
+                       room_id: str) -> str:
+        """A venue-less command in a shared room: this venue's /statut line, or the venues to choose
+        (that one in the registre of the one venue answering: a roster person's command, refused)."""
+        lang = self._lang()
+        if action is Action.STATUS_LINE:
+            return self._desk.title(lang) + self._desk.status(brief=True).text(lang)
+        person = self._desk.person_by_matrix(sender)
+        self._desk.record(Kind.REFUSAL, actor=person.id if person else sender, details={
+            "reason": "venue_not_named", "room": self._room_key(room_id), "command": cmd.name,
+            "venues": list(venues.venues())})
+        return self._desk.title(lang) + commands.venue_choices(lang, cmd, venues)
 
     async def _reaction(self, room_id: str, event: nio.ReactionEvent) -> None:
         if event.key.replace("\ufe0f", "") not in CONFIRM_KEYS:
@@ -204,6 +256,9 @@ class Inbox:
             return  # a profile change, not an arrival
         user = event.state_key
         if user == self._own or room_id not in self._cfg.rooms or self._desk.person_by_matrix(user) is not None:
+            return
+        if self._sharing is not None and self._sharing.is_venue_bot(room_id, user):
+            logger.info("matrix: %s, another venue's Vigie declared in %s, joined", user, room_id)
             return
         self._desk.refuse_stranger(user, self._room_key(room_id), "not_on_roster", event="joined_room")
         warning = Msg.STRANGER_ENCRYPTED if self._encrypted(room_id) else Msg.STRANGER_CLEAR

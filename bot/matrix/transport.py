@@ -64,6 +64,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from ..desk_port import DeskPort
+from ..policy.venues import RoomVenues
 from ..rooms import Room
 from ..settings import MatrixCfg, Settings
 from .admin import AdminApiError, SynapseAdmin
@@ -72,6 +73,7 @@ from .relations import own_edits
 from .room import MatrixRoom
 from .session import forget_session, login, secure_dir, token_refused
 from .trust import KeyKeeper
+from .venues import Sharing, mark_rooms
 from .writes import MatrixRequestError, MatrixUnavailable, Writes, transient
 
 logger = logging.getLogger(__name__)
@@ -101,8 +103,10 @@ class Tuning:
 
 
 class MatrixConnection:
-    def __init__(self, cfg: MatrixCfg, password: SecretStr | None, store_dir: Path, tuning: Tuning = Tuning()) -> None:
+    def __init__(self, cfg: MatrixCfg, password: SecretStr | None, store_dir: Path, tuning: Tuning = Tuning(),
+                 venue: str | None = None) -> None:
         self.cfg = cfg
+        self.venue = venue
         self._password = password
         self.store_dir = store_dir
         self.tuning = tuning
@@ -121,6 +125,7 @@ class MatrixConnection:
         self._admin = SynapseAdmin(cfg.user_id, tuning.request_timeout)
         self._keys: KeyKeeper | None = None
         self._resume_from: str | None = None
+        self._sharing = Sharing(venue, cfg, self._members, self.sender_of)
 
     # ---------- lifecycle ----------
 
@@ -158,7 +163,7 @@ class MatrixConnection:
         self._client = nio.AsyncClient(self.cfg.homeserver, self.cfg.user_id, device_id=self.cfg.device_id,
                                        store_path=str(self.store_dir), config=config)
         self._inbox = Inbox(desk, self.cfg, self.cfg.user_id, self.send, self._confirmation, self.is_encrypted,
-                            self.store_dir)
+                            self.store_dir, sharing=self._sharing)
         self._inbox.start()
         self._task = asyncio.create_task(self._run(), name="matrix-sync")
 
@@ -218,6 +223,20 @@ class MatrixConnection:
     def is_encrypted(self, room_id: str) -> bool:
         room = self._client.rooms.get(room_id) if self._client is not None else None
         return bool(room is not None and room.encrypted)
+
+    def venues(self, room_id: str) -> RoomVenues:
+        """The venues sharing ``room_id`` as this instance sees them (declared and found)."""
+        return self._sharing.view(room_id)
+
+    def _members(self, room_id: str) -> set[str]:
+        room = self._client.rooms.get(room_id) if self._client is not None else None
+        return set(room.users) if room is not None else set()
+
+    async def sender_of(self, room_id: str, event_id: str) -> str | None:
+        """Who sent ``event_id`` (in clear even when encrypted); None if the server does not say."""
+        client = await self.wait_room(room_id)
+        resp = await asyncio.wait_for(client.room_get_event(room_id, event_id), self.tuning.request_timeout)
+        return getattr(getattr(resp, "event", None), "sender", None)
 
     def _confirmation(self, room_id: str, event_id: str) -> str | None:
         room = self.rooms.get(room_id)
@@ -299,6 +318,7 @@ class MatrixConnection:
                     self._after_first_sync(client, resp)
                     with contextlib.suppress(AdminApiError):
                         await self.check_admin()
+                    await mark_rooms(client, self.rooms, self.cfg.user_id, self.venue, self.tuning.request_timeout)
                 delay = self.tuning.backoff_first
                 self._wake()
             except asyncio.CancelledError:
@@ -346,6 +366,9 @@ class MatrixConnection:
         assert self._inbox is not None  # noqa: S101 - started before the loop
         loop = asyncio.get_running_loop()
         self._retry_undecrypted(client)
+        for room_id, info in resp.rooms.join.items():  # other venues' Vigie, from their member state
+            for ev in (e for e in [*getattr(info, "state", ()), *info.timeline.events] if isinstance(e, nio.RoomMemberEvent)):
+                self._sharing.member(room_id, ev.state_key, ev.membership, ev.content)
         if first and self._resume_from is None:
             # A new device, or no position saved yet: the timeline is history, not commands to us.
             self._inbox.put_position(resp.next_batch)
@@ -355,6 +378,10 @@ class MatrixConnection:
                 logger.warning("matrix: more than %d events in %s while Vigie was away: only the last %d are read",
                                FIRST_SYNC_EVENTS, room_id, FIRST_SYNC_EVENTS)
             for event in info.timeline.events:
+                sender = getattr(event, "sender", "")
+                self._sharing.heard(room_id, getattr(event, "event_id", ""), sender)
+                if isinstance(event, nio.MegolmEvent) and self._sharing.is_venue_bot(room_id, sender):
+                    continue  # another venue's Vigie: its room keys are for the officers, not for us
                 if isinstance(event, nio.MegolmEvent):
                     # The key may come in a later sync (to-device messages are not ordered with the room).
                     self._undecrypted.append((room_id, event, loop.time() + 30))
@@ -390,6 +417,7 @@ class MatrixConnection:
             if isinstance(joined, nio.JoinResponse):
                 logger.info("matrix: joined %s", room_id)
                 self._joining.discard(room_id)
+                await mark_rooms(client, [room_id], self.cfg.user_id, self.venue, self.tuning.request_timeout)
             else:
                 logger.warning("matrix: joining %s failed: %s", room_id, joined)
                 if not transient(joined):
@@ -412,4 +440,4 @@ MATRIX = web.AppKey("matrix", MatrixConnection)
 def build_matrix(settings: Settings, data_dir: Path, tuning: Tuning = Tuning()) -> MatrixConnection:
     cfg = settings.vigie.matrix
     store_dir = cfg.store_dir if cfg.store_dir.is_absolute() else data_dir / cfg.store_dir
-    return MatrixConnection(cfg, settings.secrets.matrix_password, store_dir, tuning)
+    return MatrixConnection(cfg, settings.secrets.matrix_password, store_dir, tuning, settings.vigie.service.venue_code)

@@ -63,8 +63,9 @@ def copy_database(source: Path, target: Path) -> None:
     target.chmod(0o600)
 
 
-def backup(data_dir: Path, dest: Path, actor: str = "backup") -> BackupResult:
-    """Copy both databases of ``data_dir`` into ``dest``, verify the registre copy, record it."""
+def backup(data_dir: Path, dest: Path, actor: str = "backup", venue: str | None = None) -> BackupResult:
+    """Copy both databases of ``data_dir`` into ``dest``, verify the registre copy, record it (with
+    ``venue``, or without a config the venue of the registre's latest record that has one)."""
     dest.mkdir(parents=True, exist_ok=True, mode=0o700)
     dest.chmod(0o700)
     for name in DATABASES:
@@ -74,7 +75,9 @@ def backup(data_dir: Path, dest: Path, actor: str = "backup") -> BackupResult:
         if not result.ok:
             raise BackupError(f"{dest / 'registre.sqlite3'}: {result.reason}")
         head = copy.head()[1]
-    with Registre(data_dir / "registre.sqlite3") as live:
+        if venue is None:
+            venue = next((r.venue for r in reversed(copy.records()) if r.venue), None)
+    with Registre(data_dir / "registre.sqlite3", venue=venue) as live:
         live.append(Kind.BACKUP, actor=actor,
                     details={"dest": str(dest), "records": result.count, "head": head[:16]})
     return BackupResult(dest, result.count, head[:16])

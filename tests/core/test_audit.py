@@ -320,17 +320,17 @@ def test_export_shape(tmp_path: Path) -> None:
         drill = reg.export("EX-1")
         with pytest.raises(KeyError):
             reg.export("INC-404")
-    assert list(data) == ["notice", "incident", "drill", "records", "verified"]
+    assert list(data) == ["notice", "incident", "drill", "venue", "records", "verified"]
     assert data["incident"] == "INC-1" and data["drill"] is False and data["verified"] is True
     assert data["notice"] is None and drill["notice"] == "EXERCICE / EXERCISE" and drill["drill"] is True
     first = data["records"][0]
-    assert set(first) == {"seq", "at", "kind", "incident", "actor", "details", "drill", "prev_hash", "hash"}
+    assert set(first) == {"seq", "at", "kind", "incident", "actor", "details", "drill", "prev_hash", "hash", "venue"}
     assert first["at"] == "2026-11-25T18:04:12.000000+00:00" and first["prev_hash"] == GENESIS
     assert json.loads(json.dumps(data)) == data
     # The export alone is enough to recompute the chain.
     prev = GENESIS
     for rec in data["records"]:
-        fields = {k: rec[k] for k in ("seq", "at", "kind", "incident", "actor", "details", "drill")}
+        fields = {k: rec[k] for k in ("seq", "at", "kind", "incident", "actor", "details", "drill", "venue")}
         assert rec["prev_hash"] == prev and chain_hash(prev, canonical(**fields)) == rec["hash"]
         prev = rec["hash"]
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from bot import commands
 from bot.kinds import Kind
+from bot.policy.venues import Action, RoomVenues
 from tests.harness import Harness
 
 
@@ -21,6 +22,22 @@ def test_aliases_and_bot_suffix() -> None:
     assert commands.parse("/end@other_bot", "vigie_bot") is None
     assert commands.parse("bonjour") is None and commands.parse("") is None
     assert commands.parse("/zzz").name == "unknown"  # type: ignore[union-attr]
+
+
+def test_venue_addressing_keeps_the_rest_of_the_line() -> None:
+    room = RoomVenues("zenith", frozenset({"stade"}), frozenset({"stade", "zenith"}))
+    cmd = commands.parse("/alerte zenith attaque_armee Hall A, escalier 3")
+    assert cmd is not None
+    action, mine = commands.addressed(cmd, room)
+    assert action is Action.ACT and mine.args[0] == "attaque_armee" and mine.rest == "attaque_armee Hall A, escalier 3"
+    assert mine.word == "alerte"
+    venue_less = commands.parse("/fin INC-20261125-01")
+    assert venue_less is not None
+    assert commands.addressed(venue_less, room)[0] is Action.IGNORE  # "stade" answers, not "zenith"
+    text = commands.venue_choices("fr", venue_less, room)
+    assert "/fin stade INC-20261125-01" in text and "/fin zenith INC-20261125-01" in text and "aucun n'a agi" in text
+    unknown = commands.parse("/zzz zenith")
+    assert unknown is not None and commands.addressed(unknown, room)[1].args == ("zzz",)
 
 
 @given(st.text(max_size=300))

@@ -10,6 +10,7 @@ from pathlib import Path
 from bot import commands
 from bot.alarm import AlarmIn
 from bot.kinds import Kind
+from bot.policy.venues import Action, RoomVenues
 from bot.policy.zones import Focus, Zone, ZoneMap
 from tests.harness import Harness
 from tests.policy_fixtures import convention
@@ -93,5 +94,41 @@ def test_zone_command_police_only_recorded_announced_and_kept_across_restart(tmp
             assert again.store.open_incidents()[0].focus == Focus("salle")
         finally:
             await again.stop()
+
+    asyncio.run(go())
+
+
+def test_shared_room_venue_word_first_then_category_and_zone_text(tmp_path: Path) -> None:
+    """In a police room shared with the stadium, the Zénith's word goes, the rest is read as in its own room."""
+    room = RoomVenues("zenith", frozenset({"stade"}), frozenset({"stade", "zenith"}))
+
+    async def addressed(h: Harness, line: str, who: str) -> str | None:
+        cmd = commands.parse(line)
+        assert cmd is not None
+        action, mine = commands.addressed(cmd, room)
+        return await commands.run(h.desk, mine, h.person(who), "console", "fr") if action is Action.ACT else None
+
+    async def go() -> None:
+        h = await Harness(tmp_path, conv=conv(), venue="zenith").start()
+        try:
+            assert await addressed(h, "/alerte stade attaque_armee Hall A", "chef") is None  # the stadium's
+            assert h.store.open_incidents() == []
+            reply = await addressed(h, "/alerte zenith attaque_armee Hall A", "chef")
+            assert reply is not None and reply.startswith("[zenith] ")
+            inc = h.store.open_incidents()[0]
+            assert inc.focus == Focus("hall-a") and inc.category == "attaque_armee"
+            trigger = next(r for r in h.registre.records(inc.id) if r.kind == Kind.TRIGGER)
+            assert trigger.details["zone"] == "hall-a" and trigger.venue == "zenith"
+            assert await addressed(h, "/zone stade Salle", "cic") is None
+            assert h.store.get(inc.id).focus == Focus("hall-a")  # type: ignore[union-attr]
+            moved = await addressed(h, "/zone zenith Salle", "cic")
+            assert moved is not None and moved.startswith(f"[zenith] [{inc.id}]")
+            assert h.store.get(inc.id).focus == Focus("salle")  # type: ignore[union-attr]
+            await h.fanout.drain()
+            link = next(t for t in h.rooms[0].texts() if "http" in t)
+            notice = next(t for t in h.rooms[0].texts() if "a changé la zone suivie : Salle" in t)
+            assert link.startswith("[zenith] ") and "📍 Zone : Hall A" in link and notice.startswith("[zenith] ")
+        finally:
+            await h.stop()
 
     asyncio.run(go())

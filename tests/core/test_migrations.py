@@ -190,7 +190,27 @@ def test_registre_from_the_previous_schema_is_upgraded_without_loss(tmp_path: Pa
         assert [r.hash for r in reg.records()] == hashes
         assert reg.append("end", incident="INC-1", actor="chef").prev_hash == hashes[-1]
         assert reg.verify().ok and reg.verify().count == 3
-    assert _version(path) == 1 and _schema(path) == before
+    assert _version(path) == len(migrations.REGISTRE) and _schema(path) == before
+
+
+def test_registre_upgraded_to_venues_keeps_old_hashes_and_chains_the_venue(tmp_path: Path) -> None:
+    path = tmp_path / "registre.sqlite3"
+    hashes = _previous_registre(path)
+    with Registre(path, venue="zenith") as reg:
+        new = reg.append("end", incident="INC-1", actor="chef")
+        records = reg.records()
+        assert [r.venue for r in records] == [None, None, "zenith"] and records[2] == new
+        assert [r.hash for r in records[:2]] == hashes
+        assert new.hash == chain_hash(hashes[-1], canonical(3, new.as_dict()["at"], "end", "INC-1", "chef", {},
+                                                            False, "zenith"))
+        assert "Site : zenith" in reg.timeline_text("INC-1")
+    assert verify_command(path, io.StringIO()) == 0
+    conn = sqlite3.connect(path, isolation_level=None)  # someone moves the record to another venue
+    conn.execute("DROP TRIGGER registre_no_update")
+    conn.execute("UPDATE registre SET venue = 'stade' WHERE seq = 3")
+    conn.close()
+    with Registre(path, readonly=True) as examined:
+        assert examined.verify().first_broken == 3
 
 
 @pytest.mark.parametrize("name", ["state.sqlite3", "registre.sqlite3"])
@@ -209,7 +229,7 @@ def test_audit_verify_names_a_newer_registre(tmp_path: Path) -> None:
     path = tmp_path / "registre.sqlite3"
     Registre(path).close()
     with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA user_version = 2")
+        conn.execute(f"PRAGMA user_version = {len(migrations.REGISTRE) + 1}")
     out = io.StringIO()
     assert verify_command(path, out) == 2 and "newer than this Vigie knows" in out.getvalue()
 

@@ -70,6 +70,9 @@ def test_example_files_hold_no_secret() -> None:
         ("roster.toml", 'rio = "1234567"', 'rio = "mlefevre"', r"roster.toml: rio 'mlefevre' is also a person's id"),
         ("vigie.toml", '# health_token_file = "/etc/vigie/secrets/health_token"', 'health_token_file = "short"',
          r"health_token_file: secret file .*short cannot be read"),
+        # Rooms shared by venues: the code names this venue, never a category or the venue itself.
+        ("vigie.toml", 'venue_code = "zenith"', 'venue_code = "Zénith"', r"vigie.toml: service.venue_code: .*fix"),
+        ("vigie.toml", 'venue_code = "zenith"', 'venue_code = "nrbc"', r"service.venue_code: 'nrbc' is also a category"),
     ],
 )
 def test_each_broken_config_is_named_with_file_key_and_fix(cfg: Path, file: str, old: str, new: str, expect: str) -> None:
@@ -149,3 +152,22 @@ def test_health_token(cfg: Path) -> None:
     s = load_settings(cfg, {**ENV, "VIGIE_HEALTH_TOKEN": token}, TODAY)
     assert s.secrets.health_token is not None and s.secrets.health_token.get_secret_value() == token
     assert load_settings(cfg, ENV, TODAY).secrets.health_token is None
+
+
+SHARED = '# [[matrix.shared]]\n# room = "!cicloire:agent.interieur.tchap.gouv.fr"\n# venues = '
+
+
+def test_a_shared_police_room(cfg: Path) -> None:
+    edit(cfg / "vigie.toml", SHARED, '[[matrix.shared]]\nroom = "!cicloire:agent.interieur.tchap.gouv.fr"\nvenues = ')
+    s = load_settings(cfg, ENV, TODAY)
+    assert sorted(s.vigie.matrix.shared_with("!cicloire:agent.interieur.tchap.gouv.fr")) == ["arena", "stade"]
+    assert s.vigie.matrix.shared_with("!other:x") == {}
+    edit(cfg / "vigie.toml", 'room = "!cicloire', 'room = "!autre')
+    edit(cfg / "vigie.toml", "stade = ", "zenith = ")
+    edit(cfg / "vigie.toml", 'venue_code = "zenith"\n', "")
+    found = problems(cfg)
+    for expect in (r"matrix.shared\[0\].room: !autre:.* is not in matrix.rooms",
+                   r"matrix.shared\[0\]: a shared room needs service.venue_code"):
+        assert any(re.search(expect, p) for p in found), found
+    edit(cfg / "vigie.toml", "\n[service]\n", '\n[service]\nvenue_code = "zenith"\n')
+    assert any("venues.zenith: that is this venue" in p for p in problems(cfg))

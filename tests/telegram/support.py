@@ -65,8 +65,10 @@ def make_fake() -> FakeTelegram:
 
 
 def make_settings(port: int, *, webhook: bool = False, strangers: Literal["refuse", "silent"] = "refuse",
-                  token: str = TOKEN, api_url: str | None = None) -> Settings:
+                  token: str = TOKEN, api_url: str | None = None, venue_code: str | None = None) -> Settings:
     s = build_demo(port, 4, date.today(), hasher=FAST_HASHER).settings
+    s = s.model_copy(update={"vigie": s.vigie.model_copy(update={
+        "service": s.vigie.service.model_copy(update={"venue_code": venue_code})})})
     people = tuple(p.model_copy(update={"telegram_id": ROSTER_IDS.get(p.id)}) for p in s.roster.person)
     tg = TelegramCfg(enabled=True, chats=(GROUP,), language="fr", strangers=strangers, webhook=webhook,
                      **({"api_url": api_url} if api_url else {}))
