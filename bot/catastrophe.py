@@ -243,7 +243,7 @@ class Catastrophes:
         confirmed = t(lang, Msg.CONFIRMED_BY, who=self._name(cat.confirmed_by, lang)) if cat.confirmed_by else ""
         roles = ", ".join(role_label(r, lang) for r in self.conv.catastrophe.control_roles)
         return t(lang, Msg.CAT_DECLARED, drill=self._drill(cat, lang), incident=cat.incident,
-                 declared=self._name(cat.declared_by, lang), confirmed=confirmed.strip(), roles=roles,
+                 declared=self._name(cat.declared_by, lang), confirmed=f", {confirmed.strip()}" if confirmed.strip() else "", roles=roles,
                  until=self.render.hm(self._until(cat)))
 
     def _until(self, cat: Catastrophe) -> datetime | None:

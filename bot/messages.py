@@ -168,7 +168,7 @@ class Renderer:
         lines = [
             self._prefix(inc, lang)
             + t(lang, Msg.CLOSURE_HEAD, category=self.category(inc.category, lang), incident=inc.id),
-            t(lang, Msg.CLOSURE_VENUE, name=self.conv.venue, venue=self.venue or "—"),
+            t(lang, Msg.CLOSURE_VENUE, name=self.conv.venue, venue=f" ({self.venue})" if self.venue else ""),
             t(lang, Msg.CLOSURE_REASON, reason=reason, at=self.hm(inc.closed_at)),
             t(lang, Msg.CLOSURE_TRIGGER, at=self.hm(inc.trigger.at), origin=self.origin(inc, lang)),
             t(lang, Msg.CLOSURE_OPEN, start=self.hm(inc.activated_at), end=self.hm(inc.closed_at), minutes=minutes),

@@ -45,7 +45,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLOSED_LAPSED: "prefectoral authorisation lapsed",
     Msg.CLOSED_NOT_CONFIRMED: "alert not confirmed",
     Msg.CLOSURE_HEAD: "🔒 ACCESS ENDED — {category} [{incident}]",
-    Msg.CLOSURE_VENUE: "Venue: {name} ({venue})",
+    Msg.CLOSURE_VENUE: "Venue: {name}{venue}",
     Msg.VENUE_TITLE: "[{venue}] ",
     Msg.CLOSURE_REASON: "Reason: {reason} at {at}",
     Msg.CLOSURE_TRIGGER: "Trigger: {at}, {origin}",
@@ -255,7 +255,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.OTHER_CLIENTS: "other clients",
     Msg.CAT_PENDING: "⚠️ {drill}CATASTROPHE declared by {name} on access {incident}. Camera control opens "
     "only if {confirmer} confirms it (/catastrophe) before {until}.",
-    Msg.CAT_DECLARED: "🚨 {drill}CATASTROPHE IN FORCE on access {incident} (declared by {declared}, {confirmed}). "
+    Msg.CAT_DECLARED: "🚨 {drill}CATASTROPHE IN FORCE on access {incident} (declared by {declared}{confirmed}). "
     "PTZ cameras may be steered from the page by: {roles}, until {until}. /end_catastrophe to end it.",
     Msg.CAT_ENDED: "Catastrophe ended on access {incident} ({reason}): camera control is closed, "
     "the cameras go back to their home position.",

@@ -45,7 +45,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.CLOSED_LAPSED: "autorisation préfectorale expirée",
     Msg.CLOSED_NOT_CONFIRMED: "alerte non confirmée",
     Msg.CLOSURE_HEAD: "🔒 ACCÈS TERMINÉ — {category} [{incident}]",
-    Msg.CLOSURE_VENUE: "Site : {name} ({venue})",
+    Msg.CLOSURE_VENUE: "Site : {name}{venue}",
     Msg.VENUE_TITLE: "[{venue}] ",
     Msg.CLOSURE_REASON: "Motif : {reason} à {at}",
     Msg.CLOSURE_TRIGGER: "Déclenchement : {at}, {origin}",
@@ -255,7 +255,7 @@ MESSAGES: Mapping[Msg, str] = {
     Msg.OTHER_CLIENTS: "autres clients",
     Msg.CAT_PENDING: "⚠️ {drill}CATASTROPHE déclarée par {name} sur l'accès {incident}. La commande des caméras "
     "mobiles ne s'ouvrira que si {confirmer} la confirme (/catastrophe) avant {until}.",
-    Msg.CAT_DECLARED: "🚨 {drill}CATASTROPHE EN VIGUEUR sur l'accès {incident} (déclarée par {declared}, {confirmed}). "
+    Msg.CAT_DECLARED: "🚨 {drill}CATASTROPHE EN VIGUEUR sur l'accès {incident} (déclarée par {declared}{confirmed}). "
     "Les caméras mobiles peuvent être commandées depuis la page par : {roles}, jusqu'à {until}. "
     "/fin_catastrophe pour y mettre fin.",
     Msg.CAT_ENDED: "Fin de la catastrophe sur l'accès {incident} ({reason}) : la commande des caméras est fermée, "

@@ -96,7 +96,8 @@ async def w(tmp_path):
 async def declared(w: World) -> str:
     await w.run("/alerte attaque_armee Hall A", "chef")
     assert "en attente" not in await w.run("/catastrophe", "chef")
-    assert "EN VIGUEUR" in await w.run("/catastrophe", "cic")
+    in_force = await w.run("/catastrophe", "cic")
+    assert "EN VIGUEUR" in in_force and "onfirmé par" in in_force and ", )" not in in_force
     return w.incident()
 
 
