@@ -95,7 +95,13 @@ async def test_video_keeps_playing_at_one_megabit(tmp_path: Path, browser: Any, 
         await page.wait_for_url("**/live/view")
         await page.click("#grid .cam[data-camera='parvis']")
         # Auto moves down to data saving, then the substream plays
-        await wait_js(page, "document.getElementById('player').getAttribute('data-quality') === 'saver'", 60)
+        try:
+            await wait_js(page, "document.getElementById('player').getAttribute('data-quality') === 'saver'", 60)
+        except AssertionError:
+            state = await page.evaluate("(() => { const p = document.getElementById('player'); return p ? "
+                                        "[...p.attributes].map(a => a.name + '=' + a.value).join(' ') + ' hidden=' + p.hidden "
+                                        ": 'no player'; })()")
+            raise AssertionError(f"not in data saving after 60 s: {state}") from None
         why = await page.get_attribute("#player", "data-quality-reason")
         slow = await page.get_attribute("#player", "data-slow")
         # without the API the first guess is HD: the move down came from the measured link

@@ -44,6 +44,7 @@
     var mosaicTimer = null;
     var mediaTimer = null;
     var mosaicUrl = null;
+    var pendingCamera = null;  // tapped before /live/api/media answered
     var media = null; // layout and cameras from /live/api/media; null while unknown
     var order = ""; // the cameras' order of the current hits (the zone's first)
     var plan = document.getElementById("plan");
@@ -80,6 +81,8 @@
     }
 
     function openCamera(id) {
+      // a tap before the camera list arrived (a slow 4G link) is kept and honoured when it does
+      if (!media) { pendingCamera = id; return; }
       var cam = cameraById(id);
       if (!cam || !player || finished) { return; }
       player.open(cam);
@@ -179,6 +182,7 @@
           if (now !== order) { order = now; buildHits(); }  // the focus zone changed: new mosaic layout
           if (first) {
             mosaic.hidden = false;
+            if (pendingCamera) { openCamera(pendingCamera); pendingCamera = null; }
             refreshMosaic();
             loadVenue();
           }
