@@ -52,8 +52,8 @@ def _error(status: int, text: str, **headers: str) -> web.Response:
     return web.json_response({"error": text}, status=status, headers=headers or None)
 
 
-def _refused(exc: LoginRefused) -> web.Response:
-    text = refused_text(exc, PAGE_LANG)
+def _refused(exc: LoginRefused, text: str) -> web.Response:
+    """401, or 429 with when to retry while the person or the client is locked."""
     if exc.locked:
         return _error(429, text, **{"Retry-After": str(exc.retry_after_s)})
     return _error(401, text)
@@ -96,10 +96,7 @@ class PasskeyRoutes:
         except EnrolGone:
             return _error(410, t(PAGE_LANG, Msg.ENROL_GONE))
         except LoginRefused as exc:
-            response = _error(429 if exc.locked else 401, exc.text(PAGE_LANG))
-            if exc.locked:
-                response.headers["Retry-After"] = str(exc.retry_after_s)
-            return response
+            return _refused(exc, exc.text(PAGE_LANG))  # a mistyped password: said as the sign-in page says it
         return web.json_response(options)
 
     async def enrol_register(self, request: web.Request) -> web.StreamResponse:
@@ -141,7 +138,7 @@ class PasskeyRoutes:
         except (LinkForbidden, LinkGone) as exc:
             return _link_error(exc)
         except LoginRefused as exc:
-            return _refused(exc)
+            return _refused(exc, refused_text(exc, PAGE_LANG))
         response = web.json_response({"location": "/live/view"})
         self._page.set_cookie(response, cookie, session)
         return response
