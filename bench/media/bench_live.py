@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -51,6 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -321,16 +323,40 @@ async def per_viewer_cpu(pid: int, viewers: Viewers, counts: tuple[int, ...], re
     return per
 
 
-async def soak_phase(urls: list[str], sub_urls: list[str], synthetic: int, viewers: int, minutes: float,
-                     rows: list[Row], floor: float | None, reps: int = 3, spread: int = 0) -> None:
+@contextlib.asynccontextmanager
+async def live_bot(args: list[str]) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
+    """The bot as its own process (live_bot.py), yielded once its cameras are online with its base
+    URL; stopped by the end of its input (a clean stop), killed if it does not stop."""
     port = free_port()
-    cmd = [sys.executable, "-m", "bench.media.live_bot", "--port", str(port)]
-    cmd += ["--urls", ",".join(urls), "--subs", ",".join(sub_urls)] if urls else ["--synthetic", str(synthetic)]
+    cmd = [sys.executable, "-m", "bench.media.live_bot", "--port", str(port), *args]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdin is not None
     try:
         await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 120)  # cameras online
-        base = f"http://127.0.0.1:{port}"
+        yield proc, f"http://127.0.0.1:{port}"
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def sign_in(s: aiohttp.ClientSession, info: dict[str, Any], count: int) -> list[str]:
+    """``count`` viewer sessions of the person the bot printed for its incident, by password."""
+    cookies = []
+    for _ in range(count):
+        async with s.post(str(info["link"]), data={"person": info["person"], "password": info["password"]},
+                          allow_redirects=False) as r:
+            cookies.append(r.cookies["vigie_session"].value)
+    return cookies
+
+
+async def soak_phase(urls: list[str], sub_urls: list[str], synthetic: int, viewers: int, minutes: float,
+                     rows: list[Row], floor: float | None, reps: int = 3, spread: int = 0) -> None:
+    args = ["--urls", ",".join(urls), "--subs", ",".join(sub_urls)] if urls else ["--synthetic", str(synthetic)]
+    async with live_bot(args) as (proc, base):
+        assert proc.stdout is not None and proc.stdin is not None
         await asyncio.sleep(5)
         idle = await cpu_over(proc.pid, 30)
         rss_idle = proc_rss_mb(proc.pid)
@@ -342,12 +368,7 @@ async def soak_phase(urls: list[str], sub_urls: list[str], synthetic: int, viewe
         n = len(urls) or synthetic
         levels = (0, viewers, 2 * viewers)
         async with aiohttp.ClientSession() as s:
-            cookies = []
-            for _ in range(max(levels)):
-                async with s.post(info["link"], data={"person": info["person"], "password": info["password"]},
-                                  allow_redirects=False) as r:
-                    cookies.append(r.cookies["vigie_session"].value)
-            group = Viewers(s, base, cookies, spread or n)
+            group = Viewers(s, base, await sign_in(s, info, max(levels)), spread or n)
             per = await per_viewer_cpu(proc.pid, group, levels, reps)
             print("  per viewer (% of a core, each repetition): " + ", ".join(f"{p:.3f}" for p in per), flush=True)
             await group.set(viewers)
@@ -382,12 +403,6 @@ async def soak_phase(urls: list[str], sub_urls: list[str], synthetic: int, viewe
         trend = f"{slope(steady) * 600:+.1f} MB / 10 min" if len(steady) >= 3 else "n/a (soak too short)"
         rows.append(Row("RSS drift after minute 1 (trend)", trend, "≤ 1 MB / 10 min",
                         f"minute 1 → end {rss_end - after_1min:+.1f} MB"))
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def main() -> None:

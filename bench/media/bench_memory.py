@@ -21,10 +21,9 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.media.bench_live import ROOT, viewer  # noqa: E402
+from bench.media.bench_live import live_bot, sign_in, viewer  # noqa: E402
 from bot.media.synthetic import encode_loop  # noqa: E402
 from tests.media.conftest import start_farm  # noqa: E402
-from tests.web.support import free_port  # noqa: E402
 
 
 async def ask(proc: subprocess.Popen[bytes], line: str) -> dict[str, object]:
@@ -35,35 +34,20 @@ async def ask(proc: subprocess.Popen[bytes], line: str) -> dict[str, object]:
 
 
 async def run(urls: list[str], subs: list[str], viewers: int, seconds: float, trace: int) -> None:
-    port = free_port()
-    cmd = [sys.executable, "-m", "bench.media.live_bot", "--port", str(port), "--urls", ",".join(urls),
-           "--subs", ",".join(subs), "--tracemalloc", str(trace)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stdin is not None
-    try:
-        await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 120)
+    args = ["--urls", ",".join(urls), "--subs", ",".join(subs), "--tracemalloc", str(trace)]
+    async with live_bot(args) as (proc, base):
         await asyncio.sleep(20)
         print("no viewer:", json.dumps(await ask(proc, "mem"), indent=1), flush=True)
         info = await ask(proc, "alert")
         stop, counts = asyncio.Event(), [0]
         async with aiohttp.ClientSession() as s:
-            cookies = []
-            for _ in range(viewers):
-                async with s.post(str(info["link"]), data={"person": info["person"], "password": info["password"]},
-                                  allow_redirects=False) as r:
-                    cookies.append(r.cookies["vigie_session"].value)
-            tasks = [asyncio.create_task(viewer(s, f"http://127.0.0.1:{port}", ck, f"cam{i % len(urls) + 1}", stop,
+            cookies = await sign_in(s, info, viewers)
+            tasks = [asyncio.create_task(viewer(s, base, ck, f"cam{i % len(urls) + 1}", stop,
                                                 counts)) for i, ck in enumerate(cookies)]
             await asyncio.sleep(seconds)
             print(f"{viewers} viewers after {seconds:g} s:", json.dumps(await ask(proc, "mem"), indent=1), flush=True)
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def main() -> None:
