@@ -16,11 +16,16 @@ viewer session as a password. Failures count in the same limiter as passwords; t
 genuine passkey can cause (revoked, person gone) are recorded one by one until the pair is
 locked, the others (unknown or forged credentials, anyone can send them) are only tallied.
 A genuine passkey is not stopped by a lock that password typos set: it cannot be guessed.
+
+py_webauthn itself is loaded at the first passkey request (``webauthn_calls``, ``ready``): about
+15 MB that a venue signing in with passwords never carries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import importlib
 import json
 import logging
 import re
@@ -32,27 +37,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
-
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import (
-    base64url_to_bytes,
-    bytes_to_base64url,
-    parse_authentication_credential_json,
-    parse_client_data_json,
-)
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from .access import Access, Attempt, LoginRefused, ViewerSession
 from .kinds import Kind, Recorder
@@ -126,6 +110,10 @@ class Passkeys:
     def convention(self) -> Convention:
         return self._access.convention
 
+    async def ready(self) -> None:
+        """Load py_webauthn, once, in a thread (``webauthn_calls``): called by the routes before the checks."""
+        await asyncio.to_thread(importlib.import_module, ".webauthn_calls", __package__)
+
     def disable_absent(self) -> int:
         """At start: the active passkeys of people no longer on the roster are disabled for good (an id
         given later to someone else must not inherit them)."""
@@ -157,36 +145,40 @@ class Passkeys:
         t = replace(self._access.attempt(None, person, person.id, client, address),
                     what="enrol", failed_kind=Kind.ENROL_REFUSED)
         person = await self._access.check_password(t, password)
-        options = generate_registration_options(
+        from . import webauthn_calls as wa
+
+        options = wa.generate_registration_options(
             rp_id=self.rp.id, rp_name="Vigie", user_name=person.id, user_id=user_handle(person.id),
             user_display_name=person.name, timeout=_OPTIONS_TIMEOUT_MS,
-            authenticator_selection=AuthenticatorSelectionCriteria(
-                resident_key=ResidentKeyRequirement.REQUIRED, require_resident_key=True,
-                user_verification=UserVerificationRequirement.REQUIRED),
-            exclude_credentials=[PublicKeyCredentialDescriptor(id=base64url_to_bytes(k.id))
+            authenticator_selection=wa.AuthenticatorSelectionCriteria(
+                resident_key=wa.ResidentKeyRequirement.REQUIRED, require_resident_key=True,
+                user_verification=wa.UserVerificationRequirement.REQUIRED),
+            exclude_credentials=[wa.PublicKeyCredentialDescriptor(id=wa.base64url_to_bytes(k.id))
                                  for k in self._keys.all(person.id) if k.active],
         )
         self._reg[token_hash(token)] = (options.challenge, self._clock() + _CHALLENGE_TTL, person.id)
-        parsed: dict[str, Any] = json.loads(options_to_json(options))
+        parsed: dict[str, Any] = json.loads(wa.options_to_json(options))
         return parsed
 
     def register(self, token: str, credential: dict[str, Any], label: object, client: str) -> Passkey:
         """Verify what the phone created and store it, spending the link; EnrolGone or ValueError."""
+        from . import webauthn_calls as wa
+
         person = self.enrolment(token, client)
         pending = self._reg.pop(token_hash(token), None)
         now = self._clock()
         if pending is None or pending[1] <= now or pending[2] != person.id:
             raise ValueError("no password checked for this link, or too long ago")
         try:
-            verified = verify_registration_response(
+            verified = wa.verify_registration_response(
                 credential=credential, expected_challenge=pending[0], expected_rp_id=self.rp.id,
                 expected_origin=self.rp.origin, require_user_verification=True)
-        except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
+        except (wa.WebAuthnException, ValueError, KeyError, TypeError) as exc:
             # Only someone who just typed the person's password gets here: worth a record.
             self._registre.append(Kind.ENROL_REFUSED, actor=person.id,
                                   details={"person": person.id, "client": client, "reason": "passkey_invalid"}, at=now)
             raise ValueError(str(exc)) from None
-        key = Passkey(bytes_to_base64url(verified.credential_id), person.id, verified.credential_public_key,
+        key = Passkey(wa.bytes_to_base64url(verified.credential_id), person.id, verified.credential_public_key,
                       verified.sign_count, _label(label), now)
         try:
             stored = self._keys.enrol(token, key, now)
@@ -205,26 +197,30 @@ class Passkeys:
     def authentication_options(self, token: str, client: str) -> dict[str, Any]:
         """Options for ``navigator.credentials.get`` on a live link: any passkey of this site."""
         incident = self._access.check_link(token, client)
-        options = generate_authentication_options(rp_id=self.rp.id, timeout=_OPTIONS_TIMEOUT_MS,
-                                                  user_verification=UserVerificationRequirement.REQUIRED)
+        from . import webauthn_calls as wa
+
+        options = wa.generate_authentication_options(rp_id=self.rp.id, timeout=_OPTIONS_TIMEOUT_MS,
+                                                  user_verification=wa.UserVerificationRequirement.REQUIRED)
         now = self._clock()
         while self._auth and (len(self._auth) >= _MAX_PENDING or next(iter(self._auth.values()))[1] <= now):
             self._auth.popitem(last=False)
-        self._auth[bytes_to_base64url(options.challenge)] = (incident.id, now + _CHALLENGE_TTL)
-        parsed: dict[str, Any] = json.loads(options_to_json(options))
+        self._auth[wa.bytes_to_base64url(options.challenge)] = (incident.id, now + _CHALLENGE_TTL)
+        parsed: dict[str, Any] = json.loads(wa.options_to_json(options))
         return parsed
 
     def sign_in(self, token: str, credential: dict[str, Any], client: str, address: str) -> tuple[str, ViewerSession]:
         """A viewer session for a verified passkey, or LinkForbidden / LinkGone / LoginRefused."""
+        from . import webauthn_calls as wa
+
         incident = self._access.check_link(token, client)
         anonymous = self._access.attempt(incident, None, "?passkey", client, address)
         anonymous = replace(anonymous, what="passkey", extra={"method": "passkey"})
         try:
-            parsed = parse_authentication_credential_json(credential)
-            challenge = parse_client_data_json(parsed.response.client_data_json).challenge
-        except (WebAuthnException, ValueError, KeyError, TypeError):
+            parsed = wa.parse_authentication_credential_json(credential)
+            challenge = wa.parse_client_data_json(parsed.response.client_data_json).challenge
+        except (wa.WebAuthnException, ValueError, KeyError, TypeError):
             self._refuse(anonymous, "passkey_malformed")
-        pending = self._auth.pop(bytes_to_base64url(challenge), None)
+        pending = self._auth.pop(wa.bytes_to_base64url(challenge), None)
         if pending is None or pending[0] != incident.id or pending[1] <= anonymous.now:
             self._refuse(anonymous, "passkey_stale")
         key = self._keys.get(parsed.id)
@@ -235,11 +231,11 @@ class Passkeys:
         locked = self._access.limiter.locked_for(t.who, t.address, t.now) is not None
         self._access.limiter.begin(t.who, t.address, t.now)
         try:
-            verified = verify_authentication_response(
+            verified = wa.verify_authentication_response(
                 credential=parsed, expected_challenge=challenge, expected_rp_id=self.rp.id,
                 expected_origin=self.rp.origin, credential_public_key=key.public_key,
                 credential_current_sign_count=key.sign_count, require_user_verification=True)
-        except (WebAuthnException, ValueError, KeyError, TypeError):
+        except (wa.WebAuthnException, ValueError, KeyError, TypeError):
             # Wrong site, forged, replayed or cloned: anyone who knows a credential id can send these.
             self._access.fail(t, "passkey_invalid", recorded=False)
         # Genuine from here: recorded one by one, until the pair is locked.

@@ -38,12 +38,24 @@ async def serve(port: int, cams: list[Cam], data_dir: Path) -> None:
         print(json.dumps({"ready": True}), flush=True)
         while line := await asyncio.to_thread(sys.stdin.readline):  # until the bench closes our stdin
             if line.strip() == "mem":  # where the resident memory goes (memory_report.py)
-                print(json.dumps(report()), flush=True)
+                print(json.dumps({**report(), "viewers": _viewer_queues()}), flush=True)
             elif line.strip() == "alert":
                 _, link = await live.alert()
                 print(json.dumps({"link": link, "person": AGENT, "password": live.passwords[AGENT]}), flush=True)
     finally:
         await live.stop()
+
+
+def _viewer_queues() -> dict[str, object]:
+    """The viewers' queues: fragments waiting for their sockets (what the video holds per viewer)."""
+    import gc
+
+    from bot.media.relay import Segment, Viewer
+    viewers = [o for o in gc.get_objects() if isinstance(o, Viewer) and not o.closed]
+    segments = [o for o in gc.get_objects() if isinstance(o, Segment)]
+    return {"open": len(viewers), "queued": [v.backlog for v in viewers],
+            "queued_mb": round(sum(v.queue.nbytes for v in viewers) / 2**20, 1),
+            "segments_alive": len(segments), "segments_mb": round(sum(len(s.data) for s in segments) / 2**20, 1)}
 
 
 def main() -> None:

@@ -73,9 +73,15 @@ def python_top(limit: int = 12) -> dict[str, Any]:
     snap = tracemalloc.take_snapshot()
     stats = snap.statistics("lineno")
     total = sum(s.size for s in stats)
+    paths = snap.statistics("traceback")[:3]  # who holds the largest: the chain of calls (with --tracemalloc N > 1)
     return {"traced_mb": round(total / 2**20, 1),
-            "top": [f"{s.size / 2**20:6.2f} MB {s.count:7d}x {s.traceback[0].filename.split('site-packages/')[-1]}"
-                    f":{s.traceback[0].lineno}" for s in stats[:limit]]}
+            "top": [f"{s.size / 2**20:6.2f} MB {s.count:7d}x {_where(s.traceback[0])}" for s in stats[:limit]],
+            "largest_by_caller": [f"{s.size / 2**20:6.2f} MB: " + " < ".join(_where(f) for f in s.traceback[:8])
+                                  for s in paths if len(s.traceback) > 1]}
+
+
+def _where(frame: tracemalloc.Frame) -> str:
+    return f"{frame.filename.split('site-packages/')[-1].split('/work/main/')[-1]}:{frame.lineno}"
 
 
 def report() -> dict[str, Any]:

@@ -91,6 +91,7 @@ class PasskeyRoutes:
         body = await _with(request, "password", str)
         if body is None:
             return _error(400, t(PAGE_LANG, Msg.PAGE_BAD_FORM))
+        await self._passkeys.ready()
         try:
             options = await self._passkeys.registration_options(token, body["password"], client, address)
         except EnrolGone:
@@ -105,6 +106,7 @@ class PasskeyRoutes:
         body = await _with(request, "credential", dict)
         if body is None:
             return _error(400, t(PAGE_LANG, Msg.PAGE_BAD_FORM))
+        await self._passkeys.ready()
         try:
             person = self._passkeys.enrolment(token, client)
             key = self._passkeys.register(token, body["credential"], body.get("label"), client)
@@ -121,6 +123,7 @@ class PasskeyRoutes:
     # --- sign-in on a live link ---
 
     async def sign_in_options(self, request: web.Request) -> web.StreamResponse:
+        await self._passkeys.ready()
         try:
             return web.json_response(
                 self._passkeys.authentication_options(request.match_info["token"], client_of(request)[1]))
@@ -133,6 +136,7 @@ class PasskeyRoutes:
         body = await _with(request, "credential", dict)
         if body is None:
             return _error(400, t(PAGE_LANG, Msg.PASSKEY_BAD_REQUEST))
+        await self._passkeys.ready()
         try:
             cookie, session = self._passkeys.sign_in(token, body["credential"], client, address)
         except (LinkForbidden, LinkGone) as exc:

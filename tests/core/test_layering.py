@@ -199,3 +199,14 @@ def test_no_module_over_450_lines() -> None:
     long = {name: n for name, path in MODULES.items()
             if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert long == {}
+
+
+def test_the_bot_starts_without_the_passkey_libraries() -> None:
+    """py_webauthn and its cryptography (~15 MB resident) load at the first passkey request, not at start."""
+    import subprocess
+
+    code = ("import sys, bot.app, bot.passkeys, bot.web.passkeys; "
+            "print(sorted(m for m in ('webauthn', 'cryptography', 'OpenSSL', 'cbor2') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         timeout=60)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
