@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import struct
 
-from .h264 import annexb_to_lengths, codec_string, parameter_sets, parse_sps
+from .h264 import codec_string, length_prefixed, parameter_sets, parse_sps
 from .units import CLOCK_RATE, AccessUnit, CodecParams
 
 logger = logging.getLogger(__name__)
@@ -124,24 +124,36 @@ def init_segment(params: CodecParams) -> bytes:
     return ftyp + _box(b"moov", mvhd, trak, mvex)
 
 
+# moof(mfhd, traf(tfhd, tfdt v1, trun of one sample)) + the mdat header, in one pack: this runs for
+# every frame of every watched camera. The trun's optional composition offset comes last.
+_MOOF = ">I4s" "I4sII" "I4s" "I4sII" "I4sIQ" "I4sIIi" "III"
+_FRAG = struct.Struct(_MOOF + "I4s")
+_FRAG_CTS = struct.Struct(_MOOF + "i" "I4s")
+_TRUN_FLAGS = 0x000001 | 0x000100 | 0x000200 | 0x000400  # data offset, duration, size, flags
+_TRUN_CTS = 0x000800
+
+
 def fragment(
-    sequence: int, decode_time: int, duration: int, sample: bytes, keyframe: bool, cts: int = 0
+    sequence: int, decode_time: int, duration: int, sample: bytes | list[bytes], keyframe: bool, cts: int = 0
 ) -> bytes:
-    """moof + mdat holding one length-prefixed sample."""
-    trun_flags = 0x000001 | 0x000100 | 0x000200 | 0x000400 | (0x000800 if cts else 0)
-    tail = struct.pack(">III", duration, len(sample), _KEY_FLAGS if keyframe else _DELTA_FLAGS)
+    """moof + mdat holding one length-prefixed sample (given whole, or as the parts to join)."""
+    parts = [sample] if isinstance(sample, bytes) else sample
+    size = sum(map(len, parts))
+    flags = _KEY_FLAGS if keyframe else _DELTA_FLAGS
+    extra: tuple[int, ...] = ()
     if cts:
-        tail += struct.pack(">i", cts)
-    tfhd = _full_box(b"tfhd", 0, 0x020000, struct.pack(">I", TRACK_ID))  # default-base-is-moof
-    tfdt = _full_box(b"tfdt", 1, 0, struct.pack(">Q", decode_time))
-    mfhd = _full_box(b"mfhd", 0, 0, struct.pack(">I", sequence))
-
-    def moof(offset: int) -> bytes:
-        trun = _full_box(b"trun", 1 if cts else 0, trun_flags, struct.pack(">Ii", 1, offset), tail)
-        return _box(b"moof", mfhd, _box(b"traf", tfhd, tfdt, trun))
-
-    size = len(moof(0))
-    return moof(size + 8) + struct.pack(">I4s", 8 + len(sample), b"mdat") + sample
+        head = _FRAG_CTS
+        trun, extra = (1 << 24) | _TRUN_FLAGS | _TRUN_CTS, (cts,)
+    else:
+        head, trun = _FRAG, _TRUN_FLAGS
+    moof = head.size - 8
+    traf = moof - 24
+    header = head.pack(moof, b"moof", 16, b"mfhd", 0, sequence, traf, b"traf",
+                       16, b"tfhd", 0x020000, TRACK_ID,  # default-base-is-moof
+                       20, b"tfdt", 1 << 24, decode_time,
+                       traf - 44, b"trun", trun, 1, moof + 8, duration, size, flags, *extra,
+                       8 + size, b"mdat")
+    return b"".join([header, *parts])
 
 
 class FragmentWriter:
@@ -170,7 +182,5 @@ class FragmentWriter:
             self._duration = dts - self._last_dts
         self._last_dts = dts
         self._sequence += 1
-        data = fragment(
-            self._sequence, dts, self._duration, annexb_to_lengths(au.data), au.keyframe, au.pts - dts
-        )
+        data = fragment(self._sequence, dts, self._duration, length_prefixed(au.data), au.keyframe, au.pts - dts)
         return self._init, data

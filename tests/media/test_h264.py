@@ -12,6 +12,7 @@ from bot.media.h264 import (
     avcc_to_annexb,
     codec_string,
     iter_nals,
+    length_prefixed,
     lengths_to_annexb,
     mime_type,
     nal_type,
@@ -70,3 +71,12 @@ def test_sps_fields_match_the_encoder(profile: str, width: int, height: int) -> 
 def test_mime_type(small_loop: EncodedLoop) -> None:
     # main profile (4d), constraint flags, level: what MediaSource.isTypeSupported expects
     assert mime_type(small_loop.extradata).startswith('video/mp4; codecs="avc1.4d')
+
+
+def test_length_prefixed_splits_as_iter_nals_does() -> None:
+    """The fast split (bytes.split in C) gives the NALs iter_nals gives, 3- and 4-byte start codes, AUD dropped."""
+    data = b"\x00\x00\x00\x01\x09\xf0\x00\x00\x01\x67\x42\x00\x00\x00\x01\x68\xce\x00\x00\x01\x65\x88\x84\x00"
+    parts = length_prefixed(data)
+    nals = parts[1::2]
+    assert nals == [n for n in iter_nals(data) if n[0] & 0x1F != 9]
+    assert [int.from_bytes(p, "big") for p in parts[::2]] == [len(n) for n in nals]
