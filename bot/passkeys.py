@@ -31,6 +31,7 @@ import logging
 import re
 import secrets
 import sqlite3
+import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -112,7 +113,8 @@ class Passkeys:
 
     async def ready(self) -> None:
         """Load py_webauthn, once, in a thread (``webauthn_calls``): called by the routes before the checks."""
-        await asyncio.to_thread(importlib.import_module, ".webauthn_calls", __package__)
+        if f"{__package__}.webauthn_calls" not in sys.modules:
+            await asyncio.to_thread(importlib.import_module, ".webauthn_calls", __package__)
 
     def disable_absent(self) -> int:
         """At start: the active passkeys of people no longer on the roster are disabled for good (an id

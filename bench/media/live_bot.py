@@ -51,8 +51,9 @@ def _viewer_queues() -> dict[str, object]:
     import gc
 
     from bot.media.relay import Segment, Viewer
-    viewers = [o for o in gc.get_objects() if isinstance(o, Viewer) and not o.closed]
-    segments = [o for o in gc.get_objects() if isinstance(o, Segment)]
+    live = gc.get_objects()
+    viewers = [o for o in live if isinstance(o, Viewer) and not o.closed]
+    segments = [o for o in live if isinstance(o, Segment)]
     return {"open": len(viewers), "queued": [v.backlog for v in viewers],
             "queued_mb": round(sum(v.queue.nbytes for v in viewers) / 2**20, 1),
             "segments_alive": len(segments), "segments_mb": round(sum(len(s.data) for s in segments) / 2**20, 1)}

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 HEADER = re.compile(r"^([0-9a-f]+)-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$")
+_ROOT = str(Path(__file__).resolve().parents[2]) + "/"
 ARENA_ALIGN = 64 * 2**20  # glibc maps each extra malloc arena on a 64 MB boundary
 
 
@@ -81,7 +82,8 @@ def python_top(limit: int = 12) -> dict[str, Any]:
 
 
 def _where(frame: tracemalloc.Frame) -> str:
-    return f"{frame.filename.split('site-packages/')[-1].split('/work/main/')[-1]}:{frame.lineno}"
+    """file:line, relative to site-packages or to the checkout."""
+    return f"{frame.filename.split('site-packages/')[-1].removeprefix(_ROOT)}:{frame.lineno}"
 
 
 def report() -> dict[str, Any]:
