@@ -3,8 +3,8 @@
 A consumer that cannot keep up (a viewer on a weak 4G link) loses whole GOPs, never
 makes the process buffer for it: on overflow the queue is emptied and refills only
 from the next keyframe, so what the consumer gets next is always decodable.
-These queues live on the event loop; producers in threads reach them through
-`loop.call_soon_threadsafe`.
+These queues live on the event loop; producers in threads reach them through the relay's
+`Inbox`.
 """
 
 from __future__ import annotations
@@ -92,21 +92,40 @@ class DropToKeyframeQueue(Generic[T]):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def get(self) -> T | None:
-        """The next item, or None once the queue is closed."""
+    async def _ready(self) -> bool:
+        """Wait for an item; False once the queue is closed."""
         while not self._items:
             if self._closed:
-                return None
+                return False
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
             finally:
                 self._waiter = None
-        if self._closed:
+        return not self._closed
+
+    async def get(self) -> T | None:
+        """The next item, or None once the queue is closed."""
+        if not await self._ready():
             return None
         item = self._items.popleft()
         self._bytes -= self._size(item)
         return item
+
+    async def get_batch(self, limit: int) -> list[T]:
+        """Every item waiting (at most ``limit``), at least one; empty once the queue is closed.
+        One wake-up of the consumer for what came together (a link that fell behind, a GOP)."""
+        if not await self._ready():
+            return []
+        items = self._items
+        if len(items) <= limit:
+            batch = list(items)
+            items.clear()
+            self._bytes = 0
+        else:
+            batch = [items.popleft() for _ in range(limit)]
+            self._bytes -= sum(map(self._size, batch))
+        return batch
 
     def __aiter__(self) -> DropToKeyframeQueue[T]:
         return self

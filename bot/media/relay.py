@@ -39,6 +39,15 @@ class Segment:
     seq: int  # the access unit's, per camera
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One message for a viewer: an init segment, or fragments joined."""
+
+    init: bytes | None
+    data: bytes
+    waiting: int  # fragments queued for this viewer when the batch was taken (its link's backlog)
+
+
 class Viewer:
     """One viewer of one camera. Iterate it for bytes: an init segment first, then fragments.
 
@@ -80,6 +89,25 @@ class Viewer:
         if not self.queue.closed:
             self.queue.close()
             self.relay._remove(self)
+
+    async def batches(self, limit: int = 64) -> AsyncIterator[Batch]:
+        """What is ready for this viewer's link, one wake-up and one message for what came
+        together: an init segment alone when the stream's parameters change, else the
+        fragments waiting, joined (the page's SourceBuffer takes any run of moof+mdat)."""
+        init: bytes | None = None
+        while segs := await self.queue.get_batch(limit):
+            waiting = len(segs) + len(self.queue)
+            start = 0
+            for i, seg in enumerate(segs):
+                if seg.init is not init:
+                    if i > start:
+                        yield Batch(None, b"".join(s.data for s in segs[start:i]), waiting)
+                    init, start = seg.init, i
+                    params = self.relay.camera.params
+                    self.mime = mime_for(params) if params else None
+                    yield Batch(init, b"", waiting)
+            data = segs[start].data if len(segs) - start == 1 else b"".join(s.data for s in segs[start:])
+            yield Batch(None, data, waiting)
 
     async def segments(self) -> AsyncIterator[bytes]:
         init: bytes | None = None
@@ -246,8 +274,9 @@ class CameraRelay:
 class Relay:
     """The relays of all cameras of a hub."""
 
-    def __init__(self, hub: CameraHub, **options: int) -> None:
+    def __init__(self, hub: CameraHub, *, window: float = 0.02, **options: int) -> None:
         self._hub = hub
+        self._window = window
         self._options = options
         self._relays: dict[str, CameraRelay] = {}
         self._inbox: Inbox | None = None
@@ -256,7 +285,7 @@ class Relay:
         """The inbox shared by this hub's relays, on the running loop (event loop)."""
         loop = asyncio.get_running_loop()
         if self._inbox is None or self._inbox.loop is not loop:
-            self._inbox = Inbox(loop)
+            self._inbox = Inbox(loop, self._window)
         return self._inbox
 
     def camera_relay(self, camera_id: str) -> CameraRelay:

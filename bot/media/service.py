@@ -63,6 +63,8 @@ class MediaOptions:
     still_size: tuple[int, int] = (960, 540)
     still_every: float = 1.0
     render_timeout: float = 10.0
+    # Fragments from the cameras reach the viewers in hand-overs at most this far apart (relay.Inbox)
+    relay_window: float = 0.02
     session_check: float = 0.5  # each open stream re-checks its viewer's session this often
     # The rooms get a first picture as soon as access opens, not one interval later.
     tile_at_activation: bool = True
@@ -140,8 +142,8 @@ class MediaService:
         self.hub = CameraHub(Camera(c.id, c.name, self._source(c)) for c in cameras)
         self.subs = CameraHub(Camera(c.id, c.name, source) for c in cameras
                               if (source := self._substream(c)) is not None)
-        self.relay = Relay(self.hub)
-        self.sub_relay = Relay(self.subs)
+        self.relay = Relay(self.hub, window=options.relay_window)
+        self.sub_relay = Relay(self.subs, window=options.relay_window)
         self.masks: dict[str, tuple[Mask, ...]] = {c.id: masks_of(c) for c in cameras if c.masks}
         self.names: dict[str, str] = {c.id: c.name for c in cameras}
         self._started = False

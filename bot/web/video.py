@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 # One second is not enough: a phone busy for a moment (or a loaded test machine) holds its
 # reads that long without its link being short.
 BACKLOG_DOWN = 50
+# Fragments in one batch once the cached GOP's burst is through: those of one or two hand-overs.
+LIVE_BATCH = 3
 # Keyframes sent in a row with nothing waiting before a keyframes-only viewer gets every frame again.
 RECOVER_AFTER = 3
 
@@ -102,18 +104,20 @@ class VideoFeed:
         overflows = viewer.overflows
         kept_up = 0
         live = False  # the cached GOP comes as one burst: judge the link once it is through
-        async for chunk in viewer:
-            if chunk[4:8] == b"ftyp":  # an init segment: its MIME type goes first
+        async for batch in viewer.batches():
+            if batch.init is not None:  # an init segment: its MIME type goes first
                 await self._ws.send_str(viewer.mime or relay.camera_relay(self._camera).mime or "")
-            await self._ws.send_bytes(chunk)
-            live = live or viewer.backlog <= 1
+                await self._ws.send_bytes(batch.init)
+                continue
+            await self._ws.send_bytes(batch.data)
+            live = live or batch.waiting <= LIVE_BATCH
             if not live:
                 continue
-            if viewer.backlog >= BACKLOG_DOWN or viewer.overflows != overflows:
+            if batch.waiting >= BACKLOG_DOWN or viewer.overflows != overflows:
                 overflows = viewer.overflows
                 kept_up = 0
-                await self._slow(viewer)
-            elif viewer.keyframes_only and can_recover and viewer.backlog == 0:
+                await self._slow(viewer, batch.waiting)
+            elif viewer.keyframes_only and can_recover and batch.waiting == 1:
                 kept_up += 1
                 if kept_up >= RECOVER_AFTER:
                     viewer.keyframes_only = False
@@ -121,14 +125,14 @@ class VideoFeed:
                     self.choice.reason = "link"
                     await self._announce(viewer)
 
-    async def _slow(self, viewer: Viewer) -> None:
+    async def _slow(self, viewer: Viewer, waiting: int) -> None:
         """The link does not keep up: substream first, then keyframes only."""
         self.downgrades += 1
         if self.choice.quality is Quality.HD and self._sub.has(self._camera):
-            logger.info("viewer of %s too slow for HD (%d waiting): substream", self._camera, viewer.backlog)
+            logger.info("viewer of %s too slow for HD (%d waiting): substream", self._camera, waiting)
             self.choice.switch(Quality.SAVER, "link")
         elif not viewer.keyframes_only:
-            logger.info("viewer of %s too slow (%d waiting): keyframes only", self._camera, viewer.backlog)
+            logger.info("viewer of %s too slow (%d waiting): keyframes only", self._camera, waiting)
             viewer.keyframes_only = True
             self.choice.reason = "link"
             await self._announce(viewer)

@@ -8,6 +8,7 @@ import struct
 import time
 
 import av
+import pytest
 
 from bot.media.cameras import Camera, CameraHub
 from bot.media.fmp4 import FragmentWriter, init_segment
@@ -106,6 +107,30 @@ async def test_new_viewer_gets_init_and_gop_immediately(small_loop: EncodedLoop)
         viewer.close()
         second.close()
         assert relay.viewer_count() == 0
+    finally:
+        await hub.aclose()
+
+
+async def test_batches_are_the_init_alone_then_every_ready_fragment_in_one_message(small_loop: EncodedLoop) -> None:
+    hub = CameraHub([Camera("c1", "Hall", SyntheticSource(small_loop))])
+    hub.start()
+    relay = Relay(hub)
+    try:
+        assert await wait_until(lambda: len(hub["c1"].gop()) >= 20, 5)
+        viewer = relay.open_viewer("c1")
+        gop = len(viewer.queue)
+        it = viewer.batches().__aiter__()
+        init = await first(it, 0.1)
+        assert init.init is not None and init.init[4:8] == b"ftyp" and init.data == b""
+        burst = await first(it, 0.1)  # the cached GOP: one wake-up, one message
+        kinds = [kind for kind, _ in boxes(burst.data)]
+        assert burst.init is None and burst.waiting == gop and kinds == [b"moof", b"mdat"] * gop
+        assert is_key_fragment(burst.data) and len(viewer.queue) == 0
+        live = await first(it, 1)
+        assert live.init is None and 1 <= live.waiting <= 3 and boxes(live.data)[0][0] == b"moof"
+        viewer.close()
+        with pytest.raises(StopAsyncIteration):
+            await first(it, 1)
     finally:
         await hub.aclose()
 

@@ -1,6 +1,7 @@
 /* Vigie live player: one camera over a WebSocket, played with Media Source Extensions.
    The server sends a JSON text message with the quality served, a text message with the MIME
-   type, then binary messages: the fMP4 init segment, then one fragment (moof+mdat) per frame.
+   type, then binary messages: the fMP4 init segment, then fragments (moof+mdat, one per frame;
+   a message carries those that were ready together).
    "image/jpeg" instead means a camera with privacy masks: masked stills, one per second.
 
    Quality: "hd" (the camera's main stream) or "saver", économie de données (its substream, or
