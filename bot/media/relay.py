@@ -90,6 +90,11 @@ class Viewer:
             self.queue.close()
             self.relay._remove(self)
 
+    def _new_init(self) -> None:
+        """A new init segment goes out: the stream's MIME type as it is now."""
+        params = self.relay.camera.params
+        self.mime = mime_for(params) if params else None
+
     async def batches(self, limit: int = 64) -> AsyncIterator[Batch]:
         """What is ready for this viewer's link, one wake-up and one message for what came
         together: an init segment alone when the stream's parameters change, else the
@@ -103,19 +108,17 @@ class Viewer:
                     if i > start:
                         yield Batch(None, b"".join(s.data for s in segs[start:i]), waiting)
                     init, start = seg.init, i
-                    params = self.relay.camera.params
-                    self.mime = mime_for(params) if params else None
+                    self._new_init()
                     yield Batch(init, b"", waiting)
-            data = segs[start].data if len(segs) - start == 1 else b"".join(s.data for s in segs[start:])
-            yield Batch(None, data, waiting)
+            # a lone fragment is not copied: bytes.join returns it as it is
+            yield Batch(None, b"".join(s.data for s in segs[start:]), waiting)
 
     async def segments(self) -> AsyncIterator[bytes]:
         init: bytes | None = None
         async for seg in self.queue:
             if seg.init is not init:
                 init = seg.init
-                params = self.relay.camera.params
-                self.mime = mime_for(params) if params else None
+                self._new_init()
                 yield init
             yield seg.data
 

@@ -6,6 +6,7 @@ import asyncio
 import io
 import struct
 import time
+from collections.abc import AsyncIterator
 
 import av
 import pytest
@@ -85,54 +86,52 @@ def test_a_viewer_may_start_on_a_later_keyframe(small_loop: EncodedLoop) -> None
     assert len(frames) == 70 and frames[0].pts == 50 * 3600
 
 
-async def test_new_viewer_gets_init_and_gop_immediately(small_loop: EncodedLoop) -> None:
+@pytest.fixture
+async def relay(small_loop: EncodedLoop) -> AsyncIterator[Relay]:
+    """The relay of one running camera that already holds 20 access units of its GOP."""
     hub = CameraHub([Camera("c1", "Hall", SyntheticSource(small_loop))])
     hub.start()
-    relay = Relay(hub)
     try:
         assert await wait_until(lambda: len(hub["c1"].gop()) >= 20, 5)
-        viewer = relay.open_viewer("c1")
-        gop = len(viewer.queue)
-        assert gop >= 20  # queued before the first await: no wait for the next keyframe
-        it = viewer.__aiter__()
-        init = await first(it, 0.1)
-        assert init[4:8] == b"ftyp" and b"moov" in init
-        assert viewer.mime and viewer.mime.startswith('video/mp4; codecs="avc1.')
-        fragments = [await first(it, 0.1) for _ in range(gop)]
-        assert all(f[4:8] == b"moof" for f in fragments)
-        await first(it, 1)  # then live
-        # a second viewer shares the same source and the same fragments
-        second = relay.open_viewer("c1")
-        assert len(second.queue) >= 1 and relay.viewer_count() == 2
-        viewer.close()
-        second.close()
-        assert relay.viewer_count() == 0
+        yield Relay(hub)
     finally:
         await hub.aclose()
 
 
-async def test_batches_are_the_init_alone_then_every_ready_fragment_in_one_message(small_loop: EncodedLoop) -> None:
-    hub = CameraHub([Camera("c1", "Hall", SyntheticSource(small_loop))])
-    hub.start()
-    relay = Relay(hub)
-    try:
-        assert await wait_until(lambda: len(hub["c1"].gop()) >= 20, 5)
-        viewer = relay.open_viewer("c1")
-        gop = len(viewer.queue)
-        it = viewer.batches().__aiter__()
-        init = await first(it, 0.1)
-        assert init.init is not None and init.init[4:8] == b"ftyp" and init.data == b""
-        burst = await first(it, 0.1)  # the cached GOP: one wake-up, one message
-        kinds = [kind for kind, _ in boxes(burst.data)]
-        assert burst.init is None and burst.waiting == gop and kinds == [b"moof", b"mdat"] * gop
-        assert is_key_fragment(burst.data) and len(viewer.queue) == 0
-        live = await first(it, 1)
-        assert live.init is None and 1 <= live.waiting <= 3 and boxes(live.data)[0][0] == b"moof"
-        viewer.close()
-        with pytest.raises(StopAsyncIteration):
-            await first(it, 1)
-    finally:
-        await hub.aclose()
+async def test_new_viewer_gets_init_and_gop_immediately(relay: Relay) -> None:
+    viewer = relay.open_viewer("c1")
+    gop = len(viewer.queue)
+    assert gop >= 20  # queued before the first await: no wait for the next keyframe
+    it = viewer.__aiter__()
+    init = await first(it, 0.1)
+    assert init[4:8] == b"ftyp" and b"moov" in init
+    assert viewer.mime and viewer.mime.startswith('video/mp4; codecs="avc1.')
+    fragments = [await first(it, 0.1) for _ in range(gop)]
+    assert all(f[4:8] == b"moof" for f in fragments)
+    await first(it, 1)  # then live
+    # a second viewer shares the same source and the same fragments
+    second = relay.open_viewer("c1")
+    assert len(second.queue) >= 1 and relay.viewer_count() == 2
+    viewer.close()
+    second.close()
+    assert relay.viewer_count() == 0
+
+
+async def test_batches_are_the_init_alone_then_every_ready_fragment_in_one_message(relay: Relay) -> None:
+    viewer = relay.open_viewer("c1")
+    gop = len(viewer.queue)
+    it = viewer.batches().__aiter__()
+    init = await first(it, 0.1)
+    assert init.init is not None and init.init[4:8] == b"ftyp" and init.data == b""
+    burst = await first(it, 0.1)  # the cached GOP: one wake-up, one message
+    kinds = [kind for kind, _ in boxes(burst.data)]
+    assert burst.init is None and burst.waiting == gop and kinds == [b"moof", b"mdat"] * gop
+    assert is_key_fragment(burst.data) and len(viewer.queue) == 0
+    live = await first(it, 1)
+    assert live.init is None and 1 <= live.waiting <= 3 and boxes(live.data)[0][0] == b"moof"
+    viewer.close()
+    with pytest.raises(StopAsyncIteration):
+        await first(it, 1)
 
 
 async def test_slow_viewer_stays_bounded_and_skips_to_a_keyframe(small_loop: EncodedLoop) -> None:
