@@ -165,11 +165,11 @@ async def server_baselines(app: LiveApp, link: str, cams: list[Cam], opens: int,
     return first, mosaic, relay_lag
 
 
-async def browser_phase(cams: list[Cam], opens: int, rows: list[Row]) -> None:
+async def browser_phase(cams: list[Cam], opens: int, rows: list[Row], options: MediaOptions) -> None:
     from playwright.async_api import async_playwright
 
     with tempfile.TemporaryDirectory(prefix="vigie-bench-") as tmp:
-        app = await LiveApp(Path(tmp), cams, options=MediaOptions()).start()
+        app = await LiveApp(Path(tmp), cams, options=options).start()
         try:
             took = await app.online(timeout=60)
             print(f"browser phase: {len(cams)} cameras online after {took:.1f} s", flush=True)
@@ -353,8 +353,10 @@ async def sign_in(s: aiohttp.ClientSession, info: dict[str, Any], count: int) ->
 
 
 async def soak_phase(urls: list[str], sub_urls: list[str], synthetic: int, viewers: int, minutes: float,
-                     rows: list[Row], floor: float | None, reps: int = 3, spread: int = 0) -> None:
+                     rows: list[Row], floor: float | None, options: MediaOptions, reps: int = 3,
+                     spread: int = 0) -> None:
     args = ["--urls", ",".join(urls), "--subs", ",".join(sub_urls)] if urls else ["--synthetic", str(synthetic)]
+    args += ["--relay-window", str(options.relay_window)]
     async with live_bot(args) as (proc, base):
         assert proc.stdout is not None and proc.stdin is not None
         await asyncio.sleep(5)
@@ -417,7 +419,10 @@ def main() -> None:
                         help="spread the viewers over this many cameras (default: all, one viewer each)")
     parser.add_argument("--phases", default="browser,mosaic,soak",
                         help="which phases to run, comma-separated (the table is whole only with all three)")
+    parser.add_argument("--relay-window", type=float, default=MediaOptions().relay_window,
+                        help="the relay's hand-over window in seconds (MediaOptions.relay_window)")
     args = parser.parse_args()
+    options = MediaOptions(relay_window=args.relay_window)
     phases = set(args.phases.split(","))
     source = args.source or ("farm" if farm_available() is None else "synthetic")
     rows: list[Row] = []
@@ -435,7 +440,7 @@ def main() -> None:
         cams = [Cam(f"cam{i + 1}", f"Caméra {i + 1}", url, substream_url=sub_urls[i] if sub_urls else None)
                 for i, url in enumerate(urls or [None] * args.cameras)]
         if "browser" in phases:
-            asyncio.run(browser_phase(cams, args.opens, rows))
+            asyncio.run(browser_phase(cams, args.opens, rows, options))
         if urls and phases & {"mosaic", "soak"}:
             results: dict[str, float] = {}
             phase(results, "floor", urls + sub_urls, 10, demux_only)
@@ -450,11 +455,11 @@ def main() -> None:
                                 f"{ratio:.2f} × before"))
         if "soak" in phases:
             asyncio.run(soak_phase(urls, sub_urls, 0 if urls else args.cameras, args.viewers, args.minutes, rows,
-                                   floor, spread=args.viewer_cameras))
+                                   floor, options, spread=args.viewer_cameras))
     finally:
         if farm is not None:
             farm.stop()
-    print(f"\nsource: {source}, {args.cameras} cameras" + (" (farm, 1080p25 ~4 Mbit/s)" if urls else " (synthetic)"))
+    print(f"\nsource: {source}, {args.cameras} cameras, relay window {args.relay_window * 1000:g} ms" + (" (farm, 1080p25 ~4 Mbit/s)" if urls else " (synthetic)"))
     print(f"{'figure':70} {'measured':>22}  {'target':>16}  baseline (same run)")
     for r in rows:
         print(f"{r.name:70} {r.value:>22}  {r.target:>16}  {r.baseline}")

@@ -30,9 +30,9 @@ from tests.web.support import AGENT, Cam, LiveApp  # noqa: E402
 logger = logging.getLogger(__name__)
 
 
-async def serve(port: int, cams: list[Cam], data_dir: Path) -> None:
+async def serve(port: int, cams: list[Cam], data_dir: Path, options: MediaOptions) -> None:
     # production media options (not the tests' cheap ones); a recording room keeps captions only
-    live = await LiveApp(data_dir, cams, options=MediaOptions(), port=port).start()
+    live = await LiveApp(data_dir, cams, options=options, port=port).start()
     try:
         await live.online(timeout=60)
         print(json.dumps({"ready": True}), flush=True)
@@ -65,6 +65,7 @@ def main() -> None:
     parser.add_argument("--urls", default="")
     parser.add_argument("--subs", default="", help="the cameras' substream URLs, in the same order")
     parser.add_argument("--synthetic", type=int, default=0)
+    parser.add_argument("--relay-window", type=float, default=MediaOptions().relay_window)
     parser.add_argument("--tracemalloc", type=int, default=0, help="trace Python allocations, N frames deep")
     args = parser.parse_args()
     if args.tracemalloc:
@@ -76,7 +77,7 @@ def main() -> None:
             for i, url in enumerate(urls)]
     data_dir = Path(tempfile.mkdtemp(prefix="vigie-bench-"))
     try:
-        asyncio.run(serve(args.port, cams, data_dir))
+        asyncio.run(serve(args.port, cams, data_dir, MediaOptions(relay_window=args.relay_window)))
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 

@@ -51,6 +51,11 @@ class DropToKeyframeQueue(Generic[T]):
         return len(self._items)
 
     @property
+    def idle(self) -> bool:
+        """Nothing waiting, nothing being skipped, still open: a new item would be next in line."""
+        return not self._items and not self._skipping and not self._closed
+
+    @property
     def nbytes(self) -> int:
         return self._bytes
 

@@ -2,7 +2,9 @@
 
 Per camera, one `CameraRelay` attaches to the camera only while it has viewers (no viewer,
 no work). Access units are written into fragments in the reader thread (a few struct packs,
-no PyAV) and handed to the event loop, which feeds each viewer's bounded queue. A new viewer
+no PyAV) and handed to the event loop, which writes each one straight to the link of a
+viewer with nothing ahead of it (``Viewer.offer``) and queues it for the others in the
+viewer's bounded queue, which its task drains. A new viewer
 gets the init segment and the camera's cached GOP at once (written into fragments for it from
 the camera's own cache: the relay keeps no second copy, ~1 MB per camera watched at 4 Mbit/s),
 then live fragments; a viewer too slow for its link is dropped to the
@@ -65,6 +67,11 @@ class Viewer:
         )
         self.mime: str | None = None
         self.keyframes_only = False
+        # The consumer's way straight to its link, for a fragment that would otherwise wake it only
+        # to be written at once: takes the fragment, says whether it went (``VideoFeed`` offers one).
+        self.direct: Callable[[bytes], bool] | None = None
+        self.sent_init: bytes | None = None  # the init segment the consumer's fragments follow now
+        self._busy = False  # the consumer holds fragments taken from the queue and not yet written
 
     @property
     def backlog(self) -> int:
@@ -90,36 +97,47 @@ class Viewer:
             self.queue.close()
             self.relay._remove(self)
 
-    def _new_init(self) -> None:
+    def _new_init(self, init: bytes) -> None:
         """A new init segment goes out: the stream's MIME type as it is now."""
+        self.sent_init = init
         params = self.relay.camera.params
         self.mime = mime_for(params) if params else None
+
+    def offer(self, seg: Segment) -> None:
+        """A live fragment for this viewer (event loop). Straight to the link when nothing is ahead
+        of it: the queue empty and not skipping, the consumer holding nothing, the same init
+        segment, every frame wanted, and the link taking it now. Otherwise it queues, and the
+        consumer (woken) sends it in order and judges the link by what waits."""
+        if (self.direct is not None and not self._busy and seg.init is self.sent_init and not self.keyframes_only
+                and self.queue.idle and self.direct(seg.data)):
+            return
+        self.queue.put(seg)
 
     async def batches(self, limit: int = 64) -> AsyncIterator[Batch]:
         """What is ready for this viewer's link, one wake-up and one message for what came
         together: an init segment alone when the stream's parameters change, else the
         fragments waiting, joined (the page's SourceBuffer takes any run of moof+mdat)."""
-        init: bytes | None = None
         while segs := await self.queue.get_batch(limit):
+            # until the consumer comes back for more, what it holds is ahead of any new fragment
+            self._busy = True
             waiting = len(segs) + len(self.queue)
             start = 0
             for i, seg in enumerate(segs):
-                if seg.init is not init:
+                if seg.init is not self.sent_init:
                     if i > start:
                         yield Batch(None, b"".join(s.data for s in segs[start:i]), waiting)
-                    init, start = seg.init, i
-                    self._new_init()
-                    yield Batch(init, b"", waiting)
+                    start = i
+                    self._new_init(seg.init)
+                    yield Batch(seg.init, b"", waiting)
             # a lone fragment is not copied: bytes.join returns it as it is
             yield Batch(None, b"".join(s.data for s in segs[start:]), waiting)
+            self._busy = False
 
     async def segments(self) -> AsyncIterator[bytes]:
-        init: bytes | None = None
         async for seg in self.queue:
-            if seg.init is not init:
-                init = seg.init
-                self._new_init()
-                yield init
+            if seg.init is not self.sent_init:
+                self._new_init(seg.init)
+                yield seg.init
             yield seg.data
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -271,7 +289,7 @@ class CameraRelay:
         self._dispatched = seg.seq
         for viewer in self._viewers:
             if seg.keyframe or not viewer.keyframes_only:
-                viewer.queue.put(seg)
+                viewer.offer(seg)
 
 
 class Relay:

@@ -177,7 +177,7 @@ class MediaRoutes:
         if task is not None:
             self._handlers.add(task)
         try:
-            await self._serve(ws, stream, request.cookies[COOKIE], session, incident)
+            await self._serve(ws, stream, request.cookies[COOKIE], session, incident, request.transport)
         finally:
             if task is not None:
                 self._handlers.discard(task)
@@ -186,7 +186,7 @@ class MediaRoutes:
     # --- one stream ---
 
     async def _serve(self, ws: web.WebSocketResponse, stream: LiveStream, cookie: str,
-                     session: ViewerSession, incident: Incident) -> None:
+                     session: ViewerSession, incident: Incident, transport: asyncio.BaseTransport | None) -> None:
         self._streams.setdefault(stream.incident, set()).add(stream)
         opened = time.monotonic()
         details = {"camera": stream.camera, "person": stream.person, "mode": stream.mode,
@@ -200,7 +200,7 @@ class MediaRoutes:
         feed = (self._stills(ws, stream.camera, incident.drill, session.person.name) if stream.mode == "masked_stills"
                 else send_live_pictures(ws, media, self._pictures, stream.camera, session.person.name)
                 if stream.mode == "pictures"
-                else VideoFeed(ws, stream.camera, media.relay, media.sub_relay, stream.choice).run())
+                else VideoFeed(ws, stream.camera, media.relay, media.sub_relay, stream.choice, transport).run())
         jobs: dict[str, Coroutine[Any, Any, None]] = {
             "camera_ended": feed,
             "session_ended": self._watch(cookie, stream),

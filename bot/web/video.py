@@ -14,6 +14,12 @@ gets keyframes only, and goes back to every frame once its link has kept up for
 ``RECOVER_AFTER`` keyframes in a row. Only past that does its queue drop to the next
 keyframe. Each viewer only fills its own queue: one slow phone never holds the others back.
 
+A fragment that finds nothing ahead of it (the viewer's queue empty, the socket's buffer
+empty) is written straight to the socket by the relay, as one WebSocket frame, without
+waking this viewer's task: that wake-up per frame and per viewer was most of what a viewer
+cost the event loop. Anything else goes through the queue and this task, in order; so does
+every init segment and every frame of a keyframes-only viewer.
+
 Each change of stream is announced by a JSON text message before the new MIME type and
 init segment: ``{"quality": "saver", "keyframes_only": false, "reason": "link"}``. The page
 starts a new media source on it (the substream has its own timeline).
@@ -21,8 +27,10 @@ starts a new media source on it (the substream has its own timeline).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -66,12 +74,27 @@ class VideoChoice:
             self.viewer.close()
 
 
+def binary_frame(data: bytes) -> bytes:
+    """``data`` as one WebSocket message from the server: an unfragmented, unmasked binary
+    frame (RFC 6455, 5.2), what aiohttp's ``send_bytes`` writes without compression."""
+    size = len(data)
+    if size < 126:
+        head = struct.pack("!BB", 0x82, size)
+    elif size < 1 << 16:
+        head = struct.pack("!BBH", 0x82, 126, size)
+    else:
+        head = struct.pack("!BBQ", 0x82, 127, size)
+    return head + data  # one write, one send: aiohttp writes the header of a large frame apart
+
+
 class VideoFeed:
     """The feed of one WebSocket: the chosen relay's fragments, switched as the link requires."""
 
     def __init__(self, ws: web.WebSocketResponse, camera_id: str, main: Relay, sub: Relay,
-                 choice: VideoChoice) -> None:
+                 choice: VideoChoice, transport: asyncio.BaseTransport | None = None) -> None:
         self._ws = ws
+        # the socket under the WebSocket (the request's), for the fragments written straight to it
+        self._transport = transport if isinstance(transport, asyncio.WriteTransport) else None
         self._camera = camera_id
         self._main = main
         self._sub = sub
@@ -88,6 +111,7 @@ class VideoFeed:
             # no substream: data saving is the main stream's keyframes, a picture per GOP
             viewer.keyframes_only = choice.quality is Quality.SAVER and not on_sub
             choice.viewer, choice.reopen = viewer, False
+            viewer.direct = self._direct if self._transport is not None else None
             try:
                 await self._announce(viewer)
                 await self._feed(relay, viewer, can_recover=not viewer.keyframes_only)
@@ -95,6 +119,16 @@ class VideoFeed:
                 viewer.close()
             if not choice.reopen:
                 return
+
+    def _direct(self, data: bytes) -> bool:
+        """A live fragment straight to the socket, if the socket takes it now: nothing in its
+        buffer (the link keeps up) and the WebSocket not closing. aiohttp writes every frame
+        whole and at once (no compression here), so a frame never lands inside another."""
+        transport = self._transport
+        if transport is None or self._ws.closed or transport.is_closing() or transport.get_write_buffer_size():
+            return False
+        transport.write(binary_frame(data))
+        return True
 
     async def _announce(self, viewer: Viewer) -> None:
         await self._ws.send_str(json.dumps({"quality": self.choice.quality.value,

@@ -13,7 +13,7 @@ import pytest
 
 from bot.media.cameras import Camera, CameraHub
 from bot.media.fmp4 import FragmentWriter, init_segment
-from bot.media.relay import Relay
+from bot.media.relay import Batch, Relay
 from bot.media.synthetic import EncodedLoop, SyntheticSource
 from bot.media.units import AccessUnit
 
@@ -132,6 +132,78 @@ async def test_batches_are_the_init_alone_then_every_ready_fragment_in_one_messa
     viewer.close()
     with pytest.raises(StopAsyncIteration):
         await first(it, 1)
+
+
+def decode_times(data: bytes) -> list[int]:
+    """The tfdt of each fragment of a run of moof+mdat."""
+    times = []
+    for kind, body in boxes(data):
+        if kind == b"moof":
+            at = body.index(b"tfdt")
+            times.append(struct.unpack_from(">Q" if body[at + 4] else ">I", body, at + 8)[0])
+    return times
+
+
+async def test_live_fragments_go_straight_to_a_ready_link_and_queue_in_order_behind_anything_ahead(
+        relay: Relay) -> None:
+    """A fragment with nothing ahead of it is written straight to the link (no wake-up of the
+    consumer); while the link refuses, or the consumer still holds fragments, they queue; the
+    wire carries the init, then every frame once, in order, whichever way each one went."""
+    viewer = relay.open_viewer("c1")
+    wire: list[bytes] = []
+    link = {"open": True, "direct": 0, "refused": 0}
+
+    def direct(data: bytes) -> bool:
+        if not link["open"]:
+            link["refused"] += 1
+            return False
+        link["direct"] += 1
+        wire.append(data)
+        return True
+
+    viewer.direct = direct
+
+    async def consume() -> None:
+        async for batch in viewer.batches():
+            await asyncio.sleep(0.01)  # a write that waits for the socket: fragments come meanwhile
+            wire.append(batch.init or batch.data)
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.sleep(0.6)
+    assert link["direct"] > 0, "live fragments went straight to the link"
+    link["open"] = False
+    await asyncio.sleep(0.3)
+    link["open"] = True
+    await asyncio.sleep(0.4)
+    viewer.close()
+    await asyncio.wait_for(consumer, 1)
+    assert link["refused"] > 0 and wire[0][4:8] == b"ftyp"
+    times = [t for data in wire[1:] for t in decode_times(data)]
+    steps = {b - a for a, b in zip(times, times[1:], strict=False)}
+    assert len(times) > 30 and len(steps) == 1 and steps.pop() > 0, "every frame once, in order"
+
+
+async def test_init_segments_and_keyframes_only_never_take_the_short_way(relay: Relay) -> None:
+    viewer = relay.open_viewer("c1")
+    calls: list[bytes] = []
+    viewer.direct = lambda data: calls.append(data) is None
+    await asyncio.sleep(0.3)
+    assert calls == [], "the init and the GOP are not sent yet: everything queues behind them"
+    viewer.keyframes_only = True
+    batches: list[Batch] = []
+
+    async def consume() -> None:
+        async for batch in viewer.batches():
+            batches.append(batch)
+
+    consumer = asyncio.create_task(consume())
+    assert await wait_until(lambda: sum(b.init is None and is_key_fragment(b.data) for b in batches) >= 2, 5)
+    assert batches[0].init is not None and calls == [], "keyframes-only: every keyframe through the task"
+    viewer.keyframes_only = False
+    assert await wait_until(lambda: len(calls) >= 5, 2)
+    assert all(boxes(c)[0][0] == b"moof" for c in calls)
+    viewer.close()
+    await asyncio.wait_for(consumer, 1)
 
 
 async def test_slow_viewer_stays_bounded_and_skips_to_a_keyframe(small_loop: EncodedLoop) -> None:

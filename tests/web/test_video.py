@@ -8,11 +8,12 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import WSMsgType
 
 from bot.media.cameras import Camera, CameraHub
 from bot.media.relay import Relay
 from bot.media.synthetic import EncodedLoop, SyntheticSource, encode_loop
-from bot.web.video import BACKLOG_DOWN, Quality, VideoChoice, VideoFeed
+from bot.web.video import BACKLOG_DOWN, Quality, VideoChoice, VideoFeed, binary_frame
 from tests.media.conftest import wait_until
 
 
@@ -122,3 +123,18 @@ async def test_data_saving_without_substream_is_keyframes_only(relays: tuple[Rel
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 16_384, 65_535, 65_536, 300_000])
+async def test_a_fragment_written_straight_is_the_frame_aiohttp_would_write(size: int) -> None:
+    """The relay's short way writes the frame itself: byte for byte what aiohttp's own writer
+    sends for ``send_bytes`` (no mask, no compression), whatever the length's encoding."""
+    from unittest.mock import Mock
+
+    from aiohttp._websocket.writer import WebSocketWriter
+
+    written: list[bytes] = []
+    transport = Mock(is_closing=lambda: False, write=lambda data: written.append(bytes(data)))
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    await WebSocketWriter(Mock(_paused=False), transport, use_mask=False).send_frame(data, WSMsgType.BINARY)
+    assert binary_frame(data) == b"".join(written)
