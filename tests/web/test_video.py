@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from unittest.mock import Mock
 
 import pytest
 from aiohttp import WSMsgType
+from aiohttp._websocket.writer import WebSocketWriter
 
 from bot.media.cameras import Camera, CameraHub
 from bot.media.relay import Relay
@@ -129,10 +131,6 @@ async def test_data_saving_without_substream_is_keyframes_only(relays: tuple[Rel
 async def test_a_fragment_written_straight_is_the_frame_aiohttp_would_write(size: int) -> None:
     """The relay's short way writes the frame itself: byte for byte what aiohttp's own writer
     sends for ``send_bytes`` (no mask, no compression), whatever the length's encoding."""
-    from unittest.mock import Mock
-
-    from aiohttp._websocket.writer import WebSocketWriter
-
     written: list[bytes] = []
     transport = Mock(is_closing=lambda: False, write=lambda data: written.append(bytes(data)))
     data = bytes(range(256)) * (size // 256) + bytes(size % 256)
