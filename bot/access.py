@@ -20,7 +20,7 @@ import logging
 import re
 import secrets
 import sqlite3
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
@@ -396,6 +396,22 @@ class Access:
 
     def viewer(self, cookie_value: str | None) -> tuple[ViewerSession, Incident] | None:
         """The live session and its incident, or None; the incident is read afresh every time."""
+        return self._viewer(cookie_value, self._incidents)
+
+    def viewers(self, cookies: Iterable[str]) -> dict[str, tuple[ViewerSession, Incident] | None]:
+        """``viewer`` for many cookies at once (the open streams' periodic check): one read per
+        session as there, but each incident read once for all its viewers."""
+        read: dict[str, Incident | None] = {}
+
+        def incident(incident_id: str) -> Incident | None:
+            if incident_id not in read:
+                read[incident_id] = self._incidents(incident_id)
+            return read[incident_id]
+
+        return {cookie: self._viewer(cookie, incident) for cookie in cookies}
+
+    def _viewer(self, cookie_value: str | None,
+                incidents: Callable[[str], Incident | None]) -> tuple[ViewerSession, Incident] | None:
         if not cookie_value or len(cookie_value) > _MAX_COOKIE:
             return None
         stored = self._store.get_session(_hash_cookie(cookie_value))
@@ -404,7 +420,7 @@ class Access:
         person = self._convention.person(stored.person)
         if person is None or not self._convention.may_view(person):
             return None
-        incident = self._incidents(stored.incident)
+        incident = incidents(stored.incident)
         if incident is None or incident.id in self._revoked or not incident.grants_access(self._clock()):
             return None
         assert incident.ends_at is not None  # noqa: S101 - grants_access implies it

@@ -9,9 +9,11 @@
   With ``&mode=pictures`` (browsers with neither MSE nor native HLS): live JPEGs instead,
   and ``…/hls/…`` serves the same video as native HLS (``fallback.py``).
 
-Every request checks the viewer's session again; an open stream re-checks it every
-``session_check`` seconds and is also closed at once by the access revocation listener, so
-streams end within 2 s of the incident's end or the session's death (close code 4001).
+Every request checks the viewer's session again; the open streams' sessions are checked
+again every ``session_check`` seconds, all in one pass (``check_sessions``: a session that
+died elsewhere, such as ``passkeys_cli revoke`` from another process), and every stream of an
+incident is also closed at once by the access revocation listener, so streams end within 2 s
+of the incident's end or the session's death (close code 4001).
 
 A camera with privacy masks never sends video: the relay remuxes the camera's H.264 without
 transcoding, so the masked area would reach the browser. Its "live" view is the masked
@@ -73,6 +75,7 @@ class LiveStream:
     reason: str = ""
     control_attempts: int = 0  # messages that tried to steer the camera over the video socket
     stream_id: str = field(default_factory=new_stream_id)  # pairs its two registre records
+    cookie: str = field(default="", repr=False)  # the viewer's session, checked again while it lasts
 
     def end(self, reason: str) -> None:
         if not self.ended.is_set():
@@ -90,6 +93,7 @@ class MediaRoutes:
         self._origins = {urlsplit(public_url).netloc.lower()}
         self._streams: dict[str, set[LiveStream]] = {}
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._checker: asyncio.Task[None] | None = None  # checks every open stream's session, while any is open
         self.watching = watching or Watching()  # who watches what now, for /statut
 
     # --- sessions ---
@@ -172,12 +176,13 @@ class MediaRoutes:
         await ws.prepare(request)
         mode = "masked_stills" if self._media.masked(camera_id) else (
             "pictures" if request.query.get("mode") == "pictures" else "video")
-        stream = LiveStream(incident.id, camera_id, session.person.id, mode, VideoChoice(quality))
+        stream = LiveStream(incident.id, camera_id, session.person.id, mode, VideoChoice(quality),
+                            cookie=request.cookies[COOKIE])
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
         try:
-            await self._serve(ws, stream, request.cookies[COOKIE], session, incident, request.transport)
+            await self._serve(ws, stream, session, incident, request.transport)
         finally:
             if task is not None:
                 self._handlers.discard(task)
@@ -185,9 +190,11 @@ class MediaRoutes:
 
     # --- one stream ---
 
-    async def _serve(self, ws: web.WebSocketResponse, stream: LiveStream, cookie: str,
-                     session: ViewerSession, incident: Incident, transport: asyncio.BaseTransport | None) -> None:
+    async def _serve(self, ws: web.WebSocketResponse, stream: LiveStream, session: ViewerSession,
+                     incident: Incident, transport: asyncio.BaseTransport | None) -> None:
         self._streams.setdefault(stream.incident, set()).add(stream)
+        if self._checker is None or self._checker.done():
+            self._checker = asyncio.create_task(self._check_while_open(), name="streams:sessions")
         opened = time.monotonic()
         details = {"camera": stream.camera, "person": stream.person, "mode": stream.mode,
                    "stream": stream.stream_id, "client": session.client}
@@ -203,7 +210,6 @@ class MediaRoutes:
                 else VideoFeed(ws, stream.camera, media.relay, media.sub_relay, stream.choice, transport).run())
         jobs: dict[str, Coroutine[Any, Any, None]] = {
             "camera_ended": feed,
-            "session_ended": self._watch(cookie, stream),
             "client_closed": read_choices(ws, stream.choice, lambda: self._control_attempt(stream, incident)),
             "ended": self._until_ended(stream),
         }
@@ -259,13 +265,30 @@ class MediaRoutes:
                 logger.warning("masked still of %s took too long", camera_id)
             await asyncio.sleep(max(0.05, every - (time.monotonic() - started)))
 
-    async def _watch(self, cookie: str, stream: LiveStream) -> None:
-        while True:
+    # --- sessions of the open streams ---
+
+    async def _check_while_open(self) -> None:
+        while self._streams:
             await asyncio.sleep(self._media.options.session_check)
-            found = self._access.viewer(cookie)
-            if found is None or found[1].id != stream.incident:
+            try:
+                self.check_sessions()
+            except Exception:  # a session that cannot be checked is not kept open
+                logger.exception("the open streams' sessions could not be checked: streams closed")
+                for stream in self._open():
+                    stream.end("error")
+
+    def check_sessions(self) -> None:
+        """End every open stream whose session is gone or now belongs to another incident: one
+        pass for all streams (a task and a timer per stream cost more than the checks)."""
+        streams = self._open()
+        found = self._access.viewers({s.cookie for s in streams})
+        for stream in streams:
+            viewer = found.get(stream.cookie)
+            if viewer is None or viewer[1].id != stream.incident:
                 stream.end("session_ended")
-                return
+
+    def _open(self) -> list[LiveStream]:
+        return [stream for streams in self._streams.values() for stream in streams]
 
     @staticmethod
     async def _until_ended(stream: LiveStream) -> None:
@@ -297,6 +320,9 @@ class MediaRoutes:
                 stream.end("shutdown")
         if self._handlers:
             await asyncio.wait(set(self._handlers), timeout=2.0)
+        if self._checker is not None:
+            self._checker.cancel()
+            await asyncio.gather(self._checker, return_exceptions=True)
 
 
 def add_media_routes(app: web.Application, access: Access, media: MediaService, pictures: Pictures,

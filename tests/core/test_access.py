@@ -492,6 +492,19 @@ async def test_session_dies_when_the_incident_ends(world: World) -> None:
     assert world.access.session(cookie) is None
 
 
+async def test_many_sessions_checked_at_once_answer_as_one_by_one(world: World) -> None:
+    """The open streams' periodic check: ``viewers`` says for each cookie what ``viewer`` says."""
+    first, _ = await login(world, "cic-moreau")
+    second, _ = await login(world, "cic-moreau", client="198.51.100.7 ua:2")
+    cookies = {first, second, "not-a-session", "x" * 10_000}
+    found = world.access.viewers(cookies)
+    assert found == {c: world.access.viewer(c) for c in cookies}
+    assert found[first] is not None and found[second] is not None and found[first][1].id == "INC-1"
+    assert found["not-a-session"] is None and found["x" * 10_000] is None
+    end_incident(world, "INC-1")
+    assert world.access.viewers(cookies) == dict.fromkeys(cookies)
+
+
 async def test_revoke_incident(world: World) -> None:
     a, _ = await login(world, "cic-moreau")
     b, _ = await login(world, "mlefevre")

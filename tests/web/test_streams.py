@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -31,7 +33,7 @@ async def test_a_dead_session_closes_its_streams(tmp_path: Path) -> None:
             assert json.loads(await ws.receive_str(timeout=5))["quality"] == "hd"
             assert (await ws.receive_str(timeout=5)).startswith("video/mp4")
             await ws.receive_bytes(timeout=5)
-            # the session disappears without any revocation event: the per-stream re-check sees it
+            # the session disappears without any revocation event: the periodic sessions check sees it
             app.app[STORE].delete_sessions(incident)
             code, took = await read_until_close(ws, 3)
             assert code == 4001 and took < 1.5, (code, took)
@@ -41,6 +43,41 @@ async def test_a_dead_session_closes_its_streams(tmp_path: Path) -> None:
         assert closed.actor == "demo-agent"
         assert closed.details["camera"] == "hall" and closed.details["reason"] == "session_ended"
         assert closed.details["person"] == "demo-agent" and closed.details["duration_s"] >= 0
+    finally:
+        await app.stop()
+
+
+async def test_the_sessions_check_closes_only_the_streams_of_a_dead_session(tmp_path: Path) -> None:
+    """One pass checks every open stream: the stream of a session deleted elsewhere closes, the
+    other viewer's stream plays on."""
+    app = await LiveApp(tmp_path / "data", [Cam("parvis", "Parvis nord"), Cam("hall", "Hall d'entrée")]).start()
+    try:
+        await app.online()
+        incident, link = await app.alert()
+        async with aiohttp.ClientSession() as one, aiohttp.ClientSession() as two:
+            cookies = [await app.login(one, link), await app.login(two, link)]
+            sockets = []
+            for s, ck, cam in ((one, cookies[0], "hall"), (two, cookies[1], "parvis")):
+                ws = await s.ws_connect(f"{app.base.replace('http', 'ws')}/live/api/cam/{cam}/ws", headers=cookie(ck))
+                await ws.receive_str(timeout=5)
+                sockets.append(ws)
+            doomed = hashlib.sha256(cookies[0].encode()).hexdigest()
+            assert doomed in {x.id_hash for x in app.app[STORE].sessions_of(incident)}
+            other = sqlite3.connect(tmp_path / "data" / "state.sqlite3")  # another process's connection
+            with other:
+                other.execute("DELETE FROM sessions WHERE id_hash = ?", (doomed,))
+            other.close()
+            code, took = await read_until_close(sockets[0], 3)
+            assert code == 4001 and took < 1.5, (code, took)
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 1.5:  # several checks later, the other still gets video
+                msg = await sockets[1].receive(timeout=2)
+                assert msg.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT), msg
+            for ws in sockets:
+                await ws.close()
+        await until(lambda: len(app.records(incident, "stream_closed")) == 2, 3)
+        reasons = {r.details["camera"]: r.details["reason"] for r in app.records(incident, "stream_closed")}
+        assert reasons == {"hall": "session_ended", "parvis": "client_closed"}
     finally:
         await app.stop()
 
