@@ -15,6 +15,7 @@ reaches the registre or the logs.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import re
@@ -401,14 +402,8 @@ class Access:
     def viewers(self, cookies: Iterable[str]) -> dict[str, tuple[ViewerSession, Incident] | None]:
         """``viewer`` for many cookies at once (the open streams' periodic check): one read per
         session as there, but each incident read once for all its viewers."""
-        read: dict[str, Incident | None] = {}
-
-        def incident(incident_id: str) -> Incident | None:
-            if incident_id not in read:
-                read[incident_id] = self._incidents(incident_id)
-            return read[incident_id]
-
-        return {cookie: self._viewer(cookie, incident) for cookie in cookies}
+        incidents = functools.cache(self._incidents)  # for this pass only: /extend and /fin still show
+        return {cookie: self._viewer(cookie, incidents) for cookie in cookies}
 
     def _viewer(self, cookie_value: str | None,
                 incidents: Callable[[str], Incident | None]) -> tuple[ViewerSession, Incident] | None:

@@ -31,7 +31,8 @@ Debian's packages are there, else synthetic cameras in the bot. Two phases:
    incident over 30 s, then with an incident open over 90 s (the room tiles, every 30 s); the
    CPU per viewer as the slope of the bot's CPU time (/proc) over 0, ``--viewers`` and twice
    as many WebSocket viewers (one camera each, polling state and layout like the page), three
-   repetitions, median; then ``--viewers`` viewers for ``--minutes``: resident memory (VmRSS)
+   repetitions, median; the same with every viewer on one camera (the fan-out alone, without
+   the work an own camera adds: its reader thread writing fragments, its hand-overs); then ``--viewers`` viewers for ``--minutes``: resident memory (VmRSS)
    sampled every 15 s, its trend after the first minute (drift), CPU over the soak.
    Baselines: the RSS of the same process before any viewer, and the demux-only floor of the
    same cameras measured in this process (PyAV threads doing nothing but receive).
@@ -370,7 +371,13 @@ async def soak_phase(urls: list[str], sub_urls: list[str], synthetic: int, viewe
         n = len(urls) or synthetic
         levels = (0, viewers, 2 * viewers)
         async with aiohttp.ClientSession() as s:
-            group = Viewers(s, base, await sign_in(s, info, max(levels)), spread or n)
+            cookies = await sign_in(s, info, max(levels))
+            # the same viewers all on one camera: the fan-out alone, without the per-camera
+            # work (the reader thread writing fragments, its hand-overs) an own camera adds
+            shared = await per_viewer_cpu(proc.pid, Viewers(s, base, cookies, 1), levels, reps)
+            print("  per viewer, one camera (% of a core, each repetition): "
+                  + ", ".join(f"{p:.3f}" for p in shared), flush=True)
+            group = Viewers(s, base, cookies, spread or n)
             per = await per_viewer_cpu(proc.pid, group, levels, reps)
             print("  per viewer (% of a core, each repetition): " + ", ".join(f"{p:.3f}" for p in per), flush=True)
             await group.set(viewers)
@@ -397,6 +404,9 @@ async def soak_phase(urls: list[str], sub_urls: list[str], synthetic: int, viewe
         rows.append(Row(f"CPU per viewer, median of {reps} (slope over {', '.join(map(str, levels))} viewers)",
                         f"+{statistics.median(per):.3f} % of a core", "≤ 0.15 %",
                         f"min {min(per):.3f}, max {max(per):.3f}"))
+        rows.append(Row(f"CPU per viewer, all on one camera (fan-out only), median of {reps}",
+                        f"+{statistics.median(shared):.3f} % of a core", "",
+                        f"min {min(shared):.3f}, max {max(shared):.3f}"))
         rows.append(Row(f"RSS after {minutes:g} min, {n} cameras + {viewers} viewers", f"{rss_end:.0f} MB", "≤ 150 MB",
                         f"no viewer {rss_idle:.0f} MB, max {max(r for _, r in samples):.0f} MB"))
         # drift: the trend of the samples after the first minute (the caches' and the allocator's
@@ -459,7 +469,8 @@ def main() -> None:
     finally:
         if farm is not None:
             farm.stop()
-    print(f"\nsource: {source}, {args.cameras} cameras, relay window {args.relay_window * 1000:g} ms" + (" (farm, 1080p25 ~4 Mbit/s)" if urls else " (synthetic)"))
+    print(f"\nsource: {source}, {args.cameras} cameras, relay window {args.relay_window * 1000:g} ms"
+          + (" (farm, 1080p25 ~4 Mbit/s)" if urls else " (synthetic)"))
     print(f"{'figure':70} {'measured':>22}  {'target':>16}  baseline (same run)")
     for r in rows:
         print(f"{r.name:70} {r.value:>22}  {r.target:>16}  {r.baseline}")
