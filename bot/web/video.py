@@ -127,7 +127,10 @@ class VideoFeed:
         transport = self._transport
         if transport is None or self._ws.closed or transport.is_closing() or transport.get_write_buffer_size():
             return False
-        transport.write(binary_frame(data))
+        try:
+            transport.write(binary_frame(data))
+        except (OSError, RuntimeError):  # the socket just went: the task's own send will say so
+            return False
         return True
 
     async def _announce(self, viewer: Viewer) -> None:
