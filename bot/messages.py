@@ -60,9 +60,6 @@ class Renderer:
     def hm(self, at: datetime | None) -> str:
         return at.astimezone(self.tz).strftime("%H:%M") if at else "—"
 
-    def dmy_hm(self, at: datetime) -> str:
-        return at.astimezone(self.tz).strftime("%d/%m/%Y %H:%M")
-
     def category(self, code: str, lang: str) -> str:
         cat = self.conv.category(code)
         return cat.label(lang) if cat else code

@@ -132,6 +132,9 @@ class Viewer:
             # a lone fragment is not copied: bytes.join returns it as it is
             yield Batch(None, b"".join(s.data for s in segs[start:]), waiting)
             self._busy = False
+            # hold nothing while waiting: with live fragments going the short way, the next batch
+            # may come only when the link slows, and the cached GOP (~1 MB) would stay until then
+            del seg, segs
 
     async def segments(self) -> AsyncIterator[bytes]:
         async for seg in self.queue:

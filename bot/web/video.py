@@ -37,7 +37,7 @@ from enum import StrEnum
 
 from aiohttp import WSMsgType, web
 
-from ..media.relay import Relay, Viewer
+from ..media.relay import Batch, Relay, Viewer
 
 logger = logging.getLogger(__name__)
 
@@ -142,25 +142,34 @@ class VideoFeed:
         kept_up = 0
         live = False  # the cached GOP comes as one burst: judge the link once it is through
         async for batch in viewer.batches():
-            if batch.init is not None:  # an init segment: its MIME type goes first
-                await self._ws.send_str(viewer.mime or relay.camera_relay(self._camera).mime or "")
-                await self._ws.send_bytes(batch.init)
+            waiting = None if batch.init is not None else batch.waiting
+            await self._send(viewer, relay, batch)
+            # the batch (the cached GOP, ~1 MB) is not kept while the next one is awaited: with
+            # live fragments going the short way, that may be for the rest of the stream
+            del batch
+            if waiting is None:
                 continue
-            await self._ws.send_bytes(batch.data)
-            live = live or batch.waiting <= LIVE_BATCH
+            live = live or waiting <= LIVE_BATCH
             if not live:
                 continue
-            if batch.waiting >= BACKLOG_DOWN or viewer.overflows != overflows:
+            if waiting >= BACKLOG_DOWN or viewer.overflows != overflows:
                 overflows = viewer.overflows
                 kept_up = 0
-                await self._slow(viewer, batch.waiting)
-            elif viewer.keyframes_only and can_recover and batch.waiting == 1:
+                await self._slow(viewer, waiting)
+            elif viewer.keyframes_only and can_recover and waiting == 1:
                 kept_up += 1
                 if kept_up >= RECOVER_AFTER:
                     viewer.keyframes_only = False
                     logger.info("viewer of %s keeps up again: every frame", self._camera)
                     self.choice.reason = "link"
                     await self._announce(viewer)
+
+    async def _send(self, viewer: Viewer, relay: Relay, batch: Batch) -> None:
+        if batch.init is not None:  # an init segment: its MIME type goes first
+            await self._ws.send_str(viewer.mime or relay.camera_relay(self._camera).mime or "")
+            await self._ws.send_bytes(batch.init)
+        else:
+            await self._ws.send_bytes(batch.data)
 
     async def _slow(self, viewer: Viewer, waiting: int) -> None:
         """The link does not keep up: substream first, then keyframes only."""

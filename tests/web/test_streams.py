@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import sqlite3
@@ -12,6 +13,7 @@ import aiohttp
 
 from bot.app import STORE
 from bot.audit import Registre
+from bot.media.relay import Batch, Segment
 from tests.web.support import Cam, LiveApp, cookie, until
 
 
@@ -78,6 +80,29 @@ async def test_the_sessions_check_closes_only_the_streams_of_a_dead_session(tmp_
         await until(lambda: len(app.records(incident, "stream_closed")) == 2, 3)
         reasons = {r.details["camera"]: r.details["reason"] for r in app.records(incident, "stream_closed")}
         assert reasons == {"hall": "session_ended", "parvis": "client_closed"}
+    finally:
+        await app.stop()
+
+
+async def test_a_stream_that_keeps_up_holds_no_fragment(tmp_path: Path) -> None:
+    """Live fragments go straight to a socket that keeps up; nothing else may keep the cached GOP
+    (~1 MB at 4 Mbit/s) a stream got at its start: not the viewer, not its feed."""
+    app = await LiveApp(tmp_path / "data", [Cam("hall", "Hall d'entrée")]).start()
+    try:
+        await app.online()
+        _, link = await app.alert()
+        await until(lambda: len(app.media.hub["hall"].gop()) >= 10, 5)  # a GOP worth holding on to
+        async with aiohttp.ClientSession() as s:
+            ck = await app.login(s, link)
+            ws = await s.ws_connect(f"{app.base.replace('http', 'ws')}/live/api/cam/hall/ws", headers=cookie(ck))
+            received = 0
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 2:  # the GOP, then a second and more of live fragments
+                if (await ws.receive(timeout=2)).type == aiohttp.WSMsgType.BINARY:
+                    received += 1
+            held = [o for o in gc.get_objects() if isinstance(o, Segment | Batch)]
+            assert received > 25 and len(held) <= 3, (received, len(held))
+            await ws.close()
     finally:
         await app.stop()
 
