@@ -48,7 +48,6 @@ import contextlib
 import json
 import os
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -64,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.media.bench_media import demux_only, phase  # noqa: E402
 from bench.media.bench_mosaic import mosaic_cpu, summary  # noqa: E402
+from bot.media.hls import decode_time  # noqa: E402
 from bot.media.service import MediaOptions  # noqa: E402
 from bot.media.synthetic import encode_loop  # noqa: E402
 from bot.media.units import CLOCK_RATE, AccessUnit  # noqa: E402
@@ -97,14 +97,6 @@ def ms(values: list[float]) -> str:
 
 def p95(values: list[float]) -> float:
     return sorted(values)[int(0.95 * (len(values) - 1))] if values else float("nan")
-
-
-def tfdt(fragment: bytes) -> int | None:
-    at = fragment.find(b"tfdt")
-    if at < 0:
-        return None
-    version = fragment[at + 4]
-    return int(struct.unpack_from(">Q" if version else ">I", fragment, at + 8)[0])
 
 
 class Receipts:
@@ -159,7 +151,7 @@ async def server_baselines(app: LiveApp, link: str, cams: list[Cam], opens: int,
                 if msg.type != aiohttp.WSMsgType.BINARY:
                     continue
                 arrived = time.time()
-                pts = tfdt(msg.data)
+                pts = decode_time(msg.data)
                 # the first GOP is the cached one, sent at once: lag is measured on live frames
                 if pts is not None and time.monotonic() > end - 4 and (lag := receipts.lag(pts, arrived)) is not None:
                     relay_lag.append(lag)

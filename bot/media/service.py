@@ -65,7 +65,7 @@ class MediaOptions:
     render_timeout: float = 10.0
     # Fragments from the cameras reach the viewers in hand-overs at most this far apart (relay.Inbox)
     relay_window: float = 0.02
-    session_check: float = 0.5  # each open stream re-checks its viewer's session this often
+    session_check: float = 0.5  # the open streams' sessions are checked again this often, in one pass
     # The rooms get a first picture as soon as access opens, not one interval later.
     tile_at_activation: bool = True
     rtsp_open_timeout: float = 5.0

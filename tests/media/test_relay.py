@@ -13,6 +13,7 @@ import pytest
 
 from bot.media.cameras import Camera, CameraHub
 from bot.media.fmp4 import FragmentWriter, init_segment
+from bot.media.hls import decode_time
 from bot.media.relay import Batch, Relay
 from bot.media.synthetic import EncodedLoop, SyntheticSource
 from bot.media.units import AccessUnit
@@ -134,14 +135,9 @@ async def test_batches_are_the_init_alone_then_every_ready_fragment_in_one_messa
         await first(it, 1)
 
 
-def decode_times(data: bytes) -> list[int]:
+def decode_times(data: bytes) -> list[int | None]:
     """The tfdt of each fragment of a run of moof+mdat."""
-    times = []
-    for kind, body in boxes(data):
-        if kind == b"moof":
-            at = body.index(b"tfdt")
-            times.append(struct.unpack_from(">Q" if body[at + 4] else ">I", body, at + 8)[0])
-    return times
+    return [decode_time(body) for kind, body in boxes(data) if kind == b"moof"]
 
 
 async def test_live_fragments_go_straight_to_a_ready_link_and_queue_in_order_behind_anything_ahead(
@@ -179,6 +175,7 @@ async def test_live_fragments_go_straight_to_a_ready_link_and_queue_in_order_beh
     await asyncio.wait_for(consumer, 1)
     assert link["refused"] > 0 and wire[0][4:8] == b"ftyp"
     times = [t for data in wire[1:] for t in decode_times(data)]
+    assert None not in times, "every fragment carries its decode time"
     steps = {b - a for a, b in zip(times, times[1:], strict=False)}
     assert len(times) > 30 and len(steps) == 1 and steps.pop() > 0, "every frame once, in order"
 
