@@ -84,6 +84,30 @@ async def test_the_sessions_check_closes_only_the_streams_of_a_dead_session(tmp_
         await app.stop()
 
 
+async def test_sessions_that_cannot_be_checked_close_their_streams(tmp_path: Path) -> None:
+    """A locked state file during the periodic check: the streams close (fail closed), audited."""
+    app = await LiveApp(tmp_path / "data", [Cam("hall", "Hall d'entrée")]).start()
+    try:
+        await app.online()
+        incident, link = await app.alert()
+        async with aiohttp.ClientSession() as s:
+            ck = await app.login(s, link)
+            ws = await s.ws_connect(f"{app.base.replace('http', 'ws')}/live/api/cam/hall/ws", headers=cookie(ck))
+            await ws.receive_str(timeout=5)
+
+            def locked(_: str) -> None:
+                raise sqlite3.OperationalError("database is locked")
+
+            app.app[STORE].get_session = locked  # type: ignore[method-assign]
+            code, took = await read_until_close(ws, 3)
+            assert code == aiohttp.WSCloseCode.INTERNAL_ERROR and took < 1.5, (code, took)
+            await ws.close()
+        await until(lambda: app.records(incident, "stream_closed"), 2)
+        assert app.records(incident, "stream_closed")[0].details["reason"] == "error"
+    finally:
+        await app.stop()
+
+
 async def test_a_stream_that_keeps_up_holds_no_fragment(tmp_path: Path) -> None:
     """Live fragments go straight to a socket that keeps up; nothing else may keep the cached GOP
     (~1 MB at 4 Mbit/s) a stream got at its start: not the viewer, not its feed."""
