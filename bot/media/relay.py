@@ -1,8 +1,9 @@
 """Live video without transcoding: one camera's H.264 access units fanned out as fMP4 to viewers.
 
 Per camera, one `CameraRelay` attaches to the camera only while it has viewers (no viewer,
-no work). Access units are written into fragments in the reader thread (a few struct packs,
-no PyAV) and handed to the event loop, which writes each one straight to the link of a
+no work). The reader thread hands access units to the event loop (``Inbox``), which takes
+them every 20 ms, writes each into a fragment once for all viewers (a few struct packs, no
+PyAV; already framed as the page's WebSocket message), writes it straight to the link of a
 viewer with nothing ahead of it (``Viewer.offer``) and queues it for the others in the
 viewer's bounded queue, which its task drains. A new viewer
 gets the init segment and the camera's cached GOP at once (written into fragments for it from
@@ -17,7 +18,9 @@ immediately.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import struct
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -30,15 +33,43 @@ from .units import AccessUnit
 logger = logging.getLogger(__name__)
 
 
+_WS_SHORT = struct.Struct("!BB")
+_WS_MEDIUM = struct.Struct("!BBH")
+_WS_LONG = struct.Struct("!BBQ")
+
+
+def ws_header(size: int) -> bytes:
+    """The header of a WebSocket message of ``size`` bytes from the server: one unfragmented,
+    unmasked binary frame (RFC 6455, 5.2), what aiohttp's ``send_bytes`` writes uncompressed."""
+    if size < 126:
+        return _WS_SHORT.pack(0x82, size)
+    if size < 1 << 16:
+        return _WS_MEDIUM.pack(0x82, 126, size)
+    return _WS_LONG.pack(0x82, 127, size)
+
+
+def _ws_header_size(message: int) -> int:
+    """The header's length in a framed message of ``message`` bytes (the three sizes never overlap)."""
+    return 2 if message - 2 < 126 else 4 if message - 4 < 1 << 16 else 10
+
+
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """One fragment (moof+mdat) and the init segment it must follow."""
+    """One fragment (moof+mdat) and the init segment it must follow.
 
-    data: bytes
+    The fragment is written once for all viewers already framed as the WebSocket message the
+    page receives (``message``: ``ws_header`` then moof+mdat, one buffer): a link that takes it
+    at once gets those bytes as they are, no copy per viewer nor per frame. ``data`` is the
+    fragment alone, a view into the same buffer."""
+
+    message: bytes
     init: bytes
     keyframe: bool
-    generation: int
     seq: int  # the access unit's, per camera
+
+    @property
+    def data(self) -> memoryview:
+        return memoryview(self.message)[_ws_header_size(len(self.message)):]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +93,14 @@ class Viewer:
         self.queue: DropToKeyframeQueue[Segment] = DropToKeyframeQueue(
             max_items=max_items,
             max_bytes=max_bytes,
-            size=lambda seg: len(seg.data),
+            size=lambda seg: len(seg.message),
             is_key=lambda seg: seg.keyframe,
         )
         self.mime: str | None = None
         self.keyframes_only = False
         # The consumer's way straight to its link, for a fragment that would otherwise wake it only
-        # to be written at once: takes the fragment, says whether it went (``VideoFeed`` offers one).
+        # to be written at once: takes the framed message (``Segment.message``), says whether it
+        # went (``VideoFeed`` offers one).
         self.direct: Callable[[bytes], bool] | None = None
         self.sent_init: bytes | None = None  # the init segment the consumer's fragments follow now
         self._busy = False  # the consumer holds fragments taken from the queue and not yet written
@@ -109,7 +141,7 @@ class Viewer:
         segment, every frame wanted, and the link taking it now. Otherwise it queues, and the
         consumer (woken) sends it in order and judges the link by what waits."""
         if (self.direct is not None and not self._busy and seg.init is self.sent_init and not self.keyframes_only
-                and self.queue.idle and self.direct(seg.data)):
+                and self.queue.idle and self.direct(seg.message)):
             return
         self.queue.put(seg)
 
@@ -129,7 +161,6 @@ class Viewer:
                     start = i
                     self._new_init(seg.init)
                     yield Batch(seg.init, b"", waiting)
-            # a lone fragment is not copied: bytes.join returns it as it is
             yield Batch(None, b"".join(s.data for s in segs[start:]), waiting)
             self._busy = False
             # hold nothing while waiting: with live fragments going the short way, the next batch
@@ -141,55 +172,66 @@ class Viewer:
             if seg.init is not self.sent_init:
                 self._new_init(seg.init)
                 yield seg.init
-            yield seg.data
+            yield bytes(seg.data)
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self.segments()
 
 
 class Inbox:
-    """Fragments from the reader threads to the event loop, a few wake-ups a second at most.
+    """Access units from the reader threads to the event loop, taken on the loop's own clock.
 
-    ``call_soon_threadsafe`` for each fragment woke the loop (a write to its self-pipe, a
-    context switch, a GIL hand-over taken from 40 reader threads) 25 times a second per camera
-    watched, for the few microseconds of handing a fragment to its viewers' queues: with ten
-    cameras watched that was most of the CPU a viewer cost. Here a reader thread wakes the
-    loop only when nothing is pending, and the loop hands over what is pending (from every
-    camera) at most once per ``window``: a fragment that comes within 20 ms of the previous
-    hand-over waits for the next one. One camera watched (frames 40 ms apart) waits for
-    nothing; ten cameras share ~50 hand-overs a second instead of 250. A fragment waits
-    10 ms on average, against a live lag of ~60 ms. Per camera the order is kept (one
-    reader thread, one list).
+    A reader thread only appends the unit to a list under a lock: no fragment written there, no
+    wake-up of the loop. Waking the loop from the reader (``call_soon_threadsafe``: a write to
+    its self-pipe) and writing the fragment there put a GIL hand-over between the reader,
+    the loop and 40 other reader threads on every frame of every watched camera: measured on
+    the farm, that contention, not the work, was most of what a viewer on its own camera cost
+    (~0.3 % of a core each in the reader threads alone). Here, while a camera is watched, the
+    loop takes what is pending every ``window`` (20 ms: 50 wake-ups a second in all, whatever
+    the number of cameras), writes the fragments and hands them to the viewers. A frame waits
+    10 ms on average, against a live lag of ~60 ms. Per camera the order is kept (one reader
+    thread, one list).
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, window: float = 0.02) -> None:
         self.loop = loop
         self.window = window
         self._lock = threading.Lock()
-        self._pending: list[tuple[CameraRelay, Segment]] = []
-        self._last = 0.0  # loop time of the last hand-over
+        self._pending: list[tuple[Callable[[AccessUnit], None], AccessUnit]] = []
+        self._users = 0  # relays attached: the loop takes while there is one
+        self._timer: asyncio.TimerHandle | None = None
 
-    def post(self, relay: CameraRelay, seg: Segment) -> None:
-        """Reader thread. Raises RuntimeError once the loop is closed."""
+    def post(self, take: Callable[[AccessUnit], None], au: AccessUnit) -> bool:
+        """Reader thread: ``take(au)`` will run on the loop. False once the loop is closed
+        (the app is shutting down): nothing would take it."""
+        if self.loop.is_closed():
+            return False
         with self._lock:
-            self._pending.append((relay, seg))
-            if len(self._pending) > 1:
-                return  # a hand-over is already on its way
-        self.loop.call_soon_threadsafe(self._arm)
+            self._pending.append((take, au))
+        return True
 
-    def _arm(self) -> None:
-        wait = self._last + self.window - self.loop.time()
-        if wait <= 0:
-            self._drain()
-        else:
-            self.loop.call_later(wait, self._drain)
+    def join(self) -> None:
+        """A relay attached (event loop)."""
+        self._users += 1
+        if self._timer is None:
+            self._timer = self.loop.call_later(self.window, self._drain)
+
+    def leave(self) -> None:
+        """A relay detached (event loop)."""
+        self._users -= 1
+        if not self._users and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            with self._lock:
+                self._pending.clear()  # only left-overs of detached relays
 
     def _drain(self) -> None:
-        self._last = self.loop.time()
         with self._lock:
             batch, self._pending = self._pending, []
-        for relay, seg in batch:
-            relay._dispatch(seg)
+        for take, au in batch:
+            take(au)
+        del batch
+        self._timer = self.loop.call_later(self.window, self._drain)
 
 
 class CameraRelay:
@@ -208,9 +250,9 @@ class CameraRelay:
         self._viewer_max_bytes = viewer_max_bytes
         self._viewers: set[Viewer] = set()
         self._dispatched = 0  # seq of the last access unit handed to the viewers
-        self._writer = FragmentWriter()
-        self._write_lock = threading.Lock()
+        self._writer = FragmentWriter(ws_header)  # event loop only
         self._generation = 0
+        self._listener: Callable[[AccessUnit], None] | None = None
         self._attached = False
         self._inbox: Inbox | None = None
         self._inbox_of = inbox or (lambda: Inbox(asyncio.get_running_loop()))
@@ -236,13 +278,12 @@ class CameraRelay:
         gop = [au for au in self.camera.gop() if au.seq <= self._dispatched]
         if not gop:  # nothing decodable to start with: wait for the next keyframe
             viewer.queue.skip_to_key()
-        writer = FragmentWriter()
+        writer = FragmentWriter(ws_header)
         current = self._writer.init
         for au in gop:
             init, data = writer.write(au)
             # the relay's init object when it is the same: the viewer sends it only once
-            viewer.queue.put(Segment(data, current if init == current else init, au.keyframe, self._generation,
-                                     au.seq))
+            viewer.queue.put(Segment(data, current if init == current else init, au.keyframe, au.seq))
         return viewer
 
     def close_all(self) -> None:
@@ -251,44 +292,43 @@ class CameraRelay:
             viewer.close()
 
     def _attach(self) -> None:
-        self._inbox = self._inbox_of()
+        inbox = self._inbox = self._inbox_of()
         self._generation += 1
         self._attached = True
         self._dispatched = 0
-        # under the write lock, live units from the reader wait until the snapshot is written:
+        # what the reader posts is taken for this attachment only: a unit the reader had in hand
+        # when the camera was left never reaches a later one
+        take = functools.partial(self._take, self._generation)
+
+        def listener(au: AccessUnit) -> None:  # reader thread: nothing but a hand-over (see Inbox)
+            if not inbox.post(take, au):  # loop closed: the app is shutting down
+                self.camera.detach(listener)
+
+        self._listener = listener
+        # the camera's GOP and, from the same instant (under the camera's lock), its live units:
         # the order stays GOP then live, nothing missed or doubled
-        with self._write_lock:
-            snapshot = self.camera.attach(self._on_unit)
-            segments = [self._write(au) for au in snapshot]
-        for seg in segments:
-            self._dispatch(seg)
+        snapshot = self.camera.attach(listener)
+        inbox.join()
+        for au in snapshot:
+            take(au)
 
     def _remove(self, viewer: Viewer) -> None:
         self._viewers.discard(viewer)
-        if not self._viewers and self._attached:
-            self.camera.detach(self._on_unit)
+        if not self._viewers and self._attached and self._listener is not None:
+            self.camera.detach(self._listener)
             self._attached = False
+            if self._inbox is not None:
+                self._inbox.leave()
 
-    def _write(self, au: AccessUnit) -> Segment:
+    def _take(self, generation: int, au: AccessUnit) -> None:
+        # event loop: the fragment written once for every viewer
+        if not self._attached or generation != self._generation:
+            return  # left over from an earlier attachment
         init, data = self._writer.write(au)
-        return Segment(data, init, au.keyframe, self._generation, au.seq)
-
-    def _on_unit(self, au: AccessUnit) -> None:
-        # reader thread
-        with self._write_lock:
-            seg = self._write(au)
-        inbox = self._inbox
-        if inbox is None:
-            return
-        try:
-            inbox.post(self, seg)
-        except RuntimeError:  # loop closed: the app is shutting down
-            self.camera.detach(self._on_unit)
+        self._dispatch(Segment(data, init, au.keyframe, au.seq))
 
     def _dispatch(self, seg: Segment) -> None:
         # event loop: the only place the viewers' queues change
-        if not self._attached or seg.generation != self._generation:
-            return  # left over from an earlier attachment
         self._dispatched = seg.seq
         for viewer in self._viewers:
             if seg.keyframe or not viewer.keyframes_only:

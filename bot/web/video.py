@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -74,19 +73,6 @@ class VideoChoice:
             self.viewer.close()
 
 
-def binary_frame(data: bytes) -> bytes:
-    """``data`` as one WebSocket message from the server: an unfragmented, unmasked binary
-    frame (RFC 6455, 5.2), what aiohttp's ``send_bytes`` writes without compression."""
-    size = len(data)
-    if size < 126:
-        head = struct.pack("!BB", 0x82, size)
-    elif size < 1 << 16:
-        head = struct.pack("!BBH", 0x82, 126, size)
-    else:
-        head = struct.pack("!BBQ", 0x82, 127, size)
-    return head + data  # one write, one send: aiohttp writes the header of a large frame apart
-
-
 class VideoFeed:
     """The feed of one WebSocket: the chosen relay's fragments, switched as the link requires."""
 
@@ -120,15 +106,15 @@ class VideoFeed:
             if not choice.reopen:
                 return
 
-    def _direct(self, data: bytes) -> bool:
-        """A live fragment straight to the socket, if the socket takes it now: nothing in its
+    def _direct(self, message: bytes) -> bool:
+        """A live fragment, already framed (``Segment.message``), straight to the socket, if the socket takes it now: nothing in its
         buffer (the link keeps up) and the WebSocket not closing. aiohttp writes every frame
         whole and at once (no compression here), so a frame never lands inside another."""
         transport = self._transport
         if transport is None or self._ws.closed or transport.is_closing() or transport.get_write_buffer_size():
             return False
         try:
-            transport.write(binary_frame(data))
+            transport.write(message)  # one write, one send: header and fragment in one buffer
         except (OSError, RuntimeError):  # the socket just went: the task's own send will say so
             return False
         return True

@@ -6,6 +6,8 @@ from fractions import Fraction
 
 import av
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.media.h264 import (
     avcc_to_annexb,
@@ -79,3 +81,18 @@ def test_length_prefixed_splits_as_iter_nals_does() -> None:
     nals = parts[1::2]
     assert nals == [b"\x67\x42", b"\x68\xce", b"\x65\x88\x84"]
     assert [int.from_bytes(p, "big") for p in parts[::2]] == [len(n) for n in nals]
+
+
+# Annex-B-like buffers: runs of start codes, zeros and payload bytes, in any order
+_pieces = st.lists(st.sampled_from([b"\x00\x00\x01", b"\x00\x00\x00\x01", b"\x00", b"\x09\xf0", b"\x65\x88", b"\x01"])
+                   | st.binary(max_size=6), max_size=20)
+
+
+@given(_pieces)
+def test_length_prefixed_is_iter_nals_with_lengths_whatever_the_buffer(pieces: list[bytes]) -> None:
+    """The fast path (views, ``re``) says exactly what the plain split says, AUDs dropped."""
+    data = b"".join(pieces)
+    parts = length_prefixed(data)
+    expected = [nal for nal in iter_nals(data) if nal_type(nal) != 9]
+    assert [bytes(p) for p in parts[1::2]] == expected
+    assert [int.from_bytes(p, "big") for p in parts[::2]] == [len(n) for n in expected]

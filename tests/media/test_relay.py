@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import struct
+import threading
 import time
 from collections.abc import AsyncIterator
 
@@ -14,7 +15,7 @@ import pytest
 from bot.media.cameras import Camera, CameraHub
 from bot.media.fmp4 import FragmentWriter, init_segment
 from bot.media.hls import decode_time
-from bot.media.relay import Batch, Relay
+from bot.media.relay import Batch, Inbox, Relay, ws_header
 from bot.media.synthetic import EncodedLoop, SyntheticSource
 from bot.media.units import AccessUnit
 
@@ -29,6 +30,14 @@ def boxes(data: bytes) -> list[tuple[bytes, bytes]]:
         pos += size
     assert pos == len(data)
     return out
+
+
+def unframe(message: bytes) -> bytes:
+    """The payload of one binary WebSocket frame, as the relay hands a fragment to a link."""
+    for head in (2, 4, 10):
+        if ws_header(len(message) - head) == message[:head]:
+            return message[head:]
+    raise AssertionError("not one binary WebSocket frame")
 
 
 def is_key_fragment(frag: bytes) -> bool:
@@ -154,7 +163,7 @@ async def test_live_fragments_go_straight_to_a_ready_link_and_queue_in_order_beh
             link["refused"] += 1
             return False
         link["direct"] += 1
-        wire.append(data)
+        wire.append(unframe(data))
         return True
 
     viewer.direct = direct
@@ -183,7 +192,7 @@ async def test_live_fragments_go_straight_to_a_ready_link_and_queue_in_order_beh
 async def test_init_segments_and_keyframes_only_never_take_the_short_way(relay: Relay) -> None:
     viewer = relay.open_viewer("c1")
     calls: list[bytes] = []
-    viewer.direct = lambda data: calls.append(data) is None
+    viewer.direct = lambda data: calls.append(unframe(data)) is None
     await asyncio.sleep(0.3)
     assert calls == [], "the init and the GOP are not sent yet: everything queues behind them"
     viewer.keyframes_only = True
@@ -281,3 +290,32 @@ async def test_a_later_viewer_gets_the_cameras_gop_then_live_without_gap_or_doub
         later.close()
     finally:
         await hub.aclose()
+
+
+async def test_the_inbox_takes_on_the_loops_clock_and_rests_when_nothing_is_watched(small_loop: EncodedLoop) -> None:
+    """A reader thread only hands units over: nothing runs in its thread, nothing wakes the
+    loop; the loop takes them on its next tick, in order. With no camera watched the loop
+    does not tick at all, and once it is closed a reader is told to stop posting."""
+    loop = asyncio.get_running_loop()
+    inbox = Inbox(loop, window=0.02)
+    taken: list[tuple[int, bool]] = []
+    loop_thread = threading.get_ident()
+
+    def take(au: AccessUnit) -> None:
+        taken.append((au.seq, threading.get_ident() == loop_thread))
+
+    aus = units(small_loop, 100)
+    inbox.join()
+    reader = threading.Thread(target=lambda: [inbox.post(take, au) for au in aus])
+    reader.start()
+    reader.join()
+    assert taken == [], "nothing is taken in the reader's thread"
+    assert await wait_until(lambda: len(taken) == len(aus), 1)
+    assert taken == [(au.seq, True) for au in aus], "every unit once, in order, on the loop"
+    inbox.leave()
+    assert inbox.post(take, aus[0]) is True
+    await asyncio.sleep(0.1)
+    assert len(taken) == len(aus), "no tick while nothing is watched"
+    other = asyncio.new_event_loop()
+    other.close()
+    assert Inbox(other).post(take, aus[0]) is False

@@ -13,9 +13,9 @@ from aiohttp import WSMsgType
 from aiohttp._websocket.writer import WebSocketWriter
 
 from bot.media.cameras import Camera, CameraHub
-from bot.media.relay import Relay
+from bot.media.relay import Relay, Segment, ws_header
 from bot.media.synthetic import EncodedLoop, SyntheticSource, encode_loop
-from bot.web.video import BACKLOG_DOWN, Quality, VideoChoice, VideoFeed, binary_frame
+from bot.web.video import BACKLOG_DOWN, Quality, VideoChoice, VideoFeed
 from tests.media.conftest import wait_until
 
 
@@ -129,10 +129,15 @@ async def test_data_saving_without_substream_is_keyframes_only(relays: tuple[Rel
 
 @pytest.mark.parametrize("size", [0, 125, 126, 16_384, 65_535, 65_536, 300_000])
 async def test_a_fragment_written_straight_is_the_frame_aiohttp_would_write(size: int) -> None:
-    """The relay's short way writes the frame itself: byte for byte what aiohttp's own writer
-    sends for ``send_bytes`` (no mask, no compression), whatever the length's encoding."""
+    """The relay's short way writes the frame itself (each fragment is written after its
+    WebSocket header, in one buffer): byte for byte what aiohttp's own writer sends for
+    ``send_bytes`` (no mask, no compression), whatever the length's encoding; and the fragment
+    is found again behind the header whatever its length."""
     written: list[bytes] = []
     transport = Mock(is_closing=lambda: False, write=lambda data: written.append(bytes(data)))
     data = bytes(range(256)) * (size // 256) + bytes(size % 256)
     await WebSocketWriter(Mock(_paused=False), transport, use_mask=False).send_frame(data, WSMsgType.BINARY)
-    assert binary_frame(data) == b"".join(written)
+    message = ws_header(len(data)) + data
+    assert message == b"".join(written)
+    seg = Segment(message, b"", True, 1)
+    assert seg.data == data
