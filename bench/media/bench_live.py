@@ -32,7 +32,7 @@ Debian's packages are there, else synthetic cameras in the bot. Two phases:
    CPU per viewer as the slope of the bot's CPU time (/proc) over 0, ``--viewers`` and twice
    as many WebSocket viewers (one camera each, polling state and layout like the page), three
    repetitions, median; the same with every viewer on one camera (the fan-out alone, without
-   the work an own camera adds: its reader thread writing fragments, its hand-overs); then ``--viewers`` viewers for ``--minutes``: resident memory (VmRSS)
+   the work an own camera adds: its frames handed over and written into fragments); then ``--viewers`` viewers for ``--minutes``: resident memory (VmRSS)
    sampled every 15 s, its trend after the first minute (drift), CPU over the soak.
    Baselines: the RSS of the same process before any viewer, and the demux-only floor of the
    same cameras measured in this process (PyAV threads doing nothing but receive).
@@ -365,7 +365,7 @@ async def soak_phase(urls: list[str], sub_urls: list[str], synthetic: int, viewe
         async with aiohttp.ClientSession() as s:
             cookies = await sign_in(s, info, max(levels))
             # the same viewers all on one camera: the fan-out alone, without the per-camera
-            # work (the reader thread writing fragments, its hand-overs) an own camera adds
+            # work (its frames handed over and written into fragments) an own camera adds
             shared = await per_viewer_cpu(proc.pid, Viewers(s, base, cookies, 1), levels, reps)
             print("  per viewer, one camera (% of a core, each repetition): "
                   + ", ".join(f"{p:.3f}" for p in shared), flush=True)
@@ -422,7 +422,7 @@ def main() -> None:
     parser.add_argument("--phases", default="browser,mosaic,soak",
                         help="which phases to run, comma-separated (the table is whole only with all three)")
     parser.add_argument("--relay-window", type=float, default=MediaOptions().relay_window,
-                        help="the relay's hand-over window in seconds (MediaOptions.relay_window)")
+                        help="how often the relay takes the watched cameras' frames, in seconds (MediaOptions.relay_window)")
     args = parser.parse_args()
     options = MediaOptions(relay_window=args.relay_window)
     phases = set(args.phases.split(","))

@@ -8,7 +8,7 @@ switches), and the number of the process's sockets (the viewers' WebSockets and 
 polls): the samples are grouped by that number (``--bins``: upper bounds of the socket counts
 taken as 0 and 10 viewers, the rest as 20), and each group's CPU is printed for the main
 thread (the event loop: relay fan-out, WebSocket writes, HTTP) and for the other threads
-(camera readers, which also write the fragments of watched cameras; executors). The slope
+(camera readers, which hand the frames of watched cameras to the loop; executors). The slope
 between groups is the per-viewer cost of each side. Ends with the process; Ctrl-C prints
 what it has.
 """

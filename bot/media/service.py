@@ -63,7 +63,7 @@ class MediaOptions:
     still_size: tuple[int, int] = (960, 540)
     still_every: float = 1.0
     render_timeout: float = 10.0
-    # Fragments from the cameras reach the viewers in hand-overs at most this far apart (relay.Inbox)
+    # While a camera is watched, the event loop takes its frames this often (relay.Inbox)
     relay_window: float = 0.02
     session_check: float = 0.5  # the open streams' sessions are checked again this often, in one pass
     # The rooms get a first picture as soon as access opens, not one interval later.
