@@ -53,8 +53,13 @@ def length_prefixed(data: bytes) -> list[bytes | memoryview]:
     starts = [m.end() for m in _START_RE.finditer(data)]
     for i, start in enumerate(starts):
         end = starts[i + 1] - 3 if i + 1 < len(starts) else len(data)
-        while end > start and data[end - 1] == 0:  # a NAL never ends in a zero byte (see iter_nals)
-            end -= 1
+        # a NAL never ends in a zero byte (see iter_nals): one or two here belong to a 4-byte start
+        # code; a longer run is padding (trailing_zero_8bits, any length), stripped in C
+        for _ in range(2):
+            if end > start and data[end - 1] == 0:
+                end -= 1
+        if end > start and data[end - 1] == 0:
+            end = start + len(data[start:end].rstrip(b"\x00"))
         if end > start and data[start] & 0x1F != NAL_AUD:
             out += (_LENGTH.pack(end - start), view[start:end])
     return out

@@ -96,3 +96,10 @@ def test_length_prefixed_is_iter_nals_with_lengths_whatever_the_buffer(pieces: l
     expected = [nal for nal in iter_nals(data) if nal_type(nal) != 9]
     assert [bytes(p) for p in parts[1::2]] == expected
     assert [int.from_bytes(p, "big") for p in parts[::2]] == [len(n) for n in expected]
+
+
+def test_a_long_run_of_zero_padding_is_stripped_at_once() -> None:
+    """Annex B allows any number of trailing zero bytes after a NAL: stripped, not walked."""
+    data = b"\x00\x00\x00\x01\x65\x88\x84" + bytes(1_000_000) + b"\x00\x00\x01\x41\x9a" + bytes(3)
+    parts = length_prefixed(data)
+    assert [bytes(p) for p in parts[1::2]] == [b"\x65\x88\x84", b"\x41\x9a"]
