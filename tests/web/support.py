@@ -167,6 +167,12 @@ class LiveApp:
             assert m
             return m.group(1)
 
+    async def video(self, session: aiohttp.ClientSession, session_cookie: str,
+                    camera: str) -> aiohttp.ClientWebSocketResponse:
+        """The page's video socket for ``camera``, as the viewer holding ``session_cookie``."""
+        return await session.ws_connect(f"{self.base.replace('http', 'ws')}/live/api/cam/{camera}/ws",
+                                        headers=cookie(session_cookie))
+
     def kinds(self, incident: str) -> list[str]:
         return [r.kind for r in self.registre.records(incident)]
 

@@ -31,7 +31,7 @@ async def test_control_needs_a_session_a_known_action_and_never_goes_over_the_vi
             async with s.post(app.base + "/live/api/ptz/hall/move", headers=cookie(ck), data="x" * 5000) as r:
                 assert r.status == 400
 
-            ws = await s.ws_connect(f"{app.base.replace('http', 'ws')}/live/api/cam/hall/ws", headers=cookie(ck))
+            ws = await app.video(s, ck, "hall")
             await ws.receive_str(timeout=5)
             for _ in range(5):
                 await ws.send_str('{"ptz": "move", "pan": 1}')

@@ -14,7 +14,7 @@ import aiohttp
 from bot.app import STORE
 from bot.audit import Registre
 from bot.media.relay import Batch, Segment
-from tests.web.support import Cam, LiveApp, cookie, until
+from tests.web.support import Cam, LiveApp, until
 
 
 async def read_until_close(ws: aiohttp.ClientWebSocketResponse, timeout: float) -> tuple[int | None, float]:
@@ -31,7 +31,7 @@ async def test_a_dead_session_closes_its_streams(tmp_path: Path) -> None:
         incident, link = await app.alert()
         async with aiohttp.ClientSession() as s:
             ck = await app.login(s, link)
-            ws = await s.ws_connect(f"{app.base.replace('http', 'ws')}/live/api/cam/hall/ws", headers=cookie(ck))
+            ws = await app.video(s, ck, "hall")
             assert json.loads(await ws.receive_str(timeout=5))["quality"] == "hd"
             assert (await ws.receive_str(timeout=5)).startswith("video/mp4")
             await ws.receive_bytes(timeout=5)
@@ -60,7 +60,7 @@ async def test_the_sessions_check_closes_only_the_streams_of_a_dead_session(tmp_
             cookies = [await app.login(one, link), await app.login(two, link)]
             sockets = []
             for s, ck, cam in ((one, cookies[0], "hall"), (two, cookies[1], "parvis")):
-                ws = await s.ws_connect(f"{app.base.replace('http', 'ws')}/live/api/cam/{cam}/ws", headers=cookie(ck))
+                ws = await app.video(s, ck, cam)
                 await ws.receive_str(timeout=5)
                 sockets.append(ws)
             doomed = hashlib.sha256(cookies[0].encode()).hexdigest()
@@ -92,7 +92,7 @@ async def test_sessions_that_cannot_be_checked_close_their_streams(tmp_path: Pat
         incident, link = await app.alert()
         async with aiohttp.ClientSession() as s:
             ck = await app.login(s, link)
-            ws = await s.ws_connect(f"{app.base.replace('http', 'ws')}/live/api/cam/hall/ws", headers=cookie(ck))
+            ws = await app.video(s, ck, "hall")
             await ws.receive_str(timeout=5)
 
             def locked(_: str) -> None:
@@ -118,7 +118,7 @@ async def test_a_stream_that_keeps_up_holds_no_fragment(tmp_path: Path) -> None:
         await until(lambda: len(app.media.hub["hall"].gop()) >= 10, 5)  # a GOP worth holding on to
         async with aiohttp.ClientSession() as s:
             ck = await app.login(s, link)
-            ws = await s.ws_connect(f"{app.base.replace('http', 'ws')}/live/api/cam/hall/ws", headers=cookie(ck))
+            ws = await app.video(s, ck, "hall")
             received = 0
             t0 = time.monotonic()
             while time.monotonic() - t0 < 2:  # the GOP, then a second and more of live fragments
@@ -139,7 +139,7 @@ async def test_stopping_the_bot_closes_streams(tmp_path: Path) -> None:
         incident, link = await app.alert()
         async with aiohttp.ClientSession() as s:
             ck = await app.login(s, link)
-            ws = await s.ws_connect(f"{app.base.replace('http', 'ws')}/live/api/cam/parvis/ws", headers=cookie(ck))
+            ws = await app.video(s, ck, "parvis")
             await ws.receive_str(timeout=5)
             t0 = time.monotonic()
             await app.stop()
