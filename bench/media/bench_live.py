@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.media.bench_live [--cameras 20] [--viewers 10] [--opens 10]
         [--minutes 2] [--source farm|synthetic]
 
-One command, one run, one table (about 6 minutes by default; ``--minutes 30`` for the soak
+One command, one run, one table (about 20 minutes by default; ``--minutes 30`` for the soak
 that gives the memory drift). On the farm each camera also publishes a 320x180 substream
 (``/subK``), given to the bot as ``substream_url``; a third phase measures the page mosaic's
 CPU per refresh (bench_mosaic.py: main streams before and after the decode budget, and
@@ -72,6 +72,7 @@ from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.web.support import AGENT, Cam, LiveApp, cookie, free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
+TILE_PERIOD = 30.0  # s, the room tiles' interval (Settings.tile_interval_seconds' default, live_bot's incident)
 RVFC = """() => {
   const v = document.getElementById('player-video');
   window.__frames = [];
@@ -300,9 +301,12 @@ async def cpu_over(pid: int, seconds: float) -> float:
 
 async def per_viewer_cpu(pid: int, viewers: Viewers, counts: tuple[int, ...], reps: int) -> list[float]:
     """CPU per added viewer, one figure per repetition: the slope of the process's CPU over
-    0, 10, 20 viewers, each level measured over 20 s after 5 s to settle (the cached GOP's
-    burst); the levels' order alternates between repetitions so a trend of the machine's
-    load does not read as a cost. The bot's own CPU time is what is counted, so other
+    0, 10, 20 viewers, each level measured over ``TILE_PERIOD`` after 5 s to settle (the
+    cached GOP's burst); the levels' order alternates between repetitions so a trend of the
+    machine's load does not read as a cost. The window is the room tiles' period: the open
+    incident renders its tiles every 30 s (a second or so of CPU), so every window holds one
+    run; over 20 s some held one and some none, which moved a level by up to ~1 % of a core,
+    0.05 % per viewer at 20 viewers, the size of what is measured. The bot's own CPU time is what is counted, so other
     processes on a shared machine only disturb it through caches and scheduling."""
     per: list[float] = []
     for rep in range(reps):
@@ -310,7 +314,7 @@ async def per_viewer_cpu(pid: int, viewers: Viewers, counts: tuple[int, ...], re
         for n in counts if rep % 2 == 0 else tuple(reversed(counts)):
             await viewers.set(n)
             await asyncio.sleep(5)
-            points.append((float(n), await cpu_over(pid, 20)))
+            points.append((float(n), await cpu_over(pid, TILE_PERIOD)))
         per.append(slope(points))
     await viewers.set(0)
     return per

@@ -179,8 +179,9 @@ class FragmentWriter:
     def init(self) -> bytes:
         return self._init
 
-    def write(self, au: AccessUnit) -> tuple[bytes, bytes]:
-        """(init segment in force, fragment) for one access unit."""
+    def write(self, au: AccessUnit, sample: list[bytes | memoryview] | None = None) -> tuple[bytes, bytes]:
+        """(init segment in force, fragment) for one access unit; ``sample``: its NAL units
+        already length-prefixed (``length_prefixed(au.data)``, found where the frame was read)."""
         if au.params is not self._params and au.params != self._params:
             self._params = au.params
             self._init = init_segment(au.params)
@@ -191,6 +192,7 @@ class FragmentWriter:
             self._duration = dts - self._last_dts
         self._last_dts = dts
         self._sequence += 1
-        data = fragment(self._sequence, dts, self._duration, length_prefixed(au.data), au.keyframe, au.pts - dts,
-                        self._prefix)
+        if sample is None:
+            sample = length_prefixed(au.data)
+        data = fragment(self._sequence, dts, self._duration, sample, au.keyframe, au.pts - dts, self._prefix)
         return self._init, data

@@ -14,8 +14,9 @@ import pytest
 
 from bot.media.cameras import Camera, CameraHub
 from bot.media.fmp4 import FragmentWriter, init_segment
+from bot.media.h264 import length_prefixed
 from bot.media.hls import decode_time
-from bot.media.relay import Batch, Inbox, Relay, ws_header
+from bot.media.relay import Batch, Inbox, Relay, Sample, ws_header
 from bot.media.synthetic import EncodedLoop, SyntheticSource
 from bot.media.units import AccessUnit
 
@@ -293,16 +294,17 @@ async def test_a_later_viewer_gets_the_cameras_gop_then_live_without_gap_or_doub
 
 
 async def test_the_inbox_takes_on_the_loops_clock_and_rests_when_nothing_is_watched(small_loop: EncodedLoop) -> None:
-    """A reader thread only hands units over: nothing runs in its thread, nothing wakes the
-    loop; the loop takes them on its next tick, in order. With no camera watched the loop
+    """A reader thread only hands units over (with their NAL units, found there): nothing
+    else runs in its thread, nothing wakes the loop; the loop takes them on its next tick, in
+    order, each with its own NAL units. With no camera watched the loop
     does not tick at all, and once it is closed a reader is told to stop posting."""
     loop = asyncio.get_running_loop()
     inbox = Inbox(loop, window=0.02)
-    taken: list[tuple[int, bool]] = []
+    taken: list[tuple[int, bool, bool]] = []
     loop_thread = threading.get_ident()
 
-    def take(au: AccessUnit) -> None:
-        taken.append((au.seq, threading.get_ident() == loop_thread))
+    def take(au: AccessUnit, sample: Sample) -> None:
+        taken.append((au.seq, threading.get_ident() == loop_thread, b"".join(sample) == b"".join(length_prefixed(au.data))))
 
     aus = units(small_loop, 100)
     inbox.join()
@@ -311,7 +313,7 @@ async def test_the_inbox_takes_on_the_loops_clock_and_rests_when_nothing_is_watc
     reader.join()
     assert taken == [], "nothing is taken in the reader's thread"
     assert await wait_until(lambda: len(taken) == len(aus), 1)
-    assert taken == [(au.seq, True) for au in aus], "every unit once, in order, on the loop"
+    assert taken == [(au.seq, True, True) for au in aus], "every unit once, in order, on the loop, with its NAL units"
     inbox.leave()
     assert inbox.post(take, aus[0]) is True
     await asyncio.sleep(0.1)
