@@ -239,6 +239,15 @@ def proc_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def proc_shared_mb(pid: int) -> float:
+    """What of the RSS is file pages (libraries) also mapped by another process: counted whole in
+    the RSS, though this bench's own process (same libav, aiohttp…) brought many of them in."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Shared_Clean:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 async def viewer(s: aiohttp.ClientSession, base: str, ck: str, camera: str, stop: asyncio.Event,
                  counts: list[int]) -> None:
     ws_base = base.replace("http", "ws")
@@ -404,7 +413,8 @@ async def soak_phase(urls: list[str], sub_urls: list[str], synthetic: int, viewe
                         f"+{statistics.median(shared):.3f} % of a core", "",
                         f"min {min(shared):.3f}, max {max(shared):.3f}"))
         rows.append(Row(f"RSS after {minutes:g} min, {n} cameras + {viewers} viewers", f"{rss_end:.0f} MB", "≤ 150 MB",
-                        f"no viewer {rss_idle:.0f} MB, max {max(r for _, r in samples):.0f} MB"))
+                        f"no viewer {rss_idle:.0f} MB, max {max(r for _, r in samples):.0f} MB, "
+                        f"shared libraries {proc_shared_mb(proc.pid):.0f} MB"))
         # drift: the trend of the samples after the first minute (the caches' and the allocator's
         # warm-up), per 10 minutes; and the plain difference minute 1 → end
         steady = [(t, r) for t, r in samples if t >= 60]
