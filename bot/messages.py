@@ -168,6 +168,8 @@ class Renderer:
             t(lang, Msg.CLOSURE_VENUE, name=self.conv.venue, venue=f" ({self.venue})" if self.venue else ""),
             t(lang, Msg.CLOSURE_REASON, reason=reason, at=self.hm(inc.closed_at)),
             t(lang, Msg.CLOSURE_TRIGGER, at=self.hm(inc.trigger.at), origin=self.origin(inc, lang)),
+            # the zone followed at the end (the registre has each /zone change)
+            *([t(lang, Msg.LINK_ZONE, zone=self.zone(inc, lang))] if not inc.focus.empty else []),
             t(lang, Msg.CLOSURE_OPEN, start=self.hm(inc.activated_at), end=self.hm(inc.closed_at), minutes=minutes),
             *self.viewing(inc.id, viewers, cameras or {}, lang),
             t(lang, Msg.CLOSURE_STREAMS, streams=streams),

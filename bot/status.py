@@ -49,7 +49,9 @@ def incident_lines(lang: str, render: Renderer, now: datetime, incs: Sequence[In
         lines.append(t(lang, Msg.STATUS_NONE))
     for inc in incs:
         shown = {"drill": t(lang, Msg.STATUS_DRILL) if inc.drill else "", "incident": inc.id,
-                 "category": render.category(inc.category, lang)}
+                 "category": render.category(inc.category, lang),
+                 # where to look, as the link said it (or as /zone changed it since)
+                 "zone": "" if inc.focus.empty else t(lang, Msg.STATUS_ZONE, zone=render.zone(inc, lang))}
         if inc.state is State.PENDING:
             lines.append(t(lang, Msg.STATUS_PENDING, until=render.hm(inc.confirm_by), **shown))
         else:

@@ -78,6 +78,7 @@ class Msg(StrEnum):
     STATUS_DRILL = "desk.status_drill"
     STATUS_PENDING = "desk.status_pending"
     STATUS_ACTIVE = "desk.status_active"
+    STATUS_ZONE = "desk.status_zone"
     STATUS_ROOM_OK = "desk.status_room_ok"
     STATUS_ROOM_FAILING = "desk.status_room_failing"
     STATUS_AUTHORISATION = "desk.status_authorisation"

@@ -132,3 +132,29 @@ def test_shared_room_venue_word_first_then_category_and_zone_text(tmp_path: Path
             await h.stop()
 
     asyncio.run(go())
+
+
+def test_status_and_closure_report_name_the_zone_followed(tmp_path: Path) -> None:
+    """/statut and the closure report say where the incident looks: the zone as /zone last set it,
+    in each room's language; an incident with no place given names none."""
+    async def go() -> None:
+        h = await Harness(tmp_path, conv=conv()).start()
+        try:
+            await run(h, "/alerte attaque_armee Hall A", "chef")
+            inc = h.store.open_incidents()[0]
+            assert f"{inc.id} — " in (status := await run(h, "/statut", "cic")) and "(📍 Hall A)" in status
+            await run(h, "/zone gradins", "cic")
+            assert "(📍 Salle)" in await run(h, "/statut", "cic", lang="en")
+            await run(h, "/fin", "cic")
+            await h.fanout.drain()
+            fr, en = (next(t for t in room.live.values() if "ACCÈS TERMINÉ" in t or "ACCESS ENDED" in t)
+                      for room in h.rooms)
+            assert "📍 Zone : Salle" in fr and "📍 Zone: Salle" in en
+            assert "📍 Zone : Hall A" not in fr  # the zone at the end, not the first (the registre has both)
+            await run(h, "/alerte attaque_armee", "chef")
+            other = h.store.open_incidents()[0]
+            assert other.focus.empty and f"{other.id} — " in (bare := await run(h, "/statut", "cic")) and "📍" not in bare
+        finally:
+            await h.stop()
+
+    asyncio.run(go())
