@@ -1,19 +1,17 @@
 """Live video without transcoding: one camera's H.264 access units fanned out as fMP4 to viewers.
 
-Per camera, one `CameraRelay` attaches to the camera only while it has viewers (no viewer,
-no work). The reader thread finds each access unit's NAL units (the one scan of the frame)
-and hands both to the event loop (``Inbox``), which takes them every 20 ms, writes each into
-a fragment once for all viewers (a few struct packs, no PyAV; already framed as the page's
-WebSocket message), writes it straight to the link of a
-viewer with nothing ahead of it (``Viewer.offer``) and queues it for the others in the
-viewer's bounded queue, which its task drains. A new viewer
-gets the init segment and the camera's cached GOP at once (written into fragments for it from
-the camera's own cache: the relay keeps no second copy, ~1 MB per camera watched at 4 Mbit/s),
-then live fragments; a viewer too slow for its link is dropped to the
-next keyframe, and a viewer set to `keyframes_only` gets nothing else (a picture per GOP,
-what a link that cannot carry even the substream still holds). A slow viewer only ever
-fills its own queue: the others are never held back. Closing a viewer ends its iterator
-immediately.
+Per camera, one `CameraRelay` attaches to the camera only while it has viewers (no viewer, no
+work). The reader thread finds each access unit's NAL units (the one scan of the frame) and
+hands both to the event loop (``Inbox``), which takes them every 20 ms, writes each into a
+fragment once for all viewers (a few struct packs, no PyAV; already framed as the page's
+WebSocket message), writes it straight to the link of a viewer with nothing ahead of it
+(``Viewer.offer``) and queues it for the others in the viewer's bounded queue, which its task
+drains. A new viewer gets the init segment and the camera's cached GOP at once (written into
+fragments for it from the camera's own cache: the relay keeps no second copy, ~1 MB per camera
+watched at 4 Mbit/s), then live fragments; a viewer too slow for its link is dropped to the
+next keyframe, and a viewer set to `keyframes_only` gets nothing else (a picture per GOP, what
+a link that cannot carry even the substream still holds). A slow viewer only ever fills its own
+queue: the others are never held back. Closing a viewer ends its iterator immediately.
 """
 
 from __future__ import annotations
@@ -189,18 +187,18 @@ class Inbox:
     A reader thread finds the unit's NAL units (``length_prefixed``: views into the frame, no
     copy) and appends both to a deque (thread safe without a lock of ours, which a reader
     losing the GIL while holding it would make the loop wait for): no fragment written there,
-    no wake-up of the loop. The scan is done there because the reader has just read the
-    frame and it is still in its CPU's cache: on the loop, a moment later and often on the
-    other core, the same scan cost nearly twice as much (``sre_search`` samples under perf on
-    the farm, 20 watched cameras: 76 on the loop, 41 in the readers). Waking the loop from the reader (``call_soon_threadsafe``: a write to
-    its self-pipe) and writing the fragment there put a GIL hand-over between the reader,
-    the loop and 40 other reader threads on every frame of every watched camera: measured on
-    the farm, that contention, not the work, was most of what a viewer on its own camera cost
-    (~0.3 % of a core each in the reader threads alone). Here, while a camera is watched, the
-    loop takes what is pending every ``window`` (20 ms: 50 wake-ups a second in all, whatever
-    the number of cameras), writes the fragments and hands them to the viewers. A frame waits
-    10 ms on average, against a live lag of ~70 ms. Per camera the order is kept (one reader
-    thread, one deque).
+    no wake-up of the loop. The scan is done there because the reader has just read the frame
+    and it is still in its CPU's cache: on the loop, a moment later and often on the other
+    core, the same scan cost nearly twice as much (``sre_search`` samples under perf on the
+    farm, 20 watched cameras: 76 on the loop, 41 in the readers). Waking the loop from the
+    reader (``call_soon_threadsafe``: a write to its self-pipe) and writing the fragment there
+    put a GIL hand-over between the reader, the loop and 40 other reader threads on every frame
+    of every watched camera: measured on the farm, that contention, not the work, was most of
+    what a viewer on its own camera cost (~0.3 % of a core each in the reader threads alone).
+    Here, while a camera is watched, the loop takes what is pending every ``window`` (20 ms: 50
+    wake-ups a second in all, whatever the number of cameras), writes the fragments and hands
+    them to the viewers. A frame waits 10 ms on average, against a live lag of ~70 ms. Per
+    camera the order is kept (one reader thread, one deque).
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, window: float = 0.02) -> None:
