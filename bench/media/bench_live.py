@@ -313,10 +313,12 @@ async def per_viewer_cpu(pid: int, viewers: Viewers, counts: tuple[int, ...], re
     0, 10, 20 viewers, each level measured over ``TILE_PERIOD`` after 5 s to settle (the
     cached GOP's burst); the levels' order alternates between repetitions so a trend of the
     machine's load does not read as a cost. The window is the room tiles' period: the open
-    incident renders its tiles every 30 s (a second or so of CPU), so every window holds one
-    run; over 20 s some held one and some none, which moved a level by up to ~1 % of a core,
-    0.05 % per viewer at 20 viewers, the size of what is measured. The bot's own CPU time is what is counted, so other
-    processes on a shared machine only disturb it through caches and scheduling."""
+    incident renders its tiles every 30 s (0.1-0.5 s of CPU each on the farm), so every window
+    holds one run; over 20 s some held one and some none, a difference of 0.5-2.5 % of a core
+    in a level, up to 0.1 % per viewer at 20 viewers. What remains is the ingest's own jitter
+    (~1 % of a core between windows), hence the median of the repetitions. The bot's own CPU
+    time is what is counted, so other processes on a shared machine only disturb it through
+    caches and scheduling."""
     per: list[float] = []
     for rep in range(reps):
         points = []
