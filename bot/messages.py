@@ -93,6 +93,10 @@ class Renderer:
             return zone.name
         return t(lang, Msg.ZONE_UNKNOWN, text=inc.focus.text) if inc.focus.text else "—"
 
+    def zone_line(self, inc: Incident, lang: str) -> list[str]:
+        """The link's and the closure report's line naming the zone; none when no place was given."""
+        return [] if inc.focus.empty else [t(lang, Msg.LINK_ZONE, zone=self.zone(inc, lang))]
+
     def focus_notice(self, inc: Incident, actor: str) -> Callable[[str], Outgoing]:
         def render(lang: str) -> Outgoing:
             return self._titled(self._plain(t(lang, Msg.FOCUS_NOTICE, drill=self._prefix(inc, lang), incident=inc.id,
@@ -106,7 +110,7 @@ class Renderer:
         lines = [
             self._prefix(inc, lang) + t(lang, Msg.LINK_HEAD, category=cat, incident=inc.id),
             t(lang, Msg.LINK_TRIGGERED, at=self.hm(inc.trigger.at), origin=self.origin(inc, lang)),
-            *([t(lang, Msg.LINK_ZONE, zone=self.zone(inc, lang))] if not inc.focus.empty else []),
+            *self.zone_line(inc, lang),
             t(lang, Msg.LINK_UNTIL, until=self.hm(inc.ends_at), remaining=remaining),
         ]
         if inc.confirmed_by:
@@ -168,8 +172,7 @@ class Renderer:
             t(lang, Msg.CLOSURE_VENUE, name=self.conv.venue, venue=f" ({self.venue})" if self.venue else ""),
             t(lang, Msg.CLOSURE_REASON, reason=reason, at=self.hm(inc.closed_at)),
             t(lang, Msg.CLOSURE_TRIGGER, at=self.hm(inc.trigger.at), origin=self.origin(inc, lang)),
-            # the zone followed at the end (the registre has each /zone change)
-            *([t(lang, Msg.LINK_ZONE, zone=self.zone(inc, lang))] if not inc.focus.empty else []),
+            *self.zone_line(inc, lang),  # the zone followed at the end (the registre has each /zone change)
             t(lang, Msg.CLOSURE_OPEN, start=self.hm(inc.activated_at), end=self.hm(inc.closed_at), minutes=minutes),
             *self.viewing(inc.id, viewers, cameras or {}, lang),
             t(lang, Msg.CLOSURE_STREAMS, streams=streams),

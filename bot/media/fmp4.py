@@ -18,7 +18,7 @@ import logging
 import struct
 from collections.abc import Callable
 
-from .h264 import codec_string, length_prefixed, parameter_sets, parse_sps
+from .h264 import Sample, codec_string, length_prefixed, parameter_sets, parse_sps
 from .units import CLOCK_RATE, AccessUnit, CodecParams
 
 logger = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ class FragmentWriter:
     def init(self) -> bytes:
         return self._init
 
-    def write(self, au: AccessUnit, sample: list[bytes | memoryview] | None = None) -> tuple[bytes, bytes]:
+    def write(self, au: AccessUnit, sample: Sample | None = None) -> tuple[bytes, bytes]:
         """(init segment in force, fragment) for one access unit; ``sample``: its NAL units
         already length-prefixed (``length_prefixed(au.data)``, found where the frame was read)."""
         if au.params is not self._params and au.params != self._params:

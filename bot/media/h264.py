@@ -40,7 +40,10 @@ def nal_type(nal: bytes) -> int:
     return nal[0] & 0x1F
 
 
-def length_prefixed(data: bytes) -> list[bytes | memoryview]:
+Sample = list[bytes | memoryview]  # an access unit's NAL units as [length, NAL, length, NAL…]
+
+
+def length_prefixed(data: bytes) -> Sample:
     """The NAL units of an Annex-B buffer as [4-byte length, NAL, length, NAL…], the form MP4
     samples use, to be joined by the caller (once, with the fragment's header); drops AUDs.
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from .cameras import Camera, CameraHub
 from .fmp4 import FragmentWriter, mime_for
-from .h264 import length_prefixed
+from .h264 import Sample, length_prefixed
 from .keyframes import DropToKeyframeQueue
 from .units import AccessUnit
 
@@ -176,9 +176,6 @@ class Viewer:
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self.segments()
-
-
-Sample = list[bytes | memoryview]  # an access unit's NAL units, length-prefixed (h264.length_prefixed)
 
 
 class Inbox:

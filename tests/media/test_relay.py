@@ -14,9 +14,9 @@ import pytest
 
 from bot.media.cameras import Camera, CameraHub
 from bot.media.fmp4 import FragmentWriter, init_segment
-from bot.media.h264 import length_prefixed
+from bot.media.h264 import Sample, length_prefixed
 from bot.media.hls import decode_time
-from bot.media.relay import Batch, Inbox, Relay, Sample, ws_header
+from bot.media.relay import Batch, Inbox, Relay, ws_header
 from bot.media.synthetic import EncodedLoop, SyntheticSource
 from bot.media.units import AccessUnit
 
