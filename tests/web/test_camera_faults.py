@@ -13,6 +13,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import aiohttp
 import pytest
 
 from tests.media.conftest import FarmHandle
-from tests.web.support import Cam, LiveApp, cells, cookie, free_port, image, looks_offline
+from tests.web.support import TEST_MEDIA, Cam, LiveApp, cells, cookie, free_port, image, looks_offline
 
 
 async def get_json(s: aiohttp.ClientSession, url: str, **kw: Any) -> Any:
@@ -92,30 +93,30 @@ async def test_camera_that_stops_is_hors_ligne_then_live_again(tmp_path: Path, w
 
 async def test_cameras_that_never_answer_delay_nothing(tmp_path: Path, web_farm: FarmHandle,
                                                        silent_port: int) -> None:
+    """A camera that accepts the connection and never answers holds its reader in a blocking
+    open for the whole open timeout, made long here (30 s). Nothing else may wait for it: the
+    good cameras, the health page, the page's mosaic and the stop each finish well inside that
+    timeout (a third of it), which they could not if any of them waited on the silent camera.
+    The bounds test that independence, not a speed: the speeds are bench/'s."""
     closed = free_port()  # bound then released: nothing listens there
+    silent_open = 30.0
+    options = replace(TEST_MEDIA, rtsp_open_timeout=silent_open, rtsp_read_timeout=silent_open)
+    within = silent_open / 3
     app = LiveApp(tmp_path / "data", [Cam("ferme", "Porte fermée", f"rtsp://127.0.0.1:{closed}/cam"),
                                       Cam("muette", "Caméra muette", f"rtsp://127.0.0.1:{silent_port}/cam"),
                                       Cam("parvis", "Parvis nord", web_farm.url(1)),
-                                      Cam("hall", "Hall d'entrée", web_farm.url(2))])
-    t0 = time.monotonic()
+                                      Cam("hall", "Hall d'entrée", web_farm.url(2))], options=options)
     await app.start()
     try:
-        took = await app.online(["parvis", "hall"], timeout=5)
-        assert took < app.options.rtsp_open_timeout, f"the good cameras waited {took:.1f} s"
+        took = await app.online(["parvis", "hall"], timeout=within)
         async with aiohttp.ClientSession() as s:
-            t = time.monotonic()
-            h = (await get_json(s, f"{app.base}/healthz/details"))["cameras"]
-            assert time.monotonic() - t < 0.5
+            h = (await asyncio.wait_for(get_json(s, f"{app.base}/healthz/details"), within))["cameras"]
             assert not h["ferme"]["online"] and not h["muette"]["online"] and h["parvis"]["online"]
             incident, link = await app.alert()
             ck = await app.login(s, link)
-            t = time.monotonic()
-            assert await offline_cells(s, app, ck) == [True, True, False, False]
-            assert time.monotonic() - t < 1.0
+            assert await asyncio.wait_for(offline_cells(s, app, ck), within) == [True, True, False, False]
             await app.end(incident)
-        print(f"\ngood cameras online {took:.2f} s after start ({time.monotonic() - t0:.1f} s in all)")
+        print(f"\ngood cameras online {took:.2f} s after start")
     finally:
-        t = time.monotonic()
-        await app.stop()
-        # the silent camera may be inside a blocking open: the stop does not wait for it
-        assert time.monotonic() - t < app.options.stop_timeout + 1.5
+        # the silent camera is inside its blocking open: the stop does not wait for it
+        await asyncio.wait_for(app.stop(), app.options.stop_timeout + within)
