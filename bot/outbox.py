@@ -32,6 +32,7 @@ import itertools
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from .outbox_items import LINK_KEY, Edit, Item, Lane, Op, Post, Remove, Render, RoomHealth, Tile
@@ -355,6 +356,9 @@ class Outbox:
 
     async def _once(self, item: Item) -> None:
         room, rid = self.room, self.room.room_id
+        if item.msg is not None and item.row is not None and not item.msg.op:
+            # the journal's row names the operation across restarts (see ``Outgoing.op``)
+            item.msg = replace(item.msg, op=f"outbox:{item.row}")
         if item.kind in ("post", "ask") or (item.kind == "edit" and item.key == LINK_KEY
                                               and self._store.get_ref(item.incident or "", rid, item.key) is None):
             # A link re-issue in a room that never got the link: post it (an edit would do nothing).

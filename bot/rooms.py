@@ -27,6 +27,10 @@ class Outgoing:
     buttons: tuple[Button, ...] = ()
     # Carries the access link: a room that must pace its messages sends this one first.
     urgent: bool = False
+    # The outbox's durable id of this operation ("" when it has none): a transport whose sends can
+    # be made idempotent (Matrix transaction ids) derives the send's identity from it, so that the
+    # same operation replayed after a restart is not posted twice.
+    op: str = ""
 
 
 class PermanentRoomError(Exception):

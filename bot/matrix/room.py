@@ -33,7 +33,7 @@ class MatrixConnection(Protocol):
     """What a room needs of the shared connection (``bot.matrix.transport``), no more."""
 
     async def send(self, room_id: str, content: dict[str, Any], key: str,
-                   event_type: str = "m.room.message") -> str: ...
+                   event_type: str = "m.room.message", durable: bool = False) -> str: ...
 
     async def redact(self, room_id: str, event_id: str, reason: str) -> None: ...
 
@@ -142,23 +142,26 @@ class MatrixRoom:
     def lang(self) -> str:
         return self._lang
 
-    async def _send(self, content: dict[str, Any], kind: str) -> str:
-        key = op_key(self.matrix_id, kind, json.dumps(content, sort_keys=True, ensure_ascii=False))
-        return await self._conn.send(self.matrix_id, content, key)
+    async def _send(self, content: dict[str, Any], kind: str, op: str = "") -> str:
+        # with the outbox's id of the operation (``Outgoing.op``), the key names that operation: a
+        # replay after a restart reuses its transaction id (see ``writes.Writes.tx``)
+        key = op_key(self.matrix_id, kind, json.dumps(content, sort_keys=True, ensure_ascii=False), *([op] if op else []))
+        return await self._conn.send(self.matrix_id, content, key, durable=bool(op))
 
     async def send_text(self, msg: Outgoing) -> str:
-        return await self._send(notice(msg.text, msg.html), "text")
+        return await self._send(notice(msg.text, msg.html), "text", msg.op)
 
     async def edit_text(self, ref: str, msg: Outgoing) -> None:
         event_id, _ = split_ref(ref)
         with refused_for_good():
-            edited = await self._send(edit(event_id, msg.text, msg.html), "edit")
+            edited = await self._send(edit(event_id, msg.text, msg.html), "edit", msg.op)
         # An edit of the link message carries the link too: it is redacted with the original.
         self._edits.setdefault(event_id, []).append(edited)
 
     async def ask_confirmation(self, incident_id: str, msg: Outgoing) -> str:
         hint = t(self._lang, Msg.MATRIX_CONFIRM_HINT)
-        event_id = await self._send(notice(f"{msg.text}\n{hint}", f"{msg.html}<br><i>{html.escape(hint)}</i>"), "confirm")
+        event_id = await self._send(notice(f"{msg.text}\n{hint}", f"{msg.html}<br><i>{html.escape(hint)}</i>"), "confirm",
+                                    msg.op)
         self.confirmations[event_id] = incident_id
         return event_id
 

@@ -266,8 +266,9 @@ class MatrixConnection:
 
     # ---------- writes (used by MatrixRoom and the inbox; see writes.py) ----------
 
-    async def send(self, room_id: str, content: dict[str, Any], key: str, event_type: str = "m.room.message") -> str:
-        return await self.writes.send(room_id, content, key, event_type)
+    async def send(self, room_id: str, content: dict[str, Any], key: str, event_type: str = "m.room.message",
+                   durable: bool = False) -> str:
+        return await self.writes.send(room_id, content, key, event_type, durable)
 
     async def redact(self, room_id: str, event_id: str, reason: str) -> None:
         await self.writes.redact(room_id, event_id, reason)

@@ -83,9 +83,14 @@ class Writes:
         self._pending_tx: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._uploads: OrderedDict[str, tuple[str, dict[str, Any] | None]] = OrderedDict()
 
-    def tx(self, key: str) -> str:
+    def tx(self, key: str, durable: bool = False) -> str:
         """The transaction id of an operation, the same for all its retries (for a while: much later the
-        same words are a new message, e.g. tomorrow's authorisation warning)."""
+        same words are a new message, e.g. tomorrow's authorisation warning). ``durable``: the key
+        names an operation of the outbox's journal (its row and its content), which a restart may
+        send again: its id is derived from the key, so the homeserver, which keeps a device's
+        transaction ids (Synapse: 30 min), answers the replay with the event already posted."""
+        if durable:
+            return f"vigie.op.{key[:40]}"
         now = asyncio.get_running_loop().time()
         kept = self._pending_tx.get(key)
         if kept is not None and now - kept[1] < _TX_REUSE_SECONDS:
@@ -97,11 +102,13 @@ class Writes:
             self._pending_tx.popitem(last=False)
         return tx
 
-    async def send(self, room_id: str, content: dict[str, Any], key: str, event_type: str) -> str:
-        """Post an event once, whatever the retries; returns its event id."""
+    async def send(self, room_id: str, content: dict[str, Any], key: str, event_type: str,
+                   durable: bool = False) -> str:
+        """Post an event once, whatever the retries (and, ``durable``, whatever the restarts: see
+        ``tx``); returns its event id."""
         server = self._server
         client = await server.wait_room(room_id)
-        tx = self.tx(key)
+        tx = self.tx(key, durable)
 
         async def once() -> Any:
             if server.is_encrypted(room_id):

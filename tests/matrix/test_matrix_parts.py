@@ -207,7 +207,8 @@ class _Refusing:
     def __init__(self, status: int) -> None:
         self.status = status
 
-    async def send(self, room_id: str, content: dict[str, Any], key: str, event_type: str = "m.room.message") -> str:
+    async def send(self, room_id: str, content: dict[str, Any], key: str, event_type: str = "m.room.message",
+                   durable: bool = False) -> str:
         raise MatrixRequestError(f"send to {room_id}: refused", self.status)
 
     async def redact(self, room_id: str, event_id: str, reason: str) -> None:

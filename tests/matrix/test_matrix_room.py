@@ -508,3 +508,40 @@ async def test_429_and_lost_answer_posted_once(synapse: Synapse, tmp_path: Path)
         await w.bot.stop()
         await o.close()
         await proxy.stop()
+
+
+async def test_send_processed_answer_lost_then_restart_posted_once(synapse: Synapse, tmp_path: Path) -> None:
+    """The homeserver posts the alarm's request but its answer is lost, and the bot stops before
+    it hears back: the outbox's journal still holds the message and sends it again on return.
+    The new process uses the same transaction id (derived from the journal's row), so Synapse
+    answers with the event it already has: one request in the room, not two."""
+    proxy = FaultProxy(synapse.base_url)
+    await proxy.start()
+    w = await make_world(synapse, tmp_path, admin=False, homeserver=proxy.url)
+    o = w.officer
+    try:
+        before = len(bot_events(synapse, w))
+        mark = len(proxy.sends)
+        proxy.faults = ["lost"] * 1000  # every send reaches Synapse; no answer comes back
+        await w.desk.alarm(AlarmIn("demo-alarme", "panic", "Hall A", "", None, "lost-then-restart"))
+        for _ in range(200):
+            if len(proxy.sends) > mark:
+                break
+            await asyncio.sleep(0.05)
+        assert len(proxy.sends) > mark, "the request was never sent"
+        await w.bot.stop()
+        assert len(bot_events(synapse, w)) == before + 1  # posted, though the bot never heard so
+        proxy.faults = []
+        restarted = len(proxy.sends)
+        w.bot = await Bot(w.bot.settings, w.tmp / "data").start()
+        await w.desk.fanout.drain()
+        sends = proxy.sends[mark:]
+        assert len(proxy.sends) > restarted, "the journal's message was not sent again after the restart"
+        assert len(set(sends)) == 1, sends  # before and after the restart: one transaction id
+        assert len(bot_events(synapse, w)) == before + 1
+        ask = await o.wait_for(is_notice(w.room_id, "ALERTE À CONFIRMER"), since=0)
+        assert ask.decrypted
+    finally:
+        await w.bot.stop()
+        await o.close()
+        await proxy.stop()
