@@ -61,13 +61,12 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.media.bench_media import demux_only, phase  # noqa: E402
+from bench.media.bench_media import bench_farm, demux_only, phase  # noqa: E402
 from bench.media.bench_mosaic import mosaic_cpu, summary  # noqa: E402
 from bot.media.hls import decode_time  # noqa: E402
 from bot.media.service import MediaOptions  # noqa: E402
-from bot.media.synthetic import encode_loop  # noqa: E402
 from bot.media.units import CLOCK_RATE, AccessUnit  # noqa: E402
-from tests.media.conftest import farm_available, start_farm  # noqa: E402
+from tests.media.conftest import farm_available  # noqa: E402
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.web.support import AGENT, Cam, LiveApp, cookie, free_port  # noqa: E402
 
@@ -449,9 +448,7 @@ def main() -> None:
     sub_urls: list[str] = []
     floor: float | None = None
     if source == "farm":
-        loop = encode_loop("Banc d'essai 1080p", width=1920, height=1080, seconds=2, detail=True)
-        sub = encode_loop("Banc d'essai 1080p", width=320, height=180, seconds=2, bitrate=250_000)
-        farm = start_farm(loop, mounts=args.cameras, sub=sub)
+        farm = bench_farm(args.cameras)
         urls = [farm.url(i + 1) for i in range(args.cameras)]
         sub_urls = [farm.sub_url(i + 1) for i in range(args.cameras)]
     try:

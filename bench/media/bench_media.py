@@ -33,7 +33,7 @@ from bot.media.relay import Relay  # noqa: E402
 from bot.media.rtsp import RtspSource  # noqa: E402
 from bot.media.synthetic import EncodedLoop, SyntheticSource, encode_loop  # noqa: E402
 from bot.media.tiles import MosaicRenderer, decode_keyframe, tile_inputs  # noqa: E402
-from tests.media.conftest import farm_available, start_farm  # noqa: E402
+from tests.media.conftest import FarmHandle, farm_available, start_farm  # noqa: E402
 
 logger = logging.getLogger(__name__)
 # libav's socket timeout, as the bot's RtspSource (no PyAV timeout: its callback takes the GIL per poll)
@@ -51,6 +51,14 @@ def measure(results: dict[str, float], name: str) -> Iterator[None]:
     c0, w0 = cpu(), time.monotonic()
     yield
     results[name] = (cpu() - c0) / (time.monotonic() - w0) * 100
+
+
+def bench_farm(cameras: int) -> FarmHandle:
+    """The farm the side-by-side benchmarks share: ``cameras`` mounts of the 1080p25 loop (~4 Mbit/s,
+    GOP 2 s), each with its 320x180 substream (``farm.sub_url(i)``)."""
+    loop = encode_loop("Banc d'essai 1080p", width=1920, height=1080, seconds=2, detail=True)
+    sub = encode_loop("Banc d'essai 1080p", width=320, height=180, seconds=2, bitrate=250_000)
+    return start_farm(loop, mounts=cameras, sub=sub)
 
 
 def run_threads(urls: list[str], seconds: float, work: Callable[[str, float], None]) -> None:

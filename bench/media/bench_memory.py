@@ -22,8 +22,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.media.bench_live import live_bot, sign_in, viewer  # noqa: E402
-from bot.media.synthetic import encode_loop  # noqa: E402
-from tests.media.conftest import start_farm  # noqa: E402
+from bench.media.bench_media import bench_farm  # noqa: E402
 
 
 async def ask(proc: subprocess.Popen[bytes], line: str) -> dict[str, object]:
@@ -57,9 +56,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=90)
     parser.add_argument("--tracemalloc", type=int, default=0)
     args = parser.parse_args()
-    loop = encode_loop("Banc d'essai 1080p", width=1920, height=1080, seconds=2, detail=True)
-    sub = encode_loop("Banc d'essai 1080p", width=320, height=180, seconds=2, bitrate=250_000)
-    farm = start_farm(loop, mounts=args.cameras, sub=sub)
+    farm = bench_farm(args.cameras)
     try:
         urls = [farm.url(i + 1) for i in range(args.cameras)]
         subs = [farm.sub_url(i + 1) for i in range(args.cameras)]
