@@ -24,21 +24,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-import resource
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.media.bench_media import bench_farm, demux_only, phase  # noqa: E402
+from bench.media.bench_media import bench_farm, cpu, demux_only, phase  # noqa: E402
 
 _START = b"\x00\x00\x00\x01"
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 class RtspReader(asyncio.Protocol):
@@ -153,11 +147,11 @@ async def event_loop_reader(urls: list[str], seconds: float, depacketize: bool) 
     """(% of a core, RTP packets/s, access units/s) of one loop reading every stream."""
     readers = await asyncio.gather(*(open_reader(u, depacketize) for u in urls))
     await asyncio.sleep(1)  # the first keyframes
-    c0, w0 = cpu_seconds(), time.monotonic()
+    c0, w0 = cpu(), time.monotonic()
     p0, u0 = sum(r.packets for r in readers), sum(r.units for r in readers)
     await asyncio.sleep(seconds)
     wall = time.monotonic() - w0
-    result = ((cpu_seconds() - c0) / wall * 100, (sum(r.packets for r in readers) - p0) / wall,
+    result = ((cpu() - c0) / wall * 100, (sum(r.packets for r in readers) - p0) / wall,
               (sum(r.units for r in readers) - u0) / wall)
     for r in readers:
         if r.transport is not None:
@@ -181,15 +175,15 @@ def main() -> None:
             floor = results["floor"]
             rows.append((f"PyAV demux, {len(urls)} threads (the bot's floor)", floor, "1.00 ×"))
             for depacketize in (False, True):
-                cpu, packets, units = asyncio.run(event_loop_reader(urls, args.seconds, depacketize))
+                load, packets, units = asyncio.run(event_loop_reader(urls, args.seconds, depacketize))
                 name = "one event loop, RTSP/TCP" + (", into access units" if depacketize else ", packets only")
-                rows.append((name, cpu, f"{cpu / floor:.2f} × ({packets:.0f} RTP/s, {units:.0f} units/s)"))
+                rows.append((name, load, f"{load / floor:.2f} × ({packets:.0f} RTP/s, {units:.0f} units/s)"))
     finally:
         farm.stop()
     print(f"\n{len(urls)} streams ({args.cameras} cameras 1080p25 ~4 Mbit/s + substreams), {args.seconds:g} s each")
     print(f"{'reader':60} {'CPU (% of a core)':>18}  against the floor (same run)")
-    for name, cpu, ratio in rows:
-        print(f"{name:60} {cpu:>18.1f}  {ratio}")
+    for name, load, ratio in rows:
+        print(f"{name:60} {load:>18.1f}  {ratio}")
 
 
 if __name__ == "__main__":

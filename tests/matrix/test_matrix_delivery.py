@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from synapse_server import Synapse
 from test_matrix_room import LINK, World, make_world
-from vigie_bot import OFFICER, Bot, is_notice, settle
+from vigie_bot import OFFICER, Bot, is_notice, settle, until
 
 DOWN_SECONDS = float(os.environ.get("VIGIE_TEST_DOWN_SECONDS", "90"))
 BACK_WITHIN = 20.0  # "within a few seconds of its return": the link lane retries at least every 5 s
@@ -35,13 +35,6 @@ async def world(synapse: Synapse, tmp_path: Path) -> AsyncIterator[World]:
 
 def links(w: World) -> list[Any]:
     return [e for r, e in w.officer.events if is_notice(w.room_id, LINK, w.bot_user.user_id)(r, e)]
-
-
-async def until(cond: Any, timeout: float) -> None:
-    async def poll() -> None:
-        while not cond():
-            await asyncio.sleep(0.05)
-    await asyncio.wait_for(poll(), timeout)
 
 
 async def open_while_down(w: World) -> str:

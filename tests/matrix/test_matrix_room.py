@@ -50,6 +50,7 @@ from vigie_bot import (
     officer_ready,
     say,
     settings_for,
+    until,
 )
 
 from bot import commands
@@ -524,11 +525,7 @@ async def test_send_processed_answer_lost_then_restart_posted_once(synapse: Syna
         mark = len(proxy.sends)
         proxy.faults = ["lost"] * 1000  # every send reaches Synapse; no answer comes back
         await w.desk.alarm(AlarmIn("demo-alarme", "panic", "Hall A", "", None, "lost-then-restart"))
-        for _ in range(200):
-            if len(proxy.sends) > mark:
-                break
-            await asyncio.sleep(0.05)
-        assert len(proxy.sends) > mark, "the request was never sent"
+        await until(lambda: len(proxy.sends) > mark, 10)  # the request went; its answer did not come back
         await w.bot.stop()
         assert len(bot_events(synapse, w)) == before + 1  # posted, though the bot never heard so
         proxy.faults = []

@@ -172,3 +172,11 @@ async def new_officer(synapse: Synapse, store: Path, device: str, user: User | N
 
 async def settle(seconds: float) -> None:
     await asyncio.sleep(seconds)
+
+
+async def until(cond: Any, timeout: float) -> None:
+    """Wait for ``cond()`` to be true, at most ``timeout`` seconds (then TimeoutError)."""
+    async def poll() -> None:
+        while not cond():
+            await asyncio.sleep(0.05)
+    await asyncio.wait_for(poll(), timeout)
