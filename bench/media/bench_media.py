@@ -29,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bot.media.cameras import Camera, CameraHub  # noqa: E402
 from bot.media.fmp4 import FragmentWriter  # noqa: E402
+from bot.media.ingest import IngestLoop  # noqa: E402
 from bot.media.relay import Relay  # noqa: E402
-from bot.media.rtsp import RtspSource  # noqa: E402
+from bot.media.rtsp_client import LoopRtspSource  # noqa: E402
 from bot.media.synthetic import EncodedLoop, SyntheticSource, encode_loop  # noqa: E402
 from bot.media.tiles import MosaicRenderer, decode_keyframe, tile_inputs  # noqa: E402
 from tests.media.conftest import FarmHandle, farm_available, start_farm  # noqa: E402
@@ -240,8 +241,11 @@ def main() -> None:
             phase(results, "full decode, 2 streams", urls[:2], args.seconds, decode)
             results["full decode, per stream"] = results.pop("full decode, 2 streams") / 2
             for viewers in (0, 10):
-                hub = CameraHub(Camera(f"c{i}", f"Caméra {i}", RtspSource(u)) for i, u in enumerate(urls))
+                ingest = IngestLoop()  # the bot's reader, as in MediaService
+                hub = CameraHub(Camera(f"c{i}", f"Caméra {i}", LoopRtspSource(u), ingest=ingest)
+                                for i, u in enumerate(urls))
                 asyncio.run(pipeline(results, hub, args.seconds, viewers))
+                ingest.stop()
         finally:
             farm.stop()
     else:

@@ -20,7 +20,8 @@ import time
 from datetime import datetime
 
 from bot.media.cameras import Camera, CameraHub
-from bot.media.rtsp import RtspSource
+from bot.media.ingest import IngestLoop
+from bot.media.rtsp_client import LoopRtspSource
 from bot.media.service import MediaOptions
 from bot.media.tiles import MosaicRenderer, tile_inputs
 
@@ -42,8 +43,10 @@ def _refresh(renderer: MosaicRenderer, hub: CameraHub, subs: CameraHub | None, b
 async def mosaic_cpu(urls: list[str], sub_urls: list[str], refreshes: int = 15) -> dict[str, list[float]]:
     """CPU ms of each refresh, per variant, the first (cold) refresh left out."""
     o = MediaOptions()
-    hub = CameraHub(Camera(f"c{i}", f"Caméra {i + 1}", RtspSource(u)) for i, u in enumerate(urls))
-    subs = CameraHub(Camera(f"c{i}", f"Caméra {i + 1}", RtspSource(u)) for i, u in enumerate(sub_urls))
+    ingest = IngestLoop()  # the bot's reader, as in MediaService
+    hub = CameraHub(Camera(f"c{i}", f"Caméra {i + 1}", LoopRtspSource(u), ingest=ingest) for i, u in enumerate(urls))
+    subs = CameraHub(Camera(f"c{i}", f"Caméra {i + 1}", LoopRtspSource(u), ingest=ingest)
+                     for i, u in enumerate(sub_urls))
     hub.start()
     subs.start()
     variants = {
@@ -66,6 +69,7 @@ async def mosaic_cpu(urls: list[str], sub_urls: list[str], refreshes: int = 15) 
         for renderer, _, _ in variants.values():
             renderer.close()
         await asyncio.gather(hub.aclose(), subs.aclose())
+        ingest.stop()
     return out
 
 

@@ -1,14 +1,16 @@
-"""Cameras: one reader thread per camera, watchdog with backoff, GOP cache, keyframe tap, fan-out.
+"""Cameras: a reader per camera, watchdog with backoff, GOP cache, keyframe tap, fan-out.
 
-A `CameraSource` opens sessions (an RTSP connection, a synthetic replay) that yield access
-units. A `Camera` owns one thread that keeps a session open, reconnecting with exponential
-backoff, and turns what it yields into `AccessUnit`s on a 90 kHz clock that never goes
-backwards across reconnects. It keeps:
+A source opens sessions that yield access units. An RTSP camera (``LoopCameraSource``) is
+read by a task on the shared ingest loop (``ingest.py``: one thread for every camera); a
+synthetic replay or another PyAV source (``CameraSource``) by a thread of its own. Either way
+the `Camera` keeps a session open, reconnecting with exponential backoff, and turns what it
+yields into `AccessUnit`s on a 90 kHz clock that never goes backwards across reconnects
+(``timeline.py``). It keeps:
 
 - the GOP cache: the access units since the last keyframe (bounded), handed at once to a
   new consumer so video starts without waiting for the next keyframe;
 - the keyframe tap: the latest keyframe, which the mosaics decode on demand;
-- listeners (called in the reader thread, must be quick) and async subscriptions
+- listeners (called in the reader's thread, must be quick) and async subscriptions
   (bounded queues on the event loop, dropped to the next keyframe when slow).
 
 With no listener and no subscriber a camera does nothing per packet beyond bookkeeping:
@@ -18,19 +20,21 @@ receiving is the floor cost, and no viewer means no extra work.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import logging
 import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
-from fractions import Fraction
+from dataclasses import dataclass
 
-from .h264 import annexb_extradata, parameter_sets, parse_sps
+from .ingest import IngestLoop
 from .keyframes import DropToKeyframeQueue
-from .rtsp import CameraSource, SourceSession
-from .units import CLOCK_RATE, AccessUnit, CodecParams
+from .rtsp import CameraSource, LoopCameraSource
+from .timeline import Timeline
+from .units import AccessUnit, CodecParams, RawUnit
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +55,16 @@ class CameraStatus:
 
 
 class Camera:
-    """One camera: its reader thread, watchdog, GOP cache, keyframe tap and consumers."""
+    """One camera: its reader (a task on the ingest loop, or a thread), watchdog, GOP cache,
+    keyframe tap and consumers."""
 
     def __init__(
         self,
         camera_id: str,
         name: str,
-        source: CameraSource,
+        source: CameraSource | LoopCameraSource,
         *,
+        ingest: IngestLoop | None = None,
         stale_after: float = 3.0,
         backoff_initial: float = 0.5,
         backoff_max: float = 10.0,
@@ -76,6 +82,9 @@ class Camera:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._ingest = ingest
+        self._task: concurrent.futures.Future[None] | None = None
+        self._ended = threading.Event()  # the loop task's end (its finally has run)
         self._gop: deque[AccessUnit] = deque()
         self._gop_bytes = 0
         self._keyframe: AccessUnit | None = None
@@ -85,15 +94,18 @@ class Camera:
         self._last_packet: float | None = None
         self._reconnects = 0
         self._last_error: str | None = None
-        self._seq = 0
-        self._last_dts: int | None = None
-        self._frame_duration = CLOCK_RATE // 25
+        self._timeline = Timeline()
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._thread is not None or self._task is not None:
             raise RuntimeError(f"camera {self.camera_id} already started")
+        if isinstance(self.source, LoopCameraSource):
+            if self._ingest is None:
+                raise RuntimeError(f"camera {self.camera_id}: an event-loop source needs the ingest loop")
+            self._task = self._ingest.submit(self._arun())
+            return
         self._thread = threading.Thread(target=self._run, name=f"camera-{self.camera_id}", daemon=True)
         self._thread.start()
 
@@ -102,8 +114,12 @@ class Camera:
         self._stop.set()
 
     def close(self, timeout: float = 6.0) -> None:
-        """Stop the reader; blocks until its thread ends (at most the source's read timeout)."""
+        """Stop the reader; blocks until it ends (a thread: at most the source's read timeout)."""
         self._stop.set()
+        if self._task is not None:
+            self._task.cancel()  # the task ends at once: a pending read or open is cancelled
+            if not self._ended.wait(timeout):
+                logger.warning("camera %s: reader task still running after %.1f s", self.camera_id, timeout)
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -148,7 +164,7 @@ class Camera:
     def attach(self, listener: Listener) -> list[AccessUnit]:
         """Add a listener and return the cached GOP, atomically: nothing is missed or doubled.
 
-        The listener is then called in the reader thread for every new access unit; it must
+        The listener is then called in the reader's thread for every new access unit; it must
         not block (hand work to a queue or the event loop).
         """
         with self._lock:
@@ -164,35 +180,89 @@ class Camera:
         """An async iterator of access units: the cached GOP, then live ones (event loop only)."""
         return Subscription(self, asyncio.get_running_loop(), max_items, max_bytes)
 
-    # -- reader thread ---------------------------------------------------------------------
+    # -- reader: a thread (blocking sources) or a task on the ingest loop --------------------
 
     def _run(self) -> None:
-        backoff = self.backoff_initial
-        attempts = 0
+        backoff, first = self.backoff_initial, True
         while not self._stop.is_set():
-            if attempts:
-                with self._lock:
-                    self._reconnects += 1
-            attempts += 1
             delivered = False
-            try:
+            with self._attempt(first):
                 delivered = self._session()
-            except Exception as exc:
-                self._fail(exc)
-            finally:
-                with self._lock:
-                    self._connected = False
+            first = False
             if self._stop.is_set():
                 break
-            if delivered:
-                backoff = self.backoff_initial
-            # jitter spreads reconnections when a whole recorder drops its cameras at once
-            delay = backoff * random.uniform(0.8, 1.2)  # noqa: S311 - not security related
-            logger.info("camera %s: reconnecting in %.1f s", self.camera_id, delay)
+            delay, backoff = self._retry(delivered, backoff)
             if self._stop.wait(delay):
                 break
-            backoff = min(backoff * 2, self.backoff_max)
         logger.debug("camera %s: reader stopped", self.camera_id)
+
+    @contextlib.contextmanager
+    def _attempt(self, first: bool) -> Iterator[None]:
+        """One connection attempt, thread or task: counted as a reconnection after the first,
+        its error recorded (and swallowed: the watchdog retries), the camera shown disconnected
+        once it ends."""
+        if not first:
+            with self._lock:
+                self._reconnects += 1
+        try:
+            yield
+        except Exception as exc:
+            self._fail(exc)
+        finally:
+            with self._lock:
+                self._connected = False
+
+    def _retry(self, delivered: bool, backoff: float) -> tuple[float, float]:
+        """(the wait before the next attempt, the backoff after it)."""
+        if delivered:
+            backoff = self.backoff_initial
+        # jitter spreads reconnections when a whole recorder drops its cameras at once
+        delay = backoff * random.uniform(0.8, 1.2)  # noqa: S311 - not security related
+        logger.info("camera %s: reconnecting in %.1f s", self.camera_id, delay)
+        return delay, min(backoff * 2, self.backoff_max)
+
+    async def _arun(self) -> None:
+        """The watchdog of an event-loop source: the same rules as ``_run``, as a task."""
+        backoff, first = self.backoff_initial, True
+        try:
+            while not self._stop.is_set():
+                delivered = False
+                with self._attempt(first):
+                    delivered = await self._asession()
+                first = False
+                if self._stop.is_set():
+                    break
+                delay, backoff = self._retry(delivered, backoff)
+                await asyncio.sleep(delay)
+        finally:
+            self._ended.set()
+            logger.debug("camera %s: reader stopped", self.camera_id)
+
+    async def _asession(self) -> bool:
+        assert isinstance(self.source, LoopCameraSource)  # noqa: S101 - chosen by start()
+        session = await self.source.connect()
+        delivered = False
+        try:
+            self._connected_to()
+            clock = self._timeline.session(session.time_base, session.params)
+
+            def sink(raw: RawUnit) -> None:
+                nonlocal delivered
+                au = clock.unit(raw)
+                if au is not None and not self._stop.is_set():
+                    self._publish(au)
+                    delivered = True
+
+            await session.run(sink)
+        finally:
+            session.close()
+        return delivered
+
+    def _connected_to(self) -> None:
+        with self._lock:
+            self._connected = True
+            self._reset_gop()
+        logger.info("camera %s: connected to %s", self.camera_id, self.source.describe())
 
     def _fail(self, exc: BaseException) -> None:
         message = f"{type(exc).__name__}: {exc}"
@@ -204,65 +274,22 @@ class Camera:
 
     def _session(self) -> bool:
         """Run one session to its end; True if it delivered at least one access unit."""
+        assert isinstance(self.source, CameraSource)  # noqa: S101 - chosen by start()
         session = self.source.open(self._stop)
         delivered = False
         try:
-            params = session.params
-            with self._lock:
-                self._connected = True
-                self._reset_gop()
-            logger.info("camera %s: connected to %s", self.camera_id, self.source.describe())
-            if params.frame_duration > 0:
-                self._frame_duration = params.frame_duration
-            for au in self._rebase(session, params):
-                self._publish(au)
-                delivered = True
+            self._connected_to()
+            clock = self._timeline.session(session.time_base, session.params)
+            for raw in session:
+                if self._stop.is_set():
+                    break
+                au = clock.unit(raw)
+                if au is not None:
+                    self._publish(au)
+                    delivered = True
         finally:
             session.close()
         return delivered
-
-    def _rebase(self, session: SourceSession, params: CodecParams) -> Iterable[AccessUnit]:
-        """Turn session units into AccessUnits: 90 kHz, monotonic, starting on a keyframe."""
-        scale = Fraction(session.time_base) * CLOCK_RATE
-        offset: int | None = None
-        for raw in session:
-            if self._stop.is_set():
-                return
-            if offset is None and not raw.keyframe:
-                continue  # nothing before the first keyframe can be decoded
-            if raw.keyframe and (not params.extradata or not params.width):
-                params = _complete_params(params, raw.data)
-            src_dts = raw.dts if raw.dts is not None else raw.pts
-            last = self._last_dts
-            if src_dts is None:
-                dts = (last + self._frame_duration) if last is not None else 0
-            else:
-                ticks = round(src_dts * scale)
-                if offset is None:
-                    offset = (last + self._frame_duration - ticks) if last is not None else -ticks
-                dts = ticks + offset
-                if last is not None and not 0 < dts - last <= 5 * CLOCK_RATE:
-                    # timestamp jump (camera clock reset, wrap): keep our timeline continuous
-                    offset = last + self._frame_duration - ticks
-                    dts = ticks + offset
-            if offset is None:
-                offset = 0
-            if last is not None and 0 < dts - last < CLOCK_RATE:
-                self._frame_duration = dts - last
-            cts = 0
-            if raw.pts is not None and raw.dts is not None and raw.pts != raw.dts:
-                cts = round((raw.pts - raw.dts) * scale)
-            self._last_dts = dts
-            self._seq += 1
-            yield AccessUnit(
-                data=raw.data,
-                pts=dts + cts,
-                keyframe=raw.keyframe,
-                params=params,
-                seq=self._seq,
-                received=time.monotonic(),
-                dts=dts if cts else None,
-            )
 
     def _publish(self, au: AccessUnit) -> None:
         size = len(au.data)
@@ -292,19 +319,6 @@ class Camera:
         self._gop_bytes = 0
 
 
-def _complete_params(params: CodecParams, keyframe: bytes) -> CodecParams:
-    """Fill in SPS/PPS and size from an in-band keyframe when the SDP did not carry them."""
-    sps, pps = parameter_sets(keyframe)
-    if not sps or not pps:
-        return params
-    extradata = params.extradata or annexb_extradata(sps, pps)
-    width, height = params.width, params.height
-    if not width or not height:
-        info = parse_sps(sps[0])
-        width, height = info.width, info.height
-    return replace(params, extradata=extradata, width=width, height=height)
-
-
 class Subscription:
     """Access units of one camera for one async consumer: cached GOP first, then live."""
 
@@ -323,7 +337,7 @@ class Subscription:
             self.queue.put(au)
 
     def _offer(self, au: AccessUnit) -> None:
-        # reader thread: hand over to the loop; a closed loop means we are shutting down
+        # the reader's thread: hand over to the loop; a closed loop means we are shutting down
         try:
             self._loop.call_soon_threadsafe(self.queue.put, au)
         except RuntimeError:

@@ -1,16 +1,19 @@
-"""Camera sources: what a camera reads from (an RTSP connection through PyAV), and URL redaction.
+"""Camera sources: what a camera reads from (a blocking PyAV session, or one on the ingest loop).
 
 A ``CameraSource`` opens ``SourceSession``s that yield raw units; ``Camera`` (``cameras.py``)
-keeps one open in its reader thread. Credentials in a camera URL never reach a log.
+keeps one open in a reader thread. A ``LoopCameraSource`` (``rtsp_client.py``, every rtsp://
+camera) is read on the shared ingest loop instead. ``RtspSource`` stays for URLs other than
+rtsp:// that FFmpeg reads, and as the floor the benches compare with. Credentials in a camera
+URL never reach a log.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 import av
@@ -21,6 +24,7 @@ from .units import CLOCK_RATE, CodecParams, RawUnit
 logger = logging.getLogger(__name__)
 
 
+@runtime_checkable
 class SourceSession(Protocol):
     """One connection to a camera. Iterating blocks; it ends on EOF and raises on errors."""
 
@@ -32,12 +36,34 @@ class SourceSession(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
 class CameraSource(Protocol):
     """Where a camera's access units come from. `open` blocks (at most its open timeout)."""
 
     def describe(self) -> str: ...
 
     def open(self, stop: threading.Event) -> SourceSession: ...
+
+
+class LoopSession(Protocol):
+    """One connection read on the ingest loop: ``run`` hands every unit to the sink as it
+    arrives and returns or raises when the stream ends; ``close`` never blocks."""
+
+    params: CodecParams
+    time_base: Fraction
+
+    async def run(self, sink: Callable[[RawUnit], None]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class LoopCameraSource(Protocol):
+    """A source read on the ingest loop (``rtsp_client.LoopRtspSource``)."""
+
+    def describe(self) -> str: ...
+
+    async def connect(self) -> LoopSession: ...
 
 
 def redact_url(url: str) -> str:

@@ -2,7 +2,8 @@
 
 Only cameras in the convention's scope (and never a private one) are ever opened: a camera
 outside the scope has no reader, no picture, no relay, so no code path can show it. A camera
-with a URL is read over RTSP; one without is a synthetic camera (the demo), whose loop is
+with a URL is read over RTSP (rtsp:// on the shared ingest loop, any other URL FFmpeg reads
+through PyAV); one without is a synthetic camera (the demo), whose loop is
 encoded lazily in a helper thread at lowered CPU priority, a few at a time, so that the
 bot answers and the first cameras come online while the others are still encoding.
 
@@ -23,13 +24,15 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ..locales import Msg, t
 from ..settings import CameraCfg
 from .cameras import Camera, CameraHub, CameraStatus
+from .ingest import IngestLoop
 from .relay import Relay
-from .rtsp import CameraSource, RtspSource
+from .rtsp import CameraSource, LoopCameraSource, RtspSource
+from .rtsp_client import LoopRtspSource
 from .synthetic import EncodedLoop, SyntheticOffline, SyntheticSource, encode_loop
 from .tiles import Mask
 
@@ -68,6 +71,9 @@ class MediaOptions:
     session_check: float = 0.5  # the open streams' sessions are checked again this often, in one pass
     # The rooms get a first picture as soon as access opens, not one interval later.
     tile_at_activation: bool = True
+    # "loop": rtsp:// cameras are read by one event loop in the ingest thread (rtsp_client);
+    # "pyav": one PyAV demux thread per stream, as before (kept for comparison in bench/)
+    rtsp_reader: Literal["loop", "pyav"] = "loop"
     rtsp_open_timeout: float = 5.0
     rtsp_read_timeout: float = 5.0
     stop_timeout: float = 2.0
@@ -139,8 +145,9 @@ class MediaService:
         self.options = options
         self.encoders = SyntheticEncoders(options.synthetic_size, options.synthetic_seconds,
                                           options.synthetic_gop_frames, os.cpu_count() or 2)
-        self.hub = CameraHub(Camera(c.id, c.name, self._source(c)) for c in cameras)
-        self.subs = CameraHub(Camera(c.id, c.name, source) for c in cameras
+        self.ingest = IngestLoop()
+        self.hub = CameraHub(Camera(c.id, c.name, self._source(c), ingest=self.ingest) for c in cameras)
+        self.subs = CameraHub(Camera(c.id, c.name, source, ingest=self.ingest) for c in cameras
                               if (source := self._substream(c)) is not None)
         self.relay = Relay(self.hub, window=options.relay_window)
         self.sub_relay = Relay(self.subs, window=options.relay_window)
@@ -148,17 +155,21 @@ class MediaService:
         self.names: dict[str, str] = {c.id: c.name for c in cameras}
         self._started = False
 
-    def _source(self, cam: CameraCfg) -> CameraSource:
+    def _rtsp(self, url: str) -> CameraSource | LoopCameraSource:
+        o = self.options
+        if o.rtsp_reader == "loop" and url.lower().startswith("rtsp://"):
+            return LoopRtspSource(url, open_timeout=o.rtsp_open_timeout, read_timeout=o.rtsp_read_timeout)
+        return RtspSource(url, open_timeout=o.rtsp_open_timeout, read_timeout=o.rtsp_read_timeout)
+
+    def _source(self, cam: CameraCfg) -> CameraSource | LoopCameraSource:
         if cam.url:
-            o = self.options
-            return RtspSource(cam.url, open_timeout=o.rtsp_open_timeout, read_timeout=o.rtsp_read_timeout)
+            return self._rtsp(cam.url)
         return SyntheticSource(self.encoders.factory(cam.name), name=cam.id)
 
-    def _substream(self, cam: CameraCfg) -> CameraSource | None:
+    def _substream(self, cam: CameraCfg) -> CameraSource | LoopCameraSource | None:
         o = self.options
         if cam.substream_url:
-            return RtspSource(cam.substream_url, open_timeout=o.rtsp_open_timeout,
-                              read_timeout=o.rtsp_read_timeout)
+            return self._rtsp(cam.substream_url)
         if cam.url is None and o.synthetic_substream is not None:
             factory = self.encoders.factory(cam.name, o.synthetic_substream, o.synthetic_substream_kbps)
             return SyntheticSource(factory, name=f"{cam.id}-sub")
@@ -220,6 +231,7 @@ class MediaService:
         if self._started:
             await asyncio.gather(self.hub.aclose(self.options.stop_timeout),
                                  self.subs.aclose(self.options.stop_timeout))
+        await asyncio.to_thread(self.ingest.stop, self.options.stop_timeout)
 
 
 def build_media(cameras: Iterable[CameraCfg], scope: frozenset[str],

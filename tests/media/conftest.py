@@ -105,14 +105,19 @@ def farm_available() -> str | None:
     return None
 
 
-def start_farm(loop: EncodedLoop, mounts: int, sub: EncodedLoop | None = None) -> FarmHandle:
-    """The farm serving `loop` at /camK and, given `sub`, that substream at /subK."""
+def start_farm(loop: EncodedLoop, mounts: int, sub: EncodedLoop | None = None,
+               auth: dict[str, str] | None = None) -> FarmHandle:
+    """The farm serving `loop` at /camK and, given `sub`, that substream at /subK; with `auth`
+    ({"method": "digest" or "basic", "user", "password"}) every mount needs the credentials."""
     proc = subprocess.Popen(
         [SYSTEM_PYTHON, str(FARM)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sys.stderr
     )
     assert proc.stdin is not None and proc.stdout is not None
     clips = [loop] if sub is None else [loop, sub]
-    proc.stdin.write((json.dumps({"mounts": mounts, "fps": loop.fps, "clips": len(clips)}) + "\n").encode())
+    header: dict[str, object] = {"mounts": mounts, "fps": loop.fps, "clips": len(clips)}
+    if auth is not None:
+        header["auth"] = auth
+    proc.stdin.write((json.dumps(header) + "\n").encode())
     for clip in clips:
         for data, key in clip.packets:
             proc.stdin.write(struct.pack(">IB", len(data), key) + data)

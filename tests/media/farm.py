@@ -10,7 +10,7 @@ the GStreamer bindings come from Debian. Needed packages (exactly):
 
 Protocol on stdin (the parent, which has PyAV, encodes the clip in memory and pipes it,
 so no clip file exists):
-    one JSON line {"mounts": N, "fps": 25, "clips": 1 or 2}, then each clip's access units as
+    one JSON line {"mounts": N, "fps": 25, "clips": 1 or 2, "auth": optional}, then each clip's access units as
     records <u32 big-endian length><u8 keyframe flag><Annex-B bytes>, each clip ended by a
     zero length (the second clip, when sent, is the cameras' low-resolution substream,
     served at /subK beside /camK, as an IP camera's second stream);
@@ -20,6 +20,8 @@ so no clip file exists):
       freeze K   /camK stays mounted but sends nothing (a hung camera)
       thaw K     /camK sends again
       quit
+With "auth": {"method": "digest" or "basic", "user": ..., "password": ...} every mount needs
+those credentials (gst-rtsp-server's RTSPAuth: one method per server), as a real camera.
 On stdout: `READY <port>` once serving, then `OK <command>` for each command.
 
 Each mount has one shared media fed by `appsrc`, one access unit at a time in real time,
@@ -41,7 +43,8 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+gi.require_version("GstRtsp", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 LAUNCH = (
     "( appsrc name=src is-live=true format=time do-timestamp=false min-latency=0 "
@@ -87,6 +90,8 @@ class Mount:
         factory.set_shared(True)
         factory.set_latency(0)
         factory.connect("media-configure", self.on_configure)
+        if self.farm.auth is not None:
+            factory.add_role_from_structure(self.farm.role)
         self.factory = factory
         self.farm.mounts_table.add_factory(self.path, factory)
 
@@ -139,11 +144,15 @@ class Mount:
 
 
 class Farm:
-    def __init__(self, mounts: int, fps: int, clips: list[list[tuple[bytes, bool]]]) -> None:
+    def __init__(self, mounts: int, fps: int, clips: list[list[tuple[bytes, bool]]],
+                 auth: dict[str, str] | None = None) -> None:
         self.period_ns = Gst.SECOND // fps
         self.server = GstRtspServer.RTSPServer()
         self.server.set_address("127.0.0.1")
         self.server.set_service("0")
+        self.auth = auth
+        if auth is not None:
+            self.role = self.protect(auth)
         self.mounts_table = self.server.get_mount_points()
         prefixes = ("/cam", "/sub")
         self.mounts = {
@@ -154,6 +163,23 @@ class Farm:
         for mount in self.mounts.values():
             mount.mount()
         self.stop = threading.Event()
+
+    def protect(self, auth: dict[str, str]) -> Gst.Structure:
+        """Credentials for every mount; returns the role structure each factory grants."""
+        rtsp_auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken()
+        token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "camera-user")
+        if auth["method"] == "digest":
+            rtsp_auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+            rtsp_auth.add_digest(auth["user"], auth["password"], token)
+        else:
+            rtsp_auth.set_supported_methods(GstRtsp.RTSPAuthMethod.BASIC)
+            rtsp_auth.add_basic(GstRtspServer.RTSPAuth.make_basic(auth["user"], auth["password"]), token)
+        self.server.set_auth(rtsp_auth)
+        role = Gst.Structure.new_empty("camera-user")
+        role.set_value(GstRtspServer.RTSP_PERM_MEDIA_FACTORY_ACCESS, True)
+        role.set_value(GstRtspServer.RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, True)
+        return role
 
     def kick_mount(self, path: str):  # type: ignore[no-untyped-def]
         """A client filter closing the connections that play `path` (one mount per connection)."""
@@ -212,7 +238,7 @@ class Farm:
 def main() -> None:
     Gst.init(None)
     header, clips = read_clips(sys.stdin.buffer)
-    farm = Farm(int(header["mounts"]), int(header.get("fps", 25)), clips)
+    farm = Farm(int(header["mounts"]), int(header.get("fps", 25)), clips, header.get("auth"))
     loop = GLib.MainLoop()
     farm.server.attach(None)
     feeder = threading.Thread(target=farm.feed, name="feeder", daemon=True)

@@ -1,4 +1,4 @@
-"""RTSP reader against the GStreamer camera farm: first frame, outage, recovery, dead URLs."""
+"""Both RTSP readers against the GStreamer camera farm: first frame, outage, recovery, dead URLs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from bot.media.cameras import Camera, CameraHub
+from bot.media.ingest import IngestLoop
 from bot.media.rtsp import RtspSource
+from bot.media.rtsp_client import LoopRtspSource
 from bot.media.service import MediaOptions, build_media
 from bot.media.tiles import MosaicRenderer, tile_inputs
 from bot.settings import CameraCfg
@@ -18,17 +20,23 @@ from bot.settings import CameraCfg
 from .conftest import FarmHandle, wait_until
 
 
-def rtsp_camera(url: str, camera_id: str, **kwargs: float) -> Camera:
-    source = RtspSource(url, open_timeout=2.0, read_timeout=1.5)
-    return Camera(
-        camera_id,
-        f"Caméra {camera_id}",
-        source,
-        backoff_initial=0.2,
-        backoff_max=1.0,
-        stale_after=1.0,
-        **kwargs,
-    )
+@pytest.fixture(params=["loop", "pyav"])
+def reader(request: pytest.FixtureRequest) -> Iterator[tuple[str, IngestLoop]]:
+    """Both readers: the ingest loop's (the bot's) and PyAV's (other URLs, and the bench's floor)."""
+    ingest = IngestLoop()
+    yield request.param, ingest
+    ingest.stop()
+
+
+def source_of(reader: tuple[str, IngestLoop], url: str, timeout: float = 2.0,
+              read_timeout: float = 1.5) -> RtspSource | LoopRtspSource:
+    kind = LoopRtspSource if reader[0] == "loop" else RtspSource
+    return kind(url, open_timeout=timeout, read_timeout=read_timeout)
+
+
+def rtsp_camera(reader: tuple[str, IngestLoop], url: str, camera_id: str) -> Camera:
+    return Camera(camera_id, f"Caméra {camera_id}", source_of(reader, url), ingest=reader[1],
+                  backoff_initial=0.2, backoff_max=1.0, stale_after=1.0)
 
 
 @pytest.fixture
@@ -40,8 +48,8 @@ def black_hole() -> Iterator[str]:
         yield f"rtsp://127.0.0.1:{sock.getsockname()[1]}/never"
 
 
-async def test_first_frame_quickly_and_online(farm: FarmHandle) -> None:
-    camera = rtsp_camera(farm.url(1), "c1")
+async def test_first_frame_quickly_and_online(farm: FarmHandle, reader: tuple[str, IngestLoop]) -> None:
+    camera = rtsp_camera(reader, farm.url(1), "c1")
     started = time.monotonic()
     camera.start()
     try:
@@ -58,8 +66,9 @@ async def test_first_frame_quickly_and_online(farm: FarmHandle) -> None:
         await camera.aclose()
 
 
-async def test_paused_mount_goes_offline_then_recovers_without_restart(farm: FarmHandle) -> None:
-    hub = CameraHub([rtsp_camera(farm.url(2), "c2"), rtsp_camera(farm.url(3), "c3")])
+async def test_paused_mount_goes_offline_then_recovers_without_restart(
+        farm: FarmHandle, reader: tuple[str, IngestLoop]) -> None:
+    hub = CameraHub([rtsp_camera(reader, farm.url(2), "c2"), rtsp_camera(reader, farm.url(3), "c3")])
     renderer = MosaicRenderer(tile_width=192, tile_height=108, stale_after=1.0)
     hub.start()
     try:
@@ -81,8 +90,8 @@ async def test_paused_mount_goes_offline_then_recovers_without_restart(farm: Far
         await hub.aclose()
 
 
-async def test_frozen_camera_is_detected_and_reconnected(farm: FarmHandle) -> None:
-    camera = rtsp_camera(farm.url(4), "c4")
+async def test_frozen_camera_is_detected_and_reconnected(farm: FarmHandle, reader: tuple[str, IngestLoop]) -> None:
+    camera = rtsp_camera(reader, farm.url(4), "c4")
     camera.start()
     try:
         assert await wait_until(lambda: camera.status().online, 8)
@@ -91,9 +100,10 @@ async def test_frozen_camera_is_detected_and_reconnected(farm: FarmHandle) -> No
             assert await wait_until(lambda: not camera.status().online, 3)
             # the read timeout ends the silent session and the watchdog reconnects. A hung camera
             # whose RTSP server lives on still sends RTCP reports (the farm's every 2.5-7.5 s) on
-            # the same TCP connection, and each one restarts libav's socket timeout: the session
-            # ends at the first gap longer than the timeout, 4-6 s after the freeze here and
-            # later on a loaded machine. The page and the rooms see the camera offline meanwhile.
+            # the same TCP connection. The ingest loop's reader counts only video (1.5 s here);
+            # for PyAV each report restarts libav's socket timeout, so its session ends at the
+            # first gap longer than the timeout, 4-6 s after the freeze and later on a loaded
+            # machine. The page and the rooms see the camera offline meanwhile.
             assert await wait_until(lambda: camera.status().last_error is not None, 15)
         finally:
             farm.command("thaw 4")
@@ -102,9 +112,10 @@ async def test_frozen_camera_is_detected_and_reconnected(farm: FarmHandle) -> No
         await camera.aclose()
 
 
-async def test_dead_url_does_not_delay_the_others(farm: FarmHandle, black_hole: str) -> None:
-    dead = Camera("dead", "Morte", RtspSource(black_hole, open_timeout=3.0, read_timeout=3.0))
-    live = rtsp_camera(farm.url(1), "c1")
+async def test_dead_url_does_not_delay_the_others(
+        farm: FarmHandle, black_hole: str, reader: tuple[str, IngestLoop]) -> None:
+    dead = Camera("dead", "Morte", source_of(reader, black_hole, 3.0, 3.0), ingest=reader[1])
+    live = rtsp_camera(reader, farm.url(1), "c1")
     hub = CameraHub([dead, live])
     started = time.monotonic()
     hub.start()
