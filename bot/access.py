@@ -397,19 +397,19 @@ class Access:
 
     def viewer(self, cookie_value: str | None) -> tuple[ViewerSession, Incident] | None:
         """The live session and its incident, or None; the incident is read afresh every time."""
-        return self._viewer(cookie_value, self._incidents)
+        return self.viewers([cookie_value])[cookie_value] if cookie_value else None
 
     def viewers(self, cookies: Iterable[str]) -> dict[str, tuple[ViewerSession, Incident] | None]:
-        """``viewer`` for many cookies at once (the open streams' periodic check): one read per
-        session as there, but each incident read once for all its viewers."""
+        """``viewer`` for many cookies at once (the open streams' periodic check, twice a second):
+        their sessions in one read, each incident read once for all its viewers."""
         incidents = functools.cache(self._incidents)  # for this pass only: /extend and /fin still show
-        return {cookie: self._viewer(cookie, incidents) for cookie in cookies}
+        cookies = list(cookies)
+        hashes = {c: _hash_cookie(c) for c in cookies if c and len(c) <= _MAX_COOKIE}
+        stored = self._store.get_sessions(hashes.values())
+        return {c: self._viewer(stored.get(hashes[c]), incidents) if c in hashes else None for c in cookies}
 
-    def _viewer(self, cookie_value: str | None,
+    def _viewer(self, stored: StoredSession | None,
                 incidents: Callable[[str], Incident | None]) -> tuple[ViewerSession, Incident] | None:
-        if not cookie_value or len(cookie_value) > _MAX_COOKIE:
-            return None
-        stored = self._store.get_session(_hash_cookie(cookie_value))
         if stored is None:
             return None
         person = self._convention.person(stored.person)

@@ -8,7 +8,8 @@ switches), and the number of the process's sockets (the viewers' WebSockets and 
 polls): the samples are grouped by that number (``--bins``: upper bounds of the socket counts
 taken as 0 and 10 viewers, the rest as 20), and each group's CPU is printed for the main
 thread (the event loop: relay fan-out, WebSocket writes, HTTP) and for the other threads
-(camera readers, which hand the frames of watched cameras to the loop; executors). The slope
+(the ingest thread reading every RTSP camera, which hands the frames of watched cameras to
+the loop; the synthetic cameras' threads; executors). The slope
 between groups is the per-viewer cost of each side. Ends with the process; Ctrl-C prints
 what it has.
 """

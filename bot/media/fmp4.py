@@ -18,7 +18,7 @@ import logging
 import struct
 from collections.abc import Callable
 
-from .h264 import Sample, codec_string, length_prefixed, parameter_sets, parse_sps
+from .h264 import Sample, codec_string, parameter_sets, parse_sps, sample_of
 from .units import CLOCK_RATE, AccessUnit, CodecParams
 
 logger = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ class FragmentWriter:
 
     def write(self, au: AccessUnit, sample: Sample | None = None) -> tuple[bytes, bytes]:
         """(init segment in force, fragment) for one access unit; ``sample``: its NAL units
-        already length-prefixed (``length_prefixed(au.data)``, found where the frame was read)."""
+        already length-prefixed (``sample_of(au.data, au.nals)``, found where the frame was read)."""
         if au.params is not self._params and au.params != self._params:
             self._params = au.params
             self._init = init_segment(au.params)
@@ -193,6 +193,6 @@ class FragmentWriter:
         self._last_dts = dts
         self._sequence += 1
         if sample is None:
-            sample = length_prefixed(au.data)
+            sample = sample_of(au.data, au.nals)
         data = fragment(self._sequence, dts, self._duration, sample, au.keyframe, au.pts - dts, self._prefix)
         return self._init, data

@@ -69,6 +69,19 @@ def length_prefixed(data: bytes) -> Sample:
     return out
 
 
+def sample_of(data: bytes, nals: tuple[int, ...] | None) -> Sample:
+    """``length_prefixed(data)`` without the scan when the reader knew the NAL units' bounds
+    (``nals``: start, end, start, end… as the RTP depacketizer gives them)."""
+    if nals is None:
+        return length_prefixed(data)
+    view, pack = memoryview(data), _LENGTH.pack
+    out: list[bytes | memoryview] = []
+    for i in range(0, len(nals), 2):
+        start, end = nals[i], nals[i + 1]
+        out += (pack(end - start), view[start:end])
+    return out
+
+
 def lengths_to_annexb(data: bytes, length_size: int = 4) -> bytes:
     out = []
     pos = 0

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from .cameras import Camera, CameraHub
 from .fmp4 import FragmentWriter, mime_for
-from .h264 import Sample, length_prefixed
+from .h264 import Sample, sample_of
 from .keyframes import DropToKeyframeQueue
 from .units import AccessUnit
 
@@ -182,10 +182,10 @@ class Viewer:
 class Inbox:
     """Access units from the reader threads to the event loop, taken on the loop's own clock.
 
-    A reader thread finds the unit's NAL units (``length_prefixed``: views into the frame, no
-    copy) and appends both to a deque (thread safe without a lock of ours, which a reader
-    losing the GIL while holding it would make the loop wait for): no fragment written there,
-    no wake-up of the loop. The scan is done there because the reader has just read the frame
+    A reader thread finds the unit's NAL units (``sample_of``: views into the frame, no copy;
+    from the bounds the RTP reader already knows, else by a scan) and appends both to a deque
+    (thread safe without a lock of ours, which a reader losing the GIL while holding it would
+    make the loop wait for): no fragment written there, no wake-up of the loop. The scan is done there because the reader has just read the frame
     and it is still in its CPU's cache: on the loop, a moment later and often on the other
     core, the same scan cost nearly twice as much (``sre_search`` samples under perf on the
     farm, 20 watched cameras: 76 on the loop, 41 in the readers). Waking the loop from the
@@ -213,7 +213,7 @@ class Inbox:
         is closed (the app is shutting down): nothing would take it."""
         if self.loop.is_closed():
             return False
-        self._pending.append((take, au, length_prefixed(au.data)))
+        self._pending.append((take, au, sample_of(au.data, au.nals)))
         return True
 
     def join(self) -> None:
@@ -314,7 +314,7 @@ class CameraRelay:
         snapshot = self.camera.attach(listener)
         inbox.join()
         for au in snapshot:
-            take(au, length_prefixed(au.data))
+            take(au, sample_of(au.data, au.nals))
 
     def _remove(self, viewer: Viewer) -> None:
         self._viewers.discard(viewer)

@@ -4,8 +4,9 @@ The payload formats cameras send: single NAL units, STAP-A (several small ones, 
 typically) and FU-A (one large NAL unit in pieces). An access unit ends at the packet with
 the marker bit, or when the timestamp changes (a camera that never sets the marker). The
 boundaries of the NAL units come from the packets, so nothing scans the picture for start
-codes. A missing packet (a sequence gap) spoils the unit it falls in: that unit is dropped,
-and the ones after it until the next keyframe, since they refer to what was lost.
+codes: each unit carries them (``nals``), for the fMP4 writer's length-prefixed sample. A
+missing packet (a sequence gap) spoils the unit it falls in: that unit is dropped, and the
+ones after it until the next keyframe, since they refer to what was lost.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 _START = b"\x00\x00\x00\x01"
 _IDR = 5
+_AUD = 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +23,7 @@ class RtpUnit:
     data: bytes  # Annex-B
     timestamp: int  # RTP clock, unwrapped to 64 bits
     keyframe: bool
+    nals: tuple[int, ...]  # (start, end) of each NAL unit in ``data`` but access unit delimiters, flat
 
 
 class H264Depacketizer:
@@ -29,6 +32,8 @@ class H264Depacketizer:
     def __init__(self, payload_type: int | None = None) -> None:
         self.payload_type = payload_type
         self._parts: list[bytes] = []
+        self._size = 0  # bytes in _parts
+        self._bounds: list[int] = []  # (start, end) of the NAL units in _parts, flat; end -1 while open
         self._key = False
         self._broken = False
         self._after_loss = False  # a unit was lost: wait for a keyframe
@@ -71,33 +76,43 @@ class H264Depacketizer:
         return done
 
     def _payload(self, payload: bytes | memoryview) -> None:
-        kind, parts = payload[0] & 0x1F, self._parts
+        kind = payload[0] & 0x1F
         if 0 < kind < 24:
-            parts += (_START, bytes(payload))
-            self._key |= kind == _IDR
+            self._nal(bytes(payload))
         elif kind == 28 and len(payload) > 2:  # FU-A
             fu = payload[1]
             if fu & 0x80:
-                parts += (_START, bytes(((payload[0] & 0xE0) | (fu & 0x1F),)))
-                self._key |= fu & 0x1F == _IDR
-            elif not parts:
+                self._nal(bytes(((payload[0] & 0xE0) | (fu & 0x1F),)))
+            elif not self._parts:
                 self._broken = True  # the start of this NAL unit is in a packet we did not get
-            parts.append(bytes(payload[2:]))
+            piece = bytes(payload[2:])
+            self._parts.append(piece)
+            self._size += len(piece)
         elif kind == 24:  # STAP-A
             j, size_all = 1, len(payload)
             while j + 2 <= size_all:
                 size = (payload[j] << 8) | payload[j + 1]
                 if size == 0 or j + 2 + size > size_all:
                     break
-                parts += (_START, bytes(payload[j + 2:j + 2 + size]))
-                self._key |= payload[j + 2] & 0x1F == _IDR
+                self._nal(bytes(payload[j + 2:j + 2 + size]))
                 j += 2 + size
         # other types (STAP-B, MTAP, FU-B) are for interleaved mode, which cameras do not use
 
+    def _nal(self, head: bytes) -> None:
+        """A NAL unit starts with ``head`` (the whole unit, or an FU-A's first byte)."""
+        kind, bounds = head[0] & 0x1F, self._bounds
+        self._key |= kind == _IDR
+        if bounds and bounds[-1] == -1:
+            bounds[-1] = self._size  # the open one ends where this one's start code begins
+        self._parts += (_START, head)
+        self._size += 4 + len(head)
+        if kind != _AUD:  # a delimiter stays in the Annex-B data, not in the MP4 sample
+            bounds += (self._size - len(head), -1)
+
     def _finish(self) -> RtpUnit | None:
-        parts, key, ts = self._parts, self._key, self._ts
+        parts, key, ts, bounds, size = self._parts, self._key, self._ts, self._bounds, self._size
         broken = self._broken
-        self._parts, self._key, self._broken = [], False, False
+        self._parts, self._key, self._broken, self._bounds, self._size = [], False, False, [], 0
         if ts is None or not parts:
             return None
         if broken:
@@ -107,7 +122,9 @@ class H264Depacketizer:
         if self._after_loss:
             self.dropped += 1
             return None
-        return RtpUnit(b"".join(parts), self._unwrap(ts), key)
+        if bounds and bounds[-1] == -1:
+            bounds[-1] = size
+        return RtpUnit(b"".join(parts), self._unwrap(ts), key, tuple(bounds))
 
     def _unwrap(self, ts: int) -> int:
         last = self._last_ts32

@@ -119,7 +119,7 @@ class _Wire(asyncio.Protocol):
         unit = self.depacketizer.feed(packet)
         if unit is None:
             return
-        raw = RawUnit(unit.data, unit.timestamp, None, unit.keyframe)
+        raw = RawUnit(unit.data, unit.timestamp, None, unit.keyframe, unit.nals)
         if self.sink is not None:
             self.sink(raw)
         elif len(self.pending) < _PENDING:

@@ -64,7 +64,7 @@ class SessionClock:
         t.last_dts = dts
         t.seq += 1
         return AccessUnit(data=raw.data, pts=dts + cts, keyframe=raw.keyframe, params=params, seq=t.seq,
-                          received=time.monotonic(), dts=dts if cts else None)
+                          received=time.monotonic(), dts=dts if cts else None, nals=raw.nals)
 
 
 def _complete_params(params: CodecParams, keyframe: bytes) -> CodecParams:

@@ -40,6 +40,8 @@ class AccessUnit:
     seq: int  # per camera, strictly increasing
     received: float  # time.monotonic() when it arrived
     dts: int | None = None  # only set when it differs from pts (B-frames)
+    # the NAL units' (start, end) in ``data``, flat, when the reader knew them (RTP): no scan
+    nals: tuple[int, ...] | None = None
 
     @property
     def decode_ts(self) -> int:
@@ -54,3 +56,4 @@ class RawUnit:
     pts: int | None
     dts: int | None
     keyframe: bool
+    nals: tuple[int, ...] | None = None  # see AccessUnit

@@ -27,7 +27,7 @@ from bot.policy.convention import (
     Role,
 )
 from bot.policy.incident import Incident, Source, TriggerInfo
-from bot.store import Store
+from bot.store import Store, StoredSession
 
 KEY_OLD = "old-key-0123456789abcdef0123456789abcdef"
 KEY_NEW = "new-key-0123456789abcdef0123456789abcdef"
@@ -503,6 +503,20 @@ async def test_many_sessions_checked_at_once_answer_as_one_by_one(world: World) 
     assert found["not-a-session"] is None and found["x" * 10_000] is None
     end_incident(world, "INC-1")
     assert world.access.viewers(cookies) == dict.fromkeys(cookies)
+
+
+def test_sessions_are_read_in_one_pass_whatever_their_number(tmp_path: Path) -> None:
+    """More sessions than SQLite takes "?" marks in one query (999 on old builds): all found,
+    unknown and repeated hashes changing nothing."""
+    store = Store(tmp_path / "state.sqlite3")
+    ends = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    saved = [StoredSession(f"h{i:04}", "cic-moreau", "INC-1", ends, f"client {i}") for i in range(1200)]
+    for session in saved:
+        store.save_session(session)
+    wanted = [s.id_hash for s in saved] + ["unknown", "h0001"]
+    assert store.get_sessions(wanted) == {s.id_hash: s for s in saved}
+    assert store.get_sessions([]) == {}
+    store.close()
 
 
 async def test_revoke_incident(world: World) -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.media.h264 import iter_nals
+from bot.media.h264 import iter_nals, length_prefixed, sample_of
 from bot.media.rtp_h264 import H264Depacketizer, RtpUnit
 from bot.media.synthetic import EncodedLoop
 
@@ -23,10 +23,14 @@ def expected_nals(au: bytes) -> list[bytes]:
     return small + [n for n in nals if n not in small] if len(small) >= 2 else nals
 
 
-def stream(loop: EncodedLoop, mtu: int, ts0: int = 0, seq0: int = 0, **kw: object) -> list[list[bytes]]:
+AUD = b"\x00\x00\x00\x01\x09\xf0"  # an access unit delimiter, as some cameras start each unit
+
+
+def stream(loop: EncodedLoop, mtu: int, ts0: int = 0, seq0: int = 0, aud: bool = False,
+           **kw: object) -> list[list[bytes]]:
     out, seq = [], seq0
     for k, (au, _key) in enumerate(loop.packets):
-        pk = packets(au, ts0 + k * 3600, seq, mtu=mtu, **kw)  # type: ignore[arg-type]
+        pk = packets(AUD + au if aud else au, ts0 + k * 3600, seq, mtu=mtu, **kw)  # type: ignore[arg-type]
         seq += len(pk)
         out.append(pk)
     return out
@@ -38,14 +42,17 @@ def feed_all(d: H264Depacketizer, groups: list[list[bytes]]) -> list[RtpUnit]:
 
 @settings(max_examples=25, deadline=None)
 @given(mtu=st.integers(min_value=40, max_value=1500), stap=st.booleans(), marker=st.booleans(),
-       padding=st.sampled_from([0, 1, 4]), ext=st.sampled_from([b"", b"\x01\x02\x03\x04"]))
+       padding=st.sampled_from([0, 1, 4]), ext=st.sampled_from([b"", b"\x01\x02\x03\x04"]), aud=st.booleans())
 def test_every_unit_comes_back_whole(small_loop: EncodedLoop, mtu: int, stap: bool, marker: bool,
-                                     padding: int, ext: bytes) -> None:
+                                     padding: int, ext: bytes, aud: bool) -> None:
     d = H264Depacketizer(96)
-    units = feed_all(d, stream(small_loop, mtu, stap=stap, marker=marker, padding=padding, extension=ext))
+    units = feed_all(d, stream(small_loop, mtu, stap=stap, marker=marker, padding=padding, extension=ext, aud=aud))
     # without marker bits a unit ends when the next one starts: the last one is still open
     sent = small_loop.packets if marker else small_loop.packets[:-1]
-    assert [list(iter_nals(u.data)) for u in units] == [expected_nals(au) for au, _ in sent]
+    assert [[n for n in iter_nals(u.data) if n[0] & 0x1F != 9] for u in units] == [expected_nals(au) for au, _ in sent]
+    assert all((AUD in u.data) == aud for u in units)
+    # the NAL bounds the packets gave make the same MP4 sample as a scan of the unit, AUD left out
+    assert [b"".join(sample_of(u.data, u.nals)) for u in units] == [b"".join(length_prefixed(u.data)) for u in units]
     assert [u.keyframe for u in units] == [key for _, key in sent]
     assert [u.timestamp for u in units] == [k * 3600 for k in range(len(sent))]
     assert all(u.data.startswith(b"\x00\x00\x00\x01") for u in units)

@@ -95,10 +95,10 @@ async def test_sessions_that_cannot_be_checked_close_their_streams(tmp_path: Pat
             ws = await app.video(s, ck, "hall")
             await ws.receive_str(timeout=5)
 
-            def locked(_: str) -> None:
+            def locked(_: object) -> None:
                 raise sqlite3.OperationalError("database is locked")
 
-            app.app[STORE].get_session = locked  # type: ignore[method-assign]
+            app.app[STORE].get_sessions = locked  # type: ignore[method-assign]
             code, took = await read_until_close(ws, 3)
             assert code == aiohttp.WSCloseCode.INTERNAL_ERROR and took < 1.5, (code, took)
             await ws.close()
