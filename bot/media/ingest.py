@@ -32,11 +32,6 @@ class IngestLoop:
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self._running())
 
-    def call_soon(self, callback: Any, *args: Any) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(callback, *args)
-
     def _running(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
