@@ -252,11 +252,11 @@ async def viewer(s: aiohttp.ClientSession, base: str, ck: str, camera: str, stop
     ws_base = base.replace("http", "ws")
     async with s.ws_connect(f"{ws_base}/live/api/cam/{camera}/ws", headers=cookie(ck)) as ws:
 
-        async def poll() -> None:  # what the page does beside the video
+        async def poll() -> None:  # what the page does beside the video (app.js: the access state
+            # every 5 s; the camera list is not polled while the full-screen player is open)
             while not stop.is_set():
-                for path in ("/live/api/state", "/live/api/media"):
-                    async with s.get(base + path, headers=cookie(ck)) as r:
-                        await r.read()
+                async with s.get(base + "/live/api/state", headers=cookie(ck)) as r:
+                    await r.read()
                 await asyncio.sleep(5)
 
         poller = asyncio.create_task(poll())

@@ -3,7 +3,7 @@
 Per camera, one `CameraRelay` attaches to the camera only while it has viewers (no viewer, no
 work). The reader's thread (the ingest thread for every RTSP camera) finds each access unit's
 NAL units (the one scan of the frame) and hands both to the event loop (``Inbox``), which takes
-them every 20 ms, writes each into a fragment once for all viewers (a few struct packs, no PyAV;
+them every 30 ms, writes each into a fragment once for all viewers (a few struct packs, no PyAV;
 already framed as the page's WebSocket message), writes it straight to the link of a viewer with
 nothing ahead of it (``Viewer.offer``) and queues it for the others in the viewer's bounded
 queue, which its task drains. A new viewer gets the init segment and the camera's cached GOP at
@@ -193,15 +193,19 @@ class Inbox:
     put a GIL hand-over between the reader, the loop and 40 other reader threads on every frame
     of every watched camera: measured on the farm, that contention, not the work, was most of
     what a viewer on its own camera cost (~0.3 % of a core each in the reader threads alone).
-    Here, while a camera is watched, the loop takes what is pending every ``window`` (20 ms: 50
+    Here, while a camera is watched, the loop takes what is pending every ``window`` (30 ms: 33
     wake-ups a second in all, whatever the number of cameras), writes the fragments and hands
-    them to the viewers. A frame waits 10 ms on average, against a live lag of ~70 ms. Per
+    them to the viewers. A frame waits 15 ms on average, against a live lag of ~80 ms. The
+    window is a trade: on this machine (a VM) a wake-up of the loop costs ~0.2 ms of CPU
+    (``schedstat``; a bare asyncio loop ticking every 20 ms uses 1 % of a core), which is most of
+    what the first viewer costs; 30 ms instead of 20 saves a third of it (0.4 % of a core with
+    20 viewers, measured per thread) for 5 ms more on average. Per
     camera the order is kept (one reader thread, one deque). Since the RTSP cameras moved to
     one ingest thread (``ingest.py``), "the readers" are that thread and, in the demo, the
     synthetic cameras' threads; the figures above are from the 40 PyAV threads before it.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, window: float = 0.02) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, window: float = 0.03) -> None:
         self.loop = loop
         self.window = window
         self._pending: deque[tuple[Callable[[AccessUnit, Sample], None], AccessUnit, Sample]] = deque()
@@ -342,7 +346,7 @@ class CameraRelay:
 class Relay:
     """The relays of all cameras of a hub."""
 
-    def __init__(self, hub: CameraHub, *, window: float = 0.02, **options: int) -> None:
+    def __init__(self, hub: CameraHub, *, window: float = 0.03, **options: int) -> None:
         self._hub = hub
         self._window = window
         self._options = options

@@ -10,9 +10,10 @@ from datetime import datetime
 from types import SimpleNamespace
 
 import pytest
-from PIL import Image, ImageStat
+from PIL import Image, ImageDraw, ImageStat
 
 from bot.media import cells as cells_module
+from bot.media import tiles as tiles_module
 from bot.media.synthetic import EncodedLoop
 from bot.media.tiles import Mask, MosaicRenderer, TileInput, decode_keyframe, grid, tile_inputs
 from bot.media.units import AccessUnit
@@ -120,6 +121,30 @@ def test_watermark_marks_the_picture(small_loop: EncodedLoop) -> None:
     marked = renderer.render_image(tiles(small_loop, 4), now=NOW, watermark="Brigadier Hélène Dupré")
     diff = sum(a != b for a, b in zip(pixels(plain), pixels(marked), strict=True))
     assert 0.01 < diff / (plain.width * plain.height) < 0.5  # visible, yet faint and sparse
+
+
+@pytest.mark.parametrize("strip", [1, 7, 16, 10_000])
+def test_watermark_strips_paint_what_the_whole_stamp_would(strip: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the watermark is pasted as strips cropped to their ink (a quarter of the area): the
+    # picture must be exactly the one pasting the whole rotated stamp gives, overlaps included
+    renderer = MosaicRenderer(tile_width=320, tile_height=180)
+    base = Image.effect_noise((640, 1000), 60).convert("RGB")
+    text = "Lt. Camille Durand — 14/07/2025 22:30:05"
+    font = renderer._mark_font
+    w, h = int(font.getlength(text)) + 8, int(getattr(font, "size", 12) * 1.5)
+    stamp = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(stamp).text((4, h // 2), text, font=font, fill=60, anchor="lm")
+    stamp = stamp.rotate(28, expand=True, resample=Image.Resampling.BILINEAR)
+    white = Image.new("RGB", stamp.size, (255, 255, 255))
+    expected = base.copy()
+    step_x, step_y = stamp.width + w // 4, max(stamp.height // 2, h * 4)
+    for row, y in enumerate(range(-stamp.height // 2, expected.height, step_y)):
+        for x in range(-stamp.width // 2 - (row % 2) * step_x // 2, expected.width, step_x):
+            expected.paste(white, (x, y), stamp)
+    monkeypatch.setattr(tiles_module, "_MARK_STRIP", strip)
+    marked = base.copy()
+    renderer._draw_watermark(marked, text)
+    assert marked.tobytes() == expected.tobytes() != base.tobytes()
 
 
 def test_keyframes_are_decoded_once_per_gop(small_loop: EncodedLoop) -> None:

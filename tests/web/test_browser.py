@@ -58,6 +58,8 @@ async def test_phone_login_mosaic_live_video_and_end(tmp_path: Path, browser: An
         page = await context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        media_polls: list[float] = []
+        page.on("request", lambda r: media_polls.append(time.monotonic()) if "/live/api/media" in r.url else None)
 
         # the link, the "who are you" form, a roster password
         t_nav = time.monotonic()
@@ -97,8 +99,19 @@ async def test_phone_login_mosaic_live_video_and_end(tmp_path: Path, browser: An
         print(f"\nfirst mosaic {first_mosaic_s:.2f} s after navigation; tap -> first frame {first_frame_ms} ms "
               f"({'farm' if farm_or_none else 'synthetic'} cameras)")
 
-        # a camera with privacy masks: masked stills, never video
+        # the camera list and the mosaic's cells are under the full-screen player: not polled
+        # (every 5 s otherwise) while it is open, fetched again as soon as it closes
+        polls = len(media_polls)
+        await asyncio.sleep(5.5)
+        assert len(media_polls) == polls
         await page.click("#player-close")
+        for _ in range(20):
+            if len(media_polls) > polls:
+                break
+            await asyncio.sleep(0.1)
+        assert len(media_polls) == polls + 1
+
+        # a camera with privacy masks: masked stills, never video
         await page.click("#grid .cam[data-camera='parking']")
         await wait_js(page, "document.getElementById('player').hasAttribute('data-first-frame-ms')")
         assert "image masquée, rafraîchie chaque seconde" in (await page.text_content("#player-note") or "")

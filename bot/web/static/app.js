@@ -52,7 +52,7 @@
     var focusLabel = document.getElementById("focus-label");
     var player = window.VigiePlayer ? window.VigiePlayer({
       onAccessEnded: function () { poll(); },
-      onClose: function () { refreshMosaic(); if (window.VigiePtz) { window.VigiePtz.camera(null); } }
+      onClose: function () { loadMedia(); refreshMosaic(); if (window.VigiePtz) { window.VigiePtz.camera(null); } }
     }) : null;
 
     function fillWatermark() {
@@ -169,6 +169,9 @@
 
     function loadMedia() {
       if (finished) { return; }
+      // the camera list, the plan's marks and the mosaic's cells are under the full-screen player:
+      // no request for them while a camera is open (officers are on 4G), fetched again on close
+      if (media && player && player.isOpen()) { scheduleMedia(); return; }
       fetch("/live/api/media", { credentials: "same-origin", cache: "no-store" })
         .then(function (r) {
           if (r.status === 410 || r.status === 401) { poll(); return null; }
@@ -189,10 +192,12 @@
           markCameras();
         })
         .catch(function () { /* the state poll reports network trouble */ })
-        .then(function () {
-          clearTimeout(mediaTimer);
-          if (!finished) { mediaTimer = setTimeout(loadMedia, POLL_MS); }
-        });
+        .then(scheduleMedia);
+    }
+
+    function scheduleMedia() {
+      clearTimeout(mediaTimer);
+      if (!finished) { mediaTimer = setTimeout(loadMedia, POLL_MS); }
     }
 
     function zoneKey() {
