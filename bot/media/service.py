@@ -68,7 +68,7 @@ class MediaOptions:
     render_timeout: float = 10.0
     # While a camera is watched, the event loop takes its frames this often (relay.Inbox): each
     # wake-up of the loop costs ~0.2 ms of CPU here, 1 % of a core at 20 ms, 0.7 % at 30 ms, for
-    # ~5 ms more lag on average (20 → 30 ms: HD lag 71 → 86 ms median, still within 150 ms)
+    # ~5 ms more lag on average (20 → 30 ms: HD lag 71 → 86-92 ms median, still within 150 ms)
     relay_window: float = 0.03
     session_check: float = 0.5  # the open streams' sessions are checked again this often, in one pass
     # The rooms get a first picture as soon as access opens, not one interval later.

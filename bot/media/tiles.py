@@ -306,8 +306,8 @@ class MosaicRenderer:
 
         Drawn for every viewer at every refresh (``stamp``). The rotated text is a thin diagonal
         band in a mostly empty box, so it is cut into horizontal strips cropped to their ink and
-        only those are pasted: the same pixels as pasting the whole box, in a quarter of the
-        area (7.5 → 3 ms on a 20-camera page mosaic, 640x1836)."""
+        only those are pasted: the same pixels as pasting the whole box, in about a quarter of
+        the area (7.3 → 4.4-5.0 ms on a 20-camera page mosaic, 640x1836)."""
         font = self._mark_font
         w = int(font.getlength(text)) + 8
         h = int(getattr(font, "size", 12) * 1.5)
