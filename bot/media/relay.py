@@ -3,7 +3,7 @@
 Per camera, one `CameraRelay` attaches to the camera only while it has viewers (no viewer, no
 work). The reader's thread (the ingest thread for every RTSP camera) finds each access unit's
 NAL units (the one scan of the frame) and hands both to the event loop (``Inbox``), which takes
-them every 30 ms, writes each into a fragment once for all viewers (a few struct packs, no PyAV;
+them every 20 ms, writes each into a fragment once for all viewers (a few struct packs, no PyAV;
 already framed as the page's WebSocket message), writes it straight to the link of a viewer with
 nothing ahead of it (``Viewer.offer``) and queues it for the others in the viewer's bounded
 queue, which its task drains. A new viewer gets the init segment and the camera's cached GOP at
@@ -32,6 +32,9 @@ from .keyframes import DropToKeyframeQueue
 from .units import AccessUnit
 
 logger = logging.getLogger(__name__)
+
+# How often the event loop takes the watched cameras' frames (``Inbox``; why 20 ms: there)
+RELAY_WINDOW = 0.02
 
 
 _WS_SHORT = struct.Struct("!BB")
@@ -193,19 +196,20 @@ class Inbox:
     put a GIL hand-over between the reader, the loop and 40 other reader threads on every frame
     of every watched camera: measured on the farm, that contention, not the work, was most of
     what a viewer on its own camera cost (~0.3 % of a core each in the reader threads alone).
-    Here, while a camera is watched, the loop takes what is pending every ``window`` (30 ms: 33
+    Here, while a camera is watched, the loop takes what is pending every ``window`` (20 ms: 50
     wake-ups a second in all, whatever the number of cameras), writes the fragments and hands
-    them to the viewers. A frame waits 15 ms on average, against a live lag of ~80 ms. The
+    them to the viewers. A frame waits 10 ms on average, against a live lag of ~70 ms. The
     window is a trade: on this machine (a VM) a wake-up of the loop costs ~0.2 ms of CPU
     (``schedstat``; a bare asyncio loop ticking every 20 ms uses 1 % of a core), which is most of
-    what the first viewer costs; 30 ms instead of 20 saves a third of it (0.4 % of a core with
-    20 viewers, measured per thread) for 5 ms more on average. Per
+    what the first viewer costs. 30 ms instead of 20 saved 0.4 % of a core with 20 viewers
+    (measured per thread), but HD lag went from 71 / 92 ms to 86-92 / 114-119 ms (median / p95):
+    20 ms it is (``RELAY_WINDOW``). Per
     camera the order is kept (one reader thread, one deque). Since the RTSP cameras moved to
     one ingest thread (``ingest.py``), "the readers" are that thread and, in the demo, the
     synthetic cameras' threads; the figures above are from the 40 PyAV threads before it.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, window: float = 0.03) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, window: float = RELAY_WINDOW) -> None:
         self.loop = loop
         self.window = window
         self._pending: deque[tuple[Callable[[AccessUnit, Sample], None], AccessUnit, Sample]] = deque()
@@ -346,7 +350,7 @@ class CameraRelay:
 class Relay:
     """The relays of all cameras of a hub."""
 
-    def __init__(self, hub: CameraHub, *, window: float = 0.03, **options: int) -> None:
+    def __init__(self, hub: CameraHub, *, window: float = RELAY_WINDOW, **options: int) -> None:
         self._hub = hub
         self._window = window
         self._options = options

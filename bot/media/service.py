@@ -30,7 +30,7 @@ from ..locales import Msg, t
 from ..settings import CameraCfg
 from .cameras import Camera, CameraHub, CameraStatus
 from .ingest import IngestLoop
-from .relay import Relay
+from .relay import RELAY_WINDOW, Relay
 from .rtsp import CameraSource, LoopCameraSource, RtspSource
 from .rtsp_client import LoopRtspSource
 from .synthetic import EncodedLoop, SyntheticOffline, SyntheticSource, encode_loop
@@ -67,9 +67,9 @@ class MediaOptions:
     still_every: float = 1.0
     render_timeout: float = 10.0
     # While a camera is watched, the event loop takes its frames this often (relay.Inbox): each
-    # wake-up of the loop costs ~0.2 ms of CPU here, 1 % of a core at 20 ms, 0.7 % at 30 ms, for
-    # ~5 ms more lag on average (20 → 30 ms: HD lag 71 → 86-92 ms median, still within 150 ms)
-    relay_window: float = 0.03
+    # wake-up of the loop costs ~0.2 ms of CPU here (1 % of a core at 20 ms); 30 ms saved 0.4 %
+    # but HD lag went from 71 to 86-92 ms median, and an officer is better served by the lag
+    relay_window: float = RELAY_WINDOW
     session_check: float = 0.5  # the open streams' sessions are checked again this often, in one pass
     # The rooms get a first picture as soon as access opens, not one interval later.
     tile_at_activation: bool = True
