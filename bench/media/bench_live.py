@@ -30,8 +30,9 @@ Debian's packages are there, else synthetic cameras in the bot. Two phases:
 2. Soak (the bot as its own process, ``bench.media.live_bot``): CPU with no viewer and no
    incident over 30 s, then with an incident open over 90 s (the room tiles, every 30 s); the
    CPU per viewer as the slope of the bot's CPU time (/proc) over 0, ``--viewers`` and twice
-   as many WebSocket viewers (one camera each, polling state and layout like the page), three
-   repetitions, median; the same with every viewer on one camera (the fan-out alone, without
+   as many WebSocket viewers (one camera each, polling the state like the page), ``--reps``
+   repetitions (5), median, and beside it what the slope is made of: the first viewer's fixed
+   part (the relay's clock) and what one more viewer adds; the same with every viewer on one camera (the fan-out alone, without
    the work an own camera adds: its frames handed over and written into fragments); then ``--viewers`` viewers for ``--minutes``: resident memory (VmRSS)
    sampled every 15 s, its trend after the first minute (drift), CPU over the soak.
    Baselines: the RSS of the same process before any viewer, and the demux-only floor of the
@@ -307,27 +308,73 @@ async def cpu_over(pid: int, seconds: float) -> float:
     return (proc_cpu(pid) - c0) / (time.monotonic() - w0) * 100
 
 
-async def per_viewer_cpu(pid: int, viewers: Viewers, counts: tuple[int, ...], reps: int) -> list[float]:
-    """CPU per added viewer, one figure per repetition: the slope of the process's CPU over
-    0, 10, 20 viewers, each level measured over ``TILE_PERIOD`` after 5 s to settle (the
-    cached GOP's burst); the levels' order alternates between repetitions so a trend of the
-    machine's load does not read as a cost. The window is the room tiles' period: the open
-    incident renders its tiles every 30 s (0.1-0.5 s of CPU each on the farm), so every window
-    holds one run; over 20 s some held one and some none, a difference of 0.5-2.5 % of a core
-    in a level, up to 0.1 % per viewer at 20 viewers. What remains is the ingest's own jitter
-    (~1 % of a core between windows), hence the median of the repetitions. The bot's own CPU
-    time is what is counted, so other processes on a shared machine only disturb it through
-    caches and scheduling."""
-    per: list[float] = []
+@dataclass(frozen=True)
+class ViewerCost:
+    """One repetition of the per-viewer measure: the bot's CPU (% of a core) at each level."""
+
+    points: tuple[tuple[float, float], ...]  # (viewers, CPU), in the order measured
+
+    @property
+    def per_viewer(self) -> float:
+        """The headline: the least-squares slope over all the levels."""
+        return slope(list(self.points))
+
+    def _at(self, n: float) -> float:
+        return statistics.fmean(c for v, c in self.points if v == n)
+
+    @property
+    def marginal(self) -> float:
+        """What one more viewer adds once some watch: the slope between the two highest levels."""
+        top = sorted({v for v, _ in self.points})[-2:]
+        return (self._at(top[1]) - self._at(top[0])) / (top[1] - top[0])
+
+    @property
+    def first(self) -> float:
+        """What starts with the first viewer whatever their number (the relay's clock, the
+        first camera handed over): the lowest level with viewers, less its viewers at the
+        marginal cost, less no viewer."""
+        levels = sorted({v for v, _ in self.points})
+        return self._at(levels[1]) - self._at(levels[0]) - (levels[1] - levels[0]) * self.marginal
+
+
+async def per_viewer_cpu(pid: int, viewers: Viewers, counts: tuple[int, ...], reps: int) -> list[ViewerCost]:
+    """CPU per added viewer, one measure per repetition: the process's CPU at 0, 10, 20
+    viewers, each level measured over ``TILE_PERIOD`` after 5 s to settle (the cached GOP's
+    burst); the levels' order alternates between repetitions so a trend of the machine's load
+    does not read as a cost. The window is the room tiles' period: the open incident renders
+    its tiles every 30 s (0.1-0.5 s of CPU each on the farm), so every window holds one run;
+    over 20 s some held one and some none, a difference of 0.5-2.5 % of a core in a level, up
+    to 0.1 % per viewer at 20 viewers. What remains is the ingest's own jitter (~1 % of a core
+    between windows, ±0.06 per viewer in one repetition), hence the median of the repetitions.
+    The bot's own CPU time is what is counted, so other processes on a shared machine only
+    disturb it through caches and scheduling."""
+    costs: list[ViewerCost] = []
     for rep in range(reps):
         points = []
         for n in counts if rep % 2 == 0 else tuple(reversed(counts)):
             await viewers.set(n)
             await asyncio.sleep(5)
             points.append((float(n), await cpu_over(pid, TILE_PERIOD)))
-        per.append(slope(points))
+        costs.append(ViewerCost(tuple(points)))
     await viewers.set(0)
-    return per
+    return costs
+
+
+def cost_rows(name: str, costs: list[ViewerCost], target: str) -> list[Row]:
+    """The headline (slope) and what it is made of (the first viewer's fixed part, the marginal
+    viewer), medians of the repetitions, each repetition's figure beside."""
+    def each(values: list[float]) -> str:
+        return "reps " + ", ".join(f"{v:.3f}" for v in values)
+    per = [c.per_viewer for c in costs]
+    first = [c.first for c in costs]
+    marginal = [c.marginal for c in costs]
+    return [
+        Row(f"{name}, median of {len(costs)}", f"+{statistics.median(per):.3f} % of a core", target, each(per)),
+        Row("  of which: the first viewer's fixed part (once, not per viewer)",
+            f"+{statistics.median(first):.2f} % of a core", "", each(first)),
+        Row("  of which: one more viewer (slope between the two highest levels)",
+            f"+{statistics.median(marginal):.3f} % of a core", "", each(marginal)),
+    ]
 
 
 @contextlib.asynccontextmanager
@@ -360,7 +407,7 @@ async def sign_in(s: aiohttp.ClientSession, info: dict[str, Any], count: int) ->
 
 
 async def soak_phase(urls: list[str], sub_urls: list[str], synthetic: int, viewers: int, minutes: float,
-                     rows: list[Row], floor: float | None, options: MediaOptions, reps: int = 3,
+                     rows: list[Row], floor: float | None, options: MediaOptions, reps: int = 5,
                      spread: int = 0) -> None:
     args = ["--urls", ",".join(urls), "--subs", ",".join(sub_urls)] if urls else ["--synthetic", str(synthetic)]
     args += ["--relay-window", str(options.relay_window)]
@@ -382,10 +429,11 @@ async def soak_phase(urls: list[str], sub_urls: list[str], synthetic: int, viewe
             # work (its frames handed over and written into fragments) an own camera adds
             shared = await per_viewer_cpu(proc.pid, Viewers(s, base, cookies, 1), levels, reps)
             print("  per viewer, one camera (% of a core, each repetition): "
-                  + ", ".join(f"{p:.3f}" for p in shared), flush=True)
+                  + ", ".join(f"{c.per_viewer:.3f} {c.points}" for c in shared), flush=True)
             group = Viewers(s, base, cookies, spread or n)
             per = await per_viewer_cpu(proc.pid, group, levels, reps)
-            print("  per viewer (% of a core, each repetition): " + ", ".join(f"{p:.3f}" for p in per), flush=True)
+            print("  per viewer (% of a core, each repetition): "
+                  + ", ".join(f"{c.per_viewer:.3f} {c.points}" for c in per), flush=True)
             await group.set(viewers)
             await asyncio.sleep(10)
             c0, w0 = proc_cpu(proc.pid), time.monotonic()
@@ -407,12 +455,9 @@ async def soak_phase(urls: list[str], sub_urls: list[str], synthetic: int, viewe
                         "the same bot before the incident"))
         rows.append(Row(f"bot CPU, {n} cameras × {viewers} viewers, over the soak", f"{busy:.1f} % of a core", "",
                         f"no viewer {idle:.1f} %"))
-        rows.append(Row(f"CPU per viewer, median of {reps} (slope over {', '.join(map(str, levels))} viewers)",
-                        f"+{statistics.median(per):.3f} % of a core", "≤ 0.15 %",
-                        f"min {min(per):.3f}, max {max(per):.3f}"))
-        rows.append(Row(f"CPU per viewer, all on one camera (fan-out only), median of {reps}",
-                        f"+{statistics.median(shared):.3f} % of a core", "",
-                        f"min {min(shared):.3f}, max {max(shared):.3f}"))
+        over = ", ".join(map(str, levels))
+        rows += cost_rows(f"CPU per viewer (slope over {over} viewers)", per, "≤ 0.15 %")
+        rows += cost_rows("CPU per viewer, all on one camera (fan-out only)", shared, "")
         rows.append(Row(f"RSS after {minutes:g} min, {n} cameras + {viewers} viewers", f"{rss_end:.0f} MB", "≤ 150 MB",
                         f"no viewer {rss_idle:.0f} MB, max {max(r for _, r in samples):.0f} MB, "
                         f"shared libraries {proc_shared_mb(proc.pid):.0f} MB"))
@@ -436,6 +481,8 @@ def main() -> None:
                         help="spread the viewers over this many cameras (default: all, one viewer each)")
     parser.add_argument("--phases", default="browser,mosaic,soak",
                         help="which phases to run, comma-separated (the table is whole only with all three)")
+    parser.add_argument("--reps", type=int, default=5,
+                        help="repetitions of the per-viewer measure (each ~3.5 min for both groups)")
     parser.add_argument("--relay-window", type=float, default=MediaOptions().relay_window,
                         help="how often the relay takes the watched cameras' frames, in seconds (MediaOptions.relay_window)")
     args = parser.parse_args()
@@ -470,7 +517,7 @@ def main() -> None:
                                 f"{ratio:.2f} × before"))
         if "soak" in phases:
             asyncio.run(soak_phase(urls, sub_urls, 0 if urls else args.cameras, args.viewers, args.minutes, rows,
-                                   floor, options, spread=args.viewer_cameras))
+                                   floor, options, reps=args.reps, spread=args.viewer_cameras))
     finally:
         if farm is not None:
             farm.stop()
