@@ -202,8 +202,13 @@ class Inbox:
     window is a trade: on this machine (a VM) a wake-up of the loop costs ~0.2 ms of CPU
     (``schedstat``; a bare asyncio loop ticking every 20 ms uses 1 % of a core), which is most of
     what the first viewer costs. 30 ms instead of 20 saved 0.4 % of a core with 20 viewers
-    (measured per thread), but HD lag went from 71 / 92 ms to 86-92 / 114-119 ms (median / p95):
-    20 ms it is (``RELAY_WINDOW``). Per
+    (measured per thread, 0.02 per viewer) for 5 ms more of waiting per frame on average; the
+    browser's lag read 86-92 ms median at 30 ms, 71-94 at 20 (runs differ by ±12 ms): 20 ms
+    (``RELAY_WINDOW``). The sends stay on the loop: written and sent from the reader thread
+    instead (tried on the farm, 20 viewers each on its own camera, paired 0/20 levels) the
+    loop's share per viewer fell from 0.175 to 0.024 % of a core but the ingest thread's rose
+    from 0.03 to 0.22: the cost follows the sends (~20 µs each in the kernel on loopback, and
+    the Python around them), not the loop's wake-ups. Per
     camera the order is kept (one reader thread, one deque). Since the RTSP cameras moved to
     one ingest thread (``ingest.py``), "the readers" are that thread and, in the demo, the
     synthetic cameras' threads; the figures above are from the 40 PyAV threads before it.
