@@ -53,10 +53,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -73,6 +73,7 @@ from tests.web.support import AGENT, Cam, LiveApp, cookie, free_port  # noqa: E4
 
 ROOT = Path(__file__).resolve().parents[2]
 TILE_PERIOD = 30.0  # s, the room tiles' interval (Settings.tile_interval_seconds' default, live_bot's incident)
+T = TypeVar("T")
 RVFC = """() => {
   const v = document.getElementById('player-video');
   window.__frames = [];
@@ -281,6 +282,11 @@ class Viewers:
         self._running: list[tuple[asyncio.Task[None], asyncio.Event]] = []
         self.counts = [0]
 
+    @property
+    def count(self) -> int:
+        """Viewers connected now."""
+        return len(self._running)
+
     async def set(self, n: int) -> None:
         while len(self._running) < n:
             i, stop = len(self._running), asyncio.Event()
@@ -339,25 +345,33 @@ class ViewerCost:
 
 async def per_viewer_cpu(pid: int, viewers: Viewers, counts: tuple[int, ...], reps: int) -> list[ViewerCost]:
     """CPU per added viewer, one measure per repetition: the process's CPU at 0, 10, 20
-    viewers, each level measured over ``TILE_PERIOD`` after 5 s to settle (the cached GOP's
-    burst); the levels' order alternates between repetitions so a trend of the machine's load
-    does not read as a cost. The window is the room tiles' period: the open incident renders
+    viewers (``at_levels``), each level measured over ``TILE_PERIOD``. The window is the room tiles' period: the open incident renders
     its tiles every 30 s (0.1-0.5 s of CPU each on the farm), so every window holds one run;
     over 20 s some held one and some none, a difference of 0.5-2.5 % of a core in a level, up
     to 0.1 % per viewer at 20 viewers. What remains is the ingest's own jitter (~1 % of a core
     between windows, ±0.06 per viewer in one repetition), hence the median of the repetitions.
     The bot's own CPU time is what is counted, so other processes on a shared machine only
     disturb it through caches and scheduling."""
-    costs: list[ViewerCost] = []
+    runs = await at_levels(viewers, counts, reps, lambda: cpu_over(pid, TILE_PERIOD))
+    return [ViewerCost(tuple((float(n), cpu) for n, cpu in run)) for run in runs]
+
+
+async def at_levels(viewers: Viewers, counts: tuple[int, ...], reps: int,
+                    measure: Callable[[], Awaitable[T]]) -> list[list[tuple[int, T]]]:
+    """``measure()`` at each number of viewers in ``counts``, ``reps`` times, each after 5 s to
+    settle (the cached GOP's burst); the order alternates between repetitions so a trend of
+    the machine's load does not read as a cost. One list of (viewers, measure) per repetition,
+    in the order measured; the viewers are all gone at the end."""
+    runs: list[list[tuple[int, T]]] = []
     for rep in range(reps):
-        points = []
+        run = []
         for n in counts if rep % 2 == 0 else tuple(reversed(counts)):
             await viewers.set(n)
             await asyncio.sleep(5)
-            points.append((float(n), await cpu_over(pid, TILE_PERIOD)))
-        costs.append(ViewerCost(tuple(points)))
+            run.append((n, await measure()))
+        runs.append(run)
     await viewers.set(0)
-    return costs
+    return runs
 
 
 def cost_rows(name: str, costs: list[ViewerCost], target: str) -> list[Row]:
@@ -369,11 +383,11 @@ def cost_rows(name: str, costs: list[ViewerCost], target: str) -> list[Row]:
     first = [c.first for c in costs]
     marginal = [c.marginal for c in costs]
     return [
-        Row(f"{name}, median of {len(costs)}", f"+{statistics.median(per):.3f} % of a core", target, each(per)),
+        Row(f"{name}, median of {len(costs)}", f"{statistics.median(per):+.3f} % of a core", target, each(per)),
         Row("  of which: the first viewer's fixed part (once, not per viewer)",
-            f"+{statistics.median(first):.2f} % of a core", "", each(first)),
+            f"{statistics.median(first):+.2f} % of a core", "", each(first)),
         Row("  of which: one more viewer (slope between the two highest levels)",
-            f"+{statistics.median(marginal):.3f} % of a core", "", each(marginal)),
+            f"{statistics.median(marginal):+.3f} % of a core", "", each(marginal)),
     ]
 
 
@@ -407,7 +421,7 @@ async def sign_in(s: aiohttp.ClientSession, info: dict[str, Any], count: int) ->
 
 
 async def soak_phase(urls: list[str], sub_urls: list[str], synthetic: int, viewers: int, minutes: float,
-                     rows: list[Row], floor: float | None, options: MediaOptions, reps: int = 5,
+                     rows: list[Row], floor: float | None, options: MediaOptions, reps: int,
                      spread: int = 0) -> None:
     args = ["--urls", ",".join(urls), "--subs", ",".join(sub_urls)] if urls else ["--synthetic", str(synthetic)]
     args += ["--relay-window", str(options.relay_window)]

@@ -31,7 +31,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.media.bench_live import Viewers, live_bot, sign_in  # noqa: E402
+from bench.media.bench_live import Viewers, at_levels, live_bot, sign_in  # noqa: E402
 from bench.media.bench_media import bench_farm  # noqa: E402
 from bot.media.service import MediaOptions  # noqa: E402
 
@@ -61,24 +61,23 @@ async def measure(urls: list[str], subs: list[str], viewers: int, cameras: int, 
         info = json.loads(await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30))
         async with aiohttp.ClientSession() as s:
             group = Viewers(s, base, await sign_in(s, info, viewers), cameras)
-            levels: dict[int, list[tuple[float, float]]] = {0: [], viewers: []}
-            for pair in range(pairs):
-                for n in (0, viewers) if pair % 2 == 0 else (viewers, 0):
-                    await group.set(n)
-                    await asyncio.sleep(5)
-                    (m0, o0), w0, sent = on_cpu(proc.pid), time.monotonic(), group.counts[0]
-                    await asyncio.sleep(seconds)
-                    (m1, o1), dt = on_cpu(proc.pid), time.monotonic() - w0
-                    levels[n].append(((m1 - m0) / dt * 100, (o1 - o0) / dt * 100))
-                    print(f"  {n:3d} viewers: event loop {levels[n][-1][0]:5.2f} %, other threads "
-                          f"{levels[n][-1][1]:5.2f} %, {(group.counts[0] - sent) * 8 / dt / 1e6:4.0f} Mbit/s sent",
-                          flush=True)
-            await group.set(0)
+
+            async def level() -> tuple[float, float]:
+                (m0, o0), w0, sent = on_cpu(proc.pid), time.monotonic(), group.counts[0]
+                await asyncio.sleep(seconds)
+                (m1, o1), dt = on_cpu(proc.pid), time.monotonic() - w0
+                print(f"  {group.count:3d} viewers: event loop {(m1 - m0) / dt * 100:5.2f} %, other threads {(o1 - o0) / dt * 100:5.2f} %, "
+                      f"{(group.counts[0] - sent) * 8 / dt / 1e6:4.0f} Mbit/s sent", flush=True)
+                return (m1 - m0) / dt * 100, (o1 - o0) / dt * 100
+
+            runs = await at_levels(group, (0, viewers), pairs, level)
+    # each pair: the level with viewers less the one without
+    pair_costs = [(dict(run)[viewers], dict(run)[0]) for run in runs]
     print(f"\nper viewer ({viewers} viewers on {min(cameras, len(urls))} cameras, relay window "
           f"{window * 1000:g} ms), % of a core, each pair then the median:")
     for name, pick in (("event loop", lambda p: p[0]), ("other threads", lambda p: p[1]),
                        ("total", lambda p: p[0] + p[1])):
-        per = [(pick(hi) - pick(lo)) / viewers for lo, hi in zip(levels[0], levels[viewers], strict=True)]
+        per = [(pick(hi) - pick(lo)) / viewers for hi, lo in pair_costs]
         print(f"  {name:14} {' '.join(f'{p:+.3f}' for p in per)}   median {statistics.median(per):+.3f}")
 
 
