@@ -198,7 +198,7 @@ class Inbox:
     what a viewer on its own camera cost (~0.3 % of a core each in the reader threads alone).
     Here, while a camera is watched, the loop takes what is pending every ``window`` (20 ms: 50
     wake-ups a second in all, whatever the number of cameras), writes the fragments and hands
-    them to the viewers. A frame waits 10 ms on average, against a live lag of ~70 ms. The
+    them to the viewers. A frame waits 10 ms on average, against a live lag of 70-95 ms. The
     window is a trade: on this machine (a VM) a wake-up of the loop costs ~0.2 ms of CPU
     (``schedstat``; a bare asyncio loop ticking every 20 ms uses 1 % of a core), which is most of
     what the first viewer costs. 30 ms instead of 20 saved 0.4 % of a core with 20 viewers
