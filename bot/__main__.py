@@ -26,6 +26,7 @@ from .config_load import ConfigError, build_convention, load_settings, resolve_d
 from .console import ConsoleOptions
 from .locales import Msg, t
 from .logs import JsonFormatter, RedactingAccessLogger, install_redaction
+from .loops import new_event_loop
 from .settings import Settings
 from .sia import sender as sia_sender
 
@@ -89,7 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     svc = settings.vigie.service
     web.run_app(app, host=svc.host, port=svc.port, access_log_class=RedactingAccessLogger,
-                shutdown_timeout=2.0, print=None)
+                shutdown_timeout=2.0, print=None, loop=new_event_loop())
     return 0
 
 
@@ -116,7 +117,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 2
     print(banner(demo, args.port, data_dir), flush=True)
     web.run_app(app, host="127.0.0.1", port=args.port, access_log_class=RedactingAccessLogger,
-                shutdown_timeout=2.0, print=None)
+                shutdown_timeout=2.0, print=None, loop=new_event_loop())
     print("Démo arrêtée. Registre :", data_dir / "registre.sqlite3", flush=True)
     return 0
 

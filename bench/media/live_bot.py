@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.media.memory_report import report  # noqa: E402
+from bot.loops import new_event_loop  # noqa: E402
 from bot.media.service import MediaOptions  # noqa: E402
 from tests.web.support import AGENT, Cam, LiveApp  # noqa: E402
 
@@ -77,7 +78,9 @@ def main() -> None:
             for i, url in enumerate(urls)]
     data_dir = Path(tempfile.mkdtemp(prefix="vigie-bench-"))
     try:
-        asyncio.run(serve(args.port, cams, data_dir, MediaOptions(relay_window=args.relay_window)))
+        # the loop the bot runs on in production (bot.loops), not asyncio.run's default one
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(serve(args.port, cams, data_dir, MediaOptions(relay_window=args.relay_window)))
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 

@@ -134,14 +134,20 @@ _TRUN_FLAGS = 0x000001 | 0x000100 | 0x000200 | 0x000400  # data offset, duration
 _TRUN_CTS = 0x000800
 
 
-def fragment(
-    sequence: int, decode_time: int, duration: int, sample: bytes | list[bytes | memoryview], keyframe: bool, cts: int = 0,
+Parts = Sample  # buffers to write in order (a fragment: its header, then the sample's own parts)
+
+
+def fragment_parts(
+    sequence: int, decode_time: int, duration: int, sample: bytes | Parts, keyframe: bool, cts: int = 0,
     prefix: Callable[[int], bytes] | None = None,
-) -> bytes:
-    """moof + mdat holding one length-prefixed sample (given whole, or as the parts to join),
-    after ``prefix(size)`` when given: what the link puts before a message of that size, joined
-    in the same copy (see ``relay.ws_header``)."""
-    parts: list[bytes | memoryview] = [sample] if isinstance(sample, bytes) else sample
+) -> tuple[Parts, int]:
+    """moof + mdat holding one length-prefixed sample (given whole, or as its parts), after
+    ``prefix(size)`` when given (what the link puts before a message of that size): the parts
+    in order, the first one ``prefix`` and every box header in one pack, the sample's own parts
+    after it as they are (views into the frame, not copied), and their total size. A link that
+    takes a list of buffers (``writelines``: one ``writev`` with uvloop) sends them without the
+    copy joining them would cost."""
+    parts: Parts = [sample] if isinstance(sample, bytes) else sample
     size = sum(map(len, parts))
     flags = _KEY_FLAGS if keyframe else _DELTA_FLAGS
     extra: tuple[int, ...] = ()
@@ -157,9 +163,17 @@ def fragment(
                        20, b"tfdt", 1 << 24, decode_time,
                        traf - 44, b"trun", trun, 1, moof + 8, duration, size, flags, *extra,
                        8 + size, b"mdat")
-    if prefix is None:
-        return b"".join([header, *parts])
-    return b"".join([prefix(head.size + size), header, *parts])
+    if prefix is not None:
+        header = prefix(head.size + size) + header
+    return [header, *parts], len(header) + size
+
+
+def fragment(
+    sequence: int, decode_time: int, duration: int, sample: bytes | Parts, keyframe: bool, cts: int = 0,
+    prefix: Callable[[int], bytes] | None = None,
+) -> bytes:
+    """``fragment_parts`` joined in one buffer."""
+    return b"".join(fragment_parts(sequence, decode_time, duration, sample, keyframe, cts, prefix)[0])
 
 
 class FragmentWriter:
@@ -182,6 +196,11 @@ class FragmentWriter:
     def write(self, au: AccessUnit, sample: Sample | None = None) -> tuple[bytes, bytes]:
         """(init segment in force, fragment) for one access unit; ``sample``: its NAL units
         already length-prefixed (``sample_of(au.data, au.nals)``, found where the frame was read)."""
+        init, parts, _ = self.write_parts(au, sample)
+        return init, b"".join(parts)
+
+    def write_parts(self, au: AccessUnit, sample: Sample | None = None) -> tuple[bytes, Parts, int]:
+        """``write`` with the fragment as its parts and their size (``fragment_parts``)."""
         if au.params is not self._params and au.params != self._params:
             self._params = au.params
             self._init = init_segment(au.params)
@@ -194,5 +213,5 @@ class FragmentWriter:
         self._sequence += 1
         if sample is None:
             sample = sample_of(au.data, au.nals)
-        data = fragment(self._sequence, dts, self._duration, sample, au.keyframe, au.pts - dts, self._prefix)
-        return self._init, data
+        parts, size = fragment_parts(self._sequence, dts, self._duration, sample, au.keyframe, au.pts - dts, self._prefix)
+        return self._init, parts, size

@@ -15,6 +15,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from ..loops import new_event_loop
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -36,7 +38,7 @@ class IngestLoop:
         with self._lock:
             if self._loop is None:
                 ready = threading.Event()
-                loop = asyncio.new_event_loop()
+                loop = new_event_loop()
 
                 def run() -> None:
                     asyncio.set_event_loop(loop)

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from .cameras import Camera, CameraHub
-from .fmp4 import FragmentWriter, mime_for
+from .fmp4 import FragmentWriter, Parts, mime_for
 from .h264 import Sample, sample_of
 from .keyframes import DropToKeyframeQueue
 from .units import AccessUnit
@@ -57,23 +57,37 @@ def _ws_header_size(message: int) -> int:
     return 2 if message - 2 < 126 else 4 if message - 4 < 1 << 16 else 10
 
 
-@dataclass(frozen=True, slots=True)
 class Segment:
     """One fragment (moof+mdat) and the init segment it must follow.
 
-    The fragment is written once for all viewers already framed as the WebSocket message the
-    page receives (``message``: ``ws_header`` then moof+mdat, one buffer): a link that takes it
-    at once gets those bytes as they are, no copy per viewer nor per frame. ``data`` is the
-    fragment alone, a view into the same buffer."""
+    Written once for all viewers, already framed as the WebSocket message the page receives, as
+    the buffers to write in order (``parts``: the WebSocket header and the fragment's box headers
+    in one buffer, then the frame's NAL units and their lengths, views into the frame, not
+    copied; ``size``: the message's length). A link that takes it at once writes them as they
+    are (``writelines``: one ``writev`` on uvloop), no copy per viewer nor per frame: joining
+    them into one buffer (20 kB of a frame the reader thread read on the other core, in memory
+    fresh from the allocator) was as much of the event loop's time as the send itself (py-spy,
+    20 viewers on their own cameras). A plain slotted class, not a frozen dataclass: one is made
+    per frame of every watched camera, and the frozen ``__init__`` (an ``object.__setattr__``
+    per field) was another 5 % of the loop's time."""
 
-    message: bytes
-    init: bytes
-    keyframe: bool
-    seq: int  # the access unit's, per camera
+    __slots__ = ("init", "keyframe", "parts", "seq", "size")
+
+    def __init__(self, parts: Parts, size: int, init: bytes, keyframe: bool, seq: int) -> None:
+        self.parts = parts
+        self.size = size
+        self.init = init
+        self.keyframe = keyframe
+        self.seq = seq  # the access unit's, per camera
+
+    def fragment(self) -> Parts:
+        """The fragment alone, without the WebSocket header, as buffers."""
+        return [memoryview(self.parts[0])[_ws_header_size(self.size):], *self.parts[1:]]
 
     @property
-    def data(self) -> memoryview:
-        return memoryview(self.message)[_ws_header_size(len(self.message)):]
+    def data(self) -> bytes:
+        """The fragment alone, in one buffer."""
+        return b"".join(self.fragment())
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,15 +111,15 @@ class Viewer:
         self.queue: DropToKeyframeQueue[Segment] = DropToKeyframeQueue(
             max_items=max_items,
             max_bytes=max_bytes,
-            size=lambda seg: len(seg.message),
+            size=lambda seg: seg.size,
             is_key=lambda seg: seg.keyframe,
         )
         self.mime: str | None = None
         self.keyframes_only = False
         # The consumer's way straight to its link, for a fragment that would otherwise wake it only
-        # to be written at once: takes the framed message (``Segment.message``), says whether it
-        # went (``VideoFeed`` offers one).
-        self.direct: Callable[[bytes], bool] | None = None
+        # to be written at once: takes the framed message's buffers (``Segment.parts``), says
+        # whether it went (``VideoFeed`` offers one).
+        self.direct: Callable[[Parts], bool] | None = None
         self.sent_init: bytes | None = None  # the init segment the consumer's fragments follow now
         self._busy = False  # the consumer holds fragments taken from the queue and not yet written
 
@@ -145,7 +159,7 @@ class Viewer:
         segment, every frame wanted, and the link taking it now. Otherwise it queues, and the
         consumer (woken) sends it in order and judges the link by what waits."""
         if (self.direct is not None and not self._busy and seg.init is self.sent_init and not self.keyframes_only
-                and self.queue.idle and self.direct(seg.message)):
+                and self.queue.idle and self.direct(seg.parts)):
             return
         self.queue.put(seg)
 
@@ -161,11 +175,11 @@ class Viewer:
             for i, seg in enumerate(segs):
                 if seg.init is not self.sent_init:
                     if i > start:
-                        yield Batch(None, b"".join(s.data for s in segs[start:i]), waiting)
+                        yield Batch(None, _joined(segs[start:i]), waiting)
                     start = i
                     self._new_init(seg.init)
                     yield Batch(seg.init, b"", waiting)
-            yield Batch(None, b"".join(s.data for s in segs[start:]), waiting)
+            yield Batch(None, _joined(segs[start:]), waiting)
             self._busy = False
             # hold nothing while waiting: with live fragments going the short way, the next batch
             # may come only when the link slows, and the cached GOP (~1 MB) would stay until then
@@ -176,10 +190,15 @@ class Viewer:
             if seg.init is not self.sent_init:
                 self._new_init(seg.init)
                 yield seg.init
-            yield bytes(seg.data)
+            yield seg.data
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self.segments()
+
+
+def _joined(segs: list[Segment]) -> bytes:
+    """Fragments in one buffer, without their WebSocket headers."""
+    return b"".join([part for seg in segs for part in seg.fragment()])
 
 
 class Inbox:
@@ -298,9 +317,9 @@ class CameraRelay:
         writer = FragmentWriter(ws_header)
         current = self._writer.init
         for au in gop:
-            init, data = writer.write(au)
+            init, parts, size = writer.write_parts(au)
             # the relay's init object when it is the same: the viewer sends it only once
-            viewer.queue.put(Segment(data, current if init == current else init, au.keyframe, au.seq))
+            viewer.queue.put(Segment(parts, size, current if init == current else init, au.keyframe, au.seq))
         return viewer
 
     def close_all(self) -> None:
@@ -341,8 +360,8 @@ class CameraRelay:
         # event loop: the fragment written once for every viewer
         if not self._attached or generation != self._generation:
             return  # left over from an earlier attachment
-        init, data = self._writer.write(au, sample)
-        self._dispatch(Segment(data, init, au.keyframe, au.seq))
+        init, parts, size = self._writer.write_parts(au, sample)
+        self._dispatch(Segment(parts, size, init, au.keyframe, au.seq))
 
     def _dispatch(self, seg: Segment) -> None:
         # event loop: the only place the viewers' queues change

@@ -24,7 +24,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 from .rtp_h264 import H264Depacketizer
 from .rtsp import redact_url
@@ -62,8 +62,8 @@ class _Wire(asyncio.Protocol):
         self.rtp_seen = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)  # noqa: S101 - a TCP connection
-        self.transport = transport
+        # a TCP connection's (uvloop's transports do not subclass asyncio's: no isinstance here)
+        self.transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._end(exc or ConnectionError("the camera closed the connection"))

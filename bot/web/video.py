@@ -33,9 +33,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol, runtime_checkable
 
 from aiohttp import WSMsgType, web
 
+from ..media.fmp4 import Parts
 from ..media.relay import Batch, Relay, Viewer
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,16 @@ BACKLOG_DOWN = 50
 LIVE_BATCH = 3
 # Keyframes sent in a row with nothing waiting before a keyframes-only viewer gets every frame again.
 RECOVER_AFTER = 3
+
+
+@runtime_checkable
+class Link(Protocol):
+    """What a fragment written straight to the socket needs of its transport: asyncio's own, or
+    uvloop's (which are not ``asyncio.WriteTransport`` subclasses)."""
+
+    def writelines(self, list_of_data: Parts) -> None: ...
+    def is_closing(self) -> bool: ...
+    def get_write_buffer_size(self) -> int: ...
 
 
 class Quality(StrEnum):
@@ -80,7 +92,7 @@ class VideoFeed:
                  choice: VideoChoice, transport: asyncio.BaseTransport | None = None) -> None:
         self._ws = ws
         # the socket under the WebSocket (the request's), for the fragments written straight to it
-        self._transport = transport if isinstance(transport, asyncio.WriteTransport) else None
+        self._transport = transport if isinstance(transport, Link) else None
         self._camera = camera_id
         self._main = main
         self._sub = sub
@@ -106,15 +118,16 @@ class VideoFeed:
             if not choice.reopen:
                 return
 
-    def _direct(self, message: bytes) -> bool:
-        """A live fragment, already framed (``Segment.message``), straight to the socket, if the socket takes it now: nothing in its
-        buffer (the link keeps up) and the WebSocket not closing. aiohttp writes every frame
-        whole and at once (no compression here), so a frame never lands inside another."""
+    def _direct(self, parts: Parts) -> bool:
+        """A live fragment, already framed (``Segment.parts``), straight to the socket if the
+        socket takes it now: nothing in its buffer (the link keeps up) and the WebSocket not
+        closing. aiohttp writes every frame whole and at once (no compression here), and so does
+        this (the buffers in one call), so a frame never lands inside another."""
         transport = self._transport
         if transport is None or self._ws.closed or transport.is_closing() or transport.get_write_buffer_size():
             return False
         try:
-            transport.write(message)  # one write, one send: header and fragment in one buffer
+            transport.writelines(parts)  # one call, one send (uvloop: one writev, nothing copied)
         except (OSError, RuntimeError):  # the socket just went: the task's own send will say so
             return False
         return True

@@ -33,8 +33,10 @@ def boxes(data: bytes) -> list[tuple[bytes, bytes]]:
     return out
 
 
-def unframe(message: bytes) -> bytes:
-    """The payload of one binary WebSocket frame, as the relay hands a fragment to a link."""
+def unframe(parts: list[bytes | memoryview]) -> bytes:
+    """The payload of one binary WebSocket frame, as the relay hands a fragment to a link (its
+    buffers, to be written in order)."""
+    message = b"".join(parts)
     for head in (2, 4, 10):
         if ws_header(len(message) - head) == message[:head]:
             return message[head:]
@@ -159,7 +161,7 @@ async def test_live_fragments_go_straight_to_a_ready_link_and_queue_in_order_beh
     wire: list[bytes] = []
     link = {"open": True, "direct": 0, "refused": 0}
 
-    def direct(data: bytes) -> bool:
+    def direct(data: list[bytes | memoryview]) -> bool:
         if not link["open"]:
             link["refused"] += 1
             return False
@@ -193,7 +195,7 @@ async def test_live_fragments_go_straight_to_a_ready_link_and_queue_in_order_beh
 async def test_init_segments_and_keyframes_only_never_take_the_short_way(relay: Relay) -> None:
     viewer = relay.open_viewer("c1")
     calls: list[bytes] = []
-    viewer.direct = lambda data: calls.append(unframe(data)) is None
+    viewer.direct = lambda parts: calls.append(unframe(parts)) is None
     await asyncio.sleep(0.3)
     assert calls == [], "the init and the GOP are not sent yet: everything queues behind them"
     viewer.keyframes_only = True

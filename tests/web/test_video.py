@@ -13,6 +13,7 @@ from aiohttp import WSMsgType
 from aiohttp._websocket.writer import WebSocketWriter
 
 from bot.media.cameras import Camera, CameraHub
+from bot.media.fmp4 import fragment, fragment_parts
 from bot.media.relay import Relay, Segment, ws_header
 from bot.media.synthetic import EncodedLoop, SyntheticSource, encode_loop
 from bot.web.video import BACKLOG_DOWN, Quality, VideoChoice, VideoFeed
@@ -127,17 +128,23 @@ async def test_data_saving_without_substream_is_keyframes_only(relays: tuple[Rel
         await asyncio.gather(task, return_exceptions=True)
 
 
-@pytest.mark.parametrize("size", [0, 125, 126, 16_384, 65_535, 65_536, 300_000])
+@pytest.mark.parametrize("size", [125, 126, 16_384, 65_535, 65_536, 300_000])
 async def test_a_fragment_written_straight_is_the_frame_aiohttp_would_write(size: int) -> None:
-    """The relay's short way writes the frame itself (each fragment is written after its
-    WebSocket header, in one buffer): byte for byte what aiohttp's own writer sends for
+    """The relay's short way writes the frame itself (each fragment's buffers after its
+    WebSocket header, in one call): byte for byte what aiohttp's own writer sends for
     ``send_bytes`` (no mask, no compression), whatever the length's encoding; and the fragment
     is found again behind the header whatever its length."""
+    empty = len(fragment(1, 0, 3600, [b"\0\0\0\1", b"", b"\0\0\0\2", b""], True))
+    nal = bytes(range(256)) * size  # a NAL unit making a fragment of ``size`` bytes, as two views
+    sample: list[bytes | memoryview] = [b"\0\0\0\1", memoryview(nal)[:(size - empty) // 2],
+                                        b"\0\0\0\2", memoryview(nal)[(size - empty) // 2:size - empty]]
+    data = fragment(1, 0, 3600, list(sample), True)
+    assert len(data) == size
     written: list[bytes] = []
     transport = Mock(is_closing=lambda: False, write=lambda data: written.append(bytes(data)))
-    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
     await WebSocketWriter(Mock(_paused=False), transport, use_mask=False).send_frame(data, WSMsgType.BINARY)
-    message = ws_header(len(data)) + data
-    assert message == b"".join(written)
-    seg = Segment(message, b"", True, 1)
+    parts, length = fragment_parts(1, 0, 3600, list(sample), True, prefix=ws_header)
+    assert b"".join(parts) == b"".join(written) and length == len(b"".join(written))
+    assert all(part is view for part, view in zip(parts[1:], sample, strict=True)), "the frame is not copied"
+    seg = Segment(parts, length, b"", True, 1)
     assert seg.data == data
