@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 
 from .zones import ZoneMap
 
@@ -156,7 +157,16 @@ class Convention:
         return next((c for c in self.categories if c.code == code), None)
 
     def person(self, person_id: str) -> Person | None:
-        return next((p for p in self.roster if p.id == person_id), None)
+        return self._by_id.get(person_id)
+
+    @cached_property
+    def _by_id(self) -> Mapping[str, Person]:
+        # every open stream's session is checked twice a second and each page polls its state:
+        # one lookup each, where a scan of the roster was most of the sessions' check
+        people: dict[str, Person] = {}
+        for p in self.roster:
+            people.setdefault(p.id, p)  # the first of a (refused by the config) duplicate, as the scan did
+        return people
 
     def identify(self, typed: str) -> Person | None:
         """The roster member whose id or RIO was typed on the sign-in page, in any case."""
