@@ -66,10 +66,11 @@ class Segment:
     copied; ``size``: the message's length). A link that takes it at once writes them as they
     are (``writelines``: one ``writev`` on uvloop), no copy per viewer nor per frame: joining
     them into one buffer (20 kB of a frame the reader thread read on the other core, in memory
-    fresh from the allocator) was as much of the event loop's time as the send itself (py-spy,
-    20 viewers on their own cameras). A plain slotted class, not a frozen dataclass: one is made
-    per frame of every watched camera, and the frozen ``__init__`` (an ``object.__setattr__``
-    per field) was another 5 % of the loop's time."""
+    fresh from the allocator) took nearly as much of the event loop's time as the send itself
+    (py-spy on the farm, 20 viewers on their own cameras: 2,016 samples against 2,633). A plain
+    slotted class, not a frozen dataclass: one is made per frame of every watched camera, and
+    the frozen ``__init__`` (an ``object.__setattr__`` per field) was another 5 % of the loop's
+    samples."""
 
     __slots__ = ("init", "keyframe", "parts", "seq", "size")
 
@@ -218,9 +219,11 @@ class Inbox:
     Here, while a camera is watched, the loop takes what is pending every ``window`` (20 ms: 50
     wake-ups a second in all, whatever the number of cameras), writes the fragments and hands
     them to the viewers. A frame waits 10 ms on average, against a live lag of 70-95 ms. The
-    window is a trade: on this machine (a VM) a wake-up of the loop costs ~0.2 ms of CPU
-    (``schedstat``; a bare asyncio loop ticking every 20 ms uses 1 % of a core), which is most of
-    what the first viewer costs. 30 ms instead of 20 saved 0.4 % of a core with 20 viewers
+    window is a trade: on this machine (a VM) a wake-up of the loop costs 140 µs of CPU on
+    uvloop, 177 on asyncio's loop, 76 for a bare ``time.sleep`` (``schedstat``, 500 wake-ups
+    every 20 ms: a bare uvloop ticking every 20 ms uses 0.7 % of a core), and with the cold
+    caches of the work that follows it is most of what the first viewer costs (``bench_live``,
+    uvloop: the first viewer 2.5 % of a core, each one more 0.02). 30 ms instead of 20 saved 0.4 % of a core with 20 viewers
     (measured per thread, 0.02 per viewer) for 5 ms more of waiting per frame on average; the
     browser's lag read 86-92 ms median at 30 ms, 71-94 at 20 (runs differ by ±12 ms): 20 ms
     (``RELAY_WINDOW``). The sends stay on the loop: written and sent from the reader thread
