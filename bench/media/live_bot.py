@@ -57,7 +57,7 @@ def _viewer_queues() -> dict[str, object]:
     segments = [o for o in live if isinstance(o, Segment)]
     return {"open": len(viewers), "queued": [v.backlog for v in viewers],
             "queued_mb": round(sum(v.queue.nbytes for v in viewers) / 2**20, 1),
-            "segments_alive": len(segments), "segments_mb": round(sum(len(s.data) for s in segments) / 2**20, 1)}
+            "segments_alive": len(segments), "segments_mb": round(sum(s.size for s in segments) / 2**20, 1)}
 
 
 def main() -> None:
