@@ -345,8 +345,9 @@ class ViewerCost:
 
 async def per_viewer_cpu(pid: int, viewers: Viewers, counts: tuple[int, ...], reps: int) -> list[ViewerCost]:
     """CPU per added viewer, one measure per repetition: the process's CPU at 0, 10, 20
-    viewers (``at_levels``), each level measured over ``TILE_PERIOD``. The window is the room tiles' period: the open incident renders
-    its tiles every 30 s (0.1-0.5 s of CPU each on the farm), so every window holds one run;
+    viewers (``at_levels``), each level measured over ``TILE_PERIOD``. The window is the room
+    tiles' period: the open incident renders its tiles every 30 s (0.1-0.5 s of CPU each on the
+    farm), so every window holds one run;
     over 20 s some held one and some none, a difference of 0.5-2.5 % of a core in a level, up
     to 0.1 % per viewer at 20 viewers. What remains is the ingest's own jitter (~1 % of a core
     between windows, ±0.06 per viewer in one repetition), hence the median of the repetitions.

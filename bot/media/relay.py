@@ -223,8 +223,9 @@ class Inbox:
     uvloop, 177 on asyncio's loop, 76 for a bare ``time.sleep`` (``schedstat``, 500 wake-ups
     every 20 ms: a bare uvloop ticking every 20 ms uses 0.7 % of a core), and with the cold
     caches of the work that follows it is most of what the first viewer costs (``bench_live``,
-    uvloop: the first viewer 2.5 % of a core, each one more 0.02). 30 ms instead of 20 saved 0.4 % of a core with 20 viewers
-    (measured per thread, 0.02 per viewer) for 5 ms more of waiting per frame on average; the
+    uvloop: the first viewer 2.5 % of a core, each one more 0.02). 30 ms instead of 20 saved
+    0.4 % of a core with 20 viewers (measured per thread, 0.02 per viewer) for 5 ms more of
+    waiting per frame on average; the
     browser's lag read 86-92 ms median at 30 ms, 71-94 at 20 (runs differ by ±12 ms): 20 ms
     (``RELAY_WINDOW``). The sends stay on the loop: written and sent from the reader thread
     instead (tried on the farm, 20 viewers each on its own camera, paired 0/20 levels) the

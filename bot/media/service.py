@@ -66,9 +66,8 @@ class MediaOptions:
     still_size: tuple[int, int] = (960, 540)
     still_every: float = 1.0
     render_timeout: float = 10.0
-    # While a camera is watched, the event loop takes its frames this often (relay.Inbox): each
-    # wake-up of the loop costs ~0.2 ms of CPU here (1 % of a core at 20 ms); 30 ms saved 0.4 %
-    # (0.02 per viewer) for 5 ms more of waiting per frame: an officer is better served by the lag
+    # While a camera is watched, the event loop takes its frames this often: a trade of the
+    # loop's wake-ups against each frame's wait, measured in relay.Inbox's docstring
     relay_window: float = RELAY_WINDOW
     session_check: float = 0.5  # the open streams' sessions are checked again this often, in one pass
     # The rooms get a first picture as soon as access opens, not one interval later.

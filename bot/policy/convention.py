@@ -162,7 +162,7 @@ class Convention:
     @cached_property
     def _by_id(self) -> Mapping[str, Person]:
         # every open stream's session is checked twice a second and each page polls its state:
-        # one lookup each, where a scan of the roster was most of the sessions' check
+        # one lookup each, where the roster's scan was a third of each session's check (py-spy)
         people: dict[str, Person] = {}
         for p in self.roster:
             people.setdefault(p.id, p)  # the first of a (refused by the config) duplicate, as the scan did
