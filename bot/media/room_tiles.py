@@ -1,10 +1,11 @@
 """Mosaic tiles in the rooms: while an incident grants access, its rooms get a fresh mosaic.
 
 One APScheduler job (the desk's scheduler) ticks every few seconds; an incident is due when
-its last tile is ``interval`` old. A new incident gets its first tile one interval after the
-job first sees it, or at once with ``at_activation``. The mosaic is rendered once per drill
-flag and zone (the incident's zone's cameras first and twice as large) and handed to ``desk.post_tile``; each room's outbox sends it or replaces the previous
-one, and the desk removes it when access ends.
+its last tile is ``interval`` old, to the nearest tick. A new incident gets its first tile one
+interval after the job first sees it, or at once with ``at_activation``. The mosaic is
+rendered once per drill flag and zone (the incident's zone's cameras first and twice as large)
+and handed to ``desk.post_tile``; each room's outbox sends it or replaces the previous one,
+and the desk removes it when access ends.
 
 The incident is read again after the (off-loop) rendering and the tile is handed over in the
 same synchronous step: an incident ended meanwhile never gets a tile posted after its end.
@@ -97,7 +98,10 @@ class RoomTiles:
             # first seen: its first tile comes one interval later
             self._last[inc.id] = now
             return False
-        return now - last >= self.interval
+        # Rounds to the nearest tick: the scheduler's ticks (uvloop's timers run on a
+        # millisecond clock) can start a round a little before a full interval has passed on
+        # time.monotonic, and a strict test would then put the tile off by a whole tick.
+        return now - last >= self.interval - self.tick / 2
 
     async def _run(self) -> None:
         now = time.monotonic()
@@ -114,7 +118,7 @@ class RoomTiles:
                 if current is None or not current.grants_access(self._clock()):
                     continue  # ended while the tile was rendered
                 self._desk.post_tile(inc.id, tile.jpeg, caption(tile, drill))
-                self._last[inc.id] = time.monotonic()
+                self._last[inc.id] = now  # the round's start: the rendering's time does not shift the next
                 self.posted += 1
                 logger.info("room tiles: %s, %d kB, %d/%d cameras online", inc.id, len(tile.jpeg) // 1024,
                             tile.online, tile.total)
