@@ -27,6 +27,7 @@ import av
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bot.loops import new_event_loop  # noqa: E402
 from bot.media.cameras import Camera, CameraHub  # noqa: E402
 from bot.media.fmp4 import FragmentWriter  # noqa: E402
 from bot.media.ingest import IngestLoop  # noqa: E402
@@ -244,7 +245,8 @@ def main() -> None:
                 ingest = IngestLoop()  # the bot's reader, as in MediaService
                 hub = CameraHub(Camera(f"c{i}", f"Caméra {i}", LoopRtspSource(u), ingest=ingest)
                                 for i, u in enumerate(urls))
-                asyncio.run(pipeline(results, hub, args.seconds, viewers))
+                with asyncio.Runner(loop_factory=new_event_loop) as runner:  # the bot's loop (uvloop)
+                    runner.run(pipeline(results, hub, args.seconds, viewers))
                 ingest.stop()
         finally:
             farm.stop()
@@ -252,7 +254,8 @@ def main() -> None:
         print("farm unavailable: synthetic sources (no network floor to compare with)")
         for viewers in (0, 10):
             hub = CameraHub(Camera(f"c{i}", f"Caméra {i}", SyntheticSource(loop)) for i in range(n))
-            asyncio.run(pipeline(results, hub, args.seconds, viewers))
+            with asyncio.Runner(loop_factory=new_event_loop) as runner:
+                runner.run(pipeline(results, hub, args.seconds, viewers))
     print(f"source: {source}, {n} cameras, 1080p25")
     report(results, n)
 
