@@ -3,7 +3,7 @@
 Per camera, one `CameraRelay` attaches to the camera only while it has viewers (no viewer, no
 work). The reader's thread (the ingest thread for every RTSP camera) finds each access unit's
 NAL units (the one scan of the frame) and hands both to the event loop (``Inbox``), which takes
-them every 30 ms, writes each into a fragment once for all viewers (a few struct packs, no PyAV;
+them every 20 ms, writes each into a fragment once for all viewers (a few struct packs, no PyAV;
 already framed as the page's WebSocket message), writes it straight to the link of a viewer with
 nothing ahead of it (``Viewer.offer``) and queues it for the others in the viewer's bounded
 queue, which its task drains. A new viewer gets the init segment and the camera's cached GOP at
@@ -33,8 +33,8 @@ from .units import AccessUnit
 
 logger = logging.getLogger(__name__)
 
-# How often the event loop takes the watched cameras' frames (``Inbox``; why 30 ms: there)
-RELAY_WINDOW = 0.03
+# How often the event loop takes the watched cameras' frames (``Inbox``; why 20 ms: there)
+RELAY_WINDOW = 0.02
 
 
 _WS_SHORT = struct.Struct("!BB")
@@ -216,26 +216,27 @@ class Inbox:
     fragment there put a GIL hand-over between the reader, the loop and 40 other reader threads on
     every frame of every watched camera: measured on the farm, that contention, not the work, was
     most of what a viewer on its own camera cost (~0.3 % of a core each in the reader threads
-    alone). Here, while a camera is watched, the loop takes what is pending every ``window`` (30
-    ms: 33 wake-ups a second in all, whatever the number of cameras), writes the fragments and
-    hands them to the viewers. A frame waits 15 ms on average, against a live lag of 75-95 ms. The
+    alone). Here, while a camera is watched, the loop takes what is pending every ``window`` (20
+    ms: 50 wake-ups a second in all, whatever the number of cameras), writes the fragments and
+    hands them to the viewers. A frame waits 10 ms on average, against a live lag of 75-95 ms. The
     window is a trade: on this machine (a VM) a wake-up of the loop costs 140 µs of CPU on uvloop,
     177 on asyncio's loop, 76 for a bare ``time.sleep`` (``schedstat``, 500 wake-ups every 20 ms: a
-    bare uvloop ticking every 20 ms uses 0.7 % of a core), and with the cold caches of the work
-    that follows it is most of what the first viewers cost (``bench_live``, uvloop, 20 ms: the
-    first viewer 2.5 % of a core, each one more 0.02; py-spy on the loop with 20 viewers: three
-    quarters of its samples in uvloop and the kernel, not in Python). Against 20 ms, 30 ms saved
-    0.4 % of a core with 20 viewers on asyncio's loop (measured per thread) and, on uvloop, 0.152 →
-    0.132 % of a core per viewer (``bench_live`` soak, median of 3) for 5 ms more of waiting per
-    frame on average, where the lag's median (75 ms at 20 ms, full run) is half its 150 ms target:
-    30 ms (``RELAY_WINDOW``). Sessions before uvloop chose 20 ms when the lag read 86-94 ms. The
-    sends stay on the loop: written and sent from the reader thread instead (tried on the farm, 20
-    viewers each on its own camera, paired 0/20 levels) the loop's share per viewer fell from 0.175
-    to 0.024 % of a core but the ingest thread's rose from 0.03 to 0.22: the cost follows the sends
-    (~20 µs each in the kernel on loopback, and the Python around them), not the loop's wake-ups.
-    Per camera the order is kept (one reader thread, one deque). Since the RTSP cameras moved to
-    one ingest thread (``ingest.py``), "the readers" are that thread and, in the demo, the
-    synthetic cameras' threads; the figures above are from the 40 PyAV threads before it.
+    bare uvloop ticking every 20 ms uses 0.7 % of a core). 30 ms instead of 20 saves a third of
+    those wake-ups (~0.24 % of a core, 0.012 per viewer with 20) for 5 ms more of waiting per frame
+    on average, but that saving is below what the benchmark resolves: on uvloop, ``bench_live``'s
+    per-viewer figure read 0.132 at 30 ms against 0.152 at 20 in one soak (median of 3), and 0.164
+    against 0.157 in two full runs (median of 5, repetitions spread over 0.14-0.24), while the
+    lag's median read 91 ms at 30 ms and 75 at 20: 20 ms (``RELAY_WINDOW``). What the loop does
+    with 20 viewers, each on its own camera (py-spy ``--native``, busy samples): the ``writev`` to
+    the sockets 38 % (the kernel's copy and loopback's TCP, both ends), the rest of the relay's
+    path 25 %, the page's state polls and the session checks 10 %. The sends stay on the loop:
+    written and sent from the reader thread instead (tried on the farm, 20 viewers each on its own
+    camera, paired 0/20 levels) the loop's share per viewer fell from 0.175 to 0.024 % of a core
+    but the ingest thread's rose from 0.03 to 0.22: the cost follows the sends (~20 µs each in the
+    kernel on loopback, and the Python around them), not the loop's wake-ups. Per camera the order
+    is kept (one reader thread, one deque). Since the RTSP cameras moved to one ingest thread
+    (``ingest.py``), "the readers" are that thread and, in the demo, the synthetic cameras'
+    threads; the figures above are from the 40 PyAV threads before it.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, window: float = RELAY_WINDOW) -> None:
