@@ -175,7 +175,7 @@ def build_app(settings: Settings, data_dir: Path, *, clock: Callable[[], datetim
     # Started in this order, stopped in reverse: the scheduler, the outboxes, the restored desk,
     # the cameras, then each transport (so nothing arrives before the desk can answer it).
     app.cleanup_ctx.extend([_scheduler_ctx(scheduler), _rooms_ctx(fanout), _desk_ctx(desk, registre, clock),
-                            _catastrophe_ctx(catastrophes, control)])
+                            _catastrophe_ctx(catastrophes, control, registre)])
     install_media(app, cameras, settings, conv, desk, access, registre, scheduler, clock, watching)
     for transport in transports:
         transport.attach(app, desk)
@@ -299,10 +299,11 @@ def _desk_ctx(desk: Desk, registre: Registre,
     return desk_ctx
 
 
-def _catastrophe_ctx(catastrophes: Catastrophes,
-                     control: CameraControl) -> Callable[[web.Application], AsyncIterator[None]]:
+def _catastrophe_ctx(catastrophes: Catastrophes, control: CameraControl,
+                     registre: Registre) -> Callable[[web.Application], AsyncIterator[None]]:
     async def catastrophe_ctx(_: web.Application) -> AsyncIterator[None]:
         await catastrophes.start()  # after the desk: the accesses are restored first
+        control.restore(registre.records)  # then who steered which camera, from the registre
         yield
         await catastrophes.stop()
         await control.close()

@@ -72,6 +72,10 @@ class Catastrophes:
         cat = self._current.get(incident_id)
         return cat if cat is not None and cat.in_force(now or self.clock()) else None
 
+    def all_in_force(self) -> list[Catastrophe]:
+        now = self.clock()
+        return [c for c in self._current.values() if c.in_force(now)]
+
     def status_lines(self, lang: str, held: Callable[[str], str]) -> list[str]:
         now = self.clock()
         return [t(lang, Msg.CAT_STATUS, incident=c.incident, until=self.render.hm(self._until(c)), held=held(c.incident))

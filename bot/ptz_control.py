@@ -9,14 +9,15 @@ The registre gets one record per *gesture*, not per tick: a finger held on the p
 move every few hundred milliseconds; the record is written when the gesture ends (stop, release,
 take-over, end of control), with its duration and direction. A dead-man stop halts a camera whose
 page went silent mid-gesture. At the end every moved camera goes back to its home preset, and the
-rooms are told which did not.
+rooms are told which did not. Who holds which camera is kept in memory and, after a restart,
+replayed from the registre's takes and releases (``restore``): no second copy to keep in step.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -66,6 +67,22 @@ class Positioned(Protocol):
 
     @property
     def position(self) -> tuple[float, float, float]: ...
+
+
+class RecordView(Protocol):
+    """What ``restore`` reads of a registre record (``bot.audit.AuditRecord``)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def actor(self) -> str | None: ...
+
+    @property
+    def details(self) -> dict[str, Any]: ...
+
+    @property
+    def at(self) -> datetime: ...
 
 
 @dataclass
@@ -254,6 +271,32 @@ class CameraControl:
         if failed:
             self._tell(cat, f"{cat.id}:home_failed",
                        phrase(Msg.PTZ_HOME_FAILED, cameras=", ".join(names(c, c) for c in failed)))
+
+    def restore(self, records: Callable[[str], Iterable[RecordView]]) -> dict[str, Holder]:
+        """At start, after the catastrophes: who held which camera of a catastrophe still in force,
+        replayed from the registre (``records(incident)``: every take and release is recorded
+        there, in order), so a restart mid-catastrophe does not hand a commander's camera to
+        whoever asks first. A holder no longer on the roster or no longer allowed to steer is
+        not restored; ranks are the roster's as it is now."""
+        holders: dict[str, Holder] = {}
+        for cat in self.cats.all_in_force():
+            for r in records(cat.incident):
+                camera = str(r.details.get("camera", ""))
+                if r.details.get("catastrophe") != cat.id or camera not in self.ptz or r.actor is None:
+                    continue
+                if r.kind == Kind.PTZ_TAKEN:
+                    person = self.conv.person(r.actor)
+                    rank = self.conv.catastrophe.rank(person.role) if person else -1
+                    if person is not None and rank >= 0 and self.conv.may_view(person):
+                        holders[camera] = Holder(person.id, person.name, rank, r.at)
+                    else:
+                        holders.pop(camera, None)
+                elif r.kind == Kind.PTZ_RELEASED and (held := holders.get(camera)) and held.person == r.actor:
+                    del holders[camera]
+        self.holders = holders
+        if holders:
+            logger.info("PTZ control restored: %s", ", ".join(f"{c} ({h.person})" for c, h in sorted(holders.items())))
+        return holders
 
     async def warm(self) -> None:
         """Connect to every PTZ camera and read its presets (the first ONVIF call reads the WSDLs: seconds)."""

@@ -258,3 +258,29 @@ async def test_a_slow_camera_holds_neither_the_others_nor_its_own_ticks(w: World
     gate.set()
     await first
     assert [c[0] for c in w.hall.calls] == ["move"]
+
+
+async def test_who_steers_which_camera_survives_a_restart(w: World) -> None:
+    inc = await declared(w)
+    await w.control.take("terrain", inc, "hall", False, "page")
+    await w.control.take("cic", inc, "hall", True, "page")  # the CIC takes over the field commander
+    await w.control.take("terrain", inc, "fosse", False, "page")
+    await w.control.release("terrain", inc, "fosse", "page")
+    # the bot restarts mid-catastrophe: a new control, its holders replayed from the registre
+    again = CameraControl(w.h.conv, w.cats, w.h.registre, w.h.fanout, w.h.desk.render, w.h.clock,
+                          {"hall": w.hall, "fosse": w.fosse}, {"hall": "Hall d'entrée", "fosse": "Fosse"})
+    restored = again.restore(w.h.registre.records)
+    assert {c: h.person for c, h in restored.items()} == {"hall": "cic"}
+    with pytest.raises(Refused) as held:  # the field commander cannot take it back by asking first
+        await again.take("terrain", inc, "hall", False, "page")
+    assert held.value.reason.code is Why.CAMERA_HELD
+    await again.command("cic", inc, "hall", "home", {}, "page")  # the holder steers on
+    await again.take("terrain", inc, "fosse", False, "page")  # a released camera is free
+    # a holder no longer allowed to steer is not restored; nothing is once the catastrophe is over
+    demoted = replace(w.h.conv, roster=tuple(p for p in w.h.conv.roster if p.id != "cic"))
+    third = CameraControl(demoted, w.cats, w.h.registre, w.h.fanout, w.h.desk.render, w.h.clock,
+                          {"hall": w.hall, "fosse": w.fosse}, {})
+    assert {c: h.person for c, h in third.restore(w.h.registre.records).items()} == {"fosse": "terrain"}
+    await w.run("/fin_catastrophe", "cic")
+    await w.settle()
+    assert again.restore(w.h.registre.records) == {}
