@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -279,8 +280,14 @@ class CameraControl:
         whoever asks first. A holder no longer on the roster or no longer allowed to steer is
         not restored; ranks are the roster's as it is now."""
         holders: dict[str, Holder] = {}
-        for cat in self.cats.all_in_force():
-            for r in records(cat.incident):
+        try:
+            history = [(cat, list(records(cat.incident))) for cat in self.cats.all_in_force()]
+        except sqlite3.Error as exc:  # a registre that cannot be read must not keep Vigie from starting
+            logger.error("PTZ control not restored: the registre could not be read (%s); every camera is free", exc)
+            self.holders = {}
+            return {}
+        for cat, found in history:
+            for r in found:
                 camera = str(r.details.get("camera", ""))
                 if r.details.get("catastrophe") != cat.id or camera not in self.ptz or r.actor is None:
                     continue

@@ -6,8 +6,10 @@ The ONVIF driver against a third-party device simulator is tested in tests/ptz; 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -281,6 +283,11 @@ async def test_who_steers_which_camera_survives_a_restart(w: World) -> None:
     third = CameraControl(demoted, w.cats, w.h.registre, w.h.fanout, w.h.desk.render, w.h.clock,
                           {"hall": w.hall, "fosse": w.fosse}, {})
     assert {c: h.person for c, h in third.restore(w.h.registre.records).items()} == {"fosse": "terrain"}
+
+    def unreadable(incident: str) -> list[Any]:
+        raise sqlite3.OperationalError("database is locked")
+
+    assert third.restore(unreadable) == {} and third.holders == {}  # logged; Vigie still starts
     await w.run("/fin_catastrophe", "cic")
     await w.settle()
     assert again.restore(w.h.registre.records) == {}
