@@ -77,9 +77,8 @@ class Catastrophes:
         return [c for c in self._current.values() if c.in_force(now)]
 
     def status_lines(self, lang: str, held: Callable[[str], str]) -> list[str]:
-        now = self.clock()
         return [t(lang, Msg.CAT_STATUS, incident=c.incident, until=self.render.hm(self._until(c)), held=held(c.incident))
-                for c in self._current.values() if c.in_force(now)]
+                for c in self.all_in_force()]
 
     # ---------- lifecycle ----------
 

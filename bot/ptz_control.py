@@ -126,7 +126,7 @@ class CameraControl:
         now = self.clock()
         cat = self.cats.in_force(incident_id, now)
         person = self.conv.person(person_id)
-        may = bool(cat and person and self.conv.catastrophe.rank(person.role) >= 0 and self.conv.may_view(person))
+        may = bool(cat and person and cm.may_steer(self.conv, person))
         cameras = {}
         for cid in sorted(self.ptz):
             held = self.holders.get(cid) if cat else None
@@ -293,9 +293,8 @@ class CameraControl:
                     continue
                 if r.kind == Kind.PTZ_TAKEN:
                     person = self.conv.person(r.actor)
-                    rank = self.conv.catastrophe.rank(person.role) if person else -1
-                    if person is not None and rank >= 0 and self.conv.may_view(person):
-                        holders[camera] = Holder(person.id, person.name, rank, r.at)
+                    if person is not None and cm.may_steer(self.conv, person):
+                        holders[camera] = Holder(person.id, person.name, self.conv.catastrophe.rank(person.role), r.at)
                     else:
                         holders.pop(camera, None)
                 elif r.kind == Kind.PTZ_RELEASED and (held := holders.get(camera)) and held.person == r.actor:

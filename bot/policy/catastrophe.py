@@ -179,11 +179,16 @@ def expire(cat: Catastrophe, inc: Incident | None, now: datetime) -> Catastrophe
 # --- camera control ---
 
 
+def may_steer(conv: Convention, person: Person) -> bool:
+    """Whether ``person``'s role may steer cameras in a catastrophe (and they may view at all)."""
+    return conv.catastrophe.rank(person.role) >= 0 and conv.may_view(person)
+
+
 def _may_steer(conv: Convention, inc: Incident | None, cat: Catastrophe | None, person: Person, camera: str,
                ptz: frozenset[str], now: datetime) -> None:
     if cat is None or not cat.in_force(now) or inc is None or inc.id != cat.incident or not inc.grants_access(now):
         raise Refused(Reason(Why.CAMERA_CONTROL_REFUSED))
-    if conv.catastrophe.rank(person.role) < 0 or not conv.may_view(person):
+    if not may_steer(conv, person):
         raise Refused(Reason(Why.NOT_ALLOWED_CONTROL, {"role": person.role}))
     if camera not in ptz or camera not in conv.cameras_in_scope:
         raise Refused(Reason(Why.NOT_PTZ, {"camera": camera}))
